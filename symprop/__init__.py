@@ -1,0 +1,1 @@
+"""symprop: symbolic backpropagation."""

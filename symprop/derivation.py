@@ -1,0 +1,406 @@
+"""The chain rule, walked exactly as seed 000 walks it, and kept as data.
+
+For a parameter w_jk^(l) the seed writes
+
+    dC_0/dw_jk^(l) = (dC_0/da_j^(l)) (da_j^(l)/dz_j^(l)) (dz_j^(l)/dw_jk^(l))
+
+and works out each factor from its local definition: write the definition, expand the sum,
+differentiate term by term (most terms vanish), and read off the result.  When layer l is
+hidden, the first factor is itself a chain rule -- the backward step
+
+    dC_0/da_k^(l) = sum_j (dC_0/da_j^(l+1)) (da_j^(l+1)/dz_j^(l+1)) (dz_j^(l+1)/da_k^(l))
+
+recursing back to the output.  :class:`Backprop` computes these quantities node by node and
+memoizes them; the delta symbols delta_j^(l) = dC_0/dz_j^(l) stand for the next layer's
+accumulated gradient, so a result stays the same size however deep the network is and
+deriving every parameter costs time linear in the number of parameters.
+
+What a user inspects:
+
+* :class:`Derivation` -- one target: ``result`` (compact, in layered symbols and the next
+  layer's deltas), :meth:`Derivation.expanded` (deltas substituted back to the output),
+  ``chain`` (the factors, each a :class:`Factor` with its definition, its expanded terms and
+  each term's derivative, zeros kept), ``backward`` (the nested derivation of a hidden
+  dC_0/da), and ``batch`` (the average over a batch of n samples).
+* :meth:`Backprop.gradients` -- every parameter's compact result at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import sympy
+
+from .graph import C0, SymbolicGraph, build_graph
+from .notation import Node, node_of
+from .spec import Spec
+
+__all__ = [
+    "Factor",
+    "Path",
+    "ChainRule",
+    "BatchAverage",
+    "Derivation",
+    "Backprop",
+    "backprop",
+    "derive",
+    "BATCH_SIZE",
+    "SAMPLE",
+]
+
+#: Batch size n and sample index i of the batch average (seed 000: C = 1/n sum_i C_i).
+BATCH_SIZE = sympy.Symbol("n", integer=True, positive=True)
+SAMPLE = sympy.Symbol("i", integer=True, nonnegative=True)
+_LOSS = sympy.IndexedBase("C")
+_BATCH_LOSS = sympy.Symbol("C", real=True)
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor d(numerator)/d(denominator), worked out from the numerator's definition.
+
+    ``terms`` is the definition's right-hand side split into its sum's terms, in node order;
+    ``term_derivatives[i]`` is the derivative of ``terms[i]`` (a zero when the term does not
+    contain the denominator).  ``backward`` is set instead when the numerator is C_0 and the
+    denominator a hidden activation: that factor is a chain rule of its own.
+    """
+
+    numerator: sympy.Symbol
+    denominator: sympy.Symbol
+    value: sympy.Expr
+    definition: sympy.Expr | None = None
+    terms: tuple[sympy.Expr, ...] = ()
+    term_derivatives: tuple[sympy.Expr, ...] = ()
+    backward: Derivation | None = field(default=None, compare=False)
+
+    @property
+    def derivative(self) -> sympy.Derivative:
+        """The factor as an unevaluated ``Derivative(numerator, denominator)``."""
+        return sympy.Derivative(self.numerator, self.denominator)
+
+    @property
+    def vanishing(self) -> tuple[int, ...]:
+        """Positions of the terms whose derivative is zero."""
+        return tuple(i for i, d in enumerate(self.term_derivatives) if d == 0)
+
+    @property
+    def surviving(self) -> tuple[int, ...]:
+        return tuple(i for i, d in enumerate(self.term_derivatives) if d != 0)
+
+
+@dataclass(frozen=True)
+class Path:
+    """One product of factors: a path of arrows from the loss node to the target."""
+
+    factors: tuple[Factor, ...]
+
+    @property
+    def value(self) -> sympy.Expr:
+        return sympy.Mul(*[f.value for f in self.factors])
+
+
+@dataclass(frozen=True)
+class ChainRule:
+    """d C_0 / d target as a sum over paths (one path when nothing is summed)."""
+
+    target: sympy.Symbol
+    paths: tuple[Path, ...]
+    #: The index summed over and the layer it runs over, e.g. ("j", L); None for one path.
+    sum_index: tuple[str, int] | None = None
+
+    @property
+    def value(self) -> sympy.Expr:
+        return sympy.Add(*[p.value for p in self.paths])
+
+
+@dataclass(frozen=True)
+class BatchAverage:
+    """dC/d(target) over a batch: (1/n) sum_i dC_i/d(target) for ``mean``, no 1/n for ``sum``."""
+
+    target: sympy.Symbol
+    reduction: str
+
+    @property
+    def lhs(self) -> sympy.Derivative:
+        return sympy.Derivative(_BATCH_LOSS, self.target)
+
+    @property
+    def rhs(self) -> sympy.Expr:
+        total = sympy.Sum(sympy.Derivative(_LOSS[SAMPLE], self.target),
+                          (SAMPLE, 0, BATCH_SIZE - 1))
+        return total / BATCH_SIZE if self.reduction == "mean" else total
+
+    @property
+    def equation(self) -> sympy.Eq:
+        return sympy.Eq(self.lhs, self.rhs, evaluate=False)
+
+    def combine(self, per_sample: list) -> object:
+        """Apply the reduction to per-sample values (numbers or arrays)."""
+        total = sum(per_sample[1:], per_sample[0])
+        return total / len(per_sample) if self.reduction == "mean" else total
+
+
+class Backprop:
+    """Chain-rule derivatives of C_0 for one graph; node quantities are computed once."""
+
+    def __init__(self, graph: SymbolicGraph):
+        self.graph = graph
+        self._memo: dict[tuple, sympy.Expr] = {}
+
+    def _cached(self, key, build):
+        value = self._memo.get(key)
+        if value is None:
+            value = self._memo[key] = build()
+        return value
+
+    # ------------------------------------------------------ local derivatives
+    def loss_derivative(self, j: int) -> sympy.Expr:
+        """dC_0/da_j^(L) from the loss's definition (only term j contains a_j^(L))."""
+        g = self.graph
+        return self._cached(("dC/da_out", j), lambda: sympy.factor_terms(
+            sympy.diff(g.loss_terms[j], g.a[g.L][j])))
+
+    def activation_derivative(self, layer: int, i: int, m: int) -> sympy.Expr:
+        """da_i^(l)/dz_m^(l) in layered symbols: g'(z_m) on the diagonal, softmax's Jacobian."""
+        g = self.graph
+        if g.is_elementwise(layer):
+            if i != m:
+                return sympy.S.Zero
+            return self._cached(("da/dz", layer, i), lambda: sympy.diff(
+                g.a_def[layer][i], g.z[layer][i]))
+        return self._cached(("da/dz", layer, i, m), lambda: self.to_layered(
+            sympy.diff(g.a_def[layer][i], g.z[layer][m]), layer))
+
+    def to_layered(self, expr: sympy.Expr, layer: int) -> sympy.Expr:
+        """Replace softmax applications of ``layer`` by the a symbols they define."""
+        g = self.graph
+        return expr.xreplace(dict(zip(g.a_def[layer], g.a[layer])))
+
+    # ------------------------------------------- accumulated (compact) gradients
+    def dC_da(self, layer: int, j: int) -> sympy.Expr:
+        """dC_0/da_j^(l): the loss derivative at the output, else sum_i delta_i^(l+1) w_ij."""
+        g = self.graph
+        if layer == g.L:
+            return self.loss_derivative(j)
+        nxt = layer + 1
+        return self._cached(("dC/da", layer, j), lambda: sympy.Add(*[
+            g.delta[nxt][i] * g.w[nxt][i][j] for i in range(g.widths[nxt])]))
+
+    def dC_dz(self, layer: int, j: int) -> sympy.Expr:
+        """delta_j^(l) = dC_0/dz_j^(l) = sum_i (dC_0/da_i^(l)) (da_i^(l)/dz_j^(l))."""
+        g = self.graph
+        if g.is_elementwise(layer):
+            return self._cached(("dC/dz", layer, j), lambda: sympy.Mul(
+                self.dC_da(layer, j), self.activation_derivative(layer, j, j)))
+        return self._cached(("dC/dz", layer, j), lambda: sympy.Add(*[
+            self.dC_da(layer, i) * self.activation_derivative(layer, i, j)
+            for i in range(g.widths[layer])]))
+
+    def gradient(self, node: Node) -> sympy.Expr:
+        """The compact result dC_0/d(node) in layered symbols and next-layer deltas."""
+        kind, l = node.kind, node.layer
+        if kind == "w":
+            return sympy.Mul(self.dC_dz(l, node.j), self.graph.a[l - 1][node.k])
+        if kind == "b":
+            return self.dC_dz(l, node.j)
+        if kind == "z":
+            return self.dC_dz(l, node.j)
+        if kind == "a":
+            return self.dC_da(l, node.j)
+        if kind == "x":
+            return self.dC_da(0, node.j)
+        if kind == "delta":
+            raise ValueError("delta_j^(l) is itself dC_0/dz_j^(l); derive z_j^(l) instead")
+        raise ValueError(f"y_j is a target, not a quantity C_0 is differentiated by: {node}")
+
+    def gradients(self, nodes: list[Node] | None = None) -> dict[Node, sympy.Expr]:
+        """Every parameter's compact result (or those of ``nodes``)."""
+        return {n: self.gradient(n) for n in (nodes or self.graph.parameters())}
+
+    def delta_definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """delta_j^(l) -> its compact definition, for every node of layers 1..L."""
+        g = self.graph
+        return {g.delta[l][j]: self.dC_dz(l, j)
+                for l in range(1, g.L + 1) for j in range(g.widths[l])}
+
+    # --------------------------------------------------------------- expansion
+    def delta_expanded(self, layer: int, j: int) -> sympy.Expr:
+        """delta_j^(l) with every later delta substituted, back to the output."""
+        g = self.graph
+
+        def build():
+            expr = self.dC_dz(layer, j)
+            if layer == g.L:
+                return expr
+            return expr.xreplace({g.delta[layer + 1][i]: self.delta_expanded(layer + 1, i)
+                                  for i in range(g.widths[layer + 1])})
+        return self._cached(("delta*", layer, j), build)
+
+    def expand_deltas(self, expr: sympy.Expr) -> sympy.Expr:
+        """Substitute every delta symbol in ``expr`` by its fully expanded definition."""
+        mapping = {}
+        for s in expr.free_symbols:
+            node = node_of(s)
+            if node is not None and node.kind == "delta":
+                mapping[s] = self.delta_expanded(node.layer, node.j)
+        return expr.xreplace(mapping) if mapping else expr
+
+    # ---------------------------------------------------------------- factors
+    def factor_loss(self, j: int) -> Factor:
+        """dC_0/da_j^(L) from C_0 = sum_j loss(a_j, y_j): only term j survives."""
+        g = self.graph
+        a_j = g.a[g.L][j]
+        return Factor(C0, a_j, self.loss_derivative(j), definition=g.loss,
+                      terms=g.loss_terms,
+                      term_derivatives=tuple(sympy.diff(t, a_j) for t in g.loss_terms))
+
+    def factor_dC_da(self, layer: int, j: int) -> Factor:
+        """dC_0/da_j^(l): from the loss at the output, a backward step in a hidden layer."""
+        if layer == self.graph.L:
+            return self.factor_loss(j)
+        symbol = self.graph.a[layer][j] if layer > 0 else self.graph.x[j]
+        return Factor(C0, symbol, self.dC_da(layer, j),
+                      backward=Derivation(node_of(symbol), self))
+
+    def factor_activation(self, layer: int, i: int, m: int) -> Factor:
+        """da_i^(l)/dz_m^(l) from a_i^(l) = g^(l)(z_i^(l)) (or the softmax of all z^(l))."""
+        g = self.graph
+        definition = g.a_def[layer][i]
+        value = self.activation_derivative(layer, i, m)
+        return Factor(g.a[layer][i], g.z[layer][m], value, definition=definition,
+                      terms=(definition,), term_derivatives=(value,))
+
+    def factor_z(self, layer: int, j: int, wrt: sympy.Symbol) -> Factor:
+        """dz_j^(l)/d(wrt) from z_j^(l) = sum_k w_jk a_k (+ b_j): one term survives."""
+        terms = self.graph.z_terms[layer][j]
+        derivatives = tuple(sympy.diff(t, wrt) for t in terms)
+        return Factor(self.graph.z[layer][j], wrt, sympy.Add(*derivatives),
+                      definition=sympy.Add(*terms), terms=terms, term_derivatives=derivatives)
+
+    # ----------------------------------------------------------- chain rules
+    def chain(self, node: Node) -> ChainRule:
+        """The chain rule for dC_0/d(node), as seed 000 writes it."""
+        g = self.graph
+        symbol = node.symbol
+        if node.kind in ("w", "b"):
+            l, j = node.layer, node.j
+            last = self.factor_z(l, j, symbol)
+            return self._through_activation(symbol, l, j, (last,))
+        if node.kind == "z":
+            return self._through_activation(symbol, node.layer, node.j, ())
+        if node.kind == "a" and node.layer == g.L:
+            return ChainRule(symbol, (Path((self.factor_loss(node.j),)),))
+        # a hidden activation or an input: the backward step over the next layer
+        layer = 0 if node.kind == "x" else node.layer
+        nxt = layer + 1
+        paths = []
+        for m in range(g.widths[nxt]):
+            last = self.factor_z(nxt, m, symbol)
+            for i in self._contributors(nxt, m):
+                paths.append(Path((self.factor_dC_da(nxt, i),
+                                   self.factor_activation(nxt, i, m), last)))
+        return ChainRule(symbol, tuple(paths), sum_index=("j", nxt))
+
+    def _contributors(self, layer: int, m: int) -> range | tuple[int]:
+        """The nodes i of ``layer`` whose activation depends on z_m: all of them for softmax."""
+        return (m,) if self.graph.is_elementwise(layer) else range(self.graph.widths[layer])
+
+    def _through_activation(self, symbol, layer, j, tail) -> ChainRule:
+        paths = tuple(Path((self.factor_dC_da(layer, i), self.factor_activation(layer, i, j))
+                           + tail) for i in self._contributors(layer, j))
+        index = None if len(paths) == 1 and self.graph.is_elementwise(layer) else ("i", layer)
+        return ChainRule(symbol, paths, sum_index=index)
+
+    # ------------------------------------------------------------ derivations
+    def derive(self, target: str | Node | sympy.Symbol) -> Derivation:
+        """The derivation of dC_0/d(target); target in seed notation, e.g. ``w_{12}^{(L)}``."""
+        return Derivation(self.graph.resolve(target), self)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """dC_0/d(target), with every step of the chain rule available for printing and proof."""
+
+    target: Node
+    engine: Backprop = field(repr=False, compare=False)
+
+    @property
+    def graph(self) -> SymbolicGraph:
+        return self.engine.graph
+
+    @property
+    def symbol(self) -> sympy.Symbol:
+        return self.target.symbol
+
+    @property
+    def lhs(self) -> sympy.Derivative:
+        return sympy.Derivative(C0, self.symbol)
+
+    @functools.cached_property
+    def result(self) -> sympy.Expr:
+        """Compact result: layered symbols, the next layer's deltas for hidden layers."""
+        return self.engine.gradient(self.target)
+
+    def expanded(self) -> sympy.Expr:
+        """The result with every delta substituted back to the output (grows with depth)."""
+        return self.engine.expand_deltas(self.result)
+
+    @functools.cached_property
+    def chain(self) -> ChainRule:
+        return self.engine.chain(self.target)
+
+    @property
+    def factors(self) -> tuple[Factor, ...]:
+        """The factors of a single-path chain rule (the seed's three terms)."""
+        return self.chain.paths[0].factors if len(self.chain.paths) == 1 else ()
+
+    @property
+    def backward(self) -> Derivation | None:
+        """The nested derivation of dC_0/da_j^(l) when the target sits in a hidden layer."""
+        for path in self.chain.paths:
+            if path.factors[0].backward is not None:
+                return path.factors[0].backward
+        return None
+
+    @property
+    def batch(self) -> BatchAverage:
+        return BatchAverage(self.symbol, self.graph.spec.reduction)
+
+    @property
+    def delta_definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """The definitions of the deltas the compact result uses."""
+        defs = self.engine.delta_definitions()
+        return {s: defs[s] for s in sorted(self.result.free_symbols, key=str) if s in defs}
+
+    def specialised(self, expr: sympy.Expr | None = None) -> sympy.Expr:
+        """``expr`` (default: the result) with each g' of a concrete activation written out."""
+        from .activations import ActivationPrime
+
+        expr = self.result if expr is None else expr
+        return expr.replace(lambda e: isinstance(e, ActivationPrime) and e.definition is not None,
+                            lambda e: e.explicit(e.args[0]))
+
+    def prove(self, **options):
+        """Prove the result equal to SymPy's diff of the composed C_0 (see :mod:`.proof`)."""
+        from .proof import prove
+
+        return prove(self, **options)
+
+    def __str__(self) -> str:
+        from .printing.text import render_derivation
+
+        return render_derivation(self)
+
+
+def backprop(spec_or_graph: Spec | SymbolicGraph) -> Backprop:
+    """The derivation engine of a spec (or of an already built graph)."""
+    graph = spec_or_graph if isinstance(spec_or_graph, SymbolicGraph) else build_graph(
+        spec_or_graph)
+    return Backprop(graph)
+
+
+def derive(spec: Spec | SymbolicGraph, target: str | Node) -> Derivation:
+    """Shortcut: ``derive(spec, "w_{12}^{(L)}")``."""
+    return backprop(spec).derive(target)
+

@@ -1,0 +1,61 @@
+"""Errors that name what is wrong, where, and how to fix it.
+
+Every error a user can cause by their input derives from :class:`InputError`; the command
+line turns it into a one-paragraph message on stderr and exit code 2 (design.md section 4).
+"""
+
+from __future__ import annotations
+
+__all__ = ["SympropError", "InputError", "SpecError", "ExpressionError", "NameLookupError"]
+
+
+class SympropError(Exception):
+    """Base class of every error symprop raises on purpose."""
+
+
+class InputError(SympropError, ValueError):
+    """Bad user input: exit code 2 from the command line.
+
+    ``where`` names the file, spec key or position; ``hint`` says how to fix it.
+    """
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None):
+        self.what = what
+        self.where = where
+        self.hint = hint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        parts = [f"{self.where}: {self.what}" if self.where else self.what]
+        if self.hint:
+            parts.append(self.hint)
+        return " ".join(p if p.endswith((".", ":", "?")) else p + "." for p in parts)
+
+
+class SpecError(InputError):
+    """The architecture spec is unreadable or invalid."""
+
+
+class ExpressionError(InputError):
+    """A user expression (activation, loss, formula) could not be parsed safely.
+
+    ``text`` and ``position`` locate the problem; :attr:`message` draws a caret under it.
+    """
+
+    def __init__(self, what: str, *, text: str = "", position: int | None = None,
+                 where: str | None = None, hint: str | None = None):
+        self.text = text
+        self.position = position
+        super().__init__(what, where=where, hint=hint)
+
+    @property
+    def message(self) -> str:
+        base = super().message
+        if self.position is None or not self.text or "\n" in self.text:
+            return base
+        return f"{base}\n    {self.text}\n    {' ' * self.position}^"
+
+
+class NameLookupError(InputError):
+    """A parameter or node name (``--wrt``) does not exist in the network."""

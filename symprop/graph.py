@@ -1,0 +1,204 @@
+"""The symbolic graph of a spec: every symbol, the layered definitions, and the composed C_0.
+
+Two views that must agree (and :mod:`symprop.proof` checks that they do):
+
+* the **layered** view, one layer at a time, as seed 000 states it:
+  ``z_j^(l) = sum_k w_jk^(l) a_k^(l-1) (+ b_j^(l))``, ``a_j^(l) = g^(l)(z_j^(l))``,
+  ``C_0 = sum_j loss(a_j^(L), y_j)``;
+* the **composed** view: C_0 written out in x, y, w and b only,
+  ``C_0(a^(L)(z^(L)(w^(L), a^(L-1)(...))))``.
+
+Definitions keep their terms in node order (k = 0, 1, ...), so a derivation can expand a sum
+exactly as the seed writes it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import sympy
+
+from .activations import (
+    ElementwiseActivation,
+    Softmax,
+    activation_class,
+    custom_activation_class,
+    generic_activation,
+)
+from .errors import NameLookupError
+from .losses import A_OUT, LOSSES, Y_OUT
+from .notation import Node, node_of, node_symbol, parse_node_name
+from .spec import Spec, parse_custom_activation, parse_custom_loss
+
+__all__ = ["SymbolicGraph", "build_graph", "C0"]
+
+#: The per-sample loss as a symbol, for printing ``\partial C_0 / \partial ...``.
+C0 = sympy.Symbol("C_0", real=True)
+
+
+def _sym(kind: str, layer: int | None, j: int, k: int | None = None) -> sympy.Symbol:
+    return node_symbol(Node(kind, layer, j, k))
+
+
+@dataclass
+class SymbolicGraph:
+    """Symbols and definitions of one network (built by :func:`build_graph`)."""
+
+    spec: Spec
+    x: tuple[sympy.Symbol, ...]
+    y: tuple[sympy.Symbol, ...]
+    #: w[l][j][k] = w_jk^(l); b[l][j] or None when layer l has no bias.
+    w: dict[int, tuple[tuple[sympy.Symbol, ...], ...]]
+    b: dict[int, tuple[sympy.Symbol, ...] | None]
+    #: z[l][j], a[l][j] (a[0] is x), delta[l][j] = dC_0/dz_j^(l).
+    z: dict[int, tuple[sympy.Symbol, ...]]
+    a: dict[int, tuple[sympy.Symbol, ...]]
+    delta: dict[int, tuple[sympy.Symbol, ...]]
+    #: The activation class of each layer 1..L.
+    activation: dict[int, type]
+    #: z_terms[l][j]: the terms of z_j^(l), in order (w_j0 a_0, w_j1 a_1, ..., b_j).
+    z_terms: dict[int, tuple[tuple[sympy.Expr, ...], ...]]
+    #: a_def[l][j] = g^(l)(z_j^(l)) or Softmax(j, z_0^(l), ...).
+    a_def: dict[int, tuple[sympy.Expr, ...]]
+    #: loss_terms[j]: the term of output node j in C_0, in a_j^(L) and y_j.
+    loss_terms: tuple[sympy.Expr, ...]
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------ basic views
+    @property
+    def L(self) -> int:
+        return self.spec.L
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return self.spec.layers
+
+    @property
+    def loss(self) -> sympy.Expr:
+        """C_0 in the layered view: sum of the output nodes' loss terms."""
+        return sympy.Add(*self.loss_terms)
+
+    def z_def(self, layer: int, j: int) -> sympy.Expr:
+        return sympy.Add(*self.z_terms[layer][j])
+
+    def is_elementwise(self, layer: int) -> bool:
+        return issubclass(self.activation[layer], ElementwiseActivation)
+
+    def parameters(self) -> list[Node]:
+        """Every weight and bias, layer by layer (w before b, row-major)."""
+        out: list[Node] = []
+        for l in range(1, self.L + 1):
+            n_out, n_in = self.widths[l], self.widths[l - 1]
+            out.extend(Node("w", l, j, k) for j in range(n_out) for k in range(n_in))
+            if self.b[l] is not None:
+                out.extend(Node("b", l, j) for j in range(n_out))
+        return out
+
+    def parameter_symbols(self) -> list[sympy.Symbol]:
+        return [p.symbol for p in self.parameters()]
+
+    def resolve(self, name: str | Node | sympy.Symbol) -> Node:
+        """A node from a user's name (``w_{12}^{(L)}``), a :class:`Node` or a symbol."""
+        if isinstance(name, sympy.Symbol):
+            node = node_of(name)
+            if node is None:
+                raise NameLookupError(f"{name} is not a symbol of this network")
+        elif isinstance(name, Node):
+            node = name
+        else:
+            node = parse_node_name(name, self.widths)
+        if node.kind == "b" and self.b[node.layer] is None:
+            raise NameLookupError(
+                f"{name!s} is a bias, but layer {node.layer} has none",
+                hint="Set bias = true (or a list per layer) in the spec to add biases.")
+        if node.kind == "a" and node.layer == 0:
+            node = Node("x", None, node.j)
+        return node
+
+    def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
+        """Right-hand side of a layered definition (z, a), or None for inputs/parameters."""
+        node = node_of(symbol)
+        if node is None:
+            return None
+        if node.kind == "z":
+            return self.z_def(node.layer, node.j)
+        if node.kind == "a":
+            return self.a_def[node.layer][node.j]
+        return None
+
+    # ------------------------------------------------------------ composed view
+    def composed_layer(self, layer: int) -> tuple[tuple[sympy.Expr, ...], tuple[sympy.Expr, ...]]:
+        """(z, a) of ``layer`` written in x, w and b only (memoized, built bottom-up)."""
+        key = ("composed", layer)
+        if key not in self._cache:
+            below = self.x if layer == 1 else self.composed_layer(layer - 1)[1]
+            mapping = dict(zip(self.a[layer - 1], below))
+            zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms])
+                       for terms in self.z_terms[layer])
+            mapping_z = dict(zip(self.z[layer], zs))
+            acts = tuple(d.xreplace(mapping_z) for d in self.a_def[layer])
+            self._cache[key] = (zs, acts)
+        return self._cache[key]
+
+    @property
+    def composed_C0(self) -> sympy.Expr:
+        """C_0 as an explicit composition in x, y, w, b (seed 000's C_0(a(z(w, a(...)))))."""
+        key = "composed_C0"
+        if key not in self._cache:
+            outputs = self.composed_layer(self.L)[1]
+            self._cache[key] = self.loss.xreplace(dict(zip(self.a[self.L], outputs)))
+        return self._cache[key]
+
+    def to_inputs(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """Substitution of every z and a symbol by its composed expression."""
+        mapping: dict[sympy.Symbol, sympy.Expr] = {}
+        for l in range(1, self.L + 1):
+            zs, acts = self.composed_layer(l)
+            mapping.update(zip(self.z[l], zs))
+            mapping.update(zip(self.a[l], acts))
+        return mapping
+
+
+def _activation_for(spec: Spec, layer: int) -> type:
+    choice = spec.activation_of(layer)
+    if choice.name == "g":
+        return generic_activation(layer)
+    if choice.name in spec.activations:
+        return custom_activation_class(choice.name, parse_custom_activation(spec, choice.name))
+    return activation_class(choice.name, choice.params)
+
+
+def _loss_terms(spec: Spec, a_out, y) -> tuple[sympy.Expr, ...]:
+    n = spec.layers[-1]
+    rule = LOSSES.get(spec.loss)
+    if rule is not None:
+        return tuple(rule.term(a_j, y_j, n) for a_j, y_j in zip(a_out, y))
+    expr = parse_custom_loss(spec)
+    return tuple(expr.xreplace({A_OUT: a_j, Y_OUT: y_j}) for a_j, y_j in zip(a_out, y))
+
+
+@functools.lru_cache(maxsize=32)
+def build_graph(spec: Spec) -> SymbolicGraph:
+    """Build the symbols and layered definitions of ``spec`` (cheap: linear in its size)."""
+    widths, L = spec.layers, spec.L
+    x = tuple(_sym("x", None, k) for k in range(widths[0]))
+    y = tuple(_sym("y", None, j) for j in range(widths[L]))
+    w, b, z, a, delta, act, z_terms, a_def = {}, {}, {}, {0: x}, {}, {}, {}, {}
+    for l in range(1, L + 1):
+        n_out, n_in = widths[l], widths[l - 1]
+        w[l] = tuple(tuple(_sym("w", l, j, k) for k in range(n_in)) for j in range(n_out))
+        b[l] = tuple(_sym("b", l, j) for j in range(n_out)) if spec.has_bias(l) else None
+        z[l] = tuple(_sym("z", l, j) for j in range(n_out))
+        a[l] = tuple(_sym("a", l, j) for j in range(n_out))
+        delta[l] = tuple(_sym("delta", l, j) for j in range(n_out))
+        act[l] = _activation_for(spec, l)
+        z_terms[l] = tuple(
+            tuple(w[l][j][k] * a[l - 1][k] for k in range(n_in)) + ((b[l][j],) if b[l] else ())
+            for j in range(n_out))
+        if act[l] is Softmax:
+            a_def[l] = tuple(Softmax(j, *z[l]) for j in range(n_out))
+        else:
+            a_def[l] = tuple(act[l](z_j) for z_j in z[l])
+    return SymbolicGraph(spec=spec, x=x, y=y, w=w, b=b, z=z, a=a, delta=delta, activation=act,
+                         z_terms=z_terms, a_def=a_def, loss_terms=_loss_terms(spec, a[L], y))

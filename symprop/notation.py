@@ -1,0 +1,182 @@
+"""Seed-000 names: one :class:`Node` per symbol, and the parser for names users type.
+
+Every symbol of the network (w_jk^(l), b_j^(l), z_j^(l), a_j^(l), x_k = a_k^(0), y_j,
+delta_j^(l)) is a real SymPy ``Symbol`` whose name is canonical and absolute
+(``"w_1,2^(3)"``).  :func:`node_of` recovers the :class:`Node` from the symbol, so
+printers can render it in the seed's notation, relative to the output layer L or absolute.
+
+:func:`parse_node_name` reads what a user types for ``--wrt``: ``w_{12}^{(L)}``,
+``w_12^(L-1)``, ``w_{10,3}^{(2)}``, ``b_1^(2)``, ``a_2^(L-1)``, ``z_0^(1)``, ``x_0``, ``y_1``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import sympy
+
+from .errors import NameLookupError
+
+__all__ = ["Node", "node_symbol", "node_of", "parse_node_name", "layer_label", "KINDS"]
+
+#: kind -> (has a layer, number of node indices)
+KINDS: dict[str, tuple[bool, int]] = {
+    "w": (True, 2),
+    "b": (True, 1),
+    "z": (True, 1),
+    "a": (True, 1),
+    "delta": (True, 1),
+    "x": (False, 1),
+    "y": (False, 1),
+}
+
+
+@dataclass(frozen=True, order=True)
+class Node:
+    """A named quantity of the network: kind, absolute layer and node indices."""
+
+    kind: str
+    layer: int | None
+    j: int
+    k: int | None = None
+
+    @property
+    def symbol(self) -> sympy.Symbol:
+        return node_symbol(self)
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return (self.j,) if self.k is None else (self.j, self.k)
+
+    @property
+    def is_parameter(self) -> bool:
+        return self.kind in ("w", "b")
+
+    def text(self, L: int | None = None) -> str:
+        """Plain seed notation: ``w_12^(L)``, ``w_10,3^(2)`` (relative when L is given)."""
+        sub = index_label(self.indices)
+        if self.layer is None:
+            return f"{self.kind}_{sub}"
+        return f"{self.kind}_{sub}^({layer_label(self.layer, L)})"
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def index_label(indices: tuple[int, ...]) -> str:
+    """Run single digits together as the seed does (12); otherwise separate by commas."""
+    if all(i < 10 for i in indices):
+        return "".join(map(str, indices))
+    return ",".join(map(str, indices))
+
+
+def layer_label(layer: int, L: int | None = None) -> str:
+    """``L``, ``L-1``, ... relative to the output layer L, or the absolute number."""
+    if L is None or layer == 0:
+        return str(layer)
+    return "L" if layer == L else f"L-{L - layer}"
+
+
+_NAMES: dict[str, Node] = {}
+
+
+@functools.cache
+def node_symbol(node: Node) -> sympy.Symbol:
+    """The canonical symbol of ``node``; absolute layer, indices always comma-separated."""
+    sub = ",".join(map(str, node.indices))
+    name = f"{node.kind}_{sub}" if node.layer is None else f"{node.kind}_{sub}^({node.layer})"
+    _NAMES[name] = node
+    return sympy.Symbol(name, real=True)
+
+
+def node_of(symbol: sympy.Basic) -> Node | None:
+    """The :class:`Node` a symbol stands for, or None for any other symbol."""
+    return _NAMES.get(getattr(symbol, "name", None))
+
+
+# ----------------------------------------------------------------- user names
+_KIND = r"(?P<kind>\\?delta|w|b|z|a|x|y)"
+_SUB = r"_(?:\{(?P<sub1>[^{}]*)\}|(?P<sub2>[0-9]+(?:,[0-9]+)?|[0-9]))"
+_SUP = r"(?:\^(?:\{\s*\(?(?P<sup1>[^{}()]*)\)?\s*\}|\((?P<sup2>[^()]*)\)|(?P<sup3>[0-9L])))?"
+_NAME_RE = re.compile(_KIND + _SUB + _SUP)
+_LAYER_RE = re.compile(r"(?:(?P<L>L)(?:-(?P<back>[0-9]+))?|(?P<abs>[0-9]+))")
+
+
+def parse_node_name(text: str, widths: tuple[int, ...]) -> Node:
+    """Resolve a name typed in seed notation against a network of the given widths.
+
+    Raises :class:`NameLookupError` saying what is wrong and what exists instead.
+    """
+    L = len(widths) - 1
+    raw = text
+    compact = re.sub(r"\s+", "", text or "").replace(r"\left(", "(").replace(r"\right)", ")")
+    if len(compact) > 100:
+        raise NameLookupError("the name is too long to be a parameter or node name")
+    match = _NAME_RE.fullmatch(compact)
+    if not match:
+        raise NameLookupError(
+            f"cannot read the name {raw!r}",
+            hint="Write a parameter or node in seed notation, e.g. w_{12}^{(L)}, w_12^(L-1), "
+                 "w_{10,3}^{(2)}, b_1^(2), a_2^(L-1), z_0^(1).")
+    kind = match["kind"].lstrip("\\")
+    has_layer, n_indices = KINDS[kind]
+    sub = match["sub1"] if match["sub1"] is not None else match["sub2"]
+    sup = next((match[g] for g in ("sup1", "sup2", "sup3") if match[g] is not None), None)
+    indices = _parse_indices(sub, n_indices, raw)
+    if has_layer:
+        if sup is None:
+            raise NameLookupError(f"{raw!r} needs a layer superscript, e.g. ^(L) or ^(2)")
+        layer = _parse_layer(sup, L, raw)
+    else:
+        if sup is not None:
+            raise NameLookupError(f"{raw!r}: {kind} has no layer superscript")
+        layer = None
+    node = Node(kind, layer, *indices)
+    _check_exists(node, widths, raw)
+    if node.kind == "a" and node.layer == 0:
+        return Node("x", None, node.j)  # a_k^(0) is the input x_k
+    return node
+
+
+def _parse_indices(sub: str, count: int, raw: str) -> tuple[int, ...]:
+    sub = sub.strip()
+    if "," in sub:
+        parts = [p for p in sub.split(",")]
+    elif count == 2 and len(sub) == 2:
+        parts = list(sub)
+    else:
+        parts = [sub]
+    if len(parts) != count or not all(p.isdigit() for p in parts):
+        example = "w_{12} or w_{10,3}" if count == 2 else "a_{2}"
+        raise NameLookupError(f"{raw!r} needs {count} node index(es), e.g. {example}",
+                              hint="Separate two-digit indices with a comma.")
+    return tuple(int(p) for p in parts)
+
+
+def _parse_layer(sup: str, L: int, raw: str) -> int:
+    match = _LAYER_RE.fullmatch(sup)
+    if not match:
+        raise NameLookupError(f"{raw!r}: cannot read the layer {sup!r}",
+                              hint="Write L, L-1, L-2, ... or a layer number 0..L.")
+    if match["abs"] is not None:
+        return int(match["abs"])
+    return L - int(match["back"] or 0)
+
+
+def _check_exists(node: Node, widths: tuple[int, ...], raw: str) -> None:
+    L = len(widths) - 1
+    shape = f"the network has layers 0..{L} with widths {list(widths)}"
+    if node.layer is not None:
+        lowest = 0 if node.kind == "a" else 1
+        if not lowest <= node.layer <= L:
+            raise NameLookupError(f"{raw!r} names layer {node.layer}, which does not exist for "
+                                  f"{node.kind}", hint=f"Layers {lowest}..{L} do; {shape}.")
+    layer = {"x": 0, "y": L}.get(node.kind, node.layer)
+    if node.j >= widths[layer]:
+        raise NameLookupError(f"{raw!r} names node {node.j} of layer {layer}, which has "
+                              f"{widths[layer]} node(s), numbered from 0", hint=shape + ".")
+    if node.k is not None and node.k >= widths[layer - 1]:
+        raise NameLookupError(f"{raw!r} names node {node.k} of layer {layer - 1}, which has "
+                              f"{widths[layer - 1]} node(s), numbered from 0", hint=shape + ".")
