@@ -29,7 +29,7 @@ class InputError(SympropError, ValueError):
     def message(self) -> str:
         parts = [f"{self.where}: {self.what}" if self.where else self.what]
         if self.hint:
-            parts.append(self.hint)
+            parts.append(self.hint[:1].upper() + self.hint[1:])
         return " ".join(p if p.endswith((".", ":", "?")) else p + "." for p in parts)
 
 

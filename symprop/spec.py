@@ -223,6 +223,8 @@ def _check_custom_activations(defs: Any, source: str) -> dict[str, str]:
 
 
 def _parse_activation(text: Any, custom: Mapping[str, str], where: str) -> ActivationChoice:
+    if isinstance(text, ActivationChoice):
+        text = str(text)
     if not isinstance(text, str):
         raise SpecError(f"expected an activation name, got {_describe(text)}", where=where)
     match = _ACTIVATION.fullmatch(text)
@@ -308,6 +310,11 @@ def _check_loss(loss: str, source: str) -> None:
 def _check_loss_fits_output(spec: Spec) -> None:
     rule = LOSSES.get(spec.loss)
     out = spec.activation[-1].name
+    if out == "softmax" and spec.layers[-1] == 1:
+        raise SpecError("softmax over a single output node is the constant 1, so nothing can "
+                        "be learned", where=f"{spec.source}: key 'activation'",
+                        hint="Use sigmoid for one output, or give the output layer 2 or more "
+                             "nodes.")
     if rule and rule.needs_probabilities and out in ACTIVATIONS \
             and out not in _PROBABILITY_ACTIVATIONS:
         raise SpecError(f"the loss '{spec.loss}' takes log(a), but the output activation "

@@ -1,0 +1,118 @@
+"""The ``symprop`` command line (design.md section 4).
+
+Exit codes: 0 success, 1 a negative answer (a proof failed), 2 bad input -- with a
+one-paragraph message on stderr and no traceback (``--debug`` shows one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .derivation import backprop
+from .errors import InputError, SympropError
+from .io import write_atomic
+from .printing.text import render_derivation
+from .spec import Spec, tutorial_spec
+
+__all__ = ["main", "DEMO_TARGETS"]
+
+#: What ``symprop demo`` derives on the tutorial network: seed 000's three examples.
+DEMO_TARGETS = ("w_{12}^{(L)}", "w_{22}^{(L-1)}", "a_{2}^{(L-1)}")
+FORMATS = ("text",)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symprop",
+        description="Symbolic backpropagation: derive dC_0/dw step by step, in seed notation.")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    derive = sub.add_parser("derive", help="derive dC_0/d(NAME) step by step")
+    derive.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
+    derive.add_argument("--wrt", required=True, metavar="NAME",
+                        help="parameter or node in seed notation, e.g. 'w_{12}^{(L)}'")
+    derive.add_argument("--format", choices=FORMATS, default="text")
+    derive.add_argument("--layers", choices=("relative", "absolute"), default="relative",
+                        help="print layers as L, L-1, ... (default) or as numbers")
+    derive.add_argument("--prove", action="store_true",
+                        help="also prove the result equal to diff of the composed C_0")
+    derive.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
+
+    demo = sub.add_parser("demo", help="derive seed 000's examples on the tutorial network")
+    demo.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
+    return parser
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        write_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def _proof_line(derivation) -> tuple[str, bool]:
+    result = derivation.prove()
+    verdict = "PROVEN" if result.passed else "FAILED"
+    how = {"symbolic": "expanding diff(C_0) - result gives exactly 0",
+           "numeric": result.detail}.get(result.method, result.detail)
+    return (f"Proof: {verdict} equal to SymPy's diff of the composed C_0 ({result.method}: "
+            f"{how}).\n", result.passed)
+
+
+def _derive(args) -> int:
+    spec = Spec.from_toml(args.spec)
+    derivation = backprop(spec).derive(args.wrt)
+    text = render_derivation(derivation, layers=args.layers)
+    ok = True
+    if args.prove:
+        line, ok = _proof_line(derivation)
+        text += "\n" + line
+    _emit(text, args.output)
+    return 0 if ok else 1
+
+
+def _demo(args) -> int:
+    engine = backprop(tutorial_spec())
+    parts = ["symprop demo: seed 000's tutorial network (layers [3, 6, 6, 4], generic g, "
+             "loss sse, no biases)\n\n"]
+    ok = True
+    for name in DEMO_TARGETS:
+        derivation = engine.derive(name)
+        line, passed = _proof_line(derivation)
+        ok &= passed
+        parts.append(render_derivation(derivation) + "\n" + line + "\n")
+    _emit("".join(parts), args.output)
+    return 0 if ok else 1
+
+
+_COMMANDS = {"derive": _derive, "demo": _demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"symprop {args.command}: error: {exc.message}", file=sys.stderr)
+        return 2
+    except SympropError as exc:
+        if args.debug:
+            raise
+        print(f"symprop {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"symprop {args.command}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,49 @@
+"""One Jinja2 environment factory for every template symprop renders.
+
+Templates live in the top-level ``templates/`` folder of the source tree and ship inside the
+wheel as ``symprop/templates`` (pyproject's force-include).  LaTeX templates use
+LaTeX-safe delimiters (``((* *))``, ``((( )))``, ``((= =))``) so they do not fight TeX braces.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+
+__all__ = ["templates_dir", "environment", "render"]
+
+_LATEX_DELIMITERS = dict(block_start_string="((*", block_end_string="*))",
+                         variable_start_string="(((", variable_end_string=")))",
+                         comment_start_string="((=", comment_end_string="=))")
+
+
+def templates_dir() -> Path:
+    """``symprop/templates`` in an installed wheel, else the source tree's ``templates/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("symprop's templates folder is missing from this installation")
+
+
+@functools.cache
+def environment(latex: bool = False) -> jinja2.Environment:
+    """The environment for text-like templates, or for LaTeX ones with safe delimiters."""
+    options = _LATEX_DELIMITERS if latex else {}
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        **options,
+    )
+
+
+def render(name: str, **context) -> str:
+    """Render ``templates/name`` (LaTeX delimiters for ``.tex`` templates)."""
+    latex = ".tex" in name
+    return environment(latex).get_template(name).render(**context)

@@ -1,0 +1,25 @@
+"""Shared fixtures.  With SYMPROP_REQUIRE_ALL=1 (set by .ci/run) a test that needs JAX,
+PyTorch or another real part fails instead of skipping when the part is missing."""
+
+import os
+
+import pytest
+
+REQUIRE_ALL = os.environ.get("SYMPROP_REQUIRE_ALL") == "1"
+
+
+def need(module: str):
+    """Import ``module`` or skip (fail under SYMPROP_REQUIRE_ALL=1)."""
+    try:
+        return __import__(module)
+    except ImportError:
+        if REQUIRE_ALL:
+            pytest.fail(f"{module} is required in CI but is not installed")
+        pytest.skip(f"{module} is not installed")
+
+
+@pytest.fixture
+def tutorial():
+    from symprop import tutorial_spec
+
+    return tutorial_spec()
