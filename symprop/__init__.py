@@ -10,7 +10,16 @@ The pipeline, one stage a value you can inspect::
     prove_all(engine)                          # every parameter, or against JAX / PyTorch
 """
 
-from .derivation import Backprop, BatchAverage, ChainRule, Derivation, Factor, Path, backprop, derive
+from .derivation import (
+    Backprop,
+    BatchAverage,
+    ChainRule,
+    Derivation,
+    Factor,
+    Path,
+    backprop,
+    derive,
+)
 from .errors import ExpressionError, InputError, NameLookupError, SpecError, SympropError
 from .graph import C0, SymbolicGraph, build_graph
 from .notation import Node
@@ -20,9 +29,9 @@ from .spec import Spec, tutorial_spec
 __version__ = "0.1.0"
 
 __all__ = [
+    "C0",
     "Backprop",
     "BatchAverage",
-    "C0",
     "ChainRule",
     "Derivation",
     "ExpressionError",

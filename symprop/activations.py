@@ -19,23 +19,24 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import mpmath
 import sympy
 from sympy import Function, KroneckerDelta
 
 __all__ = [
-    "X",
+    "ACTIVATIONS",
     "A",
-    "ElementwiseActivation",
     "ActivationPrime",
+    "ActivationRule",
+    "ElementwiseActivation",
     "GenericActivation",
     "GenericActivationPrime",
     "Softmax",
-    "ActivationRule",
-    "ACTIVATIONS",
+    "X",
     "activation_class",
     "custom_activation_class",
     "generic_activation",

@@ -15,7 +15,7 @@ from .io import write_atomic
 from .printing.text import render_derivation
 from .spec import Spec, tutorial_spec
 
-__all__ = ["main", "DEMO_TARGETS"]
+__all__ = ["DEMO_TARGETS", "main"]
 
 #: What ``symprop demo`` derives on the tutorial network: seed 000's three examples.
 DEMO_TARGETS = ("w_{12}^{(L)}", "w_{22}^{(L-1)}", "a_{2}^{(L-1)}")
@@ -58,8 +58,8 @@ def _proof_line(derivation) -> tuple[str, bool]:
     verdict = "PROVEN" if result.passed else "FAILED"
     how = {"symbolic": "expanding diff(C_0) - result gives exactly 0",
            "numeric": result.detail}.get(result.method, result.detail)
-    return (f"Proof: {verdict} equal to SymPy's diff of the composed C_0 ({result.method}: "
-            f"{how}).\n", result.passed)
+    return ((f"Proof: {verdict} equal to SymPy's diff of the composed C_0 ({result.method}: "
+            f"{how}).\n"), result.passed)
 
 
 def _derive(args) -> int:
@@ -76,8 +76,8 @@ def _derive(args) -> int:
 
 def _demo(args) -> int:
     engine = backprop(tutorial_spec())
-    parts = ["symprop demo: seed 000's tutorial network (layers [3, 6, 6, 4], generic g, "
-             "loss sse, no biases)\n\n"]
+    parts = [("symprop demo: seed 000's tutorial network (layers [3, 6, 6, 4], generic g, "
+             "loss sse, no biases)\n\n")]
     ok = True
     for name in DEMO_TARGETS:
         derivation = engine.derive(name)

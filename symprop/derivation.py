@@ -37,16 +37,16 @@ from .notation import Node, node_of
 from .spec import Spec
 
 __all__ = [
-    "Factor",
-    "Path",
-    "ChainRule",
-    "BatchAverage",
-    "Derivation",
-    "Backprop",
-    "backprop",
-    "derive",
     "BATCH_SIZE",
     "SAMPLE",
+    "Backprop",
+    "BatchAverage",
+    "ChainRule",
+    "Derivation",
+    "Factor",
+    "Path",
+    "backprop",
+    "derive",
 ]
 
 #: Batch size n and sample index i of the batch average (seed 000: C = 1/n sum_i C_i).

@@ -6,7 +6,7 @@ line turns it into a one-paragraph message on stderr and exit code 2 (design.md 
 
 from __future__ import annotations
 
-__all__ = ["SympropError", "InputError", "SpecError", "ExpressionError", "NameLookupError"]
+__all__ = ["ExpressionError", "InputError", "NameLookupError", "SpecError", "SympropError"]
 
 
 class SympropError(Exception):

@@ -31,7 +31,7 @@ from .losses import A_OUT, LOSSES, Y_OUT
 from .notation import Node, node_of, node_symbol, parse_node_name
 from .spec import Spec, parse_custom_activation, parse_custom_loss
 
-__all__ = ["SymbolicGraph", "build_graph", "C0"]
+__all__ = ["C0", "SymbolicGraph", "build_graph"]
 
 #: The per-sample loss as a symbol, for printing ``\partial C_0 / \partial ...``.
 C0 = sympy.Symbol("C_0", real=True)

@@ -5,12 +5,12 @@ C_0 = sum_j loss(a_j^{(L)}, y_j).  Derivatives come from SymPy, never from this 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy
 
-__all__ = ["LossRule", "LOSSES", "A_OUT", "Y_OUT"]
+__all__ = ["A_OUT", "LOSSES", "Y_OUT", "LossRule"]
 
 #: The per-node variables a loss expression is written in.
 A_OUT = sympy.Symbol("a", real=True)

@@ -19,7 +19,7 @@ import sympy
 
 from .errors import NameLookupError
 
-__all__ = ["Node", "node_symbol", "node_of", "parse_node_name", "layer_label", "KINDS"]
+__all__ = ["KINDS", "Node", "layer_label", "node_of", "node_symbol", "parse_node_name"]
 
 #: kind -> (has a layer, number of node indices)
 KINDS: dict[str, tuple[bool, int]] = {

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import mpmath
 import sympy
 
 from .activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
 
-__all__ = ["Evaluator", "SmoothFunction", "random_smooth_functions", "Backend", "FLOAT", "MPMATH"]
+__all__ = ["FLOAT", "MPMATH", "Backend", "Evaluator", "SmoothFunction", "random_smooth_functions"]
 
 
 @dataclass(frozen=True)

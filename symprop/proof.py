@@ -29,7 +29,7 @@ from .notation import Node, node_of
 from .numeric import FLOAT, MPMATH, Evaluator, SmoothFunction, random_smooth_functions
 from .spec import Spec
 
-__all__ = ["ProofResult", "ProofReport", "prove", "prove_all", "random_point", "METHODS"]
+__all__ = ["METHODS", "ProofReport", "ProofResult", "prove", "prove_all", "random_point"]
 
 METHODS = ("auto", "symbolic", "numeric", "jax", "torch")
 #: Relative tolerance of the 30-digit numeric test, and of float64 autodiff comparisons.

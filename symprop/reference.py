@@ -13,7 +13,7 @@ JAX and PyTorch are the ``verify`` extra; a missing one is an
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import sympy
@@ -24,7 +24,7 @@ from .losses import A_OUT, Y_OUT
 from .numeric import SmoothFunction
 from .spec import Spec, parse_custom_activation, parse_custom_loss
 
-__all__ = ["MissingExtra", "gradient", "BACKENDS", "load_backend"]
+__all__ = ["BACKENDS", "MissingExtra", "gradient", "load_backend"]
 
 
 class MissingExtra(SympropError):
@@ -55,8 +55,8 @@ class _Ops:
     def __init__(self, name: str):
         self.name = name
         if name == "jax":
-            import jax.numpy as jnp
             import jax.nn as jnn
+            import jax.numpy as jnp
 
             self.xp, self.sigmoid, self.softplus = jnp, jnn.sigmoid, jnn.softplus
             self.log_softmax = lambda z: jnn.log_softmax(z, axis=-1)

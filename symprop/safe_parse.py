@@ -11,14 +11,13 @@ anything else (attribute access, subscripts, lambdas, keywords, dunder names, st
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import sympy
 
 from .errors import ExpressionError
 
-__all__ = ["FUNCTIONS", "CONSTANTS", "parse_expression", "MAX_LENGTH", "MAX_DEPTH"]
+__all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "parse_expression"]
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60

@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import sympy
 
@@ -26,7 +27,7 @@ from .errors import SpecError
 from .losses import A_OUT, LOSSES, Y_OUT
 from .safe_parse import parse_expression
 
-__all__ = ["Spec", "ActivationChoice", "tutorial_spec", "MAX_WIDTH", "MAX_LAYERS"]
+__all__ = ["MAX_LAYERS", "MAX_WIDTH", "ActivationChoice", "Spec", "tutorial_spec"]
 
 MAX_WIDTH = 100_000
 MAX_LAYERS = 200

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import jinja2
 
-__all__ = ["templates_dir", "environment", "render"]
+__all__ = ["environment", "render", "templates_dir"]
 
-_LATEX_DELIMITERS = dict(block_start_string="((*", block_end_string="*))",
-                         variable_start_string="(((", variable_end_string=")))",
-                         comment_start_string="((=", comment_end_string="=))")
+_LATEX_DELIMITERS = {"block_start_string": "((*", "block_end_string": "*))",
+                         "variable_start_string": "(((", "variable_end_string": ")))",
+                         "comment_start_string": "((=", "comment_end_string": "=))"}
 
 
 def templates_dir() -> Path:

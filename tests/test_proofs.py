@@ -64,7 +64,7 @@ def test_missing_factor_is_caught_symbolically(tutorial):
     from symprop.proof import _prove_symbolic
 
     d = backprop(tutorial).derive("w_{22}^{(L-1)}")
-    f1, f2, f3 = d.factors
+    f1, _f2, f3 = d.factors
     wrong = _Tampered(d, lambda e: f1.value * f3.value)  # forgot g'
     assert _prove_symbolic(wrong) is None  # not zero: left to the numeric test
     assert not _prove_numeric(wrong, points=1, seed=0, dps=30).passed

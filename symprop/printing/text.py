@@ -8,7 +8,7 @@ activations as ``g^(L)(z_1^(L))``, ``g'^(L)(...)``, ``sigma'(...)``, and derivat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import sympy
 from sympy.printing.str import StrPrinter
@@ -17,7 +17,7 @@ from ..activations import ActivationPrime, ElementwiseActivation, GenericActivat
 from ..notation import layer_label, node_of
 from ..templating import render
 
-__all__ = ["SeedStrPrinter", "text", "render_derivation", "derivation_context"]
+__all__ = ["SeedStrPrinter", "derivation_context", "render_derivation", "text"]
 
 
 #: Order of factors in a printed product, by node kind (seed 000 writes w_jk a_k).
@@ -41,8 +41,8 @@ def seed_factor_key(factor: sympy.Basic) -> tuple:
 class SeedStrPrinter(StrPrinter):
     """StrPrinter that speaks seed 000's notation."""
 
-    _default_settings = {**StrPrinter._default_settings, "L": None, "layers": "relative",
-                         "order": "none"}
+    _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "L": None,
+                                         "layers": "relative", "order": "none"}
 
     def _layer(self, layer: int) -> str:
         L = self._settings["L"] if self._settings["layers"] == "relative" else None
