@@ -44,9 +44,13 @@ class SeedStrPrinter(StrPrinter):
     _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "L": None,
                                          "layers": "relative", "order": "none"}
 
+    @property
+    def _relative_to(self) -> int | None:
+        """The output layer L when layers print relative to it, else None (absolute)."""
+        return self._settings["L"] if self._settings["layers"] == "relative" else None
+
     def _layer(self, layer: int) -> str:
-        L = self._settings["L"] if self._settings["layers"] == "relative" else None
-        return layer_label(layer, L)
+        return layer_label(layer, self._relative_to)
 
     def _print_Symbol(self, expr):
         """Network symbols by their node, relative to the output layer."""
@@ -55,8 +59,7 @@ class SeedStrPrinter(StrPrinter):
             return super()._print_Symbol(expr)
         if node.kind == "a" and node.layer == 0:
             node = type(node)("x", None, node.j)
-        L = self._settings["L"] if self._settings["layers"] == "relative" else None
-        return node.text(L)
+        return node.text(self._relative_to)
 
     def _print_Function(self, expr):
         """g^(l)(z), g'^(l)(z), sigma'(z) and softmax_i(z^(l)) in the seed's style."""
@@ -137,6 +140,7 @@ def derivation_context(derivation, layers: str = "relative") -> dict:
     if backward is not None and backward.target != derivation.target:
         nested = derivation_context(backward, layers)
     spec = graph.spec
+    expanded, specialised = derivation.expanded(), derivation.specialised()
     return {
         "title": pr(derivation.lhs),
         "spec": {"name": spec.name, "layers": list(spec.layers),
@@ -147,10 +151,8 @@ def derivation_context(derivation, layers: str = "relative") -> dict:
                       if chain.sum_index else None),
         "paths": paths,
         "result": pr(derivation.result),
-        "expanded": pr(derivation.expanded()) if derivation.expanded() != derivation.result
-        else None,
-        "specialised": (pr(derivation.specialised())
-                        if derivation.specialised() != derivation.result else None),
+        "expanded": pr(expanded) if expanded != derivation.result else None,
+        "specialised": pr(specialised) if specialised != derivation.result else None,
         "deltas": [f"{pr(s)} = {pr(v)}" for s, v in derivation.delta_definitions.items()],
         "batch": f"{pr(derivation.batch.lhs)} = "
                  + ("(1/n) " if spec.reduction == "mean" else "")
