@@ -35,7 +35,8 @@ def specs(draw):
 def test_every_parameter_matches_diff_of_composed_C0(spec, seed):
     # keep the composed expression small enough for plain diff
     if spec.n_parameters > 40:
-        spec = Spec(layers=spec.layers[:2], activation=[spec.activation[-1]], loss=spec.loss,
+        spec = Spec(layers=[spec.layers[0], spec.layers[-1]], activation=[spec.activation[-1]],
+                    loss=spec.loss,
                     bias=spec.bias[:1])
     report = prove_all(spec, "numeric", seed=seed)
     assert report.passed, (spec, [r for r in report.failures])
