@@ -12,11 +12,24 @@ from pathlib import Path
 
 import jinja2
 
-__all__ = ["environment", "render", "templates_dir"]
+__all__ = ["FILTERS", "environment", "render", "templates_dir"]
 
 _LATEX_DELIMITERS = {"block_start_string": "((*", "block_end_string": "*))",
                          "variable_start_string": "(((", "variable_end_string": ")))",
                          "comment_start_string": "((=", "comment_end_string": "=))"}
+
+
+def _python_text(value: object) -> str:
+    """Text safe inside a generated docstring: escapes and quotes are escaped, lines kept."""
+    lines = str(value).split("\n")
+    return "\n".join(line.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+                     for line in lines)
+
+
+#: Filters every template may use: ``pyrepr`` for Python literals, ``pytext`` for text inside
+#: generated docstrings (user text cannot close the string).  Comments take single-line text
+#: only (spec names are printable, so they cannot end a comment line).
+FILTERS = {"pyrepr": repr, "pytext": _python_text}
 
 
 def templates_dir() -> Path:
@@ -32,7 +45,7 @@ def templates_dir() -> Path:
 def environment(latex: bool = False) -> jinja2.Environment:
     """The environment for text-like templates, or for LaTeX ones with safe delimiters."""
     options = _LATEX_DELIMITERS if latex else {}
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -41,6 +54,8 @@ def environment(latex: bool = False) -> jinja2.Environment:
         autoescape=False,
         **options,
     )
+    env.filters.update(FILTERS)
+    return env
 
 
 def render(name: str, **context) -> str:

@@ -1,0 +1,162 @@
+"""Generated NumPy modules (design.md section 5): build the template context, render, load.
+
+``generate(spec, style)`` runs the pipeline's printing half: derivation (the chain-rule
+engine) -> row forms (:mod:`.rules`) -> NumPy code (:mod:`.printer`) -> Jinja2 template
+(``templates/codegen/<style>.py.j2``).  The result, a :class:`GeneratedModule`, holds the
+source and can write it to a real file and import it from there (so tracebacks, ``inspect``
+and debuggers see the code a user reads).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from .. import __version__
+from ..derivation import Backprop, backprop
+from ..errors import InputError
+from ..io import write_atomic
+from ..spec import Spec
+from ..templating import render
+from .helpers import Helper, make_helper
+from .printer import HELPERS, NumpyCodePrinter
+from .rules import A, Y, Z, activation_code, output_code
+
+__all__ = ["STYLES", "GeneratedModule", "generate", "load_module"]
+
+STYLES = ("vectorized", "scalar")
+_module_counter = itertools.count()
+
+
+@dataclass
+class GeneratedModule:
+    """A generated module: its source and what produced it."""
+
+    spec: Spec
+    style: str
+    source: str
+    #: The template context the source was rendered from (inspectable).
+    context: dict = field(repr=False)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the source atomically to ``path``."""
+        return write_atomic(path, self.source)
+
+    def load(self, path: str | Path | None = None) -> ModuleType:
+        """Write the source to ``path`` (or a temporary file) and import it from there."""
+        if path is None:
+            folder = Path(tempfile.mkdtemp(prefix="symprop-"))
+            path = folder / f"{_module_name(self.spec)}_{self.style}.py"
+        self.write(path)
+        return load_module(path)
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def _module_name(spec: Spec) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in spec.name).strip("_")
+    return cleaned if cleaned and not cleaned[0].isdigit() else "network"
+
+
+def load_module(path: str | Path, name: str | None = None) -> ModuleType:
+    """Import a Python file as a fresh module object (not cached under its name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"cannot import {path}: no such file")
+    name = name or f"symprop_generated_{next(_module_counter)}_{path.stem}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise InputError(f"cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+# ------------------------------------------------------------------ context
+def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter) -> tuple[dict, list]:
+    """Per layer: the helper names; and the helper definitions, one per distinct activation."""
+    g = engine.graph
+    per_layer, helpers, seen = {}, [], set()
+    for l in range(1, g.L + 1):
+        code = activation_code(g.activation[l])
+        prime = None
+        if l < g.L:
+            prime = "1" if code.prime == 1 else f"_act_{code.key}_prime"
+        per_layer[l] = {"forward": f"_act_{code.key}", "prime": prime,
+                        "prime_constant": code.prime_is_constant,
+                        "prime_value": str(code.prime) if code.prime_is_constant else None,
+                        "label": code.label}
+        if code.key in seen:
+            continue
+        seen.add(code.key)
+        helpers.append(make_helper(f"_act_{code.key}", {Z: "z"}, code.forward,
+                                   f"a = {code.label}(z), elementwise.", printer))
+        if code.prime is not None and not code.prime_is_constant:
+            how = ("through the output a = g(z), reusing the forward pass" if
+                   code.through_output else "SymPy's derivative of the stable form")
+            helpers.append(make_helper(f"_act_{code.key}_prime", {Z: "z", A: "a"}, code.prime,
+                                       f"{code.label}'(z) = {code.prime} ({how}).", printer))
+    return per_layer, helpers
+
+
+def _output_helpers(engine: Backprop, printer: NumpyCodePrinter) -> list[Helper]:
+    out = output_code(engine)
+    row = {Z: "z", A: "a", Y: "y"}
+    return [
+        make_helper("_output_delta", row, out.delta,
+                    f"delta^(L) = dC_0/dz^(L) = {out.delta}, one sample per row "
+                    f"(RowSum: sum over the output nodes).\n\n    From {out.how}; "
+                    f"dC_0/da^(L) = {out.loss_derivative}.", printer),
+        make_helper("_loss_terms", row, out.loss,
+                    f"The loss of each output node, {out.loss} (written through z where a "
+                    "log would lose precision); C_0 is the row sum.", printer),
+    ]
+
+
+def _common_context(spec: Spec, style: str, source: str | None) -> dict:
+    return {
+        "version": __version__, "style": style, "spec": spec, "source": source,
+        "layers": list(spec.layers), "L": spec.L,
+        "bias": [spec.has_bias(l) for l in range(1, spec.L + 1)],
+        "activations": [str(spec.activation_of(l)) for l in range(1, spec.L + 1)],
+        "z_names": ", ".join(f"Z{l}" for l in range(1, spec.L + 1)) + ("," if spec.L == 1 else ""),
+        "a_names": ", ".join(f"A{l}" for l in range(spec.L + 1)),
+        "keys": [k for l in range(1, spec.L + 1)
+                 for k in ([f"W{l}", f"b{l}"] if spec.has_bias(l) else [f"W{l}"])],
+    }
+
+
+def vectorized_context(spec: Spec, source: str | None = None) -> dict:
+    """Everything ``templates/codegen/vectorized.py.j2`` needs."""
+    engine = backprop(spec)
+    printer = NumpyCodePrinter()
+    per_layer, helpers = _activation_helpers(engine, printer)
+    helpers += _output_helpers(engine, printer)
+    context = _common_context(spec, "vectorized", source)
+    context.update(per_layer=per_layer, helpers=helpers,
+                   builtins=[h for h in HELPERS if h in printer.helpers_used])
+    return context
+
+
+_CONTEXTS = {"vectorized": vectorized_context}
+
+
+def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
+             ) -> GeneratedModule:
+    """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header)."""
+    if style not in _CONTEXTS:
+        raise InputError(f"unknown style {style!r}", hint=f"Use one of {', '.join(STYLES)}")
+    context = _CONTEXTS[style](spec, source or spec.source)
+    text = render(f"codegen/{style}.py.j2", **context)
+    return GeneratedModule(spec=spec, style=style, source=text, context=context)

@@ -1,0 +1,127 @@
+"""``NumpyCodePrinter``: SymPy's ``NumPyPrinter`` with the few changes generated modules need.
+
+Each override says why.  Everything else (operators, powers, known functions such as
+``tanh``, ``exp``, ``expm1``) is SymPy's own printing.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from ..errors import InputError
+
+__all__ = ["HELPERS", "NumpyCodePrinter", "numpy_code"]
+
+#: Helper functions a printed expression may call; the module template defines the ones used.
+HELPERS = ("sigmoid", "softmax", "log_softmax")
+
+
+class NumpyCodePrinter(NumPyPrinter):
+    """Prints SymPy expressions as NumPy code for symprop's generated modules."""
+
+    _default_settings = {
+        **NumPyPrinter._default_settings,
+        "fully_qualified_modules": True,
+        #: Symbol -> the Python name it has in the generated code.
+        "symbol_names": None,
+    }
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.helpers_used: set[str] = set()
+        self.uses_where = False
+
+    def _module_format(self, fqn, register=True):
+        """Spell NumPy as ``np`` (the generated module does ``import numpy as np``)."""
+        printed = super()._module_format(fqn, register)
+        return "np." + printed[len("numpy."):] if printed.startswith("numpy.") else printed
+
+    def _print_Symbol(self, expr):
+        """Network symbols print under their names in the module (``z1_0``, ``W2[1, 0]``)."""
+        names = self._settings["symbol_names"] or {}
+        if expr in names:
+            return names[expr]
+        return super()._print_Symbol(expr)
+
+    def _helper(self, name: str, *args) -> str:
+        self.helpers_used.add(name)
+        return f"_{name}({', '.join(self._print(a) for a in args)})"
+
+    def _print_Sigmoid(self, expr):
+        """The module's ``_sigmoid``: (1 + tanh(u/2))/2 cannot overflow."""
+        return self._helper("sigmoid", expr.args[0])
+
+    def _print_Softplus(self, expr):
+        """log(1 + e^u) as ``logaddexp(0, u)``: finite for any u."""
+        return f"{self._module_format('numpy.logaddexp')}(0, {self._print(expr.args[0])})"
+
+    def _print_SoftmaxRow(self, expr):
+        return self._helper("softmax", expr.args[0])
+
+    def _print_LogSoftmax(self, expr):
+        return self._helper("log_softmax", expr.args[0])
+
+    def _print_RowSum(self, expr):
+        """Sum over a layer's nodes, one value per sample (row), kept as a column."""
+        return f"{self._print(expr.args[0])}.sum(axis=1, keepdims=True)"
+
+    def _print_Max(self, expr):
+        """Elementwise ``maximum`` (SymPy's default reduces over a list)."""
+        return self._nested("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested("numpy.minimum", expr.args)
+
+    def _nested(self, fqn: str, args) -> str:
+        func = self._module_format(fqn)
+        printed = self._print(args[-1])
+        for arg in reversed(args[:-1]):
+            printed = f"{func}({self._print(arg)}, {printed})"
+        return printed
+
+    def _print_Heaviside(self, expr):
+        """Step function; 0 at 0, the subgradient PyTorch and JAX use for relu."""
+        return f"{self._module_format('numpy.heaviside')}({self._print(expr.args[0])}, 0.0)"
+
+    def _print_Piecewise(self, expr):
+        """Nested ``np.where``; constant branches keep the input's dtype (float32 stays)."""
+        self.uses_where = True
+        pieces = list(expr.args)
+        if pieces[-1].cond != sympy.true:
+            raise ValueError(f"Piecewise without an otherwise-branch: {expr}")
+        constant = all(p.expr.is_Number for p in pieces)
+        where = self._module_format("numpy.where")
+        printed = self._print(pieces[-1].expr)
+        for piece in reversed(pieces[:-1]):
+            printed = f"{where}({self._print(piece.cond)}, {self._print(piece.expr)}, {printed})"
+        if constant:
+            like = sorted(expr.free_symbols, key=str)[0]
+            printed = f"{printed}.astype({self._print(like)}.dtype)"
+        return printed
+
+    def _print_ElementwiseActivation(self, expr):
+        """Unreachable for concrete activations (codegen writes them out first)."""
+        raise _generic_error(expr)
+
+    _print_ActivationPrime = _print_ElementwiseActivation
+
+    def _print_Softmax(self, expr):
+        raise ValueError("Softmax(i, ...) must be replaced by the row form before printing")
+
+
+def _generic_error(expr) -> InputError:
+    return InputError(
+        f"the activation in {expr} has no numerical definition",
+        hint="Code generation needs concrete activations: use identity, sigmoid, tanh, relu, "
+             "leaky_relu, softplus, elu, swish, softmax or one from [activations] instead of g")
+
+
+def numpy_code(expr: sympy.Expr, symbol_names=None, printer: NumpyCodePrinter | None = None
+               ) -> str:
+    """``expr`` as a NumPy expression (pass ``printer`` to collect the helpers it uses)."""
+    printer = printer or NumpyCodePrinter({"symbol_names": symbol_names})
+    if symbol_names is not None:
+        printer._settings["symbol_names"] = symbol_names
+    return printer.doprint(expr)
+
