@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .codegen import STYLES, generate
 from .derivation import backprop
 from .errors import InputError, SympropError
 from .io import write_atomic
 from .printing.text import render_derivation
 from .spec import Spec, tutorial_spec
+from .verify import AGAINST, DTYPES, verify
 
 __all__ = ["DEMO_TARGETS", "main"]
 
@@ -39,6 +41,25 @@ def _parser() -> argparse.ArgumentParser:
     derive.add_argument("--prove", action="store_true",
                         help="also prove the result equal to diff of the composed C_0")
     derive.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
+
+    codegen = sub.add_parser("codegen", help="write the NumPy backprop module of SPEC")
+    codegen.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
+    codegen.add_argument("-o", "--output", metavar="FILE.py", required=True,
+                         help="where to write the module (atomically)")
+    codegen.add_argument("--style", choices=STYLES, default="vectorized",
+                         help="matrix form of seed 001 (default) or one line per weight")
+
+    verify = sub.add_parser("verify", help="check the generated module against autodiff "
+                                           "and finite differences")
+    verify.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
+    verify.add_argument("--style", choices=STYLES, default="vectorized")
+    verify.add_argument("--against", choices=(*AGAINST, "all"), action="append",
+                        help="reference (repeatable; default all: jax, torch and fd)")
+    verify.add_argument("--dtype", choices=DTYPES, default="float64")
+    verify.add_argument("--seed", type=int, default=0, help="random point (default 0)")
+    verify.add_argument("--batch", type=int, default=7, help="batch size (default 7)")
+    verify.add_argument("--keep", metavar="FILE.py",
+                        help="write the verified module to FILE.py instead of a temporary file")
 
     demo = sub.add_parser("demo", help="derive seed 000's examples on the tutorial network")
     demo.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
@@ -88,7 +109,30 @@ def _demo(args) -> int:
     return 0 if ok else 1
 
 
-_COMMANDS = {"derive": _derive, "demo": _demo}
+def _codegen(args) -> int:
+    spec = Spec.from_toml(args.spec)
+    module = generate(spec, args.style, source=args.spec)
+    module.write(args.output)
+    lines = module.source.count("\n")
+    print(f"wrote {args.output} ({args.style}, {lines} lines, {spec.n_parameters} parameters)",
+          file=sys.stderr)
+    return 0
+
+
+def _verify(args) -> int:
+    spec = Spec.from_toml(args.spec)
+    against = args.against or ["all"]
+    chosen = AGAINST if "all" in against else tuple(dict.fromkeys(against))
+    if args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
+    module = generate(spec, args.style, source=args.spec)
+    report = verify(spec, style=args.style, against=chosen, dtype=args.dtype, seed=args.seed,
+                    batch=args.batch, module=module, path=args.keep)
+    sys.stdout.write(str(report))
+    return 0 if report.passed else 1
+
+
+_COMMANDS = {"derive": _derive, "codegen": _codegen, "verify": _verify, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

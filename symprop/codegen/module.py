@@ -18,14 +18,16 @@ from pathlib import Path
 from types import ModuleType
 
 from .. import __version__
+from ..activations import generic_activation
 from ..derivation import Backprop, backprop
 from ..errors import InputError
 from ..io import write_atomic
 from ..spec import Spec
 from ..templating import render
 from .helpers import Helper, make_helper
-from .printer import HELPERS, NumpyCodePrinter
+from .printer import HELPERS, NumpyCodePrinter, _generic_error
 from .rules import A, Y, Z, activation_code, output_code
+from .scalar import scalar_lines
 
 __all__ = ["STYLES", "GeneratedModule", "generate", "load_module"]
 
@@ -149,7 +151,20 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     return context
 
 
-_CONTEXTS = {"vectorized": vectorized_context}
+def scalar_context(spec: Spec, source: str | None = None) -> dict:
+    """Everything ``templates/codegen/scalar.py.j2`` needs."""
+    engine = backprop(spec)
+    printer = NumpyCodePrinter({"allow_unknown_functions": True})
+    _, helpers = _activation_helpers(engine, printer)
+    lines = scalar_lines(engine, printer)
+    context = _common_context(spec, "scalar", source)
+    context.update(helpers=helpers, builtins=[h for h in HELPERS if h in printer.helpers_used],
+                   reduce="np.mean" if spec.reduction == "mean" else "np.sum",
+                   **lines)
+    return context
+
+
+_CONTEXTS = {"vectorized": vectorized_context, "scalar": scalar_context}
 
 
 def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
@@ -157,6 +172,9 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
     """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header)."""
     if style not in _CONTEXTS:
         raise InputError(f"unknown style {style!r}", hint=f"Use one of {', '.join(STYLES)}")
+    for l in range(1, spec.L + 1):
+        if spec.activation_of(l).name == "g":
+            raise _generic_error(generic_activation(l)(Z), source or spec.source)
     context = _CONTEXTS[style](spec, source or spec.source)
     text = render(f"codegen/{style}.py.j2", **context)
     return GeneratedModule(spec=spec, style=style, source=text, context=context)

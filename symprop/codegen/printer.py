@@ -6,9 +6,12 @@ Each override says why.  Everything else (operators, powers, known functions suc
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
+from ..activations import ActivationPrime, ElementwiseActivation
 from ..errors import InputError
 
 __all__ = ["HELPERS", "NumpyCodePrinter", "numpy_code"]
@@ -20,7 +23,7 @@ HELPERS = ("sigmoid", "softmax", "log_softmax")
 class NumpyCodePrinter(NumPyPrinter):
     """Prints SymPy expressions as NumPy code for symprop's generated modules."""
 
-    _default_settings = {
+    _default_settings: ClassVar[dict] = {
         **NumPyPrinter._default_settings,
         "fully_qualified_modules": True,
         #: Symbol -> the Python name it has in the generated code.
@@ -64,7 +67,8 @@ class NumpyCodePrinter(NumPyPrinter):
 
     def _print_RowSum(self, expr):
         """Sum over a layer's nodes, one value per sample (row), kept as a column."""
-        return f"{self._print(expr.args[0])}.sum(axis=1, keepdims=True)"
+        summed = self._module_format("numpy.sum")
+        return f"{summed}({self._print(expr.args[0])}, axis=1, keepdims=True)"
 
     def _print_Max(self, expr):
         """Elementwise ``maximum`` (SymPy's default reduces over a list)."""
@@ -96,25 +100,32 @@ class NumpyCodePrinter(NumPyPrinter):
         for piece in reversed(pieces[:-1]):
             printed = f"{where}({self._print(piece.cond)}, {self._print(piece.expr)}, {printed})"
         if constant:
-            like = sorted(expr.free_symbols, key=str)[0]
+            like = min(expr.free_symbols, key=str)
             printed = f"{printed}.astype({self._print(like)}.dtype)"
         return printed
 
-    def _print_ElementwiseActivation(self, expr):
-        """Unreachable for concrete activations (codegen writes them out first)."""
-        raise _generic_error(expr)
-
-    _print_ActivationPrime = _print_ElementwiseActivation
+    def _print(self, expr, **kwargs):
+        """Network activations never print by name (SymPy would print our class ``tanh`` as
+        np.tanh and ``sigmoid_prime`` as an unknown call): codegen writes concrete ones out
+        before printing, so only the generic g gets here, and it has no numerical value."""
+        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
+            raise _generic_error(expr.base(expr.args[0]) if isinstance(expr, ActivationPrime)
+                                 else expr)
+        return super()._print(expr, **kwargs)
 
     def _print_Softmax(self, expr):
         raise ValueError("Softmax(i, ...) must be replaced by the row form before printing")
 
 
-def _generic_error(expr) -> InputError:
+def _generic_error(expr, source: str = "<spec>") -> InputError:
+    layer = getattr(type(expr), "layer", None)
+    where = f"layer {layer} uses" if layer is not None else "the spec uses"
     return InputError(
-        f"the activation in {expr} has no numerical definition",
-        hint="Code generation needs concrete activations: use identity, sigmoid, tanh, relu, "
-             "leaky_relu, softplus, elu, swish, softmax or one from [activations] instead of g")
+        f"{where} the generic activation g, which has no numerical definition",
+        where=f"{source}: key 'activation'",
+        hint="Code generation and verification need concrete activations: use identity, "
+             "sigmoid, tanh, relu, leaky_relu, softplus, elu, swish, softmax or one defined "
+             "under [activations] (derivations work with g)")
 
 
 def numpy_code(expr: sympy.Expr, symbol_names=None, printer: NumpyCodePrinter | None = None

@@ -28,18 +28,26 @@ from dataclasses import dataclass
 import sympy
 
 from ..activations import (
-    X,
     ActivationPrime,
     ElementwiseActivation,
     GenericActivation,
     Softmax,
+    X,
 )
 from ..derivation import Backprop
 from .printer import _generic_error
 from .stable import RowSum, SoftmaxRow, rewrite_stable
 
-__all__ = ["A", "Y", "Z", "ActivationCode", "OutputCode", "activation_code", "output_code",
-           "tidy"]
+__all__ = [
+    "A",
+    "ActivationCode",
+    "OutputCode",
+    "Y",
+    "Z",
+    "activation_code",
+    "output_code",
+    "tidy",
+]
 
 #: Placeholders for one layer's matrices in the row forms (printed as the helper's arguments).
 Z, A, Y = sympy.symbols("z a y", real=True)

@@ -23,8 +23,16 @@ import sympy
 from sympy import Function, Wild
 from sympy.codegen.cfunctions import expm1
 
-__all__ = ["LOG_RULES", "REWRITES", "LogSoftmax", "RowSum", "Sigmoid", "Softplus",
-           "SoftmaxRow", "rewrite_stable"]
+__all__ = [
+    "LOG_RULES",
+    "REWRITES",
+    "LogSoftmax",
+    "RowSum",
+    "Sigmoid",
+    "SoftmaxRow",
+    "Softplus",
+    "rewrite_stable",
+]
 
 _u = Wild("u")
 

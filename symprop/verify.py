@@ -1,0 +1,259 @@
+"""Check a generated module numerically: JAX, PyTorch and central finite differences.
+
+:func:`verify` generates the module, imports it from a real file, evaluates ``loss`` and
+``gradients`` at a random point and compares them with
+
+* ``jax``: ``jax.value_and_grad`` of an independent forward pass (:mod:`symprop.reference`,
+  float64 enabled),
+* ``torch``: PyTorch autograd of the same independent forward pass (float64),
+* ``fd``: central differences of the generated ``loss`` itself, in the requested dtype, with
+  a step chosen for that dtype (:data:`FD_STEPS`); large arrays are sampled.
+
+An entry passes when ``|ours - reference| <= atol + rtol |reference|`` (``np.allclose``
+semantics, as ``torch.autograd.gradcheck``).  :data:`TOLERANCES` are far tighter than
+gradcheck's float64 defaults (atol 1e-5, rtol 1e-3) against autodiff: rtol 1e-10.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from .codegen import GeneratedModule, generate
+from .errors import InputError
+from .losses import LOSSES
+from .reference import BACKENDS, gradient, load_backend
+from .spec import Spec
+
+__all__ = ["AGAINST", "DTYPES", "FD_STEPS", "TOLERANCES", "Comparison", "VerifyReport",
+           "random_inputs", "verify", "verify_module"]
+
+AGAINST = ("jax", "torch", "fd")
+DTYPES = ("float64", "float32")
+#: (method kind, dtype) -> (atol, rtol).
+TOLERANCES = {
+    ("autodiff", "float64"): (1e-12, 1e-10),
+    ("autodiff", "float32"): (1e-6, 1e-4),
+    ("fd", "float64"): (1e-7, 1e-5),
+    ("fd", "float32"): (5e-4, 1e-2),
+}
+#: Central-difference step per dtype, relative to max(1, |parameter|): about eps^(1/3).
+FD_STEPS = {"float64": 1e-6, "float32": 1e-2}
+#: Finite differences sample at most this many entries of each parameter array.
+FD_MAX_ENTRIES = 64
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One parameter (or the loss) against one reference."""
+
+    parameter: str
+    against: str
+    entries: int
+    total: int
+    max_abs_error: float
+    max_rel_error: float
+    atol: float
+    rtol: float
+    passed: bool
+    #: Index of the worst entry (relative to its tolerance).
+    worst: tuple[int, ...] = ()
+
+    @property
+    def tolerance(self) -> str:
+        return f"{self.atol:.0e} + {self.rtol:.0e}|ref|"
+
+
+@dataclass
+class VerifyReport:
+    """Every comparison of one generated module, with what produced it."""
+
+    spec: Spec
+    style: str
+    dtype: str
+    against: tuple[str, ...]
+    comparisons: list[Comparison]
+    module_path: Path | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
+
+    @property
+    def failures(self) -> list[Comparison]:
+        return [c for c in self.comparisons if not c.passed]
+
+    def rows(self) -> list[tuple[str, ...]]:
+        head = ("parameter", "against", "entries", "max abs err", "max rel err", "tolerance",
+                "verdict")
+        body = [(c.parameter, c.against,
+                 f"{c.entries}" if c.entries == c.total else f"{c.entries}/{c.total}",
+                 f"{c.max_abs_error:.2e}", f"{c.max_rel_error:.2e}", c.tolerance,
+                 "ok" if c.passed else "FAIL") for c in self.comparisons]
+        return [head, *body]
+
+    def table(self) -> str:
+        rows = self.rows()
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
+                         for r in rows)
+
+    def summary(self) -> str:
+        n, bad = len(self.comparisons), len(self.failures)
+        if bad == 0:
+            return f"PASS: all {n} comparisons within tolerance ({self.seconds:.2f} s)."
+        names = ", ".join(f"{c.parameter} vs {c.against}" for c in self.failures[:6])
+        return f"FAIL: {bad} of {n} comparisons out of tolerance: {names}."
+
+    def __str__(self) -> str:
+        lines = [(f"symprop verify: network {self.spec.name!r} {list(self.spec.layers)}, style "
+                 f"{self.style}, dtype {self.dtype}, against {', '.join(self.against)}")]
+        if self.module_path:
+            lines.append(f"module: {self.module_path}")
+        lines += ["", self.table(), "", *self.notes, self.summary()]
+        return "\n".join(lines) + "\n"
+
+    def _repr_markdown_(self) -> str:
+        rows = self.rows()
+        md = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        md += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        return "\n".join(md) + f"\n\n**{self.summary()}**\n"
+
+
+# ----------------------------------------------------------------- inputs
+def random_inputs(spec: Spec, module: ModuleType, *, seed: int = 0, batch: int = 7
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """A float64 random point: perturbed initial parameters (biases non-zero), X, and
+    targets Y that suit the loss (probability rows for cross-entropy, [0, 1] for BCE)."""
+    rng = np.random.default_rng(seed)
+    params = module.init_params(seed, np.float64)
+    params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in params.items()}
+    X = rng.normal(size=(batch, spec.layers[0]))
+    n_out = spec.layers[-1]
+    if spec.loss == "cross_entropy":
+        Y = rng.dirichlet(np.ones(n_out), size=batch)
+    elif spec.loss == "binary_cross_entropy" or spec.loss not in LOSSES:
+        Y = rng.uniform(0.05, 0.95, size=(batch, n_out))
+    else:
+        Y = rng.normal(size=(batch, n_out))
+    return params, X, Y
+
+
+# -------------------------------------------------------------- comparing
+def _compare(name: str, against: str, ours: np.ndarray, ref: np.ndarray, atol: float,
+             rtol: float, total: int | None = None) -> Comparison:
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if ours.shape != ref.shape:
+        return Comparison(name, against, ref.size, total or ref.size, np.inf, np.inf, atol,
+                          rtol, False)
+    err = np.abs(ours - ref)
+    finite = bool(np.all(np.isfinite(ours)))
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    max_abs = float(np.max(err)) if err.size else 0.0
+    ratio = err / (atol + rtol * np.abs(ref)) if err.size else np.zeros(1)
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape)) \
+        if err.size else ()
+    return Comparison(name, against, ref.size, total or ref.size, max_abs,
+                      max_abs / scale if scale > 0 else max_abs, atol, rtol,
+                      finite and bool(np.all(err <= atol + rtol * np.abs(ref))), worst)
+
+
+def _finite_differences(module: ModuleType, params, X, Y, dtype: str, seed: int
+                        ) -> dict[str, tuple[np.ndarray, np.ndarray, tuple]]:
+    """Central differences of ``module.loss``: key -> (indices, estimates, shape)."""
+    rng = np.random.default_rng(seed + 1)
+    step = FD_STEPS[dtype]
+    out = {}
+    for key, value in params.items():
+        flat = value.reshape(-1)
+        picks = np.arange(flat.size) if flat.size <= FD_MAX_ENTRIES else np.sort(
+            rng.choice(flat.size, FD_MAX_ENTRIES, replace=False))
+        estimates = np.empty(picks.size)
+        for n, index in enumerate(picks):
+            original = flat[index]
+            h = step * max(1.0, abs(float(original)))
+            flat[index] = original + h
+            up = module.loss(params, X, Y)
+            flat[index] = original - h
+            down = module.loss(params, X, Y)
+            flat[index] = original
+            # the step actually taken in this dtype, not the one asked for
+            taken = float(np.asarray(original + h, value.dtype)) - float(
+                np.asarray(original - h, value.dtype))
+            estimates[n] = (up - down) / taken
+        out[key] = (picks, estimates, value.shape)
+    return out
+
+
+def verify_module(module: ModuleType, spec: Spec, *, against=AGAINST, dtype: str = "float64",
+                  seed: int = 0, batch: int = 7) -> list[Comparison]:
+    """Compare an imported module's loss and gradients with each reference in ``against``."""
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}", hint=f"Use one of {', '.join(DTYPES)}")
+    for name in against:
+        if name not in AGAINST:
+            raise InputError(f"unknown reference {name!r}",
+                             hint=f"Use one of {', '.join(AGAINST)} or all")
+        if name in BACKENDS:
+            load_backend(name)
+    params64, X, Y = random_inputs(spec, module, seed=seed, batch=batch)
+    params = {k: v.astype(dtype) for k, v in params64.items()}
+    value = module.loss(params, X, Y)
+    grads = module.gradients(params, X, Y)
+    comparisons: list[Comparison] = []
+    for name in against:
+        if name in BACKENDS:
+            atol, rtol = TOLERANCES[("autodiff", dtype)]
+            ref_value, ref_grads = gradient(name, spec, params64, X, Y)
+            comparisons.append(_compare("loss", name, np.array(value), np.array(ref_value),
+                                        atol, rtol))
+            comparisons += [_compare(k, name, grads.get(k, np.full(0, np.nan)), ref_grads[k],
+                                     atol, rtol) for k in params64]
+        else:
+            atol, rtol = TOLERANCES[("fd", dtype)]
+            fd = _finite_differences(module, {k: v.copy() for k, v in params.items()}, X, Y,
+                                     dtype, seed)
+            for k, (picks, estimates, shape) in fd.items():
+                ours = np.asarray(grads[k]).reshape(-1)[picks] if k in grads else np.full(
+                    picks.size, np.nan)
+                comparisons.append(_compare(k, "fd", ours, estimates, atol, rtol,
+                                            total=int(np.prod(shape))))
+    comparisons += _dtype_checks(grads, params, dtype)
+    return comparisons
+
+
+def _dtype_checks(grads, params, dtype: str) -> list[Comparison]:
+    """Every gradient has the parameter's shape and dtype (float32 in gives float32 out)."""
+    bad = [k for k in params if k not in grads or np.asarray(grads[k]).dtype != np.dtype(dtype)
+           or np.shape(grads[k]) != params[k].shape]
+    if not bad:
+        return []
+    return [Comparison(k, f"dtype/shape {dtype}", 0, 0, np.inf, np.inf, 0, 0, False)
+            for k in bad]
+
+
+def verify(spec: Spec, *, style: str = "vectorized", against=AGAINST, dtype: str = "float64",
+           seed: int = 0, batch: int = 7, module: GeneratedModule | None = None,
+           path: str | Path | None = None) -> VerifyReport:
+    """Generate (or take) the module of ``spec``, import it from a file, and verify it."""
+    start = time.perf_counter()
+    against = tuple(against)
+    generated = module or generate(spec, style)
+    loaded = generated.load(path)
+    comparisons = verify_module(loaded, spec, against=against, dtype=dtype, seed=seed,
+                                batch=batch)
+    report = VerifyReport(spec, generated.style, dtype, against, comparisons,
+                          module_path=Path(loaded.__file__),
+                          seconds=time.perf_counter() - start)
+    if "fd" in against:
+        report.notes.append(f"fd: central differences of the module's loss in {dtype}, step "
+                            f"{FD_STEPS[dtype]:g} x max(1, |p|); at most {FD_MAX_ENTRIES} "
+                            "entries per array.")
+    return report
