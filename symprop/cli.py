@@ -116,6 +116,8 @@ def _codegen(args) -> int:
     lines = module.source.count("\n")
     print(f"wrote {args.output} ({args.style}, {lines} lines, {spec.n_parameters} parameters)",
           file=sys.stderr)
+    for note in module.cautions:
+        print(f"caution: {note}.", file=sys.stderr)
     return 0
 
 

@@ -82,3 +82,63 @@ def test_unwritable_output_leaves_nothing(tmp_path):
                str(tmp_path / "no" / "such" / "dir.txt"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ codegen / verify
+def test_codegen_writes_a_module_that_imports(tmp_path, capsys):
+    out = tmp_path / "net.py"
+    assert main(["codegen", str(EXAMPLES / "softmax_ce.toml"), "-o", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().err
+    text = out.read_text()
+    assert text.startswith('"""Backpropagation in matrix form (seed 001) for the network '
+                           '"softmax-cross-entropy"')
+    assert f"Spec: {EXAMPLES / 'softmax_ce.toml'}" in text
+    namespace: dict = {}
+    exec(compile(text, str(out), "exec"), namespace)  # noqa: S102 - our own generated file
+    assert namespace["LAYERS"] == [4, 5, 3]
+
+
+def test_codegen_scalar_style(tmp_path):
+    out = tmp_path / "scalar.py"
+    assert main(["codegen", str(EXAMPLES / "seed001.toml"), "-o", str(out),
+                 "--style", "scalar"]) == 0
+    assert "dW1[2, 1] = np.mean(delta1_2*x_1)  # dC_0/dw_21^(1) = delta_2^(1)*x_1" \
+        in out.read_text()
+
+
+def test_verify_prints_a_table_and_exits_0():
+    proc = run("verify", str(EXAMPLES / "softmax_ce.toml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "parameter  against  entries  max abs err  max rel err  tolerance" in proc.stdout
+    # loss vs jax and torch, W1 b1 W2 b2 vs jax, torch and fd
+    assert sum(1 for line in lines if line.rstrip().endswith(" ok")) == 14
+    assert "PASS: all 14 comparisons within tolerance" in proc.stdout
+
+
+def test_verify_against_one_reference_float32_scalar():
+    proc = run("verify", str(EXAMPLES / "seed001.toml"), "--against", "fd", "--dtype", "float32",
+               "--style", "scalar")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dtype float32, against fd" in proc.stdout
+
+
+def test_verify_generic_g_is_bad_input():
+    proc = run("verify", str(EXAMPLES / "tutorial.toml"))
+    assert proc.returncode == 2
+    assert "tutorial.toml: key 'activation': layer 1 uses the generic activation g" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_verify_without_jax_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jax", None)
+    assert main(["verify", str(EXAMPLES / "softmax_ce.toml"), "--against", "jax"]) == 2
+    err = capsys.readouterr().err
+    assert "jax is not installed" in err and "pip install 'symprop[verify]'" in err
+
+
+def test_codegen_unwritable_output_is_exit_2(tmp_path, capsys):
+    target = tmp_path / "missing" / "net.py"
+    assert main(["codegen", str(EXAMPLES / "softmax_ce.toml"), "-o", str(target)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not target.exists()

@@ -6,6 +6,7 @@ it implements, the common subexpressions SymPy's ``cse`` pulled out, and the res
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import sympy
@@ -42,5 +43,7 @@ def make_helper(name: str, args: dict[sympy.Symbol, str], expr: sympy.Expr, doc:
         lines.append((str(symbol), printer.doprint(value)))
     printer._settings["symbol_names"] = names
     result = printer.doprint(reduced)
+    doc = "\n\n    ".join(textwrap.fill(part.strip(), 88, subsequent_indent="    ")
+                           for part in doc.split("\n\n"))
     return Helper(name, tuple(args.values()), doc, tuple(lines), result,
                   errstate=printer.uses_where)

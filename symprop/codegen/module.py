@@ -57,6 +57,11 @@ class GeneratedModule:
         self.write(path)
         return load_module(path)
 
+    @property
+    def cautions(self) -> list[str]:
+        """Numerical caveats of this module (also in its header)."""
+        return list(self.context["cautions"])
+
     def __str__(self) -> str:
         return self.source
 
@@ -127,7 +132,9 @@ def _output_helpers(engine: Backprop, printer: NumpyCodePrinter) -> list[Helper]
 
 
 def _common_context(spec: Spec, style: str, source: str | None) -> dict:
+    engine = backprop(spec)
     return {
+        "cautions": output_code(engine).cautions,
         "version": __version__, "style": style, "spec": spec, "source": source,
         "layers": list(spec.layers), "L": spec.L,
         "bias": [spec.has_bias(l) for l in range(1, spec.L + 1)],

@@ -86,6 +86,20 @@ class OutputCode:
     #: How delta was obtained, for the module's comments.
     how: str
 
+    @property
+    def cautions(self) -> list[str]:
+        """What the stable-form table could not remove: divisions and logs of a or y."""
+        notes = []
+        if _divisions(self.delta):
+            notes.append(f"delta^(L) = {self.delta} divides by a quantity that can round to 0 "
+                         "when an output saturates (no overflow-safe form is known to symprop "
+                         "for this activation and loss)")
+        logs = [f for f in self.loss.atoms(sympy.log) if f.args[0].free_symbols]
+        if logs:
+            notes.append(f"the loss takes {', '.join(map(str, logs))}, which is -inf when its "
+                         "argument rounds to 0")
+        return notes
+
 
 def _identifier(name: str) -> str:
     return re.sub(r"\W", "_", name).strip("_") or "activation"
