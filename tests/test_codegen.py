@@ -51,12 +51,14 @@ def test_vectorized_module_exact_lines():
     source = generate(_spec("sigmoid", "softmax", "cross_entropy")).source
     assert "    return a*np.sum(y, axis=1, keepdims=True) - y\n" in source
     assert "    return -y*_log_softmax(z)\n" in source
-    assert "def _act_sigmoid_prime(z, a):" in source and "    return -a**2 + a\n" in source
-    assert '    Z1 = A0 @ params["W1"].T + params["b1"]\n' in source
+    assert "def _act_sigmoid_prime(z, a):" in source and "    return a*(1 - a)\n" in source
+    assert '    Z1 = A0 @ params["W1"].T\n    Z1 += params["b1"]\n' in source
     assert "    Delta2 = _output_delta(Z2, A2, Y) / Y.shape[0]\n" in source
     assert "    dW2 = Delta2.T @ A1\n" in source
     assert "    db2 = Delta2.sum(axis=0)\n" in source
-    assert '    Delta1 = (Delta2 @ params["W2"]) * _act_sigmoid_prime(Z1, A1)\n' in source
+    assert ('    Delta1 = Delta2 @ params["W2"]\n    Delta1 *= A1\n'
+            "    np.subtract(1, A1, out=Z1)  # Z1 is no longer needed: reuse its memory\n"
+            "    Delta1 *= Z1\n") in source
     assert "import numpy as np\n" in source and "symprop" not in source.split('"""', 2)[2]
 
 

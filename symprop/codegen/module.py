@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+import sympy
+
 from .. import __version__
 from ..activations import generic_activation
 from ..derivation import Backprop, backprop
@@ -25,8 +27,8 @@ from ..io import write_atomic
 from ..spec import Spec
 from ..templating import render
 from .helpers import Helper, make_helper
-from .printer import HELPERS, NumpyCodePrinter, _generic_error
-from .rules import A, Y, Z, activation_code, output_code
+from .printer import HELPERS, NumpyCodePrinter, _generic_error, inplace_statements
+from .rules import A, ActivationCode, Y, Z, activation_code, output_code
 from .scalar import scalar_lines
 
 __all__ = ["STYLES", "GeneratedModule", "generate", "load_module"]
@@ -97,13 +99,8 @@ def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter) -> tuple[di
     per_layer, helpers, seen = {}, [], set()
     for l in range(1, g.L + 1):
         code = activation_code(g.activation[l])
-        prime = None
-        if l < g.L:
-            prime = "1" if code.prime == 1 else f"_act_{code.key}_prime"
-        per_layer[l] = {"forward": f"_act_{code.key}", "prime": prime,
-                        "prime_constant": code.prime_is_constant,
-                        "prime_value": str(code.prime) if code.prime_is_constant else None,
-                        "label": code.label}
+        per_layer[l] = {"forward": f"_act_{code.key}", "label": code.label,
+                        "prime_factors": _prime_factors(code, l, printer) if l < g.L else []}
         if code.key in seen:
             continue
         seen.add(code.key)
@@ -115,6 +112,30 @@ def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter) -> tuple[di
             helpers.append(make_helper(f"_act_{code.key}_prime", {Z: "z", A: "a"}, code.prime,
                                        f"{code.label}'(z) = {code.prime} ({how}).", printer))
     return per_layer, helpers
+
+
+def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter
+                   ) -> list[dict]:
+    """What Delta^(l) is multiplied by, in place, factor by factor (nothing for g' = 1).
+
+    A g' written through the output (sigma' = a (1 - a)) no longer needs Z^(l), so each
+    composite factor is evaluated into Z^(l)'s memory (``out=``) and the backward step
+    allocates no temporary array; any other g' is one call of its helper.
+    """
+    if code.prime == 1:
+        return []
+    if not code.through_output:
+        return [{"setup": [], "value": f"_act_{code.key}_prime(Z{layer}, A{layer})"}]
+    printer._settings["symbol_names"] = {A: f"A{layer}", Z: f"Z{layer}"}
+    factors = []
+    for f in sympy.Mul.make_args(code.prime):
+        steps = None if (f.is_Symbol or f.is_Number) else inplace_statements(
+            f, f"Z{layer}", printer)
+        if steps is None:
+            factors.append({"setup": [], "value": printer.doprint(f)})
+        else:
+            factors.append({"setup": steps, "value": f"Z{layer}"})
+    return factors
 
 
 def _output_helpers(engine: Backprop, printer: NumpyCodePrinter) -> list[Helper]:

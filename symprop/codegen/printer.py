@@ -14,7 +14,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..activations import ActivationPrime, ElementwiseActivation
 from ..errors import InputError
 
-__all__ = ["HELPERS", "NumpyCodePrinter", "numpy_code"]
+__all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements", "numpy_code"]
 
 #: Helper functions a printed expression may call; the module template defines the ones used.
 HELPERS = ("sigmoid", "softmax", "log_softmax")
@@ -126,6 +126,46 @@ def _generic_error(expr, source: str = "<spec>") -> InputError:
         hint="Code generation and verification need concrete activations: use identity, "
              "sigmoid, tanh, relu, leaky_relu, softplus, elu, swish, softmax or one defined "
              "under [activations] (derivations work with g)")
+
+
+def inplace_statements(expr: sympy.Expr, out: str, printer: NumpyCodePrinter
+                       ) -> list[str] | None:
+    """Statements that evaluate ``expr`` into the existing array ``out`` with ufuncs' ``out=``
+    (no temporary array), or None when ``expr`` is not a chain (each operation having at
+    most one non-trivial operand).  Used for g' in the backward pass, where the dead
+    pre-activation Z^(l) serves as the scratch array."""
+    np_ = printer._module_format
+
+    def leaf(e):
+        return e.is_Number or e.is_Symbol
+
+    def emit(e) -> list[str] | None:
+        if e.is_Symbol:
+            return [f"{np_('numpy.copyto')}({out}, {printer.doprint(e)})"]
+        if e.is_Pow and e.base.is_Symbol and e.exp == 2:
+            return [f"{np_('numpy.square')}({printer.doprint(e.base)}, out={out})"]
+        if e.is_Add or e.is_Mul:
+            constants = [a for a in e.args if a.is_Number]
+            rest = [a for a in e.args if not a.is_Number]
+            if len(rest) != 1 or len(constants) != 1:
+                return None
+            c, inner = constants[0], rest[0]
+            if e.is_Add and inner.is_Mul and inner.args[0] == -1 and len(inner.args) == 2:
+                x = inner.args[1]  # c - x: x into out (unless it is a leaf), then subtract
+                source = printer.doprint(x) if leaf(x) else out
+                setup = [] if leaf(x) else emit(x)
+                if setup is None:
+                    return None
+                return [*setup, (f"{np_('numpy.subtract')}({printer.doprint(c)}, {source}, "
+                                f"out={out})")]
+            first = emit(inner)
+            if first is None:
+                return None
+            op = np_("numpy.add" if e.is_Add else "numpy.multiply")
+            return [*first, f"{op}({out}, {printer.doprint(c)}, out={out})"]
+        return None
+
+    return emit(expr)
 
 
 def numpy_code(expr: sympy.Expr, symbol_names=None, printer: NumpyCodePrinter | None = None

@@ -1,0 +1,191 @@
+"""One training step (loss and every gradient) of the generated vectorized module, timed
+against a hand-written NumPy version, PyTorch eager, ``jax.jit(jax.value_and_grad)``, and the
+same-shape matmuls alone (the physical floor), all measured in this run.
+
+Network: 784-256-256-10, sigmoid hidden layers, softmax + cross-entropy, biases; batches 32,
+256 and 2048; float32 and float64.  Plus [4, 6, 6, 4] at batch 32 against PyTorch eager.
+Each figure is the median over 5 alternating rounds of the median of --repeat timed calls.
+
+    python benchmarks/codegen_step.py [--repeat 30] [--quick]
+
+Targets (issue 4): at batch >= 256 within 1.10x of the matmul floor and of JAX jit; at every
+batch no slower than PyTorch eager; [4, 6, 6, 4] at batch 32 at least 5x faster than eager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from symprop import Spec
+from symprop.codegen import generate
+
+BIG = Spec(layers=(784, 256, 256, 10), activation=["sigmoid", "sigmoid", "softmax"],
+           loss="cross_entropy", bias=True, name="mnist-mlp")
+SMALL = Spec(layers=(4, 6, 6, 4), activation=["sigmoid", "sigmoid", "softmax"],
+             loss="cross_entropy", bias=True, name="small")
+
+
+def median_time(fn, repeat: int) -> float:
+    for _ in range(3):
+        fn()
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def compare(fns: dict, repeat: int, rounds: int = 5) -> dict[str, float]:
+    """Median seconds per call of each function, measured in alternating blocks.
+
+    Each round times a block of ``repeat`` calls of every function in turn; the result is
+    the median over rounds of each block's median, so a burst of noise on this shared
+    machine hits one block of one round, not one function's whole figure.
+    """
+    per_round: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            per_round[name].append(median_time(fn, repeat))
+    return {name: statistics.median(values) for name, values in per_round.items()}
+
+
+# ------------------------------------------------------------------ references
+def hand_written(p, X, Y):
+    """What an expert writes by hand: seed 001's matrix form, stable sigmoid and softmax."""
+    n = X.shape[0]
+    Z1 = X @ p["W1"].T + p["b1"]
+    A1 = 0.5 * (1 + np.tanh(0.5 * Z1))
+    Z2 = A1 @ p["W2"].T + p["b2"]
+    A2 = 0.5 * (1 + np.tanh(0.5 * Z2))
+    Z3 = A2 @ p["W3"].T + p["b3"]
+    S = Z3 - Z3.max(axis=1, keepdims=True)
+    E = np.exp(S)
+    total = E.sum(axis=1, keepdims=True)
+    loss = float(-(Y * (S - np.log(total))).sum()) / n
+    D3 = (E / total - Y) / n
+    D2 = (D3 @ p["W3"]) * A2 * (1 - A2)
+    D1 = (D2 @ p["W2"]) * A1 * (1 - A1)
+    return loss, {"W3": D3.T @ A2, "b3": D3.sum(0), "W2": D2.T @ A1, "b2": D2.sum(0),
+                  "W1": D1.T @ X, "b1": D1.sum(0)}
+
+
+def matmul_floor(p, X, Y):
+    """The same-shape matmuls alone: 3 forward, 3 weight gradients, 2 backward."""
+    n = X.shape[0]
+    A1 = X @ p["W1"].T
+    A2 = A1 @ p["W2"].T
+    A3 = A2 @ p["W3"].T
+    D3 = A3[:, :10] if A3.shape == (n, 10) else A3
+    D2 = D3 @ p["W3"]
+    D1 = D2 @ p["W2"]
+    return D3.T @ A2, D2.T @ A1, D1.T @ X
+
+
+def torch_step(torch, params, X, Y):
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+
+    def step():
+        for v in p.values():
+            v.grad = None
+        a = Xt
+        for l in (1, 2, 3):
+            z = torch.nn.functional.linear(a, p[f"W{l}"], p[f"b{l}"])
+            a = torch.sigmoid(z) if l < 3 else z
+        loss = -(Yt * torch.log_softmax(a, dim=1)).sum() / Xt.shape[0]
+        loss.backward()
+        return float(loss.detach()), {k: v.grad for k, v in p.items()}
+    return step
+
+
+def jax_step(jax, params, X, Y):
+    jnp = jax.numpy
+
+    def C(p, X, Y):
+        a = X
+        for l in (1, 2, 3):
+            z = a @ p[f"W{l}"].T + p[f"b{l}"]
+            a = jax.nn.sigmoid(z) if l < 3 else z
+        return -(Y * jax.nn.log_softmax(a, axis=1)).sum() / X.shape[0]
+    f = jax.jit(jax.value_and_grad(C))
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+
+    def step():
+        value, grads = f(p, Xj, Yj)
+        jax.block_until_ready(grads)
+        return value, grads
+    return step
+
+
+def data(spec: Spec, batch: int, dtype, module):
+    rng = np.random.default_rng(0)
+    params = module.init_params(0, dtype)
+    params = {k: (v + 0.01 * rng.normal(size=v.shape)).astype(dtype) for k, v in params.items()}
+    X = rng.normal(size=(batch, spec.layers[0])).astype(dtype)
+    Y = np.eye(spec.layers[-1], dtype=dtype)[rng.integers(0, spec.layers[-1], batch)]
+    return params, X, Y
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="float32 only, batches 32 and 256")
+    args = parser.parse_args()
+    import jax
+    import torch
+
+    jax.config.update("jax_enable_x64", True)
+    module = generate(BIG).load()
+    dtypes = [np.float32] if args.quick else [np.float32, np.float64]
+    batches = [32, 256] if args.quick else [32, 256, 2048]
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), jax {jax.__version__}, "
+          f"numpy {np.__version__}; median of {args.repeat} calls, milliseconds\n")
+    head = (f"{'dtype':>8} {'batch':>6} {'symprop':>8} {'floor':>8} {'hand':>8} {'jax.jit':>8} "
+            f"{'torch':>8}   {'/floor':>6} {'/jax':>6} {'/torch':>6} {'/hand':>6}  targets")
+    print(head)
+    verdicts = []
+    for dtype in dtypes:
+        for batch in batches:
+            params, X, Y = data(BIG, batch, dtype, module)
+            ours, ref = module.loss_and_gradients(params, X, Y), hand_written(params, X, Y)
+            assert abs(ours[0] - ref[0]) <= 1e-4 * abs(ref[0])
+            t = compare({
+                "symprop": lambda p=params, x=X, y=Y: module.loss_and_gradients(p, x, y),
+                "floor": lambda p=params, x=X, y=Y: matmul_floor(p, x, y),
+                "hand": lambda p=params, x=X, y=Y: hand_written(p, x, y),
+                "jax": jax_step(jax, params, X, Y),
+                "torch": torch_step(torch, params, X, Y),
+            }, max(3, args.repeat // (1 + batch // 512)))
+            r = {k: t["symprop"] / t[k] for k in ("floor", "jax", "torch", "hand")}
+            goals = []
+            if batch >= 256:
+                goals += [("floor", r["floor"] <= 1.10), ("jax", r["jax"] <= 1.10)]
+            goals.append(("torch", r["torch"] <= 1.0))
+            verdicts += [ok for _, ok in goals]
+            print(f"{np.dtype(dtype).name:>8} {batch:>6} "
+                  + " ".join(f"{t[k] * 1e3:>8.2f}" for k in ("symprop", "floor", "hand", "jax",
+                                                              "torch"))
+                  + "   " + " ".join(f"{r[k]:>6.2f}" for k in ("floor", "jax", "torch", "hand"))
+                  + "  " + ", ".join(f"{k} {'MET' if ok else 'MISSED'}" for k, ok in goals))
+
+    small = generate(SMALL).load()
+    params, X, Y = data(SMALL, 32, np.float64, small)
+    small_times = compare({"symprop": lambda: small.loss_and_gradients(params, X, Y),
+                           "torch": torch_step(torch, params, X, Y)}, args.repeat * 10)
+    ours, eager = small_times["symprop"], small_times["torch"]
+    ok = eager / ours >= 5
+    verdicts.append(ok)
+    print(f"\n[4, 6, 6, 4] batch 32 float64: symprop {ours * 1e6:.1f} us, torch eager "
+          f"{eager * 1e6:.1f} us -> {eager / ours:.1f}x faster (target >= 5x: "
+          f"{'MET' if ok else 'MISSED'})")
+    print(f"\n{sum(verdicts)} of {len(verdicts)} targets met")
+
+
+if __name__ == "__main__":
+    main()
