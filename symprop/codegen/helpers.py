@@ -36,12 +36,9 @@ def make_helper(name: str, args: dict[sympy.Symbol, str], expr: sympy.Expr, doc:
     names = dict(args)
     temporaries = sympy.numbered_symbols("t")
     replacements, (reduced,) = sympy.cse([expr], symbols=temporaries, order="none")
-    lines = []
-    for symbol, value in replacements:
-        names[symbol] = str(symbol)
-        printer._settings["symbol_names"] = names
-        lines.append((str(symbol), printer.doprint(value)))
+    names.update({symbol: str(symbol) for symbol, _ in replacements})
     printer._settings["symbol_names"] = names
+    lines = [(str(symbol), printer.doprint(value)) for symbol, value in replacements]
     result = printer.doprint(reduced)
     doc = "\n\n    ".join(textwrap.fill(part.strip(), 88, subsequent_indent="    ")
                            for part in doc.split("\n\n"))

@@ -28,7 +28,7 @@ from ..spec import Spec
 from ..templating import render
 from .helpers import Helper, make_helper
 from .printer import HELPERS, NumpyCodePrinter, _generic_error, inplace_statements
-from .rules import A, ActivationCode, Y, Z, activation_code, output_code
+from .rules import A, ActivationCode, OutputCode, Y, Z, activation_code, output_code
 from .scalar import scalar_lines
 
 __all__ = ["STYLES", "GeneratedModule", "generate", "load_module"]
@@ -93,14 +93,12 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
 
 
 # ------------------------------------------------------------------ context
-def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter) -> tuple[dict, list]:
-    """Per layer: the helper names; and the helper definitions, one per distinct activation."""
+def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter) -> list[Helper]:
+    """One forward helper (and g' helper) per distinct activation of the network."""
     g = engine.graph
-    per_layer, helpers, seen = {}, [], set()
+    helpers, seen = [], set()
     for l in range(1, g.L + 1):
         code = activation_code(g.activation[l])
-        per_layer[l] = {"forward": f"_act_{code.key}", "label": code.label,
-                        "prime_factors": _prime_factors(code, l, printer) if l < g.L else []}
         if code.key in seen:
             continue
         seen.add(code.key)
@@ -111,7 +109,18 @@ def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter) -> tuple[di
                    code.through_output else "SymPy's derivative of the stable form")
             helpers.append(make_helper(f"_act_{code.key}_prime", {Z: "z", A: "a"}, code.prime,
                                        f"{code.label}'(z) = {code.prime} ({how}).", printer))
-    return per_layer, helpers
+    return helpers
+
+
+def _layer_steps(engine: Backprop, printer: NumpyCodePrinter) -> dict[int, dict]:
+    """Per layer of the vectorized module: the forward helper and the backward g' factors."""
+    g = engine.graph
+    steps = {}
+    for l in range(1, g.L + 1):
+        code = activation_code(g.activation[l])
+        steps[l] = {"forward": f"_act_{code.key}", "label": code.label,
+                    "prime_factors": _prime_factors(code, l, printer) if l < g.L else []}
+    return steps
 
 
 def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter
@@ -138,8 +147,7 @@ def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter
     return factors
 
 
-def _output_helpers(engine: Backprop, printer: NumpyCodePrinter) -> list[Helper]:
-    out = output_code(engine)
+def _output_helpers(out: OutputCode, printer: NumpyCodePrinter) -> list[Helper]:
     row = {Z: "z", A: "a", Y: "y"}
     return [
         make_helper("_output_delta", row, out.delta,
@@ -152,10 +160,9 @@ def _output_helpers(engine: Backprop, printer: NumpyCodePrinter) -> list[Helper]
     ]
 
 
-def _common_context(spec: Spec, style: str, source: str | None) -> dict:
-    engine = backprop(spec)
+def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode) -> dict:
     return {
-        "cautions": output_code(engine).cautions,
+        "cautions": out.cautions,
         "version": __version__, "style": style, "spec": spec, "source": source,
         "layers": list(spec.layers), "L": spec.L,
         "bias": [spec.has_bias(l) for l in range(1, spec.L + 1)],
@@ -170,11 +177,11 @@ def _common_context(spec: Spec, style: str, source: str | None) -> dict:
 def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     """Everything ``templates/codegen/vectorized.py.j2`` needs."""
     engine = backprop(spec)
+    out = output_code(engine)
     printer = NumpyCodePrinter()
-    per_layer, helpers = _activation_helpers(engine, printer)
-    helpers += _output_helpers(engine, printer)
-    context = _common_context(spec, "vectorized", source)
-    context.update(per_layer=per_layer, helpers=helpers,
+    helpers = _activation_helpers(engine, printer) + _output_helpers(out, printer)
+    context = _common_context(spec, "vectorized", source, out)
+    context.update(per_layer=_layer_steps(engine, printer), helpers=helpers,
                    builtins=[h for h in HELPERS if h in printer.helpers_used])
     return context
 
@@ -183,9 +190,9 @@ def scalar_context(spec: Spec, source: str | None = None) -> dict:
     """Everything ``templates/codegen/scalar.py.j2`` needs."""
     engine = backprop(spec)
     printer = NumpyCodePrinter({"allow_unknown_functions": True})
-    _, helpers = _activation_helpers(engine, printer)
+    helpers = _activation_helpers(engine, printer)
     lines = scalar_lines(engine, printer)
-    context = _common_context(spec, "scalar", source)
+    context = _common_context(spec, "scalar", source, output_code(engine))
     context.update(helpers=helpers, builtins=[h for h in HELPERS if h in printer.helpers_used],
                    reduce="np.mean" if spec.reduction == "mean" else "np.sum",
                    **lines)

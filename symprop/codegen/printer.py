@@ -14,7 +14,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..activations import ActivationPrime, ElementwiseActivation
 from ..errors import InputError
 
-__all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements", "numpy_code"]
+__all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements"]
 
 #: Helper functions a printed expression may call; the module template defines the ones used.
 HELPERS = ("sigmoid", "softmax", "log_softmax")
@@ -166,13 +166,3 @@ def inplace_statements(expr: sympy.Expr, out: str, printer: NumpyCodePrinter
         return None
 
     return emit(expr)
-
-
-def numpy_code(expr: sympy.Expr, symbol_names=None, printer: NumpyCodePrinter | None = None
-               ) -> str:
-    """``expr`` as a NumPy expression (pass ``printer`` to collect the helpers it uses)."""
-    printer = printer or NumpyCodePrinter({"symbol_names": symbol_names})
-    if symbol_names is not None:
-        printer._settings["symbol_names"] = symbol_names
-    return printer.doprint(expr)
-

@@ -4,7 +4,7 @@ Everything here is read off the chain-rule engine (:class:`~symprop.derivation.B
 and SymPy, never typed in per activation or loss:
 
 * :func:`activation_code` -- the forward a = g(z) in stable form (:mod:`.stable`) and g',
-  written through the output a where SymPy finds such a form (sigma' = a - a^2,
+  written through the output a where SymPy finds such a form (sigma' = a (1 - a),
   tanh' = 1 - a^2, see :meth:`~symprop.activations.ActivationPrime.through_output`), so the
   backward pass reuses forward values; otherwise SymPy's diff of the stable forward.
 * :func:`output_code` -- delta^(L) = dC_0/dz^(L) for a whole row of output nodes.  For an

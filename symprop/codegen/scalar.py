@@ -3,7 +3,7 @@
 Every quantity of seed 000 becomes a NumPy vector over the batch: ``z1_0`` is z_0^(1),
 ``a1_0`` is a_0^(1), ``delta2_1`` is delta_1^(2).  The backward lines are the engine's
 compact results (delta_j^(l) in terms of the next layer's deltas, the derivation's own
-common subexpressions) with g' written through the output where SymPy can (sigma' = a - a^2),
+common subexpressions) with g' written through the output where SymPy can (sigma' = a (1 - a)),
 else a call to the activation's derivative helper; SymPy's ``cse`` then removes what is still
 repeated.  Each gradient line is the derivation's dC_0/dw_jk^(l) = delta_j^(l) a_k^(l-1),
 reduced over the batch; comments give the seed-notation formula a line implements.
