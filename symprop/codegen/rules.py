@@ -46,6 +46,7 @@ __all__ = [
     "Z",
     "activation_code",
     "output_code",
+    "stable_loss_term",
     "tidy",
 ]
 
@@ -193,6 +194,13 @@ def _separable_jacobian(engine: Backprop, layer: int):
     return (f.xreplace({a[0]: A}), h.xreplace({a[1]: A}), d.xreplace({a[0]: A}))
 
 
+def stable_loss_term(term: sympy.Expr, a: sympy.Symbol, forward: sympy.Expr,
+                     output: sympy.Symbol) -> sympy.Expr:
+    """A loss term in ``a`` with logs of a rewritten through z: a -> forward(z), apply the
+    stable table, then name what is left of forward(z) ``output`` (reusing the forward pass)."""
+    return rewrite_stable(term.xreplace({a: forward})).xreplace({forward: output})
+
+
 def output_code(engine: Backprop) -> OutputCode:
     """delta^(L) and the stable loss of one output row, from the engine's results."""
     g = engine.graph
@@ -208,6 +216,5 @@ def output_code(engine: Backprop) -> OutputCode:
         delta = tidy(dC_da * d) + h * RowSum(tidy(dC_da * f))
         how = (f"sum_i dC_0/da_i^(L) da_i^(L)/dz_m^(L) with the {act.label} Jacobian "
                "split into its diagonal and a rank-one part, simplified by SymPy")
-    term = g.loss_terms[0].xreplace({g.y[0]: Y, g.a[L][0]: act.forward})
-    loss = rewrite_stable(term).xreplace({act.forward: A})
+    loss = stable_loss_term(g.loss_terms[0].xreplace({g.y[0]: Y}), g.a[L][0], act.forward, A)
     return OutputCode(loss_derivative=dC_da, delta=delta, loss=loss, how=how)

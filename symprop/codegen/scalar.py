@@ -21,8 +21,8 @@ from ..printing.text import text
 from ..spec import Spec
 from .printer import NumpyCodePrinter
 from .rules import A as A_ROW
-from .rules import Z, activation_code, tidy
-from .stable import LogSoftmax, SoftmaxRow, rewrite_stable
+from .rules import Z, activation_code, stable_loss_term, tidy
+from .stable import LogSoftmax, SoftmaxRow
 
 __all__ = ["SCALAR_LIMIT", "scalar_lines", "symbol_names"]
 
@@ -68,12 +68,10 @@ def _stable_loss_term(engine: Backprop, j: int, log_softmax: dict) -> sympy.Expr
     g = engine.graph
     a_j, z_j = g.a[g.L][j], g.z[g.L][j]
     code = activation_code(g.activation[g.L])
-    term = g.loss_terms[j]
-    if code.forward == SoftmaxRow(Z):
-        stable = rewrite_stable(term.xreplace({a_j: SoftmaxRow(Z)}))
-        return stable.xreplace({LogSoftmax(Z): log_softmax[j], SoftmaxRow(Z): a_j})
-    forward = code.forward.xreplace({Z: z_j})
-    return rewrite_stable(term.xreplace({a_j: forward})).xreplace({forward: a_j})
+    if code.forward == SoftmaxRow(Z):  # the row form; its log is node j's column
+        stable = stable_loss_term(g.loss_terms[j], a_j, SoftmaxRow(Z), a_j)
+        return stable.xreplace({LogSoftmax(Z): log_softmax[j]})
+    return stable_loss_term(g.loss_terms[j], a_j, code.forward.xreplace({Z: z_j}), a_j)
 
 
 def _dependency_order(assignments: list[tuple]) -> list[tuple]:
