@@ -97,6 +97,15 @@ class ActivationPrime(Function):
         """g' as a polynomial in the output a = g(z), if there is one of degree <= 2."""
         return _through_output(cls)
 
+    @classmethod
+    def through_output_factored(cls) -> sympy.Expr | None:
+        """:meth:`through_output` in its shortest form: a(1 - a) rather than a - a^2."""
+        through = cls.through_output()
+        if through is None:
+            return None
+        forms = [_absorb_sign(sympy.factor(through)), sympy.expand(through)]
+        return min(forms, key=sympy.count_ops)
+
 
 class GenericActivation(ElementwiseActivation):
     """The undefined activation g^{(l)} of seed 000; one class per layer."""
@@ -231,6 +240,18 @@ def generic_activation(layer: int) -> type[GenericActivation]:
 
 
 @functools.cache
+def _absorb_sign(expr: sympy.Expr) -> sympy.Expr:
+    """-a (a - 1) -> a (1 - a): a leading minus goes into a sum factor (one operation less)."""
+    coeff, rest = expr.as_coeff_Mul()
+    if coeff.is_negative:
+        factors = list(sympy.Mul.make_args(rest))
+        for n, f in enumerate(factors):
+            if f.is_Add:
+                factors[n] = -f
+                return sympy.Mul(-coeff, *factors)
+    return expr
+
+
 def _through_output(prime: type[ActivationPrime]) -> sympy.Expr | None:
     """Find c0 + c1 a + c2 a^2 equal to g'(x) with a = g(x), and prove it at many points.
 

@@ -253,7 +253,8 @@ class Backprop:
         a_j = g.a[g.L][j]
         return Factor(C0, a_j, self.loss_derivative(j), definition=g.loss,
                       terms=g.loss_terms,
-                      term_derivatives=tuple(sympy.diff(t, a_j) for t in g.loss_terms))
+                      term_derivatives=tuple(sympy.factor_terms(sympy.diff(t, a_j))
+                                               for t in g.loss_terms))
 
     def factor_dC_da(self, layer: int, j: int) -> Factor:
         """dC_0/da_j^(l): from the loss at the output, a backward step in a hidden layer."""
@@ -374,12 +375,26 @@ class Derivation:
         return {s: defs[s] for s in sorted(self.result.free_symbols, key=str) if s in defs}
 
     def specialised(self, expr: sympy.Expr | None = None) -> sympy.Expr:
-        """``expr`` (default: the result) with each g' of a concrete activation written out."""
-        from .activations import ActivationPrime
+        """``expr`` (default: the result) with each g' of a concrete activation written out.
+
+        Where g' has a form in the activation's output (sigma' = a(1 - a), tanh' = 1 - a^2)
+        and its argument is a node z_j^(l), it becomes that form in a_j^(l), as the seeds
+        write it; otherwise SymPy's derivative of the definition is substituted.
+        """
+        from .activations import A, ActivationPrime
+
+        graph = self.graph
+
+        def write_out(e):
+            through = type(e).through_output_factored()
+            node = node_of(e.args[0])
+            if through is not None and node is not None and node.kind == "z":
+                return through.xreplace({A: graph.a[node.layer][node.j]})
+            return e.explicit(e.args[0])
 
         expr = self.result if expr is None else expr
         return expr.replace(lambda e: isinstance(e, ActivationPrime) and e.definition is not None,
-                            lambda e: e.explicit(e.args[0]))
+                            write_out)
 
     def prove(self, **options):
         """Prove the result equal to SymPy's diff of the composed C_0 (see :mod:`.proof`)."""

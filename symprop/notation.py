@@ -38,9 +38,9 @@ class Node:
     """A named quantity of the network: kind, absolute layer and node indices."""
 
     kind: str
-    layer: int | None
-    j: int
-    k: int | None = None
+    layer: int | str | None
+    j: int | str
+    k: int | str | None = None
 
     @property
     def symbol(self) -> sympy.Symbol:
@@ -61,20 +61,34 @@ class Node:
             return f"{self.kind}_{sub}"
         return f"{self.kind}_{sub}^({layer_label(self.layer, L)})"
 
+    def latex(self, L: int | None = None) -> str:
+        """LaTeX seed notation: ``w_{12}^{(L)}``, ``w_{10,3}^{(2)}``, ``\\delta_{1}^{(L)}``."""
+        name = "\\delta" if self.kind == "delta" else self.kind
+        sub = index_label(self.indices)
+        if self.layer is None:
+            return f"{name}_{{{sub}}}"
+        return f"{name}_{{{sub}}}^{{({layer_label(self.layer, L)})}}"
+
     def __str__(self) -> str:
         return self.text()
 
 
 def index_label(indices: tuple[int, ...]) -> str:
-    """Run single digits together as the seed does (12); otherwise separate by commas."""
-    if all(i < 10 for i in indices):
+    """Run single digits together as the seed does (12); otherwise separate by commas.
+
+    An index may also be a letter (``"j"``) for the general nodes of printed equations.
+    """
+    if all(isinstance(i, str) or i < 10 for i in indices):
         return "".join(map(str, indices))
     return ",".join(map(str, indices))
 
 
 def layer_label(layer: int, L: int | None = None) -> str:
-    """``L``, ``L-1``, ... relative to the output layer L, or the absolute number."""
-    if L is None or layer == 0:
+    """``L``, ``L-1``, ... relative to the output layer L, or the absolute number.
+
+    A layer given as text (``"l"``, ``"l+1"``) is a general layer and prints as it is.
+    """
+    if isinstance(layer, str) or L is None or layer == 0:
         return str(layer)
     return "L" if layer == L else f"L-{L - layer}"
 

@@ -1,0 +1,237 @@
+"""What a derivation document shows, already printed: one context for every output format.
+
+A :class:`Flavor` pairs a SymPy printer subclass (plain text or LaTeX) with the few layout
+pieces a printer does not own: how factors of the chain rule are multiplied, how a sum over a
+layer is written, how a long list of terms is elided.  :func:`derivation_context` walks a
+:class:`~symprop.derivation.Derivation` and returns plain data (strings, lists, dicts) that
+the templates only lay out: ``derivation.txt.j2`` for text, ``documents/*.j2`` for LaTeX,
+Markdown and HTML (those three share the LaTeX flavor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import sympy
+from sympy.printing.precedence import PRECEDENCE, precedence
+
+from ..activations import ActivationPrime
+from ..notation import Node, node_of
+from .latex import SeedLatexPrinter
+from .text import SeedStrPrinter
+
+__all__ = ["FLAVORS", "Flavor", "derivation_context", "elide", "general_node"]
+
+#: Lists longer than this are shown as their first terms, the ones that matter, and the last.
+MAX_TERMS = 7
+
+
+def general_node(kind: str, layer: int | str, *indices: str) -> sympy.Symbol:
+    """The symbol of a node with letter indices, e.g. a_j^(L), for general equations."""
+    return Node(kind, layer, *indices).symbol
+
+
+def elide(items: list, keep: tuple[int, ...] = ()) -> list:
+    """``items`` with the middle replaced by ``None`` (an ellipsis) when there are many.
+
+    The first two, the last, and every position in ``keep`` (e.g. the surviving term) stay.
+    """
+    if len(items) <= MAX_TERMS:
+        return list(items)
+    shown = {0, 1, len(items) - 1, *keep}
+    out: list = []
+    for n, item in enumerate(items):
+        if n in shown:
+            out.append(item)
+        elif out and out[-1] is not None:
+            out.append(None)
+    return out
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A printer plus the layout of products, sums and elisions in one notation."""
+
+    name: str
+    printer_class: ClassVar[type]
+    times: ClassVar[str]
+    ellipsis: ClassVar[str]
+
+    def printer(self, L: int, layers: str):
+        return self.printer_class({"L": L, "layers": layers})
+
+    def product(self, printer, factors) -> str:
+        """Factors of the chain rule side by side, each parenthesised when it needs it."""
+        return self.times.join(self._factor(printer, f) for f in factors)
+
+    def _factor(self, printer, expr) -> str:
+        text = printer.doprint(expr)
+        needs = precedence(expr) < PRECEDENCE["Mul"] or text.startswith("-")
+        return self.paren(text) if needs else text
+
+    def chain(self, printer, derivatives) -> str:
+        """The general chain rule, a product of derivative factors."""
+        return self.times.join(self.wrap_derivative(printer.doprint(d)) for d in derivatives)
+
+    def terms(self, printer, items: list) -> str:
+        """A sum written term by term (None is an elided stretch)."""
+        out = []
+        for n, item in enumerate(items):
+            text = self.ellipsis if item is None else printer.doprint(item)
+            if n and item is not None and text.startswith("-"):
+                text = self.paren(text)
+            out.append(text)
+        return " + ".join(out)
+
+
+class TextFlavor(Flavor):
+    printer_class = SeedStrPrinter
+    times = " * "
+    ellipsis = "..."
+
+    @staticmethod
+    def wrap_derivative(text: str) -> str:
+        return f"({text})"
+
+    @staticmethod
+    def paren(text: str) -> str:
+        return f"({text})"
+
+    @staticmethod
+    def sum_over(index: str, upper: int, body: str) -> str:
+        return f"sum_({index}=0)^({upper}) [ {body} ]"
+
+    @staticmethod
+    def d_by(wrt: str, body: str) -> str:
+        return f"d/d{wrt} [ {body} ]"
+
+    @staticmethod
+    def batch(lhs: str, target: str, mean: bool) -> str:
+        return f"{lhs} = " + ("(1/n) " if mean else "") + f"sum_(i=0)^(n-1) dC_i/d{target}"
+
+
+class LatexFlavor(Flavor):
+    printer_class = SeedLatexPrinter
+    times = r" \cdot "
+    ellipsis = r"\cdots"
+
+    @staticmethod
+    def wrap_derivative(text: str) -> str:
+        return text
+
+    @staticmethod
+    def paren(text: str) -> str:
+        return rf"\left({text}\right)"
+
+    @staticmethod
+    def sum_over(index: str, upper: int, body: str) -> str:
+        return rf"\sum_{{{index}=0}}^{{{upper}}} {body}"
+
+    @staticmethod
+    def d_by(wrt: str, body: str) -> str:
+        return rf"\frac{{\partial}}{{\partial {wrt}}} \left( {body} \right)"
+
+    @staticmethod
+    def batch(lhs: str, target: str, mean: bool) -> str:
+        return (f"{lhs} = " + (r"\frac{1}{n} " if mean else "")
+                + rf"\sum_{{i=0}}^{{n-1}} \frac{{\partial C_{{i}}}}{{\partial {target}}}")
+
+
+FLAVORS: dict[str, Flavor] = {"text": TextFlavor("text"), "latex": LatexFlavor("latex")}
+
+
+def _general(symbol: sympy.Symbol, index: tuple[str, int]) -> sympy.Symbol:
+    """The symbol with its node index replaced by the summation letter, for display."""
+    node = node_of(symbol)
+    if node is None or node.layer != index[1] or node.kind not in ("a", "z"):
+        return symbol
+    return general_node(node.kind, node.layer, index[0])
+
+
+def activation_identities(expr: sympy.Expr, printer) -> list[str]:
+    """For each concrete g' in ``expr``: g'(z) = SymPy's derivative (= its form in g(z))."""
+    lines = []
+    z = sympy.Symbol("z", real=True)
+    primes = sorted({type(e) for e in expr.atoms(ActivationPrime) if e.definition is not None},
+                    key=lambda c: c.__name__)
+    for prime in primes:
+        sides = [prime(z), prime.explicit(z)]
+        through = prime.through_output_factored()
+        if through is not None:
+            from ..activations import A
+
+            sides.append(through.xreplace({A: prime.base(z)}))
+        lines.append(" = ".join(printer.doprint(s) for s in sides))
+    return lines
+
+
+def derivation_context(derivation, flavor: str | Flavor = "text",
+                       layers: str = "relative") -> dict:
+    """Everything a derivation template needs, printed in ``flavor`` (templates only lay out)."""
+    flavor = FLAVORS[flavor] if isinstance(flavor, str) else flavor
+    graph = derivation.graph
+    p = flavor.printer(graph.L, layers)
+    pr = p.doprint
+
+    def factor_view(f):
+        view = {"name": pr(f.derivative), "value": pr(f.value), "backward": None}
+        if f.backward is not None:
+            view["backward"] = pr(f.backward.lhs)
+            return view
+        shown = elide(list(range(len(f.terms))), f.surviving)
+        view["definition"] = f"{pr(f.numerator)} = " + flavor.terms(
+            p, [None if n is None else f.terms[n] for n in shown])
+        view["numerator"] = pr(f.numerator)
+        view["wrt"] = pr(f.denominator)
+        view["n_terms"] = len(f.terms)
+        view["expansion"] = flavor.d_by(view["wrt"], flavor.terms(
+            p, [None if n is None else f.terms[n] for n in shown]))
+        view["term_derivatives"] = flavor.terms(
+            p, [None if n is None else f.term_derivatives[n] for n in shown])
+        view["vanishing"] = len(f.vanishing)
+        return view
+
+    chain = derivation.chain
+    paths = [{"factors": [factor_view(f) for f in path.factors] if n == 0 else [],
+              "product": flavor.product(p, [f.value for f in path.factors])}
+             for n, path in enumerate(chain.paths)]
+    first = chain.paths[0].factors
+    general = [f.derivative if not chain.sum_index else
+               sympy.Derivative(_general(f.numerator, chain.sum_index),
+                                _general(f.denominator, chain.sum_index)) for f in first]
+    chain_general = flavor.chain(p, general)
+    summed = None
+    if chain.sum_index:
+        letter, layer = chain.sum_index
+        upper = graph.widths[layer] - 1
+        chain_general = flavor.sum_over(letter, upper, chain_general)
+        summed = {"index": letter, "layer": p.layer(layer), "upper": upper,
+                  "terms": len(chain.paths)}
+    backward = derivation.backward
+    nested = None
+    if backward is not None and backward.target != derivation.target:
+        nested = derivation_context(backward, flavor, layers)
+    spec = graph.spec
+    expanded, specialised = derivation.expanded(), derivation.specialised()
+    shown_paths = elide(list(range(len(paths))), (0,))
+    return {
+        "title": pr(derivation.lhs),
+        "target": pr(derivation.symbol),
+        "kind": derivation.target.kind,
+        "spec": {"name": spec.name, "layers": list(spec.layers),
+                 "activation": ", ".join(str(a) for a in spec.activation),
+                 "loss": spec.loss, "reduction": spec.reduction},
+        "chain_general": chain_general,
+        "sum": summed,
+        "paths": paths,
+        "products": [None if n is None else paths[n]["product"] for n in shown_paths],
+        "result": pr(derivation.result),
+        "expanded": pr(expanded) if expanded != derivation.result else None,
+        "identities": activation_identities(derivation.result, p),
+        "specialised": pr(specialised) if specialised != derivation.result else None,
+        "deltas": [f"{pr(s)} = {pr(v)}" for s, v in derivation.delta_definitions.items()],
+        "batch": flavor.batch(pr(derivation.batch.lhs), pr(derivation.symbol),
+                              spec.reduction == "mean"),
+        "nested": nested,
+    }

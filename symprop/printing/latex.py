@@ -1,0 +1,99 @@
+"""LaTeX in seed 000's notation: a ``LatexPrinter`` subclass, no string surgery on its output.
+
+``SeedLatexPrinter`` prints network symbols from their :class:`~symprop.notation.Node`
+(``w_{12}^{(L)}``, ``w_{10,3}^{(2)}``, ``\\delta_{1}^{(L)}``; layers relative to L unless
+``layers="absolute"``), activations as ``g^{(L)}\\left(z_{1}^{(L)}\\right)``,
+``g^{\\prime (L)}\\left(...\\right)``, ``\\sigma^{\\prime}\\left(...\\right)``, derivatives as
+``\\frac{\\partial C_{0}}{\\partial w_{12}^{(L)}}``, and the matrices of the batch form
+(:mod:`symprop.matrix`) as ``\\Delta^{(L)}``, ``\\Delta^{(L)\\top}``,
+``g^{\\prime (L-1)}\\left(Z^{(L-1)}\\right)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+
+from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
+from ..notation import layer_label, node_of
+from .text import seed_factor_key
+
+__all__ = ["SeedLatexPrinter", "latex"]
+
+
+class SeedLatexPrinter(LatexPrinter):
+    """LatexPrinter that speaks seed 000's notation."""
+
+    _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, "L": None,
+                                         "layers": "relative", "order": "none"}
+
+    @property
+    def _relative_to(self) -> int | None:
+        """The output layer L when layers print relative to it, else None (absolute)."""
+        return self._settings["L"] if self._settings["layers"] == "relative" else None
+
+    def layer(self, layer: int) -> str:
+        """``L``, ``L-1``, ... or the absolute layer number."""
+        return layer_label(layer, self._relative_to)
+
+    def _print_Symbol(self, expr, style="plain"):
+        """Network symbols by their node; a_k^(0) prints as the input x_k."""
+        node = node_of(expr)
+        if node is None:
+            return super()._print_Symbol(expr, style)
+        if node.kind == "a" and node.layer == 0:
+            node = type(node)("x", None, node.j)
+        return node.latex(self._relative_to)
+
+    def _activation_name(self, cls, prime: bool) -> str:
+        """``g^{(L)}``, ``g^{\\prime (L)}``, ``\\sigma``, ``\\sigma^{\\prime}``."""
+        layer = f"({self.layer(cls.layer)})" if issubclass(cls, GenericActivation) else ""
+        if prime:
+            return f"{cls.latex_name}^{{\\prime {layer}}}" if layer else \
+                f"{cls.latex_name}^{{\\prime}}"
+        return f"{cls.latex_name}^{{{layer}}}" if layer else cls.latex_name
+
+    def _print_Function(self, expr, exp=None):
+        """Activations and their derivatives in the seed's style; other functions as SymPy."""
+        if isinstance(expr, Softmax):
+            layer = node_of(expr.inputs[0]).layer
+            text = (rf"\operatorname{{softmax}}_{{{expr.index}}}"
+                    rf"\left(z^{{({self.layer(layer)})}}\right)")
+            return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
+        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
+            prime = isinstance(expr, ActivationPrime)
+            base = type(expr).base if prime else type(expr)
+            text = (self._activation_name(base, prime)
+                    + rf"\left({self._print(expr.args[0])}\right)")
+            return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
+        return super()._print_Function(expr, exp)
+
+    def _print_Mul(self, expr):
+        """Factors in the seed's order: 2 (a_1 - y_1) g'(z_1) a_2, w_12 a_2, delta_j w_jk."""
+        factors = sorted(sympy.Mul.make_args(expr), key=seed_factor_key)
+        return super()._print_Mul(sympy.Mul(*factors, evaluate=False))
+
+    def _print_Derivative(self, expr):
+        """``\\frac{\\partial num}{\\partial den}``, the seed's notation, always partial."""
+        (var, count), = expr.variable_count
+        power = f"^{{{count}}}" if count != 1 else ""
+        return (rf"\frac{{\partial{power} {self._print(expr.expr)}}}"
+                rf"{{\partial {self._print(var)}{power}}}")
+
+    def _print_Indexed(self, expr):
+        """C_i: the loss of sample i."""
+        base = self._print(expr.base.label)
+        return f"{base}_{{{','.join(self._print(i) for i in expr.indices)}}}"
+
+    def _print_KroneckerDelta(self, expr, exp=None):
+        """The Kronecker delta of softmax's Jacobian, distinct from the seed's delta_j^(l)."""
+        i, j = (self._print(a) for a in expr.args)
+        text = rf"[{i} = {j}]"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+
+def latex(expr: Any, L: int | None = None, layers: str = "relative") -> str:
+    """Print ``expr`` in LaTeX seed notation."""
+    return SeedLatexPrinter({"L": L, "layers": layers}).doprint(expr)
