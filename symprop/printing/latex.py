@@ -18,13 +18,16 @@ from sympy.printing.latex import LatexPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
 from ..notation import layer_label, node_of
+from .matrices import MatrixNotation
 from .text import seed_factor_key
 
 __all__ = ["SeedLatexPrinter", "latex"]
 
 
-class SeedLatexPrinter(LatexPrinter):
+class SeedLatexPrinter(MatrixNotation, LatexPrinter):
     """LatexPrinter that speaks seed 000's notation."""
+
+    latex_output = True
 
     _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, "L": None,
                                          "layers": "relative", "order": "none"}
@@ -42,7 +45,7 @@ class SeedLatexPrinter(LatexPrinter):
         """Network symbols by their node; a_k^(0) prints as the input x_k."""
         node = node_of(expr)
         if node is None:
-            return super()._print_Symbol(expr, style)
+            return self._matrix_name(expr) or super()._print_Symbol(expr, style)
         if node.kind == "a" and node.layer == 0:
             node = type(node)("x", None, node.j)
         return node.latex(self._relative_to)

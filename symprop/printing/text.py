@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import sympy
+from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
 from ..notation import layer_label, node_of
 from ..templating import render
+from .matrices import MatrixNotation
 
 __all__ = ["SeedStrPrinter", "render_derivation", "seed_factor_key", "text"]
 
@@ -39,8 +41,10 @@ def seed_factor_key(factor: sympy.Basic) -> tuple:
     return (rank, sympy.default_sort_key(factor))
 
 
-class SeedStrPrinter(StrPrinter):
+class SeedStrPrinter(MatrixNotation, StrPrinter):
     """StrPrinter that speaks seed 000's notation."""
+
+    latex_output = False
 
     _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "L": None,
                                          "layers": "relative", "order": "none"}
@@ -57,7 +61,7 @@ class SeedStrPrinter(StrPrinter):
         """Network symbols by their node, relative to the output layer."""
         node = node_of(expr)
         if node is None:
-            return super()._print_Symbol(expr)
+            return self._matrix_name(expr) or super()._print_Symbol(expr)
         if node.kind == "a" and node.layer == 0:
             node = type(node)("x", None, node.j)
         return node.text(self._relative_to)
@@ -69,11 +73,19 @@ class SeedStrPrinter(StrPrinter):
             layer = node_of(expr.inputs[0]).layer
             return f"softmax_{expr.index}(z^({self.layer(layer)}))"
         if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
-            base = cls.base if isinstance(expr, ActivationPrime) else cls
-            tick = "'" if isinstance(expr, ActivationPrime) else ""
-            layer = f"^({self.layer(base.layer)})" if issubclass(base, GenericActivation) else ""
-            return f"{base.text_name}{tick}{layer}({self._print(expr.args[0])})"
+            prime = isinstance(expr, ActivationPrime)
+            base = cls.base if prime else cls
+            return f"{self._activation_name(base, prime)}({self._print(expr.args[0])})"
         return super()._print_Function(expr)
+
+    def _activation_name(self, cls, prime: bool) -> str:
+        """``g^(L)``, ``g'^(L)``, ``sigma``, ``sigma'``."""
+        layer = f"^({self.layer(cls.layer)})" if issubclass(cls, GenericActivation) else ""
+        return f"{cls.text_name}{chr(39) if prime else ''}{layer}"
+
+    def _print_HadamardProduct(self, expr):
+        """The entrywise product, written o as in seed 001."""
+        return " o ".join(self.parenthesize(a, precedence(expr)) for a in expr.args)
 
     def _print_Mul(self, expr):
         """Factors in the seed's order: 2 (a_1 - y_1) g'(z_1) a_2, w_12 a_2, delta_j w_jk."""
