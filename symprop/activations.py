@@ -239,7 +239,6 @@ def generic_activation(layer: int) -> type[GenericActivation]:
                       prime_base=GenericActivationPrime, layer=layer)
 
 
-@functools.cache
 def _absorb_sign(expr: sympy.Expr) -> sympy.Expr:
     """-a (a - 1) -> a (1 - a): a leading minus goes into a sum factor (one operation less)."""
     coeff, rest = expr.as_coeff_Mul()
@@ -252,6 +251,7 @@ def _absorb_sign(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
+@functools.cache
 def _through_output(prime: type[ActivationPrime]) -> sympy.Expr | None:
     """Find c0 + c1 a + c2 a^2 equal to g'(x) with a = g(x), and prove it at many points.
 

@@ -11,9 +11,11 @@ import sys
 
 from .codegen import STYLES, generate
 from .derivation import backprop
+from .documents import FORMATS, derivation_document
 from .errors import InputError, SympropError
 from .io import write_atomic
 from .printing.text import render_derivation
+from .report import REPORT_SUFFIXES, write_report
 from .spec import Spec, tutorial_spec
 from .verify import AGAINST, DTYPES, verify
 
@@ -21,7 +23,6 @@ __all__ = ["DEMO_TARGETS", "main"]
 
 #: What ``symprop demo`` derives on the tutorial network: seed 000's three examples.
 DEMO_TARGETS = ("w_{12}^{(L)}", "w_{22}^{(L-1)}", "a_{2}^{(L-1)}")
-FORMATS = ("text",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,12 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     derive.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
     derive.add_argument("--wrt", required=True, metavar="NAME",
                         help="parameter or node in seed notation, e.g. 'w_{12}^{(L)}'")
-    derive.add_argument("--format", choices=FORMATS, default="text")
+    derive.add_argument("--format", choices=tuple(FORMATS), default="text",
+                        help="text (default), latex, markdown or html")
+    derive.add_argument("--standalone", action="store_true",
+                        help="a complete document: a LaTeX article that pdflatex compiles, "
+                             "a self-contained HTML page, Markdown with a title")
     derive.add_argument("--layers", choices=("relative", "absolute"), default="relative",
                         help="print layers as L, L-1, ... (default) or as numbers")
     derive.add_argument("--prove", action="store_true",
                         help="also prove the result equal to diff of the composed C_0")
     derive.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
+
+    report = sub.add_parser("report", help="the whole network in one document: notation, "
+                                           "diagram, C_0, derivations, matrix form")
+    report.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
+    report.add_argument("-o", "--output", metavar="FILE", required=True,
+                        help="FILE" + "/".join(REPORT_SUFFIXES) + " (written atomically; "
+                             ".pdf runs pdflatex)")
+    report.add_argument("--layers", choices=("relative", "absolute"), default="relative")
 
     codegen = sub.add_parser("codegen", help="write the NumPy backprop module of SPEC")
     codegen.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
@@ -86,11 +99,14 @@ def _proof_line(derivation) -> tuple[str, bool]:
 def _derive(args) -> int:
     spec = Spec.from_toml(args.spec)
     derivation = backprop(spec).derive(args.wrt)
-    text = render_derivation(derivation, layers=args.layers)
+    text = derivation_document(derivation, args.format, args.standalone, args.layers)
     ok = True
     if args.prove:
         line, ok = _proof_line(derivation)
-        text += "\n" + line
+        if args.format == "text":
+            text += "\n" + line
+        else:
+            print(line, end="", file=sys.stderr)
     _emit(text, args.output)
     return 0 if ok else 1
 
@@ -107,6 +123,13 @@ def _demo(args) -> int:
         parts.append(render_derivation(derivation) + "\n" + line + "\n")
     _emit("".join(parts), args.output)
     return 0 if ok else 1
+
+
+def _report(args) -> int:
+    spec = Spec.from_toml(args.spec)
+    path = write_report(spec, args.output, args.layers)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def _codegen(args) -> int:
@@ -134,7 +157,7 @@ def _verify(args) -> int:
     return 0 if report.passed else 1
 
 
-_COMMANDS = {"derive": _derive, "codegen": _codegen, "verify": _verify, "demo": _demo}
+_COMMANDS = {"derive": _derive, "report": _report, "codegen": _codegen, "verify": _verify, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

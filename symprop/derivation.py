@@ -407,6 +407,19 @@ class Derivation:
 
         return render_derivation(self)
 
+    def _repr_latex_(self) -> str:
+        """Jupyter: the result as one equation."""
+        from .printing.latex import latex
+
+        L = self.graph.L
+        return f"$\\displaystyle {latex(self.lhs, L)} = {latex(self.result, L)}$"
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the whole step-by-step derivation ($$ blocks)."""
+        from .documents import derivation_document
+
+        return derivation_document(self, "markdown")
+
 
 def backprop(spec_or_graph: Spec | SymbolicGraph) -> Backprop:
     """The derivation engine of a spec (or of an already built graph)."""

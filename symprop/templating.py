@@ -8,6 +8,7 @@ LaTeX-safe delimiters (``((* *))``, ``((( )))``, ``((= =))``) so they do not fig
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import jinja2
@@ -26,10 +27,38 @@ def _python_text(value: object) -> str:
                      for line in lines)
 
 
+#: TeX's special characters in prose (spec names, loss names): each prints as itself, and
+#: no user text can start a TeX command (\\input, \\write18) or open a group.
+_TEX_SPECIALS = {"\\": r"$\backslash$", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+                 "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}",
+                 "<": "$<$", ">": "$>$", "|": r"$\vert$"}
+_TEX_ESCAPE = str.maketrans(_TEX_SPECIALS)
+_BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+#: Markdown's inline syntax characters, escaped with a backslash; < > as HTML entities.
+_MD_ESCAPE = str.maketrans({**{c: "\\" + c for c in "\\`*_{}[]()#+!|$~"},
+                            "<": "&lt;", ">": "&gt;"})
+
+
+def _tex(value: object) -> str:
+    return str(value).translate(_TEX_ESCAPE)
+
+
+def _md(value: object) -> str:
+    return str(value).translate(_MD_ESCAPE)
+
+
+def _mathml(value: object, display: str = "inline") -> str:
+    """LaTeX math -> MathML with latex2mathml (renders with no script and no network)."""
+    from latex2mathml.converter import convert
+
+    return convert(str(value), display=display)
+
+
 #: Filters every template may use: ``pyrepr`` for Python literals, ``pytext`` for text inside
 #: generated docstrings (user text cannot close the string).  Comments take single-line text
 #: only (spec names are printable, so they cannot end a comment line).
-FILTERS = {"pyrepr": repr, "pytext": _python_text}
+FILTERS = {"pyrepr": repr, "pytext": _python_text, "tex": _tex, "md": _md, "mathml": _mathml,
+           "mathml_block": lambda value: _mathml(value, "block")}
 
 
 def templates_dir() -> Path:
@@ -59,6 +88,11 @@ def environment(latex: bool = False) -> jinja2.Environment:
 
 
 def render(name: str, **context) -> str:
-    """Render ``templates/name`` (LaTeX delimiters for ``.tex`` templates)."""
-    latex = ".tex" in name
-    return environment(latex).get_template(name).render(**context)
+    """Render ``templates/name`` (LaTeX-safe delimiters for ``.tex`` and ``documents/``).
+
+    Documents are laid out by many small macros; runs of blank lines they leave between
+    blocks are folded into one (a blank line is all TeX, Markdown and HTML need).
+    """
+    latex = ".tex" in name or name.startswith("documents/")
+    text = environment(latex).get_template(name).render(**context)
+    return _BLANK_RUNS.sub("\n\n", text) if name.startswith("documents/") else text

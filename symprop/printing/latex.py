@@ -61,9 +61,10 @@ class SeedLatexPrinter(MatrixNotation, LatexPrinter):
     def _print_Function(self, expr, exp=None):
         """Activations and their derivatives in the seed's style; other functions as SymPy."""
         if isinstance(expr, Softmax):
-            layer = node_of(expr.inputs[0]).layer
-            text = (rf"\operatorname{{softmax}}_{{{expr.index}}}"
-                    rf"\left(z^{{({self.layer(layer)})}}\right)")
+            node = node_of(expr.inputs[0])
+            inputs = (f"z^{{({self.layer(node.layer)})}}" if node is not None
+                      else ", ".join(self._print(z) for z in expr.inputs))
+            text = rf"\operatorname{{softmax}}_{{{expr.index}}}\left({inputs}\right)"
             return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
         if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
             prime = isinstance(expr, ActivationPrime)

@@ -28,11 +28,14 @@ _KIND_ORDER = {"delta": 3, "w": 5, "b": 6, "a": 7, "x": 7, "z": 8, "y": 9}
 
 
 def seed_factor_key(factor: sympy.Basic) -> tuple:
-    """Numbers, then sums, then deltas, then g', then w, b, a, z, y; ties by SymPy's order."""
+    """Numbers, sums, derivatives, deltas, g', then w, b, a, z, y; ties by SymPy's order."""
     if factor.is_Number:
         rank = 0
-    elif factor.is_Add or (factor.is_Pow and factor.base.is_Add):
+    elif factor.is_Add or isinstance(factor, sympy.Sum) or (
+            factor.is_Pow and factor.base.is_Add):
         rank = 1
+    elif isinstance(factor, sympy.Derivative):
+        rank = 2
     elif isinstance(factor, sympy.Function):
         rank = 4
     else:
@@ -70,8 +73,10 @@ class SeedStrPrinter(MatrixNotation, StrPrinter):
         """g^(l)(z), g'^(l)(z), sigma'(z) and softmax_i(z^(l)) in the seed's style."""
         cls = type(expr)
         if isinstance(expr, Softmax):
-            layer = node_of(expr.inputs[0]).layer
-            return f"softmax_{expr.index}(z^({self.layer(layer)}))"
+            node = node_of(expr.inputs[0])
+            inputs = (f"z^({self.layer(node.layer)})" if node is not None
+                      else ", ".join(self._print(z) for z in expr.inputs))
+            return f"softmax_{expr.index}({inputs})"
         if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
             prime = isinstance(expr, ActivationPrime)
             base = cls.base if prime else cls

@@ -1,0 +1,199 @@
+"""The network as a picture, with the chain-rule path of one quantity highlighted.
+
+Seed 001 finds a gradient by following the arrows from the loss node back to the weight.
+:func:`diagram` lays the network out (input on the left, the loss node C_0 on the right;
+wide layers show their first and last nodes around an ellipsis, always including the nodes
+that matter) and marks every arrow on a path from the chosen quantity to the loss: for
+w_jk^(l), the weight's own arrow k -> j plus everything downstream of node j of layer l.
+The value is plain data; ``templates/documents/diagram.tikz.j2`` and ``diagram.svg.j2`` draw
+it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .notation import Node, index_label, layer_label
+
+__all__ = ["Diagram", "DiagramEdge", "DiagramNode", "diagram"]
+
+#: Nodes drawn per layer before the middle is elided.
+MAX_SHOWN = 6
+#: Layout units (TikZ cm; the SVG scales them).
+LAYER_GAP = 2.6
+NODE_GAP = 1.1
+
+
+@dataclass(frozen=True)
+class DiagramNode:
+    key: str
+    layer: int | None
+    #: Node index in its layer; None for an ellipsis or the loss node.
+    index: int | None
+    x: float
+    y: float
+    #: Label node: the quantity drawn in the circle (a_j^(l), x_k, C_0).
+    label: Node | None
+    highlighted: bool
+    ellipsis: bool = False
+
+
+@dataclass(frozen=True)
+class DiagramEdge:
+    source: str
+    target: str
+    highlighted: bool
+    #: The target weight's own arrow (labelled w_jk^(l)).
+    target_weight: Node | None = None
+
+
+@dataclass(frozen=True)
+class Diagram:
+    nodes: tuple[DiagramNode, ...]
+    edges: tuple[DiagramEdge, ...]
+    width: float
+    height: float
+    L: int
+    #: What the highlighted path leads to, and how many arrows it has.
+    target: Node | None
+
+    def node(self, key: str) -> DiagramNode:
+        return next(n for n in self.nodes if n.key == key)
+
+
+def _shown(width: int, keep: set[int]) -> list[int | None]:
+    """Indices drawn for a layer of ``width`` nodes; None marks the elided stretch."""
+    if width <= MAX_SHOWN:
+        return list(range(width))
+    wanted = sorted({0, 1, width - 2, width - 1} | {k for k in keep if 0 <= k < width})
+    out: list[int | None] = []
+    for i in wanted:
+        if out and out[-1] is not None and i != out[-1] + 1:
+            out.append(None)
+        out.append(i)
+    return out
+
+
+def _downstream(widths: tuple[int, ...], layer: int, index: int) -> dict[int, set[int]]:
+    """Nodes of each later layer that the quantity at (layer, index) feeds into."""
+    reach = {layer: {index}}
+    for l in range(layer + 1, len(widths)):
+        reach[l] = set(range(widths[l]))
+    return reach
+
+
+def diagram(widths: tuple[int, ...], target: Node | None = None) -> Diagram:
+    """Lay out a network of ``widths`` with the chain-rule path to ``target`` highlighted."""
+    L = len(widths) - 1
+    origin = None
+    if target is not None:
+        if target.kind == "x":
+            origin = (0, target.j)
+        else:
+            origin = (target.layer, target.j)
+    reach = _downstream(widths, *origin) if origin else {}
+    keep: dict[int, set[int]] = {l: set() for l in range(L + 1)}
+    if origin:
+        keep[origin[0]].add(origin[1])
+    if target is not None and target.kind == "w":
+        keep[target.layer - 1].add(target.k)
+    columns = [_shown(widths[l], keep[l]) for l in range(L + 1)]
+    tallest = max(len(c) for c in columns)
+    height = (tallest - 1) * NODE_GAP
+    nodes: list[DiagramNode] = []
+    for l, column in enumerate(columns):
+        top = (len(column) - 1) * NODE_GAP / 2
+        for row, i in enumerate(column):
+            y = height / 2 + top - row * NODE_GAP
+            x = l * LAYER_GAP
+            if i is None:
+                nodes.append(DiagramNode(f"e{l}_{row}", l, None, x, y, None, False, True))
+                continue
+            label = Node("x", None, i) if l == 0 else Node("a", l, i)
+            lit = i in reach.get(l, ())
+            nodes.append(DiagramNode(f"n{l}_{i}", l, i, x, y, label, lit))
+    loss_key = "loss"
+    nodes.append(DiagramNode(loss_key, None, None, (L + 1) * LAYER_GAP * 0.85, height / 2,
+                             None, origin is not None))
+    edges: list[DiagramEdge] = []
+    for l in range(1, L + 1):
+        for j in columns[l]:
+            for k in columns[l - 1]:
+                if j is None or k is None:
+                    continue
+                own = (target is not None and target.kind == "w" and target.layer == l
+                       and (target.j, target.k) == (j, k))
+                lit = own or (k in reach.get(l - 1, ()) and j in reach.get(l, ())
+                              and l - 1 >= (origin[0] if origin else L + 1))
+                edges.append(DiagramEdge(f"n{l - 1}_{k}", f"n{l}_{j}", lit,
+                                         target if own else None))
+    for j in columns[L]:
+        if j is not None:
+            edges.append(DiagramEdge(f"n{L}_{j}", loss_key, j in reach.get(L, ())))
+    width = nodes[-1].x
+    return Diagram(tuple(nodes), tuple(edges), width, height, L, target)
+
+
+def _parts(node: Node, L: int | None) -> tuple[str, str, str]:
+    """(kind, subscript, superscript) of a node for SVG tspans: ("w", "12", "(L)")."""
+    sup = f"({layer_label(node.layer, L)})" if node.layer is not None else ""
+    return node.kind, index_label(node.indices), sup
+
+
+#: SVG pixels per layout unit, margin, node radius.
+SVG_SCALE, SVG_MARGIN, SVG_RADIUS = 48, 30, 15
+
+
+def diagram_view(d: Diagram, layers: str = "relative") -> dict:
+    """What the TikZ and SVG templates draw, with labels and coordinates already worked out."""
+    L = d.L if layers == "relative" else None
+
+    def px(x, y):
+        return (round(SVG_MARGIN + x * SVG_SCALE, 1),
+                round(SVG_MARGIN + 30 + (d.height - y) * SVG_SCALE, 1))
+
+    nodes = []
+    for n in d.nodes:
+        sx, sy = px(n.x, n.y)
+        if n.label is not None:
+            # the circle shows the node (a_j, x_k); its layer is the column's heading
+            sub = ",".join(map(str, n.label.indices)) if n.label.j >= 10 else str(n.label.j)
+            view = {"latex": f"{n.label.kind}_{{{sub}}}", "base": n.label.kind, "sub": sub}
+        elif n.key == "loss":
+            view = {"latex": "C_{0}", "base": "C", "sub": "0"}
+        else:
+            view = {"latex": r"\vdots", "base": "\u22ee", "sub": ""}
+        nodes.append({"name": f"({n.key})", "at": f"({n.x:.2f},{n.y:.2f})", "sx": sx, "sy": sy,
+                      "lit": n.highlighted, "ellipsis": n.ellipsis, **view})
+    edges = []
+    for e in d.edges:
+        a, b = d.node(e.source), d.node(e.target)
+        (x1, y1), (x2, y2) = px(a.x, a.y), px(b.x, b.y)
+        length = max(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, 1e-9)
+        ux, uy = (x2 - x1) / length, (y2 - y1) / length
+        r = SVG_RADIUS + 1
+        edges.append({
+            "src": f"({e.source})", "dst": f"({e.target})", "lit": e.highlighted,
+            "label": e.target_weight.latex(L) if e.target_weight else None,
+            "label_parts": _parts(e.target_weight, L) if e.target_weight else None,
+            "x1": round(x1 + ux * r, 1), "y1": round(y1 + uy * r, 1),
+            "x2": round(x2 - ux * (r + 4), 1), "y2": round(y2 - uy * (r + 4), 1),
+            "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2 - 6, 1)})
+    # highlighted arrows last, so they are drawn on top
+    edges.sort(key=lambda e: e["lit"])
+    top = max(n.y for n in d.nodes)
+    columns = []
+    for l in range(d.L + 1):
+        x = l * LAYER_GAP
+        sx, sy = px(x, top)
+        label = "x" if l == 0 else f"a^{{({layer_label(l, L)})}}"
+        columns.append({"at": f"({x:.2f},{top + 0.8:.2f})", "latex": label,
+                        "base": "x" if l == 0 else "a",
+                        "sup": f"({layer_label(l, L)})" if l else "",
+                        "sx": sx, "sy": round(sy - 28, 1)})
+    return {"nodes": nodes, "edges": edges, "columns": columns,
+            "svg_width": round(2 * SVG_MARGIN + d.width * SVG_SCALE, 1),
+            "svg_height": round(2 * SVG_MARGIN + d.height * SVG_SCALE + 30, 1),
+            "target": d.target.latex(L) if d.target else None,
+            "target_text": d.target.text(L) if d.target else None,
+            "lit_edges": sum(e.highlighted for e in d.edges)}

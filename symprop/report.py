@@ -1,0 +1,232 @@
+"""``symprop report``: the whole network in one document (LaTeX, PDF, HTML or Markdown).
+
+Sections: notation, the network (table and diagram), C_0 as an explicit composition, the
+general backprop equations (each checked against the engine at a concrete node), the
+derivation of a representative weight of every layer, and the matrix form of seed 001.
+:func:`build_report` returns a :class:`Report` whose ``context`` is plain data; templates in
+``templates/documents/`` lay it out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+
+from .activations import Softmax
+from .derivation import Backprop, backprop
+from .documents import FORMATS, diagram_drawings, wrap
+from .errors import InputError
+from .graph import C0
+from .io import write_atomic
+from .matrix import MatrixForm, matrix_form
+from .notation import Node, layer_label
+from .printing.context import derivation_context, general_node
+from .printing.latex import SeedLatexPrinter
+from .spec import Spec
+from .templating import render
+
+__all__ = ["REPORT_SUFFIXES", "Report", "build_report", "write_report"]
+
+REPORT_SUFFIXES = (".tex", ".pdf", ".html", ".md")
+#: The fully composed C_0 is shown when its LaTeX is at most this long.
+MAX_COMPOSED = 2500
+#: Hidden-layer derivations show the deltas substituted back only up to this many deltas.
+MAX_EXPANDED_DELTAS = 8
+
+_K, _J, _M = (sympy.Symbol(s, integer=True) for s in "kjm")
+
+
+def representative(graph, layer: int) -> Node:
+    """w_{12}^{(l)} where the layer is wide enough (seed 000's choice), else the nearest."""
+    return Node("w", layer, min(1, graph.widths[layer] - 1), min(2, graph.widths[layer - 1] - 1))
+
+
+def _composition(L: int, p) -> str:
+    """C_0(a^(L)(z^(L)(w^(L), a^(L-1)(...)))), seed 000's nested form, innermost x."""
+    inner = "x"
+    for l in range(1, L + 1):
+        lab = p.layer(l)
+        inner = rf"a^{{({lab})}}\left(z^{{({lab})}}\left(w^{{({lab})}}, {inner}\right)\right)"
+    return rf"C_{{0}}\left({inner}\right)"
+
+
+def _layer_equations(engine: Backprop, p) -> list[dict]:
+    """z_j^(l) and a_j^(l) per layer, with letter indices, checked at node 0."""
+    g = engine.graph
+    rows = []
+    for l in range(1, g.L + 1):
+        z_j, w_jk = general_node("z", l, "j"), general_node("w", l, "j", "k")
+        a_k = general_node("a", l - 1, "k") if l > 1 else general_node("x", None, "k")
+        z_rhs = sympy.Sum(w_jk * a_k, (_K, 0, g.widths[l - 1] - 1))
+        if g.b[l] is not None:
+            z_rhs = z_rhs + general_node("b", l, "j")
+        act = g.activation[l]
+        if act is Softmax:
+            a_rhs = sympy.exp(z_j) / sympy.Sum(sympy.exp(general_node("z", l, "m")),
+                                                (_M, 0, g.widths[l] - 1))
+        else:
+            a_rhs = act(z_j)
+        rows.append({"layer": p.layer(l), "width": g.widths[l], "activation": str(
+            g.spec.activation_of(l)), "bias": g.b[l] is not None,
+            "z": f"{p.doprint(z_j)} = {p.doprint(z_rhs)}",
+            "a": f"{p.doprint(general_node('a', l, 'j'))} = {p.doprint(a_rhs)}"})
+    return rows
+
+
+def _general_equations(engine: Backprop, p) -> list[str]:
+    """The backprop equations with letter indices; each checked at a concrete node first."""
+    g, L = engine.graph, engine.graph.L
+    lines = []
+    d = sympy.Derivative
+    delta_L = general_node("delta", L, "j")
+    if g.is_elementwise(L):
+        rhs = d(C0, general_node("a", L, "j")) * g.activation[L].prime(general_node("z", L, "j"))
+    else:
+        rhs = sympy.Sum(d(C0, general_node("a", L, "m"))
+                        * d(general_node("a", L, "m"), general_node("z", L, "j")),
+                        (_M, 0, g.widths[L] - 1))
+    lines.append(f"{p.doprint(delta_L)} = {p.doprint(rhs)}")
+    for l in range(L - 1, 0, -1):
+        # check the recurrence at k = 0 against the engine before stating it
+        concrete = sympy.Add(*[g.delta[l + 1][j] * g.w[l + 1][j][0]
+                               for j in range(g.widths[l + 1])]) * engine.activation_derivative(
+            l, 0, 0)
+        assert sympy.expand(concrete - engine.dC_dz(l, 0)) == 0, "delta recurrence"
+        rhs = sympy.Sum(general_node("delta", l + 1, "j") * general_node("w", l + 1, "j", "k"),
+                        (_J, 0, g.widths[l + 1] - 1)) * g.activation[l].prime(
+            general_node("z", l, "k"))
+        lines.append(f"{p.doprint(general_node('delta', l, 'k'))} = {p.doprint(rhs)}")
+    for l in range(L, 0, -1):
+        assert engine.gradient(Node("w", l, 0, 0)) == engine.dC_dz(l, 0) * g.a[l - 1][0]
+        a_k = general_node("a", l - 1, "k") if l > 1 else general_node("x", None, "k")
+        w = general_node("w", l, "j", "k")
+        lines.append(f"{p.doprint(d(C0, w))} = {p.doprint(general_node('delta', l, 'j') * a_k)}")
+        if g.b[l] is not None:
+            lines.append(f"{p.doprint(d(C0, general_node('b', l, 'j')))} = "
+                         f"{p.doprint(general_node('delta', l, 'j'))}")
+    return lines
+
+
+def _matrix_context(form: MatrixForm, p) -> list[dict]:
+    """Each layer's steps: the matrix equation, its shape, and the entry it is checked at."""
+    pr = p.doprint
+    out = []
+    for layer, steps in sorted(form.layers.items(), reverse=True):
+        views = []
+        for s in steps:
+            shape = " \\times ".join(str(d) for d in s.shape)
+            idx = ",".join(pr(i) for i in s.entry_index)
+            views.append({
+                "step": s.step, "equation": f"{pr(s.lhs)} = {pr(s.rhs)}",
+                "shape": shape, "entrywise": s.entrywise,
+                "entry": None if s.entrywise else f"\\left({pr(s.rhs)}\\right)_{{{idx}}} = "
+                                                  f"{pr(s.entry)}",
+                "scalar": pr(s.scalar), "summed": s.summed,
+                "checked": s.checked, "entries": s.entries})
+        out.append({"layer": p.layer(layer), "steps": views})
+    return out
+
+
+@dataclass
+class Report:
+    """The document of one network, before it is laid out in a format."""
+
+    spec: Spec
+    context: dict = field(repr=False)
+    matrix: MatrixForm = field(repr=False)
+
+    def render(self, format: str = "latex") -> str:
+        fmt = FORMATS[format]
+        body = render("documents/report.j2", dialect=fmt.dialect, r=self.context)
+        return wrap(body, fmt, f"Backpropagation in the network {self.spec.name}")
+
+    def _repr_markdown_(self) -> str:
+        return self.render("markdown")
+
+    def _repr_html_(self) -> str:
+        return render("documents/report.j2", dialect="html", r=self.context)
+
+
+def build_report(spec: Spec, layers: str = "relative") -> Report:
+    """Everything the report shows, printed in LaTeX seed notation."""
+    engine = backprop(spec)
+    g = engine.graph
+    p = SeedLatexPrinter({"L": g.L, "layers": layers})
+    derivations = []
+    for l in range(g.L, 0, -1):
+        derivation = engine.derive(representative(g, l))
+        d = derivation_context(derivation, "latex", layers)
+        derivations.append(_trim(d))
+    form = matrix_form(engine)
+    composed = p.doprint(sympy.Eq(C0, g.composed_C0)) if _small(g) else None
+    context = {
+        "spec": {"name": spec.name, "layers": list(spec.layers), "loss": spec.loss,
+                 "reduction": spec.reduction, "L": g.L,
+                 "parameters": spec.n_parameters},
+        "L_label": layer_label(g.L, None),
+        "diagram": diagram_drawings(g.widths, None, layers),
+        "layers": _layer_equations(engine, p),
+        "composition": _composition(g.L, p),
+        "loss": f"C_{{0}} = {p.doprint(g.loss)}" if g.widths[-1] <= 6 else None,
+        "composed": composed,
+        "equations": _general_equations(engine, p),
+        "derivations": derivations,
+        "matrix": _matrix_context(form, p),
+        "bias": any(g.b[l] is not None for l in range(1, g.L + 1)),
+    }
+    return Report(spec, context, form)
+
+
+def _small(graph) -> bool:
+    """Is the fully composed C_0 short enough to print? (Counted before printing it.)"""
+    return sympy.count_ops(graph.composed_C0) * 12 <= MAX_COMPOSED if sum(
+        graph.widths) <= 12 else False
+
+
+def _trim(d: dict) -> dict:
+    """Keep a report's derivations readable on wide networks: no huge expansions."""
+    if len(d["deltas"]) > MAX_EXPANDED_DELTAS:
+        d["expanded"] = None
+        d["deltas"] = d["deltas"][:3] + [r"\vdots"] + d["deltas"][-1:]
+    if d["nested"] is not None:
+        _trim(d["nested"])
+    return d
+
+
+def write_report(spec: Spec, path: str | Path, layers: str = "relative") -> Path:
+    """Write the report as .tex, .pdf (through pdflatex), .html or .md, atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    formats = {".tex": "latex", ".pdf": "latex", ".html": "html", ".md": "markdown"}
+    if suffix not in formats:
+        raise InputError(f"cannot tell the report format from {path.name!r}",
+                         hint="End the output name in .tex, .pdf, .html or .md.")
+    if suffix == ".pdf" and shutil.which("pdflatex") is None:
+        raise InputError("writing a .pdf needs pdflatex, which is not installed",
+                         hint="Install a LaTeX distribution (Debian: apt-get install "
+                              "texlive-latex-base texlive-pictures), or write a .tex file "
+                              "and compile it elsewhere.")
+    text = build_report(spec, layers).render(formats[suffix])
+    if suffix != ".pdf":
+        return write_atomic(path, text)
+    return write_atomic(path, compile_pdf(text))
+
+
+def compile_pdf(tex: str) -> bytes:
+    """Run pdflatex (halting on the first error) in a temporary folder; return the PDF."""
+    with tempfile.TemporaryDirectory(prefix="symprop-tex-") as folder:
+        source = Path(folder) / "report.tex"
+        source.write_text(tex, encoding="utf-8")
+        run = subprocess.run(["pdflatex", "-halt-on-error", "-interaction=nonstopmode",
+                              "-no-shell-escape", source.name], check=False, cwd=folder,
+                             capture_output=True, text=True, errors="replace", timeout=600)
+        pdf = source.with_suffix(".pdf")
+        if run.returncode != 0 or not pdf.exists():
+            log = "\n".join(line for line in run.stdout.splitlines() if line.startswith("!"))
+            raise RuntimeError(f"pdflatex failed on the generated report:\n{log}")
+        return pdf.read_bytes()
