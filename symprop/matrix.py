@@ -282,8 +282,15 @@ def matrix_form(engine: Backprop) -> MatrixForm:
     stand_in = {g.a[L][j0]: _entrywise("A", L), g.y[j0]: _entrywise("Y", None)}
     entrywise = sympy.factor_terms(engine.loss_derivative(j0).xreplace(stand_in))
     loss_rhs = sympy.Mul(1 / n, entrywise, evaluate=False) if mean else entrywise
+    loss_indices = _spread((CHECK_BATCH, widths[L]))
+    for b, j in loss_indices:
+        entry = loss_rhs.subs(n, CHECK_BATCH).xreplace(
+            {stand_in[g.a[L][j0]]: check.copy(g.a[L][j], b),
+             stand_in[g.y[j0]]: check.copy(g.y[j], b)})
+        if not check.equal(entry, check.copy(check.scale * engine.loss_derivative(j), b)):
+            raise AssertionError(f"matrix form, loss gradient: entry {(b, j)} differs")
     steps.append(MatrixStep("loss", L, dA_out, loss_rhs, ("n", widths[L]), (ROW, j0),
-                            loss_rhs, engine.loss_derivative(j0), False, 0,
+                            loss_rhs, engine.loss_derivative(j0), False, len(loss_indices),
                             CHECK_BATCH * widths[L], entrywise=True))
     delta = _matrix("Delta", L, n, widths[L])
     if g.is_elementwise(L):

@@ -23,3 +23,15 @@ def tutorial():
     from symprop import tutorial_spec
 
     return tutorial_spec()
+
+
+def need_program(name: str) -> str:
+    """The path of an installed program (pdflatex, chromium) or skip (fail in CI)."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_ALL:
+            pytest.fail(f"{name} is required in CI but is not installed")
+        pytest.skip(f"{name} is not installed")
+    return path

@@ -19,3 +19,27 @@ def test_sgd_on_bundled_digits_learns(tmp_path, capsys):
     assert module.is_file() and "import numpy as np" in module.read_text()
     assert "test accuracy" in out
     assert accuracy > 0.9  # 10 classes: chance is 0.1
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example
+
+
+def test_seed000_derivation_example_writes_every_format(tmp_path, capsys):
+    written = load("seed000_derivation").main([str(tmp_path)])
+    assert sorted(p.name for p in written) == sorted(
+        f"{stem}{ext}" for stem in ("w12_L", "a2_L-1", "w22_L-1")
+        for ext in (".tex", ".html", ".md"))
+    assert capsys.readouterr().out.strip() == (
+        r"\frac{\partial C_{0}}{\partial w_{12}^{(L)}} = 2 \left(a_{1}^{(L)} - y_{1}\right) "
+        r"g^{\prime (L)}\left(z_{1}^{(L)}\right) a_{2}^{(L-1)}")
+
+
+def test_seed001_matrix_form_example(tmp_path):
+    out = load("seed001_matrix_form").main([str(tmp_path / "r.md")])
+    assert "weights  dC/dW^(L-1) = Delta^(L-1)^T*X   (3 x 2; 6/6 entries checked)" in out
+    assert "delta  Delta^(L-1) = dC/dA^(L-1) o sigma'(Z^(L-1))" in out
+    assert (tmp_path / "r.md").read_text().count("$$") > 20

@@ -16,7 +16,7 @@ from typing import ClassVar
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 
-from ..activations import ActivationPrime
+from ..activations import ActivationPrime, Softmax
 from ..notation import Node, node_of
 from .latex import SeedLatexPrinter
 from .text import SeedStrPrinter
@@ -78,11 +78,13 @@ class Flavor:
         """A sum written term by term (None is an elided stretch)."""
         out = []
         for n, item in enumerate(items):
-            text = self.ellipsis if item is None else printer.doprint(item)
-            if n and item is not None and text.startswith("-"):
-                text = self.paren(text)
-            out.append(text)
-        return " + ".join(out)
+            if item is None:
+                out.append(("+ " if n else "") + self.ellipsis)
+            elif n and item.could_extract_minus_sign():
+                out.append("- " + printer.doprint(-item))
+            else:
+                out.append(("+ " if n else "") + printer.doprint(item))
+        return " ".join(out)
 
 
 class TextFlavor(Flavor):
@@ -141,12 +143,23 @@ class LatexFlavor(Flavor):
 FLAVORS: dict[str, Flavor] = {"text": TextFlavor("text"), "latex": LatexFlavor("latex")}
 
 
-def _general(symbol: sympy.Symbol, index: tuple[str, int]) -> sympy.Symbol:
-    """The symbol with its node index replaced by the summation letter, for display."""
+def _general(symbols: set, index: tuple[str, int]) -> sympy.Symbol:
+    """The one symbol of a factor position, or (when it varies along the sum) its node with
+    the summation letter as index: a_j^(L) for a_0^(L), a_1^(L), ..."""
+    symbol = next(iter(symbols))
     node = node_of(symbol)
-    if node is None or node.layer != index[1] or node.kind not in ("a", "z"):
+    if len(symbols) == 1 or node is None:
         return symbol
     return general_node(node.kind, node.layer, index[0])
+
+
+def _general_factor(chain, n: int) -> sympy.Derivative:
+    """Factor n of the chain rule as the sum's general term (the factor itself if no sum)."""
+    factors = [p.factors[n] for p in chain.paths]
+    if not chain.sum_index:
+        return factors[0].derivative
+    return sympy.Derivative(_general({f.numerator for f in factors}, chain.sum_index),
+                            _general({f.denominator for f in factors}, chain.sum_index))
 
 
 def activation_identities(expr: sympy.Expr, printer) -> list[str]:
@@ -163,6 +176,22 @@ def activation_identities(expr: sympy.Expr, printer) -> list[str]:
 
             sides.append(through.xreplace({A: prime.base(z)}))
         lines.append(" = ".join(printer.doprint(s) for s in sides))
+    return lines
+
+
+def jacobian_identities(chain, printer) -> list[str]:
+    """For a vector activation (softmax) on the path: its Jacobian entry in general form."""
+    lines = []
+    layers = sorted({node_of(f.numerator).layer for path in chain.paths for f in path.factors
+                     if f.backward is None and node_of(f.numerator) is not None
+                     and node_of(f.numerator).kind == "a"
+                     and isinstance(f.definition, Softmax)})
+    i, m = sympy.symbols("i m", integer=True)
+    for layer in layers:
+        a_i, a_m = general_node("a", layer, "i"), general_node("a", layer, "m")
+        lhs = sympy.Derivative(a_i, general_node("z", layer, "m"))
+        rhs = a_i * (sympy.KroneckerDelta(i, m) - a_m)
+        lines.append(f"{printer.doprint(lhs)} = {printer.doprint(rhs)}")
     return lines
 
 
@@ -196,10 +225,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     paths = [{"factors": [factor_view(f) for f in path.factors] if n == 0 else [],
               "product": flavor.product(p, [f.value for f in path.factors])}
              for n, path in enumerate(chain.paths)]
-    first = chain.paths[0].factors
-    general = [f.derivative if not chain.sum_index else
-               sympy.Derivative(_general(f.numerator, chain.sum_index),
-                                _general(f.denominator, chain.sum_index)) for f in first]
+    general = [_general_factor(chain, n) for n in range(len(chain.paths[0].factors))]
     chain_general = flavor.chain(p, general)
     summed = None
     if chain.sum_index:
@@ -228,7 +254,8 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "products": [flavor.ellipsis if n is None else paths[n]["product"] for n in shown_paths],
         "result": pr(derivation.result),
         "expanded": pr(expanded) if expanded != derivation.result else None,
-        "identities": activation_identities(derivation.result, p),
+        "identities": (activation_identities(expanded, p)
+                       + jacobian_identities(chain, p)),
         "specialised": pr(specialised) if specialised != derivation.result else None,
         "deltas": [f"{pr(s)} = {pr(v)}" for s, v in derivation.delta_definitions.items()],
         "batch": flavor.batch(pr(derivation.batch.lhs), pr(derivation.symbol),

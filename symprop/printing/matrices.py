@@ -55,13 +55,20 @@ class MatrixNotation:
         return f"{name}_{{{i},{j}}}" if self.latex_output else f"{name}[{i}, {j}]"
 
     def _print_Add(self, expr, order=None):
-        """A negative constant goes last, as people write it: n - 1, not -1 + n."""
+        """As people write sums: n - 1, not -1 + n; y - x, not -x + y."""
         import sympy
 
         terms = list(expr.args)
         tail = [t for t in terms if t.is_Number and t.is_negative]
         if tail and len(terms) > len(tail):
-            expr = sympy.Add(*[t for t in terms if t not in tail], *tail, evaluate=False)
+            terms = [t for t in terms if t not in tail] + tail
+        if terms[0].could_extract_minus_sign():
+            positive = next((t for t in terms if not t.could_extract_minus_sign()), None)
+            if positive is not None:  # y - x rather than -x + y
+                terms.remove(positive)
+                terms.insert(0, positive)
+        if terms != list(expr.args):
+            expr = sympy.Add(*terms, evaluate=False)
         return super()._print_Add(expr, order)
 
     def _print_OneMatrix(self, expr):
