@@ -371,8 +371,9 @@ class Derivation:
     @property
     def delta_definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         """The definitions of the deltas the compact result uses."""
-        defs = self.engine.delta_definitions()
-        return {s: defs[s] for s in sorted(self.result.free_symbols, key=str) if s in defs}
+        nodes = sorted(n for n in map(node_of, self.result.free_symbols)
+                       if n is not None and n.kind == "delta")
+        return {n.symbol: self.engine.dC_dz(n.layer, n.j) for n in nodes}
 
     def specialised(self, expr: sympy.Expr | None = None) -> sympy.Expr:
         """``expr`` (default: the result) with each g' of a concrete activation written out.

@@ -35,8 +35,6 @@ __all__ = ["REPORT_SUFFIXES", "Report", "build_report", "write_report"]
 REPORT_SUFFIXES = (".tex", ".pdf", ".html", ".md")
 #: The fully composed C_0 is shown when its LaTeX is at most this long.
 MAX_COMPOSED = 2500
-#: Hidden-layer derivations show the deltas substituted back only up to this many deltas.
-MAX_EXPANDED_DELTAS = 8
 
 _K, _J, _M = (sympy.Symbol(s, integer=True) for s in "kjm")
 
@@ -160,8 +158,7 @@ def build_report(spec: Spec, layers: str = "relative") -> Report:
     derivations = []
     for l in range(g.L, 0, -1):
         derivation = engine.derive(representative(g, l))
-        d = derivation_context(derivation, "latex", layers)
-        derivations.append(_trim(d))
+        derivations.append(derivation_context(derivation, "latex", layers))
     form = matrix_form(engine)
     composed = p.doprint(sympy.Eq(C0, g.composed_C0)) if _small(g) else None
     context = {
@@ -186,16 +183,6 @@ def _small(graph) -> bool:
     """Is the fully composed C_0 short enough to print? (Counted before printing it.)"""
     return sympy.count_ops(graph.composed_C0) * 12 <= MAX_COMPOSED if sum(
         graph.widths) <= 12 else False
-
-
-def _trim(d: dict) -> dict:
-    """Keep a report's derivations readable on wide networks: no huge expansions."""
-    if len(d["deltas"]) > MAX_EXPANDED_DELTAS:
-        d["expanded"] = None
-        d["deltas"] = d["deltas"][:3] + [r"\vdots"] + d["deltas"][-1:]
-    if d["nested"] is not None:
-        _trim(d["nested"])
-    return d
 
 
 def write_report(spec: Spec, path: str | Path, layers: str = "relative") -> Path:

@@ -25,6 +25,8 @@ __all__ = ["FLAVORS", "Flavor", "derivation_context", "elide", "general_node"]
 
 #: Lists longer than this are shown as their first terms, the ones that matter, and the last.
 MAX_TERMS = 7
+#: A result is also shown with its deltas substituted back only when it has at most this many.
+MAX_EXPANDED_DELTAS = 8
 
 
 def general_node(kind: str, layer: int | str, *indices: str) -> sympy.Symbol:
@@ -91,6 +93,7 @@ class TextFlavor(Flavor):
     printer_class = SeedStrPrinter
     times = " * "
     ellipsis = "..."
+    vellipsis = "..."
 
     @staticmethod
     def wrap_derivative(text: str) -> str:
@@ -117,6 +120,7 @@ class LatexFlavor(Flavor):
     printer_class = SeedLatexPrinter
     times = r" \cdot "
     ellipsis = r"\cdots"
+    vellipsis = r"\vdots"
 
     @staticmethod
     def wrap_derivative(text: str) -> str:
@@ -239,7 +243,11 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     if backward is not None and backward.target != derivation.target:
         nested = derivation_context(backward, flavor, layers)
     spec = graph.spec
-    expanded, specialised = derivation.expanded(), derivation.specialised()
+    deltas = derivation.delta_definitions
+    # substituting many deltas back to the output multiplies the size; say so instead
+    expanded = derivation.expanded() if len(deltas) <= MAX_EXPANDED_DELTAS else None
+    specialised = derivation.specialised()
+    delta_lines = [f"{pr(s)} = {pr(v)}" for s, v in deltas.items()]
     shown_paths = elide(list(range(len(paths))), (0,))
     return {
         "title": pr(derivation.lhs),
@@ -253,11 +261,12 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "paths": paths,
         "products": [flavor.ellipsis if n is None else paths[n]["product"] for n in shown_paths],
         "result": pr(derivation.result),
-        "expanded": pr(expanded) if expanded != derivation.result else None,
-        "identities": (activation_identities(expanded, p)
+        "expanded": pr(expanded) if expanded not in (None, derivation.result) else None,
+        "identities": (activation_identities(
+            derivation.result if expanded is None else expanded, p)
                        + jacobian_identities(chain, p)),
         "specialised": pr(specialised) if specialised != derivation.result else None,
-        "deltas": [f"{pr(s)} = {pr(v)}" for s, v in derivation.delta_definitions.items()],
+        "deltas": [flavor.vellipsis if line is None else line for line in elide(delta_lines)],
         "batch": flavor.batch(pr(derivation.batch.lhs), pr(derivation.symbol),
                               spec.reduction == "mean"),
         "nested": nested,
