@@ -367,3 +367,14 @@ def test_specialised_result_equals_the_generic_one_numerically():
     lhs = d.specialised().xreplace(a_of_z).xreplace(point)
     rhs = explicit.xreplace(point)
     assert abs(sympy.N(lhs - rhs, 30)) < 1e-25
+
+
+def test_written_files_get_the_usual_mode_not_a_private_one(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = write_report(Spec.from_dict({"layers": [2, 2]}), tmp_path / "r.md")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
