@@ -195,5 +195,4 @@ def diagram_view(d: Diagram, layers: str = "relative") -> dict:
             "svg_width": round(2 * SVG_MARGIN + d.width * SVG_SCALE, 1),
             "svg_height": round(2 * SVG_MARGIN + d.height * SVG_SCALE + 30, 1),
             "target": d.target.latex(L) if d.target else None,
-            "target_text": d.target.text(L) if d.target else None,
             "lit_edges": sum(e.highlighted for e in d.edges)}

@@ -41,7 +41,7 @@ def diagram_drawings(widths, target=None, layers: str = "relative") -> dict:
     """The network drawn as TikZ and as SVG, with the path to ``target`` highlighted."""
     view = diagram_view(diagram(tuple(widths), target), layers)
     return {"tikz": render("documents/diagram.tikz.j2", view=view),
-            "svg": render("documents/diagram.svg.j2", view=view), "view": view}
+            "svg": render("documents/diagram.svg.j2", view=view)}
 
 
 def wrap(body: str, fmt: DocumentFormat, title: str) -> str:
