@@ -17,37 +17,25 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
-from ..notation import layer_label, node_of
-from .matrices import MatrixNotation
+from ..notation import node_of
+from .seed import SEED_SETTINGS, SeedNotation
 from .text import seed_factor_key
 
 __all__ = ["SeedLatexPrinter", "latex"]
 
 
-class SeedLatexPrinter(MatrixNotation, LatexPrinter):
+class SeedLatexPrinter(SeedNotation, LatexPrinter):
     """LatexPrinter that speaks seed 000's notation."""
 
     latex_output = True
 
-    _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, "L": None,
-                                         "layers": "relative", "order": "none"}
-
-    @property
-    def _relative_to(self) -> int | None:
-        """The output layer L when layers print relative to it, else None (absolute)."""
-        return self._settings["L"] if self._settings["layers"] == "relative" else None
-
-    def layer(self, layer: int) -> str:
-        """``L``, ``L-1``, ... or the absolute layer number."""
-        return layer_label(layer, self._relative_to)
+    _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, **SEED_SETTINGS}
 
     def _print_Symbol(self, expr, style="plain"):
         """Network symbols by their node; a_k^(0) prints as the input x_k."""
-        node = node_of(expr)
+        node = self._node(expr)
         if node is None:
             return self._matrix_name(expr) or super()._print_Symbol(expr, style)
-        if node.kind == "a" and node.layer == 0:
-            node = type(node)("x", None, node.j)
         return node.latex(self._relative_to)
 
     def _activation_name(self, cls, prime: bool) -> str:

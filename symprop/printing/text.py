@@ -16,9 +16,9 @@ from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
-from ..notation import layer_label, node_of
+from ..notation import node_of
 from ..templating import render
-from .matrices import MatrixNotation
+from .seed import SEED_SETTINGS, SeedNotation
 
 __all__ = ["SeedStrPrinter", "render_derivation", "seed_factor_key", "text"]
 
@@ -44,29 +44,18 @@ def seed_factor_key(factor: sympy.Basic) -> tuple:
     return (rank, sympy.default_sort_key(factor))
 
 
-class SeedStrPrinter(MatrixNotation, StrPrinter):
+class SeedStrPrinter(SeedNotation, StrPrinter):
     """StrPrinter that speaks seed 000's notation."""
 
     latex_output = False
 
-    _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "L": None,
-                                         "layers": "relative", "order": "none"}
-
-    @property
-    def _relative_to(self) -> int | None:
-        """The output layer L when layers print relative to it, else None (absolute)."""
-        return self._settings["L"] if self._settings["layers"] == "relative" else None
-
-    def layer(self, layer: int) -> str:
-        return layer_label(layer, self._relative_to)
+    _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, **SEED_SETTINGS}
 
     def _print_Symbol(self, expr):
         """Network symbols by their node, relative to the output layer."""
-        node = node_of(expr)
+        node = self._node(expr)
         if node is None:
             return self._matrix_name(expr) or super()._print_Symbol(expr)
-        if node.kind == "a" and node.layer == 0:
-            node = type(node)("x", None, node.j)
         return node.text(self._relative_to)
 
     def _print_Function(self, expr):

@@ -1,24 +1,51 @@
-"""Printing the named matrices of the batch form, shared by the text and LaTeX printers.
+"""What the text and LaTeX printers share: layers, network nodes, batch-form matrices, sums.
 
-A mixin, so each SymPy printer subclass keeps SymPy's dispatch: ``_print_MatrixSymbol``
-names Delta^(L), W^(L), dC/dW^(L); ``_print_Transpose`` folds the T into the superscript
-(``\\Delta^{(L)\\top}``, not a double superscript); g'^(l)(Z^(l)) uses the printer's own
-activation names.
+A mixin, so each SymPy printer subclass keeps SymPy's dispatch.  It owns the layer labels
+(relative to L unless ``layers="absolute"``), the node a symbol stands for (a_k^(0) is the
+input x_k), the named matrices of the batch form (``_print_MatrixSymbol`` names Delta^(L),
+W^(L), dC/dW^(L); ``_print_Transpose`` folds the T into the superscript,
+``\\Delta^{(L)\\top}`` rather than a double superscript; g'^(l)(Z^(l)) uses the printer's own
+activation names) and the order of terms in a sum.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import sympy
 from sympy.matrices.expressions import MatrixSymbol
 
-from ..matrix import matrix_label, matrix_of
+from ..matrix import MATRIX_KINDS, matrix_label, matrix_of
+from ..notation import Node, layer_label, node_of
 
-__all__ = ["MatrixNotation"]
+__all__ = ["SEED_SETTINGS", "SeedNotation"]
+
+#: Settings every seed-notation printer adds to its SymPy base's ``_default_settings``:
+#: the output layer L, relative or absolute layers, factors in the order given.
+SEED_SETTINGS: dict = {"L": None, "layers": "relative", "order": "none"}
 
 
-class MatrixNotation:
-    """Mixin (batch-form matrices, sums) for a printer with ``latex_output``, ``layer()`` and ``_activation_name()``."""
+class SeedNotation:
+    """Mixin for a printer with ``latex_output`` and ``_activation_name()``."""
 
-    latex_output: bool
+    latex_output: ClassVar[bool]
+
+    @property
+    def _relative_to(self) -> int | None:
+        """The output layer L when layers print relative to it, else None (absolute)."""
+        return self._settings["L"] if self._settings["layers"] == "relative" else None
+
+    def layer(self, layer: int) -> str:
+        """``L``, ``L-1``, ... or the absolute layer number."""
+        return layer_label(layer, self._relative_to)
+
+    @staticmethod
+    def _node(expr) -> Node | None:
+        """The network node a symbol stands for (a_k^(0) is the input x_k), else None."""
+        node = node_of(expr)
+        if node is not None and node.kind == "a" and node.layer == 0:
+            return Node("x", None, node.j)
+        return node
 
     def _matrix_name(self, expr, transpose: bool = False) -> str | None:
         name = matrix_of(expr)
@@ -49,15 +76,13 @@ class MatrixNotation:
         if name is None:
             return super()._print_MatrixElement(expr)
         kind = matrix_of(expr.parent).kind
-        if kind in ("gprime", "dW", "db", "dA"):
+        if kind == "gprime" or MATRIX_KINDS[kind][2]:  # g'(Z) and dC/dW need parentheses
             name = rf"\left({name}\right)" if self.latex_output else f"({name})"
         i, j = self._print(expr.i), self._print(expr.j)
         return f"{name}_{{{i},{j}}}" if self.latex_output else f"{name}[{i}, {j}]"
 
     def _print_Add(self, expr, order=None):
         """As people write sums: n - 1, not -1 + n; y - x, not -x + y."""
-        import sympy
-
         terms = list(expr.args)
         tail = [t for t in terms if t.is_Number and t.is_negative]
         if tail and len(terms) > len(tail):
