@@ -21,7 +21,7 @@ spread sample of entries for large ones.
 from __future__ import annotations
 
 import functools
-import itertools
+import math
 from dataclasses import dataclass, field
 
 import sympy
@@ -216,14 +216,26 @@ class _Check:
 
 
 def _spread(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """All index tuples of a small shape, else corners plus an even spread (deterministic)."""
-    every = list(itertools.product(*[range(s) for s in shape]))
-    if len(every) <= MAX_CHECKED:
-        return every
+    """All index tuples of a small shape, else corners plus an even spread (deterministic).
 
-    step = len(every) / MAX_CHECKED
-    picked = {every[0], every[-1], *(every[int(i * step)] for i in range(MAX_CHECKED))}
-    return sorted(picked)
+    Positions are picked in row-major order without listing every entry of a big shape.
+    """
+    total = math.prod(shape)
+    if total <= MAX_CHECKED:
+        flat = range(total)
+    else:
+        step = total / MAX_CHECKED
+        flat = sorted({0, total - 1, *(int(i * step) for i in range(MAX_CHECKED))})
+    return [_unravel(f, shape) for f in flat]
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Row-major index tuple of position ``flat``."""
+    out = []
+    for size in reversed(shape):
+        flat, i = divmod(flat, size)
+        out.append(i)
+    return tuple(reversed(out))
 
 
 def _rename_dummy(expr: sympy.Expr) -> sympy.Expr:
@@ -250,7 +262,7 @@ def matrix_form(engine: Backprop) -> MatrixForm:
             if not check.equal(entry, scalar(idx)):
                 raise AssertionError(f"matrix form, {step} of layer {layer}: entry {idx} "
                                      f"differs from the scalar derivation")
-        total = len(list(itertools.product(*[range(s) for s in concrete.shape])))
+        total = math.prod(concrete.shape)
         steps.append(MatrixStep(step, layer, lhs, rhs, shape, index,
                                 rhs if entrywise else _rename_dummy(rhs[index]),
                                 scalar_display(step, layer, index), summed,

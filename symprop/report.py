@@ -24,7 +24,7 @@ from .errors import InputError
 from .graph import C0
 from .io import write_atomic
 from .matrix import MatrixForm, matrix_form
-from .notation import Node, layer_label
+from .notation import Node
 from .printing.context import derivation_context, general_node
 from .printing.latex import SeedLatexPrinter
 from .spec import Spec
@@ -32,7 +32,9 @@ from .templating import render
 
 __all__ = ["REPORT_SUFFIXES", "Report", "build_report", "write_report"]
 
-REPORT_SUFFIXES = (".tex", ".pdf", ".html", ".md")
+#: Output suffix -> document format (a .pdf is the LaTeX run through pdflatex).
+REPORT_FORMATS = {".tex": "latex", ".pdf": "latex", ".html": "html", ".md": "markdown"}
+REPORT_SUFFIXES = tuple(REPORT_FORMATS)
 #: The fully composed C_0 is shown when its LaTeX is at most this long.
 MAX_COMPOSED = 2500
 
@@ -42,6 +44,11 @@ _K, _J, _M = (sympy.Symbol(s, integer=True) for s in "kjm")
 def representative(graph, layer: int) -> Node:
     """w_{12}^{(l)} where the layer is wide enough (seed 000's choice), else the nearest."""
     return Node("w", layer, min(1, graph.widths[layer] - 1), min(2, graph.widths[layer - 1] - 1))
+
+
+def _inputs_of(layer: int) -> sympy.Symbol:
+    """a_k^(l-1), the general input of ``layer`` (x_k for the first layer)."""
+    return general_node("a", layer - 1, "k") if layer > 1 else general_node("x", None, "k")
 
 
 def _composition(L: int, p) -> str:
@@ -54,13 +61,12 @@ def _composition(L: int, p) -> str:
 
 
 def _layer_equations(engine: Backprop, p) -> list[dict]:
-    """z_j^(l) and a_j^(l) per layer, with letter indices, checked at node 0."""
+    """z_j^(l) and a_j^(l) per layer, with letter indices."""
     g = engine.graph
     rows = []
     for l in range(1, g.L + 1):
         z_j, w_jk = general_node("z", l, "j"), general_node("w", l, "j", "k")
-        a_k = general_node("a", l - 1, "k") if l > 1 else general_node("x", None, "k")
-        z_rhs = sympy.Sum(w_jk * a_k, (_K, 0, g.widths[l - 1] - 1))
+        z_rhs = sympy.Sum(w_jk * _inputs_of(l), (_K, 0, g.widths[l - 1] - 1))
         if g.b[l] is not None:
             z_rhs = z_rhs + general_node("b", l, "j")
         act = g.activation[l]
@@ -101,9 +107,9 @@ def _general_equations(engine: Backprop, p) -> list[str]:
         lines.append(f"{p.doprint(general_node('delta', l, 'k'))} = {p.doprint(rhs)}")
     for l in range(L, 0, -1):
         assert engine.gradient(Node("w", l, 0, 0)) == engine.dC_dz(l, 0) * g.a[l - 1][0]
-        a_k = general_node("a", l - 1, "k") if l > 1 else general_node("x", None, "k")
         w = general_node("w", l, "j", "k")
-        lines.append(f"{p.doprint(d(C0, w))} = {p.doprint(general_node('delta', l, 'j') * a_k)}")
+        lines.append(f"{p.doprint(d(C0, w))} = "
+                     f"{p.doprint(general_node('delta', l, 'j') * _inputs_of(l))}")
         if g.b[l] is not None:
             lines.append(f"{p.doprint(d(C0, general_node('b', l, 'j')))} = "
                          f"{p.doprint(general_node('delta', l, 'j'))}")
@@ -165,7 +171,6 @@ def build_report(spec: Spec, layers: str = "relative") -> Report:
         "spec": {"name": spec.name, "layers": list(spec.layers), "loss": spec.loss,
                  "reduction": spec.reduction, "L": g.L,
                  "parameters": spec.n_parameters},
-        "L_label": layer_label(g.L, None),
         "diagram": diagram_drawings(g.widths, None, layers),
         "layers": _layer_equations(engine, p),
         "composition": _composition(g.L, p),
@@ -174,7 +179,6 @@ def build_report(spec: Spec, layers: str = "relative") -> Report:
         "equations": _general_equations(engine, p),
         "derivations": derivations,
         "matrix": _matrix_context(form, p),
-        "bias": any(g.b[l] is not None for l in range(1, g.L + 1)),
     }
     return Report(spec, context, form)
 
@@ -189,8 +193,7 @@ def write_report(spec: Spec, path: str | Path, layers: str = "relative") -> Path
     """Write the report as .tex, .pdf (through pdflatex), .html or .md, atomically."""
     path = Path(path)
     suffix = path.suffix.lower()
-    formats = {".tex": "latex", ".pdf": "latex", ".html": "html", ".md": "markdown"}
-    if suffix not in formats:
+    if suffix not in REPORT_FORMATS:
         raise InputError(f"cannot tell the report format from {path.name!r}",
                          hint="End the output name in .tex, .pdf, .html or .md.")
     if suffix == ".pdf" and shutil.which("pdflatex") is None:
@@ -198,7 +201,7 @@ def write_report(spec: Spec, path: str | Path, layers: str = "relative") -> Path
                          hint="Install a LaTeX distribution (Debian: apt-get install "
                               "texlive-latex-base texlive-pictures), or write a .tex file "
                               "and compile it elsewhere.")
-    text = build_report(spec, layers).render(formats[suffix])
+    text = build_report(spec, layers).render(REPORT_FORMATS[suffix])
     if suffix != ".pdf":
         return write_atomic(path, text)
     return write_atomic(path, compile_pdf(text))

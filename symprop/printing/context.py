@@ -212,23 +212,21 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         if f.backward is not None:
             view["backward"] = pr(f.backward.lhs)
             return view
-        shown = elide(list(range(len(f.terms))), f.surviving)
-        view["definition"] = f"{pr(f.numerator)} = " + flavor.terms(
-            p, [None if n is None else f.terms[n] for n in shown])
-        view["numerator"] = pr(f.numerator)
+        shown = elide(list(zip(f.terms, f.term_derivatives)), f.surviving)
+        terms = flavor.terms(p, [None if t is None else t[0] for t in shown])
+        view["definition"] = f"{pr(f.numerator)} = {terms}"
         view["wrt"] = pr(f.denominator)
         view["n_terms"] = len(f.terms)
-        view["expansion"] = flavor.d_by(view["wrt"], flavor.terms(
-            p, [None if n is None else f.terms[n] for n in shown]))
-        view["term_derivatives"] = flavor.terms(
-            p, [None if n is None else f.term_derivatives[n] for n in shown])
+        view["expansion"] = flavor.d_by(view["wrt"], terms)
+        view["term_derivatives"] = flavor.terms(p, [None if t is None else t[1] for t in shown])
         view["vanishing"] = len(f.vanishing)
         return view
 
     chain = derivation.chain
-    paths = [{"factors": [factor_view(f) for f in path.factors] if n == 0 else [],
-              "product": flavor.product(p, [f.value for f in path.factors])}
-             for n, path in enumerate(chain.paths)]
+    # only the paths shown are printed: a wide layer's backward sum has hundreds
+    products = [flavor.ellipsis if path is None else
+                flavor.product(p, [f.value for f in path.factors])
+                for path in elide(list(chain.paths), (0,))]
     general = [_general_factor(chain, n) for n in range(len(chain.paths[0].factors))]
     chain_general = flavor.chain(p, general)
     summed = None
@@ -236,8 +234,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         letter, layer = chain.sum_index
         upper = graph.widths[layer] - 1
         chain_general = flavor.sum_over(letter, upper, chain_general)
-        summed = {"index": letter, "layer": p.layer(layer), "upper": upper,
-                  "terms": len(chain.paths)}
+        summed = {"index": letter, "layer": p.layer(layer), "terms": len(chain.paths)}
     backward = derivation.backward
     nested = None
     if backward is not None and backward.target != derivation.target:
@@ -247,26 +244,25 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     # substituting many deltas back to the output multiplies the size; say so instead
     expanded = derivation.expanded() if len(deltas) <= MAX_EXPANDED_DELTAS else None
     specialised = derivation.specialised()
-    delta_lines = [f"{pr(s)} = {pr(v)}" for s, v in deltas.items()]
-    shown_paths = elide(list(range(len(paths))), (0,))
     return {
         "title": pr(derivation.lhs),
         "target": pr(derivation.symbol),
-        "kind": derivation.target.kind,
         "spec": {"name": spec.name, "layers": list(spec.layers),
                  "activation": ", ".join(str(a) for a in spec.activation),
                  "loss": spec.loss, "reduction": spec.reduction},
         "chain_general": chain_general,
         "sum": summed,
-        "paths": paths,
-        "products": [flavor.ellipsis if n is None else paths[n]["product"] for n in shown_paths],
+        "factors": [factor_view(f) for f in chain.paths[0].factors],
+        "n_paths": len(chain.paths),
+        "products": products,
         "result": pr(derivation.result),
         "expanded": pr(expanded) if expanded not in (None, derivation.result) else None,
         "identities": (activation_identities(
             derivation.result if expanded is None else expanded, p)
                        + jacobian_identities(chain, p)),
         "specialised": pr(specialised) if specialised != derivation.result else None,
-        "deltas": [flavor.vellipsis if line is None else line for line in elide(delta_lines)],
+        "deltas": [flavor.vellipsis if d is None else f"{pr(d[0])} = {pr(d[1])}"
+                   for d in elide(list(deltas.items()))],
         "batch": flavor.batch(pr(derivation.batch.lhs), pr(derivation.symbol),
                               spec.reduction == "mean"),
         "nested": nested,
