@@ -74,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--keep", metavar="FILE.py",
                         help="write the verified module to FILE.py instead of a temporary file")
 
+    check = sub.add_parser("check", help="is a hand-derived formula, or a hand-written NumPy "
+                                         "gradient function, right? (exit 0 right, 1 wrong)")
+    check.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
+    what = check.add_mutually_exclusive_group(required=True)
+    what.add_argument("--formula", metavar="TEXT",
+                      help="LaTeX or plain text in seed notation; a bare right-hand side "
+                           "(with --wrt) or an equation whose left side names the derivative; "
+                           "'-' reads it from stdin")
+    what.add_argument("--function", metavar="FILE.py:NAME",
+                      help="NAME(params, X, Y) -> {'W1': dC/dW1, ...}, compared with the true "
+                           "gradient")
+    check.add_argument("--wrt", metavar="NAME",
+                       help="what a bare formula differentiates C_0 by, e.g. 'w_{12}^{(L)}'")
+    check.add_argument("--format", choices=("text", "markdown"), default="text")
+    check.add_argument("--seed", type=int, default=0, help="random points (default 0)")
+
     demo = sub.add_parser("demo", help="derive seed 000's examples on the tutorial network")
     demo.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
     return parser
@@ -157,7 +173,23 @@ def _verify(args) -> int:
     return 0 if report.passed else 1
 
 
-_COMMANDS = {"derive": _derive, "report": _report, "codegen": _codegen, "verify": _verify, "demo": _demo}
+def _check(args) -> int:
+    from .check import check_formula, check_function
+
+    spec = Spec.from_toml(args.spec)
+    if args.function is not None:
+        if args.wrt:
+            raise InputError("--wrt belongs to --formula; a function returns every gradient")
+        result = check_function(spec, args.function, seed=args.seed)
+    else:
+        text = sys.stdin.read() if args.formula == "-" else args.formula
+        result = check_formula(spec, text, args.wrt, seed=args.seed, source="--formula")
+    sys.stdout.write(result.render(args.format))
+    return result.exit_code
+
+
+_COMMANDS = {"derive": _derive, "report": _report, "codegen": _codegen, "verify": _verify,
+             "check": _check, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,9 +52,21 @@ class ExpressionError(InputError):
     @property
     def message(self) -> str:
         base = super().message
-        if self.position is None or not self.text or "\n" in self.text:
+        if self.position is None or not self.text:
             return base
-        return f"{base}\n    {self.text}\n    {' ' * self.position}^"
+        line, column = self.excerpt()
+        return f"{base}\n    {line}\n    {' ' * column}^"
+
+    def excerpt(self, width: int = 72) -> tuple[str, int]:
+        """The line of ``text`` holding ``position`` (cut to ``width``) and the caret column."""
+        start = self.text.rfind("\n", 0, self.position) + 1
+        end = self.text.find("\n", self.position)
+        line = self.text[start:end if end >= 0 else None]
+        column = self.position - start
+        if len(line) > width:
+            left = max(0, min(column - width // 2, len(line) - width))
+            line, column = line[left:left + width], column - left
+        return line, column
 
 
 class NameLookupError(InputError):

@@ -150,6 +150,30 @@ class SymbolicGraph:
             self._cache[key] = self.loss.xreplace(dict(zip(self.a[self.L], outputs)))
         return self._cache[key]
 
+    def composed_above(self, node: Node) -> dict[sympy.Symbol, sympy.Expr]:
+        """Every layered symbol that depends on ``node``, written in ``node``'s level.
+
+        For w_jk^(l) or b_j^(l) that is z^(l), a^(l) and every later layer, composed from
+        the symbols of layer l-1 and the parameters; for z_j^(l) the a^(l) and later layers
+        (in z^(l)); for a_k^(l) or x_k the layers after l (in a^(l)).  Substituting this map
+        turns "a function of the network" into a function of ``node`` one can ``diff``.
+        """
+        mapping: dict[sympy.Symbol, sympy.Expr] = {}
+        if node.kind in ("w", "b"):
+            start = node.layer
+        elif node.kind == "z":
+            mapping.update(zip(self.a[node.layer], self.a_def[node.layer]))
+            start = node.layer + 1
+        else:
+            start = (0 if node.kind == "x" else node.layer) + 1
+        for l in range(start, self.L + 1):
+            zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms])
+                       for terms in self.z_terms[l])
+            mapping.update(zip(self.z[l], zs))
+            z_map = dict(zip(self.z[l], zs))
+            mapping.update(zip(self.a[l], [d.xreplace(z_map) for d in self.a_def[l]]))
+        return mapping
+
     def to_inputs(self) -> dict[sympy.Symbol, sympy.Expr]:
         """Substitution of every z and a symbol by its composed expression."""
         mapping: dict[sympy.Symbol, sympy.Expr] = {}

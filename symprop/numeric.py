@@ -75,11 +75,14 @@ class Evaluator:
 
     def __init__(self, values: dict, *, backend: Backend = FLOAT,
                  resolve: Callable[[sympy.Symbol], sympy.Expr | None] | None = None,
-                 generic: dict[int, SmoothFunction] | None = None):
+                 generic: dict[int, SmoothFunction] | None = None,
+                 rules: dict[type, Callable] | None = None):
         self.backend = backend
         self.values = {s: backend.number(v) for s, v in values.items()}
         self.resolve = resolve
         self.generic = generic or {}
+        #: Extra rules (expression class -> rule(evaluator, expr)) tried before the table.
+        self.rules = rules or {}
         self._memo: dict = {}
 
     def __call__(self, expr: sympy.Basic):
@@ -93,7 +96,7 @@ class Evaluator:
 
     def _evaluate(self, expr):
         for cls in type(expr).__mro__:
-            rule = _RULES.get(cls)
+            rule = self.rules.get(cls) or _RULES.get(cls)
             if rule is not None:
                 return rule(self, expr)
         if isinstance(expr, sympy.Function):

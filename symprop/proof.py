@@ -122,17 +122,8 @@ def _composed_above(graph: SymbolicGraph, node: Node) -> tuple[sympy.Expr, dict]
     """
     if node.kind in ("w", "b", "x"):
         return graph.composed_C0, graph.to_inputs()
-    start = node.layer
-    mapping: dict = {}
-    if node.kind == "z":
-        mapping.update(zip(graph.a[start], graph.a_def[start]))
-    for l in range(start + 1, graph.L + 1):
-        zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms])
-                   for terms in graph.z_terms[l])
-        mapping.update(zip(graph.z[l], zs))
-        z_map = dict(zip(graph.z[l], zs))
-        mapping.update(zip(graph.a[l], [d.xreplace(z_map) for d in graph.a_def[l]]))
-    return graph.loss.xreplace({a: mapping[a] for a in graph.a[graph.L]}), mapping
+    mapping = graph.composed_above(node)
+    return graph.loss.xreplace({a: mapping.get(a, a) for a in graph.a[graph.L]}), mapping
 
 
 # ------------------------------------------------------------------ proofs

@@ -1,0 +1,359 @@
+"""What is wrong with a formula: try the usual mistakes, one at a time, and keep what fixes it.
+
+Each *mistake* is a row of :data:`MISTAKES` -- a generator of edited copies of the formula's
+syntax tree ("replace a_{2}^{(L)} with a_{2}^{(L-1)}") -- tried in order of how often people
+make it.  An edit that makes the formula equal to the true derivative at every probe point is
+an exact fix; one that leaves only a constant factor is a fix plus that factor.  A constant
+factor on its own (a missing 2, a sign, 1/n) is found from the ratio of the two sides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import sympy
+
+from ..activations import ActivationPrime
+from ..formula.meaning import Meaning, Scope
+from ..formula.parser import FormulaError
+from ..formula.syntax import Call, Expr, Group, Layer, Mul, NodeRef, Sum, rebuild, walk
+from ..notation import index_label, node_of
+from .identity import agree, ratio
+
+__all__ = ["CATEGORIES", "Finding", "Mistake", "apply_edits", "diagnose", "node_text"]
+
+#: Mistakes, most likely first (the issue's ranking).
+CATEGORIES: dict[str, str] = {
+    "factor": "a constant factor is off",
+    "layer": "a wrong layer",
+    "index": "swapped or wrong node indices",
+    "a_z": "a and z confused",
+    "g_prime": "a missing or wrong g' factor",
+    "sum": "a sum over the wrong index",
+}
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One candidate correction: the edited tree, what to tell the user, and the text edits."""
+
+    category: str
+    fix: str
+    tree: Expr
+    edits: tuple[tuple[tuple[int, int], str], ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A diagnosis: which mistake, the fix to make, and the corrected formula."""
+
+    category: str
+    fix: str
+    corrected: str
+    exact: bool = True
+    factor: sympy.Expr | None = None
+
+    @property
+    def title(self) -> str:
+        return CATEGORIES[self.category]
+
+
+# ------------------------------------------------------------------ printing
+def _is_latex(text: str) -> bool:
+    return "\\" in text or "{" in text
+
+
+def node_text(ref: NodeRef, latex: bool) -> str:
+    """A node in the style the user typed: w_{12}^{(L-1)} or w_12^(L-1)."""
+    name = ("\\delta" if latex else "delta") if ref.kind == "delta" else ref.kind
+    sub = index_label(ref.indices)
+    if ref.layer is None:
+        return f"{name}_{{{sub}}}" if latex else f"{name}_{sub}"
+    layer = ref.layer.text()
+    return f"{name}_{{{sub}}}^{{({layer})}}" if latex else f"{name}_{sub}^({layer})"
+
+
+def prime_text(layer: str, z: NodeRef, latex: bool) -> str:
+    if latex:
+        return f"g^{{\\prime ({layer})}}\\left({node_text(z, True)}\\right)"
+    return f"g'^({layer})({node_text(z, False)})"
+
+
+def apply_edits(text: str, edits) -> str:
+    for (start, end), new in sorted(edits, key=lambda e: e[0], reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+def factor_text(c: sympy.Expr, latex: bool) -> str:
+    return sympy.latex(c) if latex else str(c)
+
+
+# ------------------------------------------------------------------ mistakes
+def _groups(tree: Expr) -> dict[NodeRef, list[NodeRef]]:
+    """Node references grouped by what they name (every occurrence is edited together)."""
+    groups: dict[NodeRef, list[NodeRef]] = {}
+    for e in walk(tree):
+        if isinstance(e, NodeRef):
+            groups.setdefault(e, []).append(e)
+    return groups
+
+
+def _replace_nodes(tree: Expr, old: NodeRef, new: NodeRef) -> Expr:
+    return rebuild(tree, lambda e: replace(new, span=e.span) if e == old else None)
+
+
+def _node_edits(ctx: _Context, tree, old: NodeRef, new: NodeRef, category: str, what: str
+                ) -> Mistake:
+    occurrences = _groups(tree)[old]
+    new_text = node_text(new, ctx.latex)
+    old_text = ctx.text[occurrences[0].span[0]:occurrences[0].span[1]].strip()
+    fix = f"replace {old_text} with {new_text}" + (f" ({what})" if what else "")
+    edits = tuple((o.span, new_text) for o in occurrences)
+    return Mistake(category, fix, _replace_nodes(tree, old, new), edits)
+
+
+def _wrong_layers(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
+    L = ctx.meaning.graph.L
+    for ref in _groups(tree):
+        if ref.layer is None or ref.layer.base not in (None, "L"):
+            continue
+        current = ref.layer.offset if ref.layer.base is None else L + ref.layer.offset
+        lowest = 0 if ref.kind == "a" else 1
+        for layer in sorted(range(lowest, L + 1), key=lambda m: abs(m - current)):
+            if layer == current:
+                continue
+            new_layer = Layer(None, layer) if ref.layer.base is None else Layer("L", layer - L)
+            yield _node_edits(ctx, tree, ref, replace(ref, layer=new_layer), "layer", "")
+
+
+def _wrong_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
+    for ref in _groups(tree):
+        if len(ref.indices) == 2 and ref.indices[0] != ref.indices[1]:
+            swapped = replace(ref, indices=ref.indices[::-1])
+            letters = [i for i in ref.indices if isinstance(i, str)]
+            if letters:
+                yield _node_edits(ctx, tree, ref, swapped, "sum",
+                                  f"the sum over {letters[0]} runs over the other index of w")
+            else:
+                yield _node_edits(ctx, tree, ref, swapped, "index", "the indices are swapped")
+    for ref in _groups(tree):
+        for position, index in enumerate(ref.indices):
+            if not isinstance(index, int):
+                continue
+            for other in range(ctx.max_width):
+                if other != index:
+                    indices = ref.indices[:position] + (other,) + ref.indices[position + 1:]
+                    yield _node_edits(ctx, tree, ref, replace(ref, indices=indices), "index", "")
+
+
+def _a_vs_z(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
+    swap = {"a": "z", "z": "a"}
+    for ref in _groups(tree):
+        if ref.kind in swap and ref.layer is not None:
+            yield _node_edits(ctx, tree, ref, replace(ref, kind=swap[ref.kind]), "a_z", "")
+
+
+def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
+    # g where g' belongs, or the other way round
+    for call in {e for e in walk(tree) if isinstance(e, Call) and e.name in ("g", "sigma",
+                                                                             "tanh")}:
+        toggled = replace(call, primes=1 - call.primes)
+        head_end = call.arg.span[0]
+        head = ctx.text[call.span[0]:head_end]
+        new_head = _toggle_prime(head, call)
+        what = "g'" if call.primes == 0 else "g"
+        yield Mistake("g_prime", f"write {what} instead: {head.strip()}.. -> "
+                                 f"{new_head.strip()}..",
+                      rebuild(tree, lambda e, c=call, t=toggled: t if e == c else None),
+                      (((call.span[0], head_end), new_head),))
+    # a factor g' too many
+    for mul in (e for e in walk(tree) if isinstance(e, Mul)):
+        for factor in mul.factors:
+            inner = factor.arg if isinstance(factor, Group) else factor
+            if isinstance(inner, Call) and inner.primes:
+                rest = tuple(f for f in mul.factors if f is not factor)
+                smaller = rest[0] if len(rest) == 1 else replace(mul, factors=rest)
+                text = ctx.text[factor.span[0]:factor.span[1]].strip()
+                yield Mistake("g_prime", f"remove the factor {text}",
+                              rebuild(tree, lambda e, m=mul, s=smaller: s if e is m else None),
+                              ((factor.span, ""),))
+    # a missing g' inside a sum over the nodes of a layer
+    for s in (e for e in walk(tree) if isinstance(e, Sum)):
+        layers = set()
+        for r in walk(s.body):
+            if not isinstance(r, NodeRef) or r.layer is None:
+                continue
+            if (r.kind in ("a", "z", "delta") and r.indices == (s.index,)) or (
+                    r.kind == "w" and r.indices[0] == s.index):
+                layers.add(r.layer)
+        for layer in layers:
+            z = NodeRef("z", (s.index,), layer)
+            factor = Call("g", z, 1, layer)
+            body = replace(s, body=Mul((s.body, factor)))
+            insert = prime_text(layer.text(), z, ctx.latex)
+            yield Mistake("g_prime", f"multiply the sum's terms by {insert}",
+                          rebuild(tree, lambda e, old=s, new=body: new if e is old else None),
+                          (((s.span[1], s.span[1]), " " + insert),))
+    # a missing g' of one node, at the end
+    for layer, j in ctx.missing_primes:
+        ref = NodeRef("z", (j,), Layer("L", layer - ctx.meaning.graph.L))
+        insert = prime_text(ref.layer.text(), ref, ctx.latex)
+        yield Mistake("g_prime", f"multiply by {insert}",
+                      Mul((tree, Call("g", ref, 1, ref.layer))),
+                      (((tree.span[1], tree.span[1]), " " + insert),))
+
+
+def _sum_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
+    """A sum over an index its terms never use, while another letter is left free."""
+    bound = {e.index for e in walk(tree) if isinstance(e, Sum)} | set(ctx.scope.bound)
+    free = {i for e in walk(tree) if isinstance(e, NodeRef) for i in e.indices
+            if isinstance(i, str) and i not in bound}
+    for s in (e for e in walk(tree) if isinstance(e, Sum)):
+        if any(isinstance(e, NodeRef) and s.index in e.indices for e in walk(s.body)):
+            continue
+        for letter in sorted(free):
+            head = ctx.text[s.span[0]:s.body.span[0]]
+            new_head = re.sub(r"(_\s*[{(]?\s*)" + s.index, r"\g<1>" + letter, head, count=1)
+            yield Mistake("sum", f"the sum runs over {s.index}, which its terms do not use, "
+                                 f"while {letter} is left free: sum over {letter}",
+                          rebuild(tree, lambda e, s=s, letter=letter:
+                                  replace(s, index=letter) if e is s else None),
+                          (((s.span[0], s.body.span[0]), new_head),))
+
+
+_FUNCTION_HEAD = re.compile(r"\s*(?:\\?(?:g|sigma|tanh)|σ)")
+
+
+def _toggle_prime(head: str, call: Call) -> str:
+    """``g^{(L)}(`` <-> ``g'^{(L)}(``: the function's head with a prime added or removed."""
+    if call.primes:
+        out = re.sub(r"\\prime\s*|'|′", "", head)
+        return out.replace("^{}", "").replace("^{^{}", "^{")
+    name = _FUNCTION_HEAD.match(head)
+    return head[:name.end()] + "'" + head[name.end():]
+
+
+#: The mistakes tried, in order of likelihood.
+MISTAKES: tuple[Callable[[_Context, Expr], Iterator[Mistake]], ...] = (
+    _wrong_layers, _wrong_indices, _a_vs_z, _g_primes, _sum_indices)
+
+
+# ------------------------------------------------------------------ search
+@dataclass
+class _Context:
+    meaning: Meaning
+    text: str
+    latex: bool
+    scope: Scope
+    max_width: int
+    missing_primes: list[tuple[int, int]]
+
+
+def _prime_nodes(expr: sympy.Expr) -> set[tuple[int, int]]:
+    out = set()
+    for f in expr.atoms(ActivationPrime):
+        node = node_of(f.args[0])
+        if node is not None and node.kind == "z":
+            out.add((node.layer, node.j))
+    return out
+
+
+NICE_FACTORS = (2, sympy.Rational(1, 2), -1, -2, sympy.Rational(-1, 2), 4, sympy.Rational(1, 4))
+
+
+def name_factor(value: float, meaning: Meaning) -> sympy.Expr | None:
+    """The exact constant a float ratio stands for: 2, -1, 1/2, n (batch or width), ..."""
+    candidates = list(NICE_FACTORS)
+    size = meaning.batch_size if meaning.batch else meaning.graph.widths[-1]
+    candidates += [sympy.Integer(size), sympy.Rational(1, size), sympy.Integer(2 * size),
+                   sympy.Rational(1, 2 * size), sympy.Rational(2, size), sympy.Rational(size, 2)]
+    for c in candidates:
+        if abs(float(c) - value) <= 1e-9 * max(1.0, abs(value)):
+            return c
+    return None
+
+
+def factor_fix(c: sympy.Expr, meaning: Meaning) -> str:
+    n = meaning.batch_size if meaning.batch else meaning.graph.widths[-1]
+    what = "the batch size" if meaning.batch else "the number of output nodes"
+    phrases = {
+        sympy.Integer(2): "the formula is half the true value: multiply by 2 (the 2 from "
+                          "differentiating the square)",
+        sympy.Rational(1, 2): "the formula is twice the true value: divide by 2",
+        sympy.Integer(-1): "the sign is wrong: multiply by -1",
+        sympy.Rational(1, n): f"the formula is n times too large (n = {n}, {what}): divide by n",
+        sympy.Integer(n): f"the formula is n times too small (n = {n}, {what}): multiply by n",
+    }
+    return phrases.get(c, f"the formula is off by a constant factor: multiply by {c}")
+
+
+def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, probes,
+             text: str, *, lowered: sympy.Expr | None, limit: int = 3) -> list[Finding]:
+    """The most likely mistakes that explain why ``claim`` differs from ``truth``.
+
+    ``lowered`` is the claim in SymPy, or None when it cannot be evaluated as written (then
+    only edits that make it readable and right count).
+    """
+    latex = _is_latex(text)
+    want = [p(truth) for p in probes]
+    present = set() if lowered is None else _prime_nodes(meaning.engine.expand_deltas(lowered))
+    ctx = _Context(meaning, text, latex, scope, max(meaning.graph.widths),
+                   sorted(_prime_nodes(meaning.engine.expand_deltas(truth)) - present))
+    claim_text = text[claim.span[0]:claim.span[1]].strip()
+    findings: list[Finding] = []
+    factor = None if lowered is None else _constant_ratio(
+        want, [p(lowered) for p in probes], meaning)
+    if factor is not None:
+        findings.append(Finding("factor", factor_fix(factor, meaning),
+                                _scaled(claim_text, factor, latex), True, factor))
+    seen: set[str] = set()
+    with_factor: list[Finding] = []
+    for mistakes in MISTAKES:
+        for m in mistakes(ctx, claim):
+            try:
+                value = meaning.lower(m.tree, scope)
+            except FormulaError:
+                continue
+            got = [p(value) for p in probes]
+            corrected = apply_edits(text, m.edits)[claim.span[0]:]
+            corrected = corrected[:len(corrected) - (len(text) - claim.span[1])].strip()
+            if corrected in seen:
+                continue
+            seen.add(corrected)
+            if all(agree(u, v, p.backend) for u, v, p in zip(want, got, probes)):
+                findings.append(Finding(m.category, m.fix, corrected))
+            else:
+                c = _constant_ratio(want, got, meaning)
+                if c is not None:
+                    with_factor.append(Finding(m.category, f"{m.fix}, and multiply by {c}",
+                                               _scaled(corrected, c, latex), False, c))
+            if len(findings) >= limit:
+                return _ranked(findings)
+    return _ranked(findings + with_factor)[:limit]
+
+
+def _ranked(findings: list[Finding]) -> list[Finding]:
+    order = list(CATEGORIES)
+    return sorted(findings, key=lambda f: (not f.exact, order.index(f.category)))
+
+
+def _constant_ratio(want, got, meaning: Meaning) -> sympy.Expr | None:
+    ratios = [ratio(w, g) for w, g in zip(want, got)]
+    if any(r is None for r in ratios):
+        return None
+    first = float(ratios[0])
+    if any(abs(float(r) - first) > 1e-9 * max(1.0, abs(first)) for r in ratios):
+        return None
+    if abs(first - 1) <= 1e-9:
+        return None
+    return name_factor(first, meaning) or sympy.Float(first, 6)
+
+
+def _scaled(text: str, c: sympy.Expr, latex: bool) -> str:
+    if latex:
+        return f"{factor_text(c, True)} \\left({text}\\right)"
+    return f"{factor_text(c, False)}*({text})"
+

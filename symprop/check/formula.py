@@ -1,0 +1,297 @@
+r"""``symprop check SPEC --formula TEXT``: is a hand-derived formula the true derivative?
+
+The formula is parsed (:mod:`symprop.formula`), given its meaning in the network, and every
+side after the first is compared with the first -- or, for a bare right-hand side, with
+dC_0/d(``--wrt``).  The comparison is a function identity in the network's free variables
+(inputs, targets, weights, biases; a, z and delta expanded through their definitions):
+
+* numerically, always: at random points in 30-digit arithmetic, with the generic g replaced
+  by a different random smooth function at each point;
+* symbolically, where that is decisive (generic g and a polynomial loss).
+
+When a side is wrong, :func:`~.diagnosis.diagnose` says what is most likely wrong with it, and
+the result carries a counterexample.  Letters the left side leaves free (``\delta_j^{(l)}``)
+make a general formula, checked for every j and l the network has.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import dataclass, field, replace
+
+import sympy
+
+from ..activations import ElementwiseActivation, GenericActivation
+from ..derivation import Backprop, backprop
+from ..errors import InputError
+from ..formula import FormulaError, FreeIndexError, Meaning, Scope, is_batch_formula, parse_formula
+from ..formula.syntax import Deriv, Equation, Expr, Layer, Loss, NodeRef, Sum, walk
+from ..spec import Spec
+from .diagnosis import Finding, diagnose
+from .identity import DIGITS, FLOAT, MPMATH, Probe, agree, make_probes, symbolic_equal
+
+__all__ = ["Counterexample", "FormulaCheck", "check_formula"]
+
+PROBES = 3
+MAX_CASES = 24
+#: Activations tried when a formula may be right for one activation only.
+ALTERNATIVES = ("sigmoid", "tanh", "identity", "softplus", "swish", "elu", "relu")
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """A point where the formula and the truth differ, with both values."""
+
+    seed: int
+    formula_value: str
+    true_value: str
+    values: tuple[tuple[str, str], ...]
+    generic: tuple[str, ...] = ()
+    case: str = ""
+
+
+@dataclass
+class FormulaCheck:
+    """The verdict on one formula (``symprop check --formula``)."""
+
+    formula: str
+    spec: Spec
+    target: str
+    right: bool
+    sides: list[dict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    counterexample: Counterexample | None = None
+    notes: list[str] = field(default_factory=list)
+    cases: int = 1
+    seconds: float = 0.0
+    #: Why the formula cannot be evaluated as written (when a fix makes it right).
+    unreadable: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.right else 1
+
+    @property
+    def verdict(self) -> str:
+        return "RIGHT" if self.right else "WRONG"
+
+    def render(self, format: str = "text") -> str:
+        from ..templating import render
+
+        return render(f"check/formula.{'md' if format == 'markdown' else 'txt'}.j2",
+                      check=self, digits=DIGITS, probes=PROBES)
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+    def _repr_markdown_(self) -> str:
+        return self.render("markdown")
+
+
+def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *,
+                  seed: int = 0, source: str | None = None) -> FormulaCheck:
+    """Check ``formula`` against the true derivative of the network of ``spec``."""
+    start = time.perf_counter()
+    engine = spec if isinstance(spec, Backprop) else backprop(spec)
+    spec = engine.graph.spec
+    equation = parse_formula(formula, source=source)
+    batch = is_batch_formula(equation)
+    meaning = Meaning(engine, formula, batch=batch, source=source)
+    reference, claims, target = _reference(equation, wrt, meaning)
+    cases = _cases(meaning, reference)
+    probes = make_probes(engine, PROBES, seed=seed)
+    result = FormulaCheck(formula, spec, target, True, cases=len(cases))
+    floats = make_probes(engine, PROBES, backend=FLOAT, seed=seed)
+    for claim in claims:
+        side = {"text": formula[claim.span[0]:claim.span[1]].strip(), "right": True,
+                "symbolic": None}
+        result.sides.append(side)
+        for scope in cases:
+            truth = meaning.lower(reference, scope)
+            try:
+                lowered = meaning.lower(claim, scope)
+            except FormulaError as exc:
+                # unreadable as written; wrong (exit 1) only if a usual mistake explains it
+                findings = diagnose(meaning, claim, scope, truth, floats, formula, lowered=None)
+                if not findings:
+                    raise
+                side["right"] = result.right = False
+                result.findings = result.findings or findings
+                result.unreadable = result.unreadable or exc.what
+                break
+            values = [(p(truth), p(lowered)) for p in probes]
+            if all(agree(u, v, MPMATH) for u, v in values):
+                if side["symbolic"] is None and scope is cases[0]:
+                    side["symbolic"] = symbolic_equal(engine, truth, lowered)
+                continue
+            side["right"] = result.right = False
+            if not result.findings:
+                result.findings = diagnose(meaning, claim, scope, truth, floats, formula,
+                                           lowered=lowered)
+                result.counterexample = _counterexample(probes, values, truth, lowered, engine,
+                                                        scope)
+            break
+    result.notes = _activation_notes(engine, formula, wrt, result.right, seed)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+# ------------------------------------------------------------------ reading
+def _reference(equation: Equation, wrt: str | None, meaning: Meaning
+               ) -> tuple[Expr, tuple[Expr, ...], str]:
+    """What the claims are compared with: the left side, or dC_0/d(wrt) for a bare formula."""
+    graph = meaning.graph
+    node = graph.resolve(wrt) if wrt else None
+    if len(equation.sides) == 1:
+        if node is None:
+            raise InputError("the formula has no left side, so it is unclear what it "
+                             "differentiates", hint="Pass --wrt NAME (e.g. --wrt "
+                             "'w_{12}^{(L)}') or write the left side: "
+                             "\\frac{\\partial C_0}{\\partial w_{12}^{(L)}} = ...")
+        ref = NodeRef(node.kind, node.indices, None if node.layer is None
+                      else Layer(None, node.layer))
+        loss = Loss(None if meaning.batch else 0)
+        reference = Deriv(ref, of=loss, span=(0, 0))
+        label = f"dC{'' if meaning.batch else '_0'}/d{node.text(graph.L)}"
+        return reference, equation.sides, label
+    lhs = equation.sides[0]
+    if node is not None and isinstance(lhs, Deriv):
+        try:
+            named = meaning.node(lhs.wrt, Scope())
+        except FreeIndexError:
+            named = None
+        if named is not None and named != node:
+            raise InputError(f"--wrt names {node.text(graph.L)}, but the formula's left side "
+                             f"differentiates by {named.text(graph.L)}",
+                             hint="Drop --wrt or make the two agree")
+    label = meaning.text[lhs.span[0]:lhs.span[1]].strip()
+    return lhs, equation.sides[1:], label
+
+
+def _free_letters(expr: Expr) -> list[str]:
+    """Letters used as node indices or layers that no sum inside ``expr`` binds."""
+    bound = {e.index for e in walk(expr) if isinstance(e, Sum)}
+    letters = []
+    for e in walk(expr):
+        items = []
+        if isinstance(e, NodeRef):
+            items = [i for i in e.indices if isinstance(i, str)]
+            if e.layer is not None and e.layer.base not in (None, "L"):
+                items.append(e.layer.base)
+        for letter in items:
+            if letter not in bound and letter not in letters:
+                letters.append(letter)
+    return letters
+
+
+def _cases(meaning: Meaning, reference: Expr) -> list[Scope]:
+    """The values of the left side's free letters (one empty case for a concrete formula)."""
+    letters = _free_letters(reference)
+    if not letters:
+        return [Scope()]
+    top = max(max(meaning.graph.widths), meaning.graph.L + 1)
+    cases = []
+    for values in itertools.product(range(top), repeat=len(letters)):
+        scope = Scope(dict(zip(letters, values)))
+        try:
+            meaning.lower(reference, scope)
+        except FormulaError:
+            continue
+        cases.append(scope)
+    if not cases:
+        raise InputError(f"the left side names no quantity of this network for any value of "
+                         f"{', '.join(letters)}")
+    if len(cases) > MAX_CASES:
+        cases = [cases[0]] + random.Random(0).sample(cases[1:], MAX_CASES - 1)
+    return cases
+
+
+# ------------------------------------------------------------------ reporting
+def _number(value) -> str:
+    if value is None:
+        return "undefined"
+    return sympy.Float(str(value), 12).__str__() if not isinstance(value, float) \
+        else f"{value:.12g}"
+
+
+def _counterexample(probes: list[Probe], values, truth, lowered, engine: Backprop,
+                    scope: Scope) -> Counterexample:
+    index = next(i for i, (u, v) in enumerate(values) if not agree(u, v, MPMATH))
+    probe = probes[index]
+    L = engine.graph.L
+    symbols = sorted((s for s in (lowered.free_symbols | truth.free_symbols)
+                      if getattr(s, "name", "").split("_")[0] in ("w", "b", "x", "y", "a", "z")),
+                     key=lambda s: s.name)[:12]
+    from ..notation import node_of
+
+    shown = tuple((node_of(s).text(L), _number(probe(s))) for s in symbols if node_of(s))
+    generic = tuple(
+        f"g^({_layer_label(l, L)})(x) = {f.alpha:.4g} tanh({f.beta:.4g} x + {f.gamma:.4g}) + "
+        f"{f.eps:.4g} x" for l, f in sorted(probe.generic.items())
+        if issubclass(engine.graph.activation[l], GenericActivation))
+    case = ", ".join(f"{k} = {v}" for k, v in scope.bound.items())
+    u, v = values[index]
+    return Counterexample(probe.seed, _number(v), _number(u), shown, generic, case)
+
+
+def _layer_label(layer: int, L: int) -> str:
+    return "L" if layer == L else f"L-{L - layer}"
+
+
+def _activation_notes(engine: Backprop, formula: str, wrt, right: bool, seed: int
+                      ) -> list[str]:
+    """Whether the verdict depends on the activation: right only for one, or for any g."""
+    graph = engine.graph
+    spec = graph.spec
+    layers = [l for l in range(1, graph.L + 1) if issubclass(graph.activation[l],
+                                                             ElementwiseActivation)]
+    if not layers:
+        return []
+    generic = all(issubclass(graph.activation[l], GenericActivation) for l in layers)
+    if right:
+        if generic:
+            return ["It holds for any activation g: the network's g is generic."]
+        holds = _holds_with(spec, layers, "g", formula, wrt, seed)
+        names = sorted({str(spec.activation_of(l)) for l in layers})
+        if holds:
+            return [f"It holds for any activation g, not only for {', '.join(names)}."]
+        return [(f"It holds for {', '.join(names)} only: with a general g it would not (the "
+                 "formula writes g' through the activation itself, e.g. a(1 - a)).")]
+    notes = []
+    for name in ALTERNATIVES:
+        if all(str(spec.activation_of(l)) == name for l in layers):
+            continue
+        if _holds_with(spec, layers, name, formula, wrt, seed):
+            now = "the generic g" if generic else ", ".join(
+                sorted({str(spec.activation_of(l)) for l in layers}))
+            notes.append(f"It would be right if the activation were {name}, but this network "
+                         f"uses {now}.")
+    return notes
+
+
+def _holds_with(spec: Spec, layers: list[int], name: str, formula: str, wrt, seed: int) -> bool:
+    acts = [str(spec.activation_of(l)) if l not in layers else name
+            for l in range(1, spec.L + 1)]
+    try:
+        variant = replace(spec, activation=acts)
+        engine = backprop(variant)
+        equation = parse_formula(formula)
+        meaning = Meaning(engine, formula, batch=is_batch_formula(equation))
+        reference, claims, _ = _reference(equation, wrt, meaning)
+        probes = make_probes(engine, PROBES, backend=FLOAT, seed=seed + 1)
+        informative = False
+        for scope in _cases(meaning, reference)[:4]:
+            truth = meaning.lower(reference, scope)
+            want = [p(truth) for p in probes]
+            informative = informative or any(w for w in want)
+            for claim in claims:
+                lowered = meaning.lower(claim, scope)
+                if not all(agree(w, p(lowered), FLOAT) for w, p in zip(want, probes)):
+                    return False
+        return informative
+    except (InputError, FormulaError):
+        return False
+
+

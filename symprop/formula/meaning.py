@@ -1,0 +1,361 @@
+r"""What a parsed formula means for one network: :mod:`.syntax` values -> SymPy.
+
+Rules of reading (design.md section 4, seed 000):
+
+* a node name is the network's symbol (a_k^(0) is the input x_k); a, z and delta keep their
+  layered definitions, which evaluation and proofs expand;
+* ``g^{(l)}`` / ``g'^{(l)}`` is layer l's activation of the spec and its derivative (the layer
+  may be left out when the argument is a z_j^(l)); ``\sigma`` is the sigmoid whatever the spec
+  says;
+* ``\frac{\partial C_0}{\partial v}`` is the true derivative; ``\frac{\partial X}{\partial v}``
+  of a node or of an expression differentiates through every quantity that depends on v;
+* in ``\sum_{j=0}^{n-1}``, n is the width of the layer j runs over; a sum whose body holds
+  C_i runs over the samples of a batch; elsewhere n is the batch size in a formula about the
+  batch loss C and the output width in a formula about one sample's C_0.
+
+Every symbol and function comes from a table; nothing the user typed is evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from ..activations import Softmax, activation_class
+from ..derivation import BATCH_SIZE, Backprop
+from ..notation import KINDS, Node
+from .parser import FormulaError
+from .syntax import (
+    Add,
+    Call,
+    Deriv,
+    Div,
+    Dots,
+    Equation,
+    Euler,
+    Expr,
+    Group,
+    Layer,
+    Loss,
+    Mul,
+    Neg,
+    NodeRef,
+    Num,
+    Pow,
+    Size,
+    Sum,
+    walk,
+)
+
+__all__ = ["AtSample", "BatchSum", "FreeIndexError", "Meaning", "Scope", "is_batch_formula"]
+
+MAX_EXPONENT = 1000
+
+
+class BatchSum(sympy.Function):
+    """The sum over the samples of a batch of its argument (evaluated sample by sample)."""
+
+    nargs = 1
+
+
+class AtSample(sympy.Function):
+    """``AtSample(s, expr)``: ``expr`` evaluated at sample s of the batch (C_1, ...)."""
+
+    nargs = 2
+
+
+class FreeIndexError(FormulaError):
+    """A letter index or layer that no sum binds and the left side does not name."""
+
+    def __init__(self, letter: str, *args, **kwargs):
+        self.letter = letter
+        super().__init__(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Letters bound to numbers (sum indices, free indices of the left side), and the sample."""
+
+    bound: dict[str, int] = field(default_factory=dict)
+    sample: str | None = None
+    #: Inside a summation bound, where n is the width of the layer the index runs over.
+    in_bounds: bool = False
+
+    def bind(self, letter: str, value: int) -> Scope:
+        return Scope({**self.bound, letter: value}, self.sample)
+
+
+def is_batch_formula(equation: Equation) -> bool:
+    """Whether the formula speaks of the batch loss C or of C_i summed over samples."""
+    return any(isinstance(e, Loss) and not isinstance(e.sample, int) for e in walk(equation))
+
+
+class Meaning:
+    """Lowers syntax to SymPy for the network of ``engine``."""
+
+    def __init__(self, engine: Backprop, text: str, *, batch: bool = False,
+                 batch_size: int = 3, source: str | None = None):
+        self.engine = engine
+        self.graph = engine.graph
+        self.text = text
+        self.batch = batch
+        self.batch_size = batch_size
+        self.source = source
+
+    def error(self, what: str, expr: Expr, hint: str | None = None) -> FormulaError:
+        return FormulaError(what, text=self.text, position=expr.span[0], where=self.source,
+                            hint=hint)
+
+    def lower(self, expr: Expr, scope: Scope | None = None) -> sympy.Expr:
+        scope = scope or Scope()
+        return _LOWER[type(expr)](self, expr, scope)
+
+    # ---------------------------------------------------------------- nodes
+    def layer(self, layer: Layer, expr: Expr, scope: Scope) -> int:
+        if layer.base is None:
+            return layer.offset
+        if layer.base == "L":
+            return self.graph.L + layer.offset
+        if layer.base not in scope.bound:
+            raise FreeIndexError(layer.base, f"the layer {layer.text()} is not bound",
+                                 text=self.text, position=expr.span[0], where=self.source,
+                                 hint=f"Name {layer.base} on the left side (a general formula) "
+                                      "or write L, L-1 or a number")
+        return scope.bound[layer.base] + layer.offset
+
+    def index(self, index: int | str, expr: Expr, scope: Scope) -> int:
+        if isinstance(index, int):
+            return index
+        if index not in scope.bound:
+            raise FreeIndexError(index, f"the index {index} is not bound", text=self.text,
+                                 position=expr.span[0], where=self.source,
+                                 hint=f"Sum over it (\\sum_{{{index}=0}}^{{n-1}}) or name it on "
+                                      "the left side")
+        return scope.bound[index]
+
+    def node(self, ref: NodeRef, scope: Scope) -> Node:
+        indices = [self.index(i, ref, scope) for i in ref.indices]
+        layer = self.layer(ref.layer, ref, scope) if ref.layer is not None else None
+        node = Node(ref.kind, layer, *indices)
+        problem = node_problem(node, self.graph.widths)
+        if problem:
+            raise self.error(problem, ref, hint=f"The network has layers 0..{self.graph.L} "
+                                                f"with widths {list(self.graph.widths)}")
+        if node.kind == "a" and node.layer == 0:
+            return Node("x", None, node.j)
+        return node
+
+    def _node(self, ref: NodeRef, scope: Scope) -> sympy.Expr:
+        return self.node(ref, scope).symbol
+
+    # ------------------------------------------------------------ functions
+    def _call(self, call: Call, scope: Scope) -> sympy.Expr:
+        arg = self.lower(call.arg, scope)
+        if call.name == "g":
+            cls = self._activation(call, scope)
+        else:
+            cls = _NAMED[call.name]
+        if call.primes:
+            return cls.prime(arg)
+        return cls(arg)
+
+    def _activation(self, call: Call, scope: Scope) -> type:
+        if call.layer is not None:
+            layer = self.layer(call.layer, call, scope)
+        elif isinstance(call.arg, NodeRef) and call.arg.kind == "z":
+            layer = self.node(call.arg, scope).layer
+        elif len(set(self.graph.activation.values())) == 1:
+            layer = self.graph.L
+        else:
+            raise self.error("g has no layer, and the layers' activations differ", call,
+                             hint="Write g^{(L)}(..) or g'^{(L-1)}(..)")
+        if not 1 <= layer <= self.graph.L:
+            raise self.error(f"layer {layer} has no activation; layers 1..{self.graph.L} do",
+                             call)
+        cls = self.graph.activation[layer]
+        if cls is Softmax:
+            raise self.error(f"layer {layer} is a softmax, a function of the whole layer", call,
+                             hint="Write its Jacobian with a: da_i/dz_m = a_i([i = m] - a_m), "
+                                  "e.g. a_{1}^{(L)}(1 - a_{1}^{(L)})")
+        return cls
+
+    # ----------------------------------------------------------- derivatives
+    def _deriv(self, d: Deriv, scope: Scope) -> sympy.Expr:
+        wrt = self.node(d.wrt, scope)
+        if wrt.kind in ("y", "delta"):
+            raise self.error(f"C_0 is differentiated by parameters and nodes, not by "
+                             f"{wrt.kind}", d.wrt, hint="Use w, b, z, a or x")
+        if isinstance(d.of, Loss):
+            return self._loss_gradient(d.of, wrt, scope)
+        expr = self._node(d.of, scope) if d.of is not None else self.lower(d.operand, scope)
+        return self.partial(expr, wrt)
+
+    def partial(self, expr: sympy.Expr, wrt: Node) -> sympy.Expr:
+        """d expr / d wrt through every quantity that depends on ``wrt``."""
+        expr = self.engine.expand_deltas(expr)
+        return sympy.diff(expr.xreplace(self.graph.composed_above(wrt)), wrt.symbol)
+
+    def _loss_gradient(self, loss: Loss, wrt: Node, scope: Scope) -> sympy.Expr:
+        gradient = self.engine.gradient(wrt)
+        if loss.sample is None:
+            if not self.batch:
+                raise self.error("C is the batch loss, but the formula is about one sample",
+                                 loss)
+            total = BatchSum(gradient)
+            return total / BATCH_SIZE if self.graph.spec.reduction == "mean" else total
+        if isinstance(loss.sample, int):
+            if loss.sample >= self.batch_size:
+                raise self.error(f"C_{loss.sample}: the check uses a batch of "
+                                 f"{self.batch_size} samples", loss)
+            if loss.sample == 0 and scope.sample is None:
+                return gradient
+            return AtSample(sympy.Integer(loss.sample), gradient)
+        if loss.sample != scope.sample:
+            raise self.error(f"C_{loss.sample} needs a sum over the samples "
+                             f"\\sum_{{{loss.sample}=0}}^{{n-1}}", loss)
+        return gradient
+
+    # ---------------------------------------------------------------- sums
+    def _sum(self, s: Sum, scope: Scope) -> sympy.Expr:
+        if any(isinstance(e, Loss) and e.sample == s.index for e in walk(s.body)):
+            return self._sample_sum(s, scope)
+        width = self.index_width(s, scope)
+        lower = 0 if s.lower is None else self.bound(s.lower, scope, width)
+        if s.upper is None:
+            if width is None:
+                raise self.error(f"the index {s.index} does not appear in the sum, so its range "
+                                 "is unknown", s, hint="Write the bounds with numbers")
+            upper = width - 1
+        else:
+            upper = self.bound(s.upper, scope, width)
+        if width is not None and not 0 <= lower <= upper < width:
+            raise self.error(f"{s.index} runs over {lower}..{upper}, but the nodes it indexes "
+                             f"are numbered 0..{width - 1}", s)
+        return sympy.Add(*[self.lower(s.body, scope.bind(s.index, v))
+                           for v in range(lower, upper + 1)])
+
+    def _sample_sum(self, s: Sum, scope: Scope) -> sympy.Expr:
+        if not self.batch:
+            raise self.error("a sum over samples needs a formula about the batch loss C", s)
+        ok = s.lower is None or self.bound(s.lower, scope, self.batch_size) == 0
+        ok = ok and (s.upper is None or self.bound(s.upper, scope, self.batch_size)
+                     == self.batch_size - 1)
+        if not ok:
+            raise self.error(f"a sum over the samples runs over {s.index} = 0..n-1", s)
+        return BatchSum(self.lower(s.body, Scope(scope.bound, s.index)))
+
+    def bound(self, expr: Expr, scope: Scope, width: int | None) -> int:
+        if width is None and any(isinstance(e, Size) for e in walk(expr)):
+            raise self.error("n is the width of the layer the index runs over, but the index "
+                             "does not appear in the sum", expr)
+        value = self.lower(expr, Scope(scope.bound, scope.sample, in_bounds=True)).xreplace(
+            {_WIDTH: width if width is not None else 0})
+        if not value.is_Integer:
+            raise self.error("a summation bound must be a whole number", expr)
+        return int(value)
+
+    def index_width(self, s: Sum, scope: Scope) -> int | None:
+        """The width of the layer the summation index runs over (None when it is not used)."""
+        widths = set()
+        for e in walk(s.body):
+            if not isinstance(e, NodeRef):
+                continue
+            for position, index in enumerate(e.indices):
+                if index != s.index:
+                    continue
+                try:
+                    layer = self.layer(e.layer, e, scope) if e.layer is not None else None
+                except FreeIndexError:
+                    continue
+                widths.add(self.graph.widths[node_layer(e.kind, layer, position, self.graph.L)])
+        if len(widths) > 1:
+            raise self.error(f"{s.index} indexes layers of different widths "
+                             f"({', '.join(map(str, sorted(widths)))})", s,
+                             hint="Write the upper bound as a number")
+        return widths.pop() if widths else None
+
+    # -------------------------------------------------------------- numbers
+    def _size(self, expr: Size, scope: Scope) -> sympy.Expr:
+        if scope.in_bounds:
+            return _WIDTH
+        return BATCH_SIZE if self.batch else sympy.Integer(self.graph.widths[-1])
+
+    def _pow(self, p: Pow, scope: Scope) -> sympy.Expr:
+        base, exponent = self.lower(p.base, scope), self.lower(p.exp, scope)
+        if exponent.is_Number and abs(exponent) > MAX_EXPONENT:
+            raise self.error(f"the exponent {exponent} is too large", p.exp)
+        return base**exponent
+
+    def _div(self, d: Div, scope: Scope) -> sympy.Expr:
+        den = self.lower(d.den, scope)
+        if den == 0:
+            raise self.error("division by zero", d.den)
+        return self.lower(d.num, scope) / den
+
+
+#: The width symbol of a summation bound's n (replaced by the width of the index's layer).
+_WIDTH = sympy.Symbol("n_width", integer=True, positive=True)
+
+_NAMED = {
+    "sigma": activation_class("sigmoid"),
+    "tanh": activation_class("tanh"),
+}
+
+
+_NAMED.update({"exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt})
+
+
+def node_layer(kind: str, layer: int | None, position: int, L: int) -> int:
+    """The layer whose width bounds index ``position`` of a node (w's k is layer l-1's)."""
+    if kind == "x":
+        return 0
+    if kind == "y":
+        return L
+    return layer - 1 if (kind == "w" and position == 1) else layer
+
+
+def node_problem(node: Node, widths: tuple[int, ...]) -> str | None:
+    """Why ``node`` does not exist in a network of ``widths``, or None."""
+    L = len(widths) - 1
+    has_layer = KINDS[node.kind][0]
+    if has_layer:
+        lowest = 0 if node.kind == "a" else 1
+        if not lowest <= node.layer <= L:
+            return (f"{node.text(L)} names layer {node.layer}; {node.kind} exists in layers "
+                    f"{lowest}..{L}")
+    for position, index in enumerate(node.indices):
+        layer = node_layer(node.kind, node.layer, position, L)
+        if not 0 <= index < widths[layer]:
+            return (f"{node.text(L)} names node {index} of layer {layer}, which has "
+                    f"{widths[layer]} node(s), numbered from 0")
+    return None
+
+
+def _loss_alone(meaning: Meaning, expr: Loss, scope: Scope):
+    raise meaning.error("C_0 stands alone only inside a derivative, e.g. "
+                        "\\frac{\\partial C_0}{\\partial w_{12}^{(L)}}", expr)
+
+
+def _dots_alone(meaning: Meaning, expr: Dots, scope: Scope):
+    raise meaning.error("cannot tell which terms \\cdots stands for", expr,
+                        hint="Put \\cdots between two terms that differ only in node indices")
+
+
+_LOWER = {
+    Num: lambda m, e, s: sympy.Rational(e.text),
+    Size: Meaning._size,
+    Euler: lambda m, e, s: sympy.E,
+    NodeRef: Meaning._node,
+    Group: lambda m, e, s: m.lower(e.arg, s),
+    Neg: lambda m, e, s: -m.lower(e.arg, s),
+    Add: lambda m, e, s: sympy.Add(*[m.lower(t, s) for t in e.terms]),
+    Mul: lambda m, e, s: sympy.Mul(*[m.lower(f, s) for f in e.factors]),
+    Div: Meaning._div,
+    Pow: Meaning._pow,
+    Call: Meaning._call,
+    Deriv: Meaning._deriv,
+    Sum: Meaning._sum,
+    Loss: _loss_alone,
+    Dots: _dots_alone,
+}

@@ -1,0 +1,500 @@
+r"""Read a formula typed in seed notation, as LaTeX or plain text, into :mod:`.syntax` values.
+
+The grammar is ``formula.lark`` (LALR, so a formula is read in one pass and an error names
+the first character that cannot belong).  Nothing is evaluated: the result is a syntax tree.
+
+Seed 000 writes ``\frac{\partial C_{0}}{\partial w_{12}^{(L)}} = 2 \left( a_{1}^{\left( L\right)
+}-y_{1}\right) \left( g^{\prime \left(L\right) }\left( z_{1}^{\left( L\right) }\right) \right)
+\left( a_{2}^{(L-1)}\right)``; the same reads in plain text as
+``dC_0/dw_12^(L) = 2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1)`` with ``∂`` for ``d``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import fields, replace
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+
+from ..errors import ExpressionError
+from ..notation import KINDS
+from .syntax import (
+    Add,
+    Call,
+    Deriv,
+    Div,
+    Dots,
+    Equation,
+    Euler,
+    Expr,
+    Group,
+    Layer,
+    Loss,
+    Mul,
+    Neg,
+    NodeRef,
+    Num,
+    Pow,
+    Size,
+    Sum,
+    children,
+)
+
+__all__ = ["MAX_FORMULA_LENGTH", "FormulaError", "parse_formula"]
+
+MAX_FORMULA_LENGTH = 5000
+MAX_NESTING = 60
+
+
+class FormulaError(ExpressionError):
+    """A formula that cannot be read; ``position`` points at the problem."""
+
+
+@functools.cache
+def _lark() -> lark.Lark:
+    grammar = (Path(__file__).with_name("formula.lark")).read_text(encoding="utf-8")
+    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                     maybe_placeholders=False)
+
+
+def parse_formula(text: str, *, offset: int = 0, source: str | None = None) -> Equation:
+    """Parse ``text`` into an :class:`Equation` (one side for a bare right-hand side)."""
+    if not isinstance(text, str) or not text.strip():
+        raise FormulaError("the formula is empty", hint="Write it in seed notation, e.g. "
+                           "2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1).")
+    if len(text) > MAX_FORMULA_LENGTH:
+        raise FormulaError(f"the formula is {len(text)} characters long; the limit is "
+                           f"{MAX_FORMULA_LENGTH}", hint="Check one equation at a time.")
+    depth = _nesting(text)
+    if depth > MAX_NESTING:
+        raise FormulaError(f"the formula nests brackets {depth} deep; the limit is "
+                           f"{MAX_NESTING}")
+    return _parse(text, "start", source)
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "({[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")}]":
+            depth -= 1
+    return deepest
+
+
+def _parse(text: str, start: str, source: str | None, offset: int = 0):
+    try:
+        tree = _lark().parse(text)
+    except lark.exceptions.UnexpectedCharacters as exc:
+        raise FormulaError(f"cannot read {text[exc.pos_in_stream]!r} here",
+                           text=text, position=exc.pos_in_stream, where=source,
+                           hint=_HINT) from None
+    except lark.exceptions.UnexpectedEOF as exc:
+        raise FormulaError("the formula ends too early" + _expected(exc.expected),
+                           text=text, position=len(text.rstrip()), where=source) from None
+    except lark.exceptions.UnexpectedToken as exc:
+        token = exc.token
+        if token.type == "$END":
+            raise FormulaError("the formula ends too early" + _expected(exc.expected),
+                               text=text, position=len(text.rstrip()), where=source) from None
+        raise FormulaError(f"unexpected {str(token)!r}" + _expected(exc.expected),
+                           text=text, position=token.start_pos, where=source) from None
+    builder = _Builder(text, source, offset)
+    try:
+        return builder.transform(tree)
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, FormulaError):
+            raise exc.orig_exc from None
+        raise
+
+
+_HINT = ("Write nodes in seed notation (w_{12}^{(L)}, a_2^(L-1), \\delta_1^{(L)}, y_1, x_0), "
+         "g'^{(L)}(z), \\sigma(z), \\frac{..}{..}, \\sum_{j=0}^{n-1}, and \\cdot or * for "
+         "products")
+
+_TOKEN_NAMES = {
+    "RPAR": "')'", "RB": "'}'", "RBRACKET": "']'", "RCURLY": "'\\}'", "LB": "'{'",
+    "NODE": "a node such as a_1^{(L)}", "NUMBER": "a number", "PARTIAL": "\\partial",
+    "EQ": "'='", "PLUS": "'+'", "MINUS": "'-'",
+}
+
+
+def _expected(expected) -> str:
+    names = sorted({_TOKEN_NAMES[e] for e in expected if e in _TOKEN_NAMES})
+    if not names or len(names) > 4:
+        return ""
+    return "; expected " + " or ".join(names)
+
+
+# ------------------------------------------------------------------ tokens
+_SUB = re.compile(r"_\s*(?:\{(?P<braced>[^{}]*)\}|(?P<plain>[0-9A-Za-z,]+))")
+_LAYER = re.compile(r"\^\s*\{?\s*(?:\\left\s*)?\(\s*(?P<layer>[^()]*?)\s*(?:\\right\s*)?\)")
+_LAYER_TEXT = re.compile(
+    r"(?:(?P<base>[A-Za-z])\s*(?:(?P<sign>[-+−])\s*(?P<offset>[0-9]+))?|(?P<abs>[0-9]+))")
+_KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta"}
+_FUNCTION_NAME = re.compile(r"\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt)")
+_FUNCTION_ALIASES = {"σ": "sigma", "ln": "log"}
+_PRIME = re.compile(r"'|′|\\prime(?![A-Za-z])")
+
+
+def _layer(text: str, where: int, source_text: str) -> Layer:
+    match = _LAYER_TEXT.fullmatch(text.strip())
+    if not match:
+        raise FormulaError(f"cannot read the layer {text!r}", text=source_text, position=where,
+                           hint="A parenthesised superscript is always a layer: write L, L-1, "
+                                "l, l+1 or a number; for a power write ^{2} or ^2")
+    if match["abs"] is not None:
+        return Layer(None, int(match["abs"]))
+    offset = int(match["offset"] or 0)
+    return Layer(match["base"], -offset if match["sign"] in ("-", "−") else offset)
+
+
+def _indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str, ...]:
+    count = KINDS[kind][1]
+    compact = sub.replace(" ", "")
+    if "," in compact:
+        parts = compact.split(",")
+    elif count == 2 and len(compact) == 2:
+        parts = list(compact)
+    else:
+        parts = [compact]
+    ok = len(parts) == count and all(p.isdigit() or (len(p) == 1 and p.isalpha()) for p in parts)
+    if not ok:
+        example = "w_{12}, w_{jk} or w_{10,3}" if count == 2 else f"{kind}_{{2}} or {kind}_{{j}}"
+        raise FormulaError(f"{kind} takes {count} node ind{'ices' if count == 2 else 'ex'}, "
+                           f"not {sub!r}", text=text, position=where,
+                           hint=f"Write {example}; separate two-digit indices with a comma")
+    return tuple(int(p) if p.isdigit() else p for p in parts)
+
+
+class _Builder(Transformer):
+    """Lark tree -> syntax values, with spans in the user's text."""
+
+    def __init__(self, text: str, source: str | None, offset: int):
+        super().__init__()
+        self.text, self.source, self.offset = text, source, offset
+
+    def _span(self, start: int, end: int):
+        return (start + self.offset, end + self.offset)
+
+    def _error(self, what: str, position: int, hint: str | None = None) -> FormulaError:
+        return FormulaError(what, text=self.text, position=position, where=self.source,
+                            hint=hint)
+
+    # --------------------------------------------------------------- tokens
+    def NODE(self, tok: Token) -> NodeRef:
+        text = str(tok)
+        kind_text = re.match(r"\\delta|δ|delta|[wbzaxy]", text).group(0)
+        kind = _KIND.get(kind_text, kind_text)
+        sub = _SUB.search(text)
+        indices = _indices(sub["braced"] if sub["braced"] is not None else sub["plain"], kind,
+                           tok.start_pos, self.text)
+        sup = _LAYER.search(text)
+        has_layer = KINDS[kind][0]
+        layer = None
+        if sup is not None:
+            if not has_layer:
+                raise self._error(f"{kind}_{{..}} has no layer superscript", tok.start_pos,
+                                  hint=f"{'Inputs' if kind == 'x' else 'Targets'} belong to one "
+                                       "layer; write it without ^{(..)}")
+            layer = _layer(sup["layer"], tok.start_pos + sup.start(), self.text)
+        elif has_layer:
+            raise self._error(f"{text.strip()} needs a layer superscript", tok.end_pos,
+                              hint="Write ^{(L)}, ^{(L-1)} or a layer number, e.g. "
+                                   f"{kind}_{{1}}^{{(L)}}")
+        return NodeRef(kind, indices, layer, span=self._span(tok.start_pos, tok.end_pos))
+
+    def LOSS(self, tok: Token) -> Loss:
+        sub = _SUB.search(str(tok))
+        sample = None
+        if sub is not None:
+            value = (sub["braced"] if sub["braced"] is not None else sub["plain"]).strip()
+            sample = int(value) if value.isdigit() else value
+        return Loss(sample, span=self._span(tok.start_pos, tok.end_pos))
+
+    def FUNCTION(self, tok: Token):
+        text = str(tok)
+        match = _FUNCTION_NAME.match(text)
+        name = _FUNCTION_ALIASES.get(match["name"], match["name"])
+        decoration = text[match.end():]
+        primes = len(_PRIME.findall(decoration))
+        cleaned = re.sub(r"\\(?:left|right)(?![A-Za-z])", "", _PRIME.sub("", decoration))
+        layers = re.findall(r"\(([^()]*)\)", cleaned)
+        if len(layers) > 1 or re.sub(r"\([^()]*\)|[\s{}^]", "", cleaned):
+            raise self._error(f"cannot read the superscript of {text.strip()!r}", tok.start_pos,
+                              hint="On a function a superscript is a layer, (L), or a "
+                                   "derivative, \\prime or '; write a power of g(z) as "
+                                   "\\left(g(z)\\right)^{2}")
+        layer = _layer(layers[0], tok.start_pos + match.end(), self.text) if layers else None
+        if layer is not None and name != "g":
+            raise self._error(f"{name} is the same function in every layer; it takes no layer",
+                              tok.start_pos)
+        if primes > 1:
+            raise self._error(f"only first derivatives are supported, not {primes} primes",
+                              tok.start_pos)
+        if primes and name in ("exp", "log", "sqrt"):
+            raise self._error(f"write the derivative of {name} out", tok.start_pos)
+        return ("function", name, primes, layer, tok.start_pos)
+
+    def SUM(self, tok: Token):
+        text = str(tok)
+        start = tok.start_pos
+        sub = re.search(r"_\s*(?:\{(?P<b>[^{}]*)\}|\((?P<p>[^()]*)\)|(?P<c>[A-Za-z]))", text)
+        if sub is None:
+            raise self._error("a sum needs its index, e.g. \\sum_{j=0}^{n-1}", start)
+        group = next(g for g in ("b", "p", "c") if sub[g] is not None)
+        body, body_at = sub[group], start + sub.start(group)
+        index_match = re.fullmatch(r"\s*(?P<index>[A-Za-z])\s*(?:=(?P<lower>.*))?", body,
+                                   re.DOTALL)
+        if index_match is None:
+            raise self._error(f"cannot read the summation index {body!r}", body_at,
+                              hint="Write \\sum_{j=0}^{n-1} or \\sum_{j}")
+        lower = None
+        if index_match["lower"] is not None:
+            lower = self._bound(index_match["lower"], body_at + index_match.start("lower"))
+        upper = None
+        sup = re.search(r"\^\s*(?:\{(?P<b>[^{}]*)\}|\((?P<p>[^()]*)\)|(?P<c>[A-Za-z0-9]))",
+                        text[sub.end():])
+        if sup is not None:
+            g = next(g for g in ("b", "p", "c") if sup[g] is not None)
+            upper = self._bound(sup[g], start + sub.end() + sup.start(g))
+        return ("sum", index_match["index"], lower, upper, start)
+
+    def _bound(self, text: str, at: int) -> Expr:
+        equation = _parse(text, "start", self.source, offset=at + self.offset)
+        if len(equation.sides) != 1:
+            raise self._error("a summation bound cannot contain '='", at)
+        return equation.sides[0]
+
+    # ---------------------------------------------------------------- rules
+    @v_args(meta=True)
+    def equation(self, meta, items):
+        sides = tuple(i for i in items if isinstance(i, Expr))
+        return Equation(sides, span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def add(self, meta, items):
+        left, right = items[0], items[2]
+        return _fill_dots(Add(_terms(left) + _terms(right),
+                              span=self._span(meta.start_pos, meta.end_pos)), self)
+
+    @v_args(meta=True)
+    def sub(self, meta, items):
+        left, right = items[0], items[2]
+        neg = Neg(right, span=right.span)
+        return _fill_dots(Add(_terms(left) + (neg,),
+                              span=self._span(meta.start_pos, meta.end_pos)), self)
+
+    @v_args(meta=True)
+    def neg(self, meta, items):
+        return Neg(items[1], span=self._span(meta.start_pos, meta.end_pos))
+
+    def term(self, items):
+        return items[-1]
+
+    @v_args(meta=True)
+    def mul(self, meta, items):
+        exprs = [i for i in items if isinstance(i, Expr)]
+        return Mul(_factors(exprs[0]) + _factors(exprs[1]),
+                   span=self._span(meta.start_pos, meta.end_pos))
+
+    mul_op = mul
+
+    @v_args(meta=True)
+    def div(self, meta, items):
+        return Div(items[0], items[2], span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def pow(self, meta, items):
+        base, exponent = items[0], items[2]
+        if isinstance(exponent, Group):
+            raise self._error("a parenthesised superscript is always a layer, and only nodes "
+                              "have layers", exponent.span[0] - self.offset,
+                              hint="For a power write ^{2} or ^2")
+        return Pow(base, exponent, span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def number(self, meta, items):
+        tok = items[0]
+        return Num(str(tok), span=self._span(tok.start_pos, tok.end_pos))
+
+    def size(self, items):
+        tok = items[0]
+        return Size(span=self._span(tok.start_pos, tok.end_pos))
+
+    def euler(self, items):
+        tok = items[0]
+        return Euler(span=self._span(tok.start_pos, tok.end_pos))
+
+    def dots(self, items):
+        tok = items[0]
+        return Dots(span=self._span(tok.start_pos, tok.end_pos))
+
+    def node(self, items):
+        return items[0]
+
+    def loss(self, items):
+        return items[0]
+
+    def brace(self, items):
+        return next(i for i in items if isinstance(i, Expr))
+
+    @v_args(meta=True)
+    def group(self, meta, items):
+        return Group(items[1], span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def frac(self, meta, items):
+        num, den = [i for i in items if isinstance(i, Expr)]
+        return Div(num, den, span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def derivative(self, meta, items):
+        of, wrt = [i for i in items if isinstance(i, Expr)]
+        return Deriv(wrt, of=of, span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def call(self, meta, items):
+        (_, name, primes, layer, _), arg = items[0], items[1]
+        if isinstance(arg, Group):
+            arg = arg.arg
+        elif not isinstance(arg, Expr):
+            arg = next(i for i in items[1:] if isinstance(i, Expr))
+        return Call(name, arg, primes, layer, span=self._span(meta.start_pos, meta.end_pos))
+
+    def sum_op(self, items):
+        return items[0]
+
+    def diff_op(self, items):
+        return ("diff", next(i for i in items if isinstance(i, NodeRef)))
+
+    diff_op_plain = diff_op
+
+    @v_args(meta=True)
+    def prefixed(self, meta, items):
+        return self._apply(items[0], items[1], meta)
+
+    @v_args(meta=True)
+    def prefixed_after(self, meta, items):
+        factors, op, body = items[0], items[-2], items[-1]
+        applied = self._apply(op, body, meta)
+        return Mul(_factors(factors) + (applied,),
+                   span=self._span(meta.start_pos, meta.end_pos))
+
+    prefixed_after_times = prefixed_after
+
+    def _apply(self, op, body: Expr, meta) -> Expr:
+        span = self._span(meta.start_pos, meta.end_pos)
+        if op[0] == "diff":
+            return Deriv(op[1], operand=body, span=span)
+        if op[0] == "function":
+            raise self._error(f"{op[1]} needs its argument in parentheses", op[4])
+        _, index, lower, upper, start = op
+        return Sum(index, body, lower, upper, span=(start + self.offset, span[1]))
+
+    def __default__(self, data, children, meta):
+        if data in ("start",):
+            return children[0]
+        return super().__default__(data, children, meta)
+
+
+def _terms(expr: Expr) -> tuple[Expr, ...]:
+    """Terms of a sum, with ``\\cdots 0`` (dots followed by a term, no plus) split in two."""
+    if isinstance(expr, Add):
+        return expr.terms
+    if isinstance(expr, Mul) and isinstance(expr.factors[0], Dots):
+        rest = expr.factors[1:]
+        return (expr.factors[0], rest[0] if len(rest) == 1 else Mul(rest, span=expr.span))
+    return (expr,)
+
+
+def _factors(expr: Expr) -> tuple[Expr, ...]:
+    return expr.factors if isinstance(expr, Mul) else (expr,)
+
+
+# --------------------------------------------------------------------- \cdots
+def _is_zero(expr: Expr) -> bool:
+    return isinstance(expr, Num) and float(expr.text) == 0
+
+
+def _fill_dots(add: Add, builder: _Builder) -> Add:
+    r"""Replace ``\cdots`` between two terms by the terms their pattern implies.
+
+    ``w_{12}a_2 + \cdots + w_{15}a_5`` has w_{13}a_3 + w_{14}a_4 in between: the neighbours
+    differ only in node indices, all by the same step.  Between zeros, dots are zeros.
+    """
+    terms = list(add.terms)
+    if not any(isinstance(t, Dots) for t in terms):
+        return add
+    if any(isinstance(t, Dots) for t in (terms[0], terms[-1])):
+        return add  # a leading/trailing \cdots: left for the enclosing sum
+    out: list[Expr] = []
+    for n, term in enumerate(terms):
+        if not isinstance(term, Dots):
+            out.append(term)
+            continue
+        before, after = out[-1], terms[n + 1]
+        if isinstance(after, Dots):
+            continue
+        if _is_zero(before) or _is_zero(after):
+            continue
+        out.extend(_between(before, after, term, builder))
+    return Add(tuple(out), span=add.span)
+
+
+def _between(before: Expr, after: Expr, dots: Dots, builder: _Builder) -> list[Expr]:
+    pairs: list[tuple[int, int]] = []
+    if not _differences(before, after, pairs) or not pairs:
+        raise builder._error(
+            "cannot tell which terms \\cdots stands for", dots.span[0] - builder.offset,
+            hint="The terms either side must differ only in node indices, e.g. "
+                 "w_{10}a_{0} + \\cdots + w_{15}a_{5}")
+    steps = {b - a for a, b in pairs}
+    if len(steps) != 1 or 0 in steps:
+        raise builder._error("the terms either side of \\cdots change their indices by "
+                             "different amounts", dots.span[0] - builder.offset)
+    step = steps.pop()
+    unit = 1 if step > 0 else -1
+    return [_interpolate(before, after, t * unit) for t in range(1, abs(step))]
+
+
+def _differences(a: Expr, b: Expr, pairs: list) -> bool:
+    """Whether ``a`` and ``b`` differ only in integer node indices (collected in ``pairs``)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, NodeRef):
+        if a.kind != b.kind or a.layer != b.layer:
+            return False
+        for i, j in zip(a.indices, b.indices):
+            if i != j:
+                if not (isinstance(i, int) and isinstance(j, int)):
+                    return False
+                pairs.append((i, j))
+        return True
+    if isinstance(a, Num | Size | Euler | Dots | Loss):
+        return a == b
+    ka, kb = list(children(a)), list(children(b))
+    if len(ka) != len(kb):
+        return False
+    same = all(getattr(a, f) == getattr(b, f) for f in ("name", "primes", "layer", "index")
+               if hasattr(a, f))
+    return same and all(_differences(x, y, pairs) for x, y in zip(ka, kb))
+
+
+def _interpolate(a: Expr, b: Expr, shift: int) -> Expr:
+    """``a`` with every node index that differs from ``b``'s moved by ``shift``."""
+    if isinstance(a, NodeRef):
+        return replace(a, indices=tuple(i if i == j else i + shift
+                                        for i, j in zip(a.indices, b.indices)))
+    updates = {}
+    for f in fields(a):
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(va, Expr):
+            updates[f.name] = _interpolate(va, vb, shift)
+        elif isinstance(va, tuple) and va and isinstance(va[0], Expr):
+            updates[f.name] = tuple(_interpolate(x, y, shift) for x, y in zip(va, vb))
+    return replace(a, **updates)

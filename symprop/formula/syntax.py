@@ -1,0 +1,203 @@
+"""What a formula says, before it means anything: a small syntax tree in seed notation.
+
+The parser (:mod:`.parser`) builds these values from LaTeX or plain text; :mod:`.meaning`
+turns them into SymPy for one network.  Every value keeps its ``span`` in the user's text, so
+an error or a suggested fix can point at the exact characters.  Values are frozen
+dataclasses: a diagnosis builds a variant with :func:`dataclasses.replace` and never touches
+the original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
+
+__all__ = [
+    "Add",
+    "Call",
+    "Deriv",
+    "Div",
+    "Dots",
+    "Equation",
+    "Euler",
+    "Expr",
+    "Group",
+    "Layer",
+    "Loss",
+    "Mul",
+    "Neg",
+    "NodeRef",
+    "Num",
+    "Pow",
+    "Size",
+    "Span",
+    "Sum",
+    "walk",
+]
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer as written: ``L-1`` is (``"L"``, -1), ``2`` is (None, 2), ``l+1`` is ("l", 1)."""
+
+    base: str | None
+    offset: int = 0
+
+    def text(self) -> str:
+        if self.base is None:
+            return str(self.offset)
+        if self.offset == 0:
+            return self.base
+        return f"{self.base}{self.offset:+d}"
+
+
+@dataclass(frozen=True)
+class Expr:
+    span: Span = field(default=(0, 0), compare=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Num(Expr):
+    text: str
+
+
+@dataclass(frozen=True)
+class Size(Expr):
+    """``n``: the width a sum runs over, the batch size, or the output width (see meaning)."""
+
+
+@dataclass(frozen=True)
+class Euler(Expr):
+    """``e``."""
+
+
+@dataclass(frozen=True)
+class Dots(Expr):
+    r"""``\cdots`` inside a sum written out: the terms the neighbours' pattern implies."""
+
+
+@dataclass(frozen=True)
+class NodeRef(Expr):
+    """w_jk^(l), b_j^(l), z_j^(l), a_j^(l), delta_j^(l), x_k, y_j; indices int or letter."""
+
+    kind: str
+    indices: tuple[int | str, ...]
+    layer: Layer | None = None
+
+
+@dataclass(frozen=True)
+class Loss(Expr):
+    """C (the batch loss), C_0, C_1 or C_i (one sample's loss)."""
+
+    sample: int | str | None = None
+
+
+@dataclass(frozen=True)
+class Add(Expr):
+    terms: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    arg: Expr
+
+
+@dataclass(frozen=True)
+class Mul(Expr):
+    factors: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Div(Expr):
+    num: Expr
+    den: Expr
+
+
+@dataclass(frozen=True)
+class Pow(Expr):
+    base: Expr
+    exp: Expr
+
+
+@dataclass(frozen=True)
+class Group(Expr):
+    """Parentheses (kept: ``(x)^{(2)}`` is an error, and fixes print inside them)."""
+
+    arg: Expr
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    """g^(l), g'^(l), sigma, sigma', tanh, exp, log, sqrt applied to ``arg``."""
+
+    name: str
+    arg: Expr
+    primes: int = 0
+    layer: Layer | None = None
+
+
+@dataclass(frozen=True)
+class Deriv(Expr):
+    r"""``\frac{\partial C_0}{\partial w}`` (``of`` set) or ``\frac{\partial}{\partial w}(..)``."""
+
+    wrt: NodeRef
+    of: NodeRef | Loss | None = None
+    operand: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Sum(Expr):
+    r"""``\sum_{j=0}^{n-1} body``; ``lower``/``upper`` None when not written."""
+
+    index: str
+    body: Expr
+    lower: Expr | None = None
+    upper: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Equation(Expr):
+    """``lhs = rhs (= ...)``: one side for a bare formula."""
+
+    sides: tuple[Expr, ...]
+
+
+def children(expr: Expr) -> Iterator[Expr]:
+    """The direct sub-expressions of ``expr``."""
+    for f in fields(expr):
+        value = getattr(expr, f.name)
+        if isinstance(value, Expr):
+            yield value
+        elif isinstance(value, tuple):
+            yield from (v for v in value if isinstance(v, Expr))
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """``expr`` and everything below it, parents first."""
+    yield expr
+    for child in children(expr):
+        yield from walk(child)
+
+
+def rebuild(expr: Expr, change) -> Expr:
+    """A copy of ``expr`` where ``change(sub)`` replaces each sub-expression it returns for.
+
+    ``change`` returns None to keep a sub-expression (and look inside it).
+    """
+    new = change(expr)
+    if new is not None:
+        return new
+    updates = {}
+    for f in fields(expr):
+        value = getattr(expr, f.name)
+        if isinstance(value, Expr):
+            updated = rebuild(value, change)
+            if updated is not value:
+                updates[f.name] = updated
+        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
+            items = tuple(rebuild(v, change) if isinstance(v, Expr) else v for v in value)
+            if any(a is not b for a, b in zip(items, value)):
+                updates[f.name] = items
+    return replace(expr, **updates) if updates else expr
