@@ -8,8 +8,12 @@ The pipeline, one stage a value you can inspect::
     d = engine.derive("w_{12}^{(L)}")          # Derivation: chain, factors, result
     d.prove()                                  # ProofResult against diff of the composed C_0
     prove_all(engine)                          # every parameter, or against JAX / PyTorch
+    check_formula(spec, "2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1)", wrt="w_12^(L)")
+    check_function(spec, "mygrad.py:gradients")  # a hand-written NumPy gradient
 """
 
+from ._version import __version__ as __version__
+from .check import FormulaCheck, FunctionCheck, check_formula, check_function
 from .derivation import (
     Backprop,
     BatchAverage,
@@ -26,8 +30,6 @@ from .notation import Node
 from .proof import ProofReport, ProofResult, prove, prove_all
 from .spec import Spec, tutorial_spec
 
-__version__ = "0.1.0"
-
 __all__ = [
     "C0",
     "Backprop",
@@ -36,6 +38,8 @@ __all__ = [
     "Derivation",
     "ExpressionError",
     "Factor",
+    "FormulaCheck",
+    "FunctionCheck",
     "InputError",
     "NameLookupError",
     "Node",
@@ -48,6 +52,8 @@ __all__ = [
     "SympropError",
     "backprop",
     "build_graph",
+    "check_formula",
+    "check_function",
     "derive",
     "prove",
     "prove_all",

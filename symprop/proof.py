@@ -90,6 +90,14 @@ def random_point(graph: SymbolicGraph, seed: int = 0) -> dict[sympy.Symbol, floa
         values[s] = rng.uniform(-1, 1)
     for s in graph.y:
         values[s] = rng.uniform(0.05, 0.95) if probabilities else rng.uniform(-1, 1)
+    if graph.spec.loss == "cross_entropy":
+        # cross-entropy targets are a distribution (one-hot or soft): they sum to exactly 1,
+        # which needs numbers without rounding error -- multiples of 2^-20
+        total = sum(values[s] for s in graph.y)
+        grid = 2.0**20
+        for s in graph.y[:-1]:
+            values[s] = round(values[s] / total * grid) / grid
+        values[graph.y[-1]] = 1 - sum(values[s] for s in graph.y[:-1])
     for node in graph.parameters():
         scale = 1 / max(1, graph.widths[node.layer - 1]) ** 0.5
         values[node.symbol] = rng.uniform(-1.5, 1.5) * scale

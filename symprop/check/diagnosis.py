@@ -93,7 +93,7 @@ def factor_text(c: sympy.Expr, latex: bool) -> str:
 
 # ------------------------------------------------------------------ mistakes
 def _groups(tree: Expr) -> dict[NodeRef, list[NodeRef]]:
-    """Node references grouped by what they name (every occurrence is edited together)."""
+    """Node references grouped by what they name."""
     groups: dict[NodeRef, list[NodeRef]] = {}
     for e in walk(tree):
         if isinstance(e, NodeRef):
@@ -101,23 +101,31 @@ def _groups(tree: Expr) -> dict[NodeRef, list[NodeRef]]:
     return groups
 
 
-def _replace_nodes(tree: Expr, old: NodeRef, new: NodeRef) -> Expr:
-    return rebuild(tree, lambda e: replace(new, span=e.span) if e == old else None)
+def _targets(tree: Expr) -> Iterator[tuple[NodeRef, tuple[NodeRef, ...]]]:
+    """What an edit may change: every occurrence of a node together, then each one alone."""
+    for ref, occurrences in _groups(tree).items():
+        yield ref, tuple(occurrences)
+        if len(occurrences) > 1:
+            for occurrence in occurrences:
+                yield ref, (occurrence,)
 
 
-def _node_edits(ctx: _Context, tree, old: NodeRef, new: NodeRef, category: str, what: str
-                ) -> Mistake:
-    occurrences = _groups(tree)[old]
+def _node_edits(ctx: _Context, tree, occurrences: tuple[NodeRef, ...], new: NodeRef,
+                category: str, what: str) -> Mistake:
+    spans = {o.span for o in occurrences}
     new_text = node_text(new, ctx.latex)
     old_text = ctx.text[occurrences[0].span[0]:occurrences[0].span[1]].strip()
     fix = f"replace {old_text} with {new_text}" + (f" ({what})" if what else "")
     edits = tuple((o.span, new_text) for o in occurrences)
-    return Mistake(category, fix, _replace_nodes(tree, old, new), edits)
+    changed = rebuild(tree, lambda e: replace(new, span=e.span)
+                      if isinstance(e, NodeRef) and e.span in spans and e == occurrences[0]
+                      else None)
+    return Mistake(category, fix, changed, edits)
 
 
 def _wrong_layers(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
     L = ctx.meaning.graph.L
-    for ref in _groups(tree):
+    for ref, where in _targets(tree):
         if ref.layer is None or ref.layer.base not in (None, "L"):
             continue
         current = ref.layer.offset if ref.layer.base is None else L + ref.layer.offset
@@ -126,34 +134,35 @@ def _wrong_layers(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
             if layer == current:
                 continue
             new_layer = Layer(None, layer) if ref.layer.base is None else Layer("L", layer - L)
-            yield _node_edits(ctx, tree, ref, replace(ref, layer=new_layer), "layer", "")
+            yield _node_edits(ctx, tree, where, replace(ref, layer=new_layer), "layer", "")
 
 
 def _wrong_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
-    for ref in _groups(tree):
+    for ref, where in _targets(tree):
         if len(ref.indices) == 2 and ref.indices[0] != ref.indices[1]:
             swapped = replace(ref, indices=ref.indices[::-1])
             letters = [i for i in ref.indices if isinstance(i, str)]
             if letters:
-                yield _node_edits(ctx, tree, ref, swapped, "sum",
+                yield _node_edits(ctx, tree, where, swapped, "sum",
                                   f"the sum over {letters[0]} runs over the other index of w")
             else:
-                yield _node_edits(ctx, tree, ref, swapped, "index", "the indices are swapped")
-    for ref in _groups(tree):
+                yield _node_edits(ctx, tree, where, swapped, "index", "the indices are swapped")
+    for ref, where in _targets(tree):
         for position, index in enumerate(ref.indices):
             if not isinstance(index, int):
                 continue
             for other in range(ctx.max_width):
                 if other != index:
                     indices = ref.indices[:position] + (other,) + ref.indices[position + 1:]
-                    yield _node_edits(ctx, tree, ref, replace(ref, indices=indices), "index", "")
+                    yield _node_edits(ctx, tree, where, replace(ref, indices=indices), "index",
+                                      "")
 
 
 def _a_vs_z(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
     swap = {"a": "z", "z": "a"}
-    for ref in _groups(tree):
+    for ref, where in _targets(tree):
         if ref.kind in swap and ref.layer is not None:
-            yield _node_edits(ctx, tree, ref, replace(ref, kind=swap[ref.kind]), "a_z", "")
+            yield _node_edits(ctx, tree, where, replace(ref, kind=swap[ref.kind]), "a_z", "")
 
 
 def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
@@ -306,9 +315,14 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
     findings: list[Finding] = []
     factor = None if lowered is None else _constant_ratio(
         want, [p(lowered) for p in probes], meaning)
+    before, after = text[:claim.span[0]], text[claim.span[1]:]
+
+    def whole(corrected_claim: str) -> str:
+        return (before + corrected_claim + after).strip()
+
     if factor is not None:
         findings.append(Finding("factor", factor_fix(factor, meaning),
-                                _scaled(claim_text, factor, latex), True, factor))
+                                whole(_scaled(claim_text, factor, latex)), True, factor))
     seen: set[str] = set()
     with_factor: list[Finding] = []
     for mistakes in MISTAKES:
@@ -318,18 +332,18 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
             except FormulaError:
                 continue
             got = [p(value) for p in probes]
-            corrected = apply_edits(text, m.edits)[claim.span[0]:]
-            corrected = corrected[:len(corrected) - (len(text) - claim.span[1])].strip()
+            edited = apply_edits(text, m.edits)
+            corrected = edited[claim.span[0]:len(edited) - len(after)].strip()
             if corrected in seen:
                 continue
             seen.add(corrected)
             if all(agree(u, v, p.backend) for u, v, p in zip(want, got, probes)):
-                findings.append(Finding(m.category, m.fix, corrected))
+                findings.append(Finding(m.category, m.fix, whole(corrected)))
             else:
                 c = _constant_ratio(want, got, meaning)
                 if c is not None:
                     with_factor.append(Finding(m.category, f"{m.fix}, and multiply by {c}",
-                                               _scaled(corrected, c, latex), False, c))
+                                               whole(_scaled(corrected, c, latex)), False, c))
             if len(findings) >= limit:
                 return _ranked(findings)
     return _ranked(findings + with_factor)[:limit]

@@ -228,8 +228,9 @@ def _counterexample(probes: list[Probe], values, truth, lowered, engine: Backpro
 
     shown = tuple((node_of(s).text(L), _number(probe(s))) for s in symbols if node_of(s))
     generic = tuple(
-        f"g^({_layer_label(l, L)})(x) = {f.alpha:.4g} tanh({f.beta:.4g} x + {f.gamma:.4g}) + "
-        f"{f.eps:.4g} x" for l, f in sorted(probe.generic.items())
+        f"g^({_layer_label(l, L)})(x) = {f.alpha:.4g} tanh({f.beta:.4g} x "
+        f"{'-' if f.gamma < 0 else '+'} {abs(f.gamma):.4g}) + {f.eps:.4g} x"
+        for l, f in sorted(probe.generic.items())
         if issubclass(engine.graph.activation[l], GenericActivation))
     case = ", ".join(f"{k} = {v}" for k, v in scope.bound.items())
     u, v = values[index]

@@ -22,8 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codegen import generate
-from ..codegen.module import load_module
 from ..errors import InputError
 from ..spec import Spec
 from ..verify import random_inputs
@@ -83,6 +81,8 @@ class FunctionCheck:
 
 def load_function(reference: str) -> Callable:
     """``FILE.py:NAME`` -> the function (the file is imported as a module)."""
+    from ..codegen.module import load_module
+
     path, sep, name = reference.rpartition(":")
     if not sep or not path or not name.isidentifier():
         raise InputError(f"--function takes FILE.py:NAME, not {reference!r}",
@@ -121,6 +121,8 @@ def _batch_size(spec: Spec) -> int:
 
 def check_function(spec: Spec, function: Callable | str, *, seed: int = 0) -> FunctionCheck:
     """Call ``function(params, X, Y)`` at a random point and compare with the true gradient."""
+    from ..codegen import generate  # the codegen package imports symprop's version
+
     start = time.perf_counter()
     label = function if isinstance(function, str) else getattr(function, "__name__", "function")
     if isinstance(function, str):

@@ -19,7 +19,7 @@ from types import ModuleType
 
 import sympy
 
-from .. import __version__
+from .._version import __version__
 from ..activations import generic_activation
 from ..derivation import Backprop, backprop
 from ..errors import InputError
