@@ -10,6 +10,8 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symprop import Spec, tutorial_spec
 from symprop.check import check_formula, check_function
@@ -408,3 +410,48 @@ def test_function_cli(functions, tmp_path, capsys):
     assert main(["check", str(spec), "--function", "grads"]) == 2
     assert main(["check", "examples/tutorial.toml", "--function", f"{functions}:right"]) == 2
     assert "generic" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ fuzz
+PIECES = ["a_1^{(L)}", "w_{12}^{(L)}", "z_j^{(L)}", "y_1", "x_0", "\\delta_2^{(L-1)}", "g'^(L)",
+          "g^{(L)}", "\\sigma", "(", ")", "{", "}", "\\left(", "\\right)", "+", "-", "*", "/",
+          "^", "2", "0.5", "n", "\\sum_{j=0}^{n-1}", "\\frac", "\\partial", "C_0", "=", "\\cdots",
+          " ", "a_j^{(L)}", "w_{j2}^{(L)}", "\\cdot", "e", "log", "exp", "q", "_", "'", "$"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=14).map("".join))
+def test_any_text_is_read_or_refused_with_a_position(text):
+    from symprop.errors import InputError
+
+    try:
+        result = check_formula(T, text, W12)
+    except InputError as exc:
+        assert exc.message and "Traceback" not in exc.message
+        if isinstance(exc, FormulaError) and exc.position is not None:
+            assert 0 <= exc.position <= len(text)
+    else:
+        assert result.exit_code in (0, 1)
+
+
+@pytest.mark.parametrize("formula", [r"\log(-1)", r"\sqrt{-1}", r"\log(a_1^{(L)} - 5)"])
+def test_a_formula_undefined_at_the_points_is_wrong_not_a_crash(formula):
+    result = check_formula(T, formula, W12)
+    assert result.exit_code == 1 and result.counterexample.formula_value == "undefined"
+
+
+@pytest.mark.parametrize("formula, message", [
+    ((r"\sum_{i=0}^{n-1}\sum_{j=0}^{n-1}\sum_{k=0}^{n-1}\sum_{m=0}^{n-1}\sum_{p=0}^{n-1}"
+     r"\sum_{q=0}^{n-1} w_{ij}^{(L-1)} w_{km}^{(L-1)} w_{pq}^{(L-1)}"),
+     "the sums write out more than 20000 terms"),
+    ("10^{10^{10}}", "the exponent 10000000000 is too large"),
+    ("(" * 70 + "1" + ")" * 70, "the formula nests brackets 70 deep; the limit is 60"),
+    ("a_1^{(L)}" * 600, "the formula is 5400 characters long; the limit is 5000"),
+    (r"\frac{1}{a_1^{(L)} - a_1^{(L)}}", "division by zero"),
+])
+def test_formulas_too_big_to_check_are_refused(formula, message):
+    from symprop.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        check_formula(T, formula, W12)
+    assert message in info.value.message

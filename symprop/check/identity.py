@@ -49,8 +49,8 @@ class Probe:
                     value = self.evaluators[0](expr)
             else:
                 value = self.evaluators[0](expr)
-        except (ZeroDivisionError, OverflowError, ValueError):
-            return None
+        except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+            return None  # undefined here (a log of a negative number, a complex constant)
         if isinstance(value, mpmath.mpc):
             return None if value.imag != 0 else value.real
         return value

@@ -51,6 +51,8 @@ from .syntax import (
 __all__ = ["AtSample", "BatchSum", "FreeIndexError", "Meaning", "Scope", "is_batch_formula"]
 
 MAX_EXPONENT = 1000
+#: Terms written out by the sums of one formula (nested sums multiply), at most.
+MAX_TERMS = 20_000
 
 
 class BatchSum(sympy.Function):
@@ -102,6 +104,7 @@ class Meaning:
         self.batch = batch
         self.batch_size = batch_size
         self.source = source
+        self.terms = 0
 
     def error(self, what: str, expr: Expr, hint: str | None = None) -> FormulaError:
         return FormulaError(what, text=self.text, position=expr.span[0], where=self.source,
@@ -232,6 +235,10 @@ class Meaning:
         if width is not None and not 0 <= lower <= upper < width:
             raise self.error(f"{s.index} runs over {lower}..{upper}, but the nodes it indexes "
                              f"are numbered 0..{width - 1}", s)
+        self.terms += upper - lower + 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"the sums write out more than {MAX_TERMS} terms", s,
+                             hint="Check a smaller formula, or the network's narrower layers")
         return sympy.Add(*[self.lower(s.body, scope.bind(s.index, v))
                            for v in range(lower, upper + 1)])
 

@@ -6,7 +6,7 @@ the first character that cannot belong).  Nothing is evaluated: the result is a 
 Seed 000 writes ``\frac{\partial C_{0}}{\partial w_{12}^{(L)}} = 2 \left( a_{1}^{\left( L\right)
 }-y_{1}\right) \left( g^{\prime \left(L\right) }\left( z_{1}^{\left( L\right) }\right) \right)
 \left( a_{2}^{(L-1)}\right)``; the same reads in plain text as
-``dC_0/dw_12^(L) = 2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1)`` with ``∂`` for ``d``.
+``∂C_0/∂w_12^(L) = 2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1)``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _lark() -> lark.Lark:
                      maybe_placeholders=False)
 
 
-def parse_formula(text: str, *, offset: int = 0, source: str | None = None) -> Equation:
+def parse_formula(text: str, *, source: str | None = None) -> Equation:
     """Parse ``text`` into an :class:`Equation` (one side for a bare right-hand side)."""
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the formula is empty", hint="Write it in seed notation, e.g. "
@@ -72,7 +72,7 @@ def parse_formula(text: str, *, offset: int = 0, source: str | None = None) -> E
     if depth > MAX_NESTING:
         raise FormulaError(f"the formula nests brackets {depth} deep; the limit is "
                            f"{MAX_NESTING}")
-    return _parse(text, "start", source)
+    return _parse(text, source)
 
 
 def _nesting(text: str) -> int:
@@ -86,7 +86,7 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def _parse(text: str, start: str, source: str | None, offset: int = 0):
+def _parse(text: str, source: str | None, offset: int = 0):
     try:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedCharacters as exc:
@@ -265,7 +265,7 @@ class _Builder(Transformer):
         return ("sum", index_match["index"], lower, upper, start)
 
     def _bound(self, text: str, at: int) -> Expr:
-        equation = _parse(text, "start", self.source, offset=at + self.offset)
+        equation = _parse(text, self.source, offset=at + self.offset)
         if len(equation.sides) != 1:
             raise self._error("a summation bound cannot contain '='", at)
         return equation.sides[0]
