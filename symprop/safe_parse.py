@@ -17,7 +17,7 @@ import sympy
 
 from .errors import ExpressionError
 
-__all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "parse_expression"]
+__all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "bracket_depth", "parse_expression"]
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
@@ -89,7 +89,7 @@ def parse_expression(
         )
     if not text.strip():
         raise ExpressionError("expression is empty", where=where)
-    depth = _max_bracket_depth(text)
+    depth = bracket_depth(text)
     if depth > MAX_DEPTH:
         raise ExpressionError(
             f"expression nests brackets {depth} deep, more than the {MAX_DEPTH} allowed",
@@ -109,7 +109,8 @@ def parse_expression(
     return translator.visit(tree.body)
 
 
-def _max_bracket_depth(text: str) -> int:
+def bracket_depth(text: str) -> int:
+    """How deep ( [ { nest in ``text`` (a guard before any parser recurses)."""
     depth = best = 0
     for ch in text:
         if ch in "([{":

@@ -21,6 +21,7 @@ from lark import Token, Transformer, v_args
 
 from ..errors import ExpressionError
 from ..notation import KINDS
+from ..safe_parse import MAX_DEPTH, bracket_depth
 from .syntax import (
     Add,
     Call,
@@ -46,7 +47,6 @@ from .syntax import (
 __all__ = ["MAX_FORMULA_LENGTH", "FormulaError", "parse_formula"]
 
 MAX_FORMULA_LENGTH = 5000
-MAX_NESTING = 60
 
 
 class FormulaError(ExpressionError):
@@ -68,22 +68,11 @@ def parse_formula(text: str, *, source: str | None = None) -> Equation:
     if len(text) > MAX_FORMULA_LENGTH:
         raise FormulaError(f"the formula is {len(text)} characters long; the limit is "
                            f"{MAX_FORMULA_LENGTH}", hint="Check one equation at a time.")
-    depth = _nesting(text)
-    if depth > MAX_NESTING:
+    depth = bracket_depth(text)
+    if depth > MAX_DEPTH:
         raise FormulaError(f"the formula nests brackets {depth} deep; the limit is "
-                           f"{MAX_NESTING}")
+                           f"{MAX_DEPTH}")
     return _parse(text, source)
-
-
-def _nesting(text: str) -> int:
-    depth = deepest = 0
-    for ch in text:
-        if ch in "({[":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in ")}]":
-            depth -= 1
-    return deepest
 
 
 def _parse(text: str, source: str | None, offset: int = 0):
