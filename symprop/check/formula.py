@@ -20,6 +20,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import sympy
 
@@ -31,6 +32,7 @@ from ..formula.syntax import Deriv, Equation, Expr, Layer, Loss, NodeRef, Sum, w
 from ..spec import Spec
 from .diagnosis import Finding, diagnose
 from .identity import DIGITS, FLOAT, MPMATH, Probe, agree, make_probes, symbolic_equal
+from .result import CheckResult
 
 __all__ = ["Counterexample", "FormulaCheck", "check_formula"]
 
@@ -53,8 +55,10 @@ class Counterexample:
 
 
 @dataclass
-class FormulaCheck:
+class FormulaCheck(CheckResult):
     """The verdict on one formula (``symprop check --formula``)."""
+
+    template: ClassVar[str] = "formula"
 
     formula: str
     spec: Spec
@@ -69,25 +73,8 @@ class FormulaCheck:
     #: Why the formula cannot be evaluated as written (when a fix makes it right).
     unreadable: str = ""
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.right else 1
-
-    @property
-    def verdict(self) -> str:
-        return "RIGHT" if self.right else "WRONG"
-
-    def render(self, format: str = "text") -> str:
-        from ..templating import render
-
-        return render(f"check/formula.{'md' if format == 'markdown' else 'txt'}.j2",
-                      check=self, digits=DIGITS, probes=PROBES)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
+    def template_context(self) -> dict:
+        return {"digits": DIGITS, "probes": PROBES}
 
 
 def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *,

@@ -19,12 +19,14 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from ..errors import InputError
 from ..spec import Spec
 from ..verify import random_inputs
+from .result import CheckResult
 
 __all__ = ["FunctionCheck", "ParameterVerdict", "check_function", "load_function"]
 
@@ -44,8 +46,10 @@ class ParameterVerdict:
 
 
 @dataclass
-class FunctionCheck:
+class FunctionCheck(CheckResult):
     """The verdict on a NumPy gradient function."""
+
+    template: ClassVar[str] = "function"
 
     function: str
     spec: Spec
@@ -58,25 +62,8 @@ class FunctionCheck:
     def right(self) -> bool:
         return not self.problem and all(p.right for p in self.parameters)
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.right else 1
-
-    @property
-    def verdict(self) -> str:
-        return "RIGHT" if self.right else "WRONG"
-
-    def render(self, format: str = "text") -> str:
-        from ..templating import render
-
-        return render(f"check/function.{'md' if format == 'markdown' else 'txt'}.j2",
-                      check=self, atol=ATOL, rtol=RTOL)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
+    def template_context(self) -> dict:
+        return {"atol": ATOL, "rtol": RTOL}
 
 
 def load_function(reference: str) -> Callable:
