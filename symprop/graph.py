@@ -157,15 +157,22 @@ class SymbolicGraph:
         the symbols of layer l-1 and the parameters; for z_j^(l) the a^(l) and later layers
         (in z^(l)); for a_k^(l) or x_k the layers after l (in a^(l)).  Substituting this map
         turns "a function of the network" into a function of ``node`` one can ``diff``.
+        The map depends only on the first layer composed (and, for z, on its a^(l) written
+        in z^(l)), so it is memoized per that: do not change the returned map.
         """
-        mapping: dict[sympy.Symbol, sympy.Expr] = {}
         if node.kind in ("w", "b"):
-            start = node.layer
-        elif node.kind == "z":
-            mapping.update(zip(self.a[node.layer], self.a_def[node.layer]))
-            start = node.layer + 1
+            key = ("above", node.layer, False)
         else:
-            start = (0 if node.kind == "x" else node.layer) + 1
+            layer = 0 if node.kind == "x" else node.layer
+            key = ("above", layer + 1, node.kind == "z")
+        if key not in self._cache:
+            self._cache[key] = self._composed_from(key[1], through_z=key[2])
+        return self._cache[key]
+
+    def _composed_from(self, start: int, through_z: bool) -> dict[sympy.Symbol, sympy.Expr]:
+        mapping: dict[sympy.Symbol, sympy.Expr] = {}
+        if through_z:
+            mapping.update(zip(self.a[start - 1], self.a_def[start - 1]))
         for l in range(start, self.L + 1):
             zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms])
                        for terms in self.z_terms[l])

@@ -16,6 +16,7 @@ make a general formula, checked for every j and l the network has.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import time
@@ -90,18 +91,22 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     cases = _cases(meaning, reference)
     probes = make_probes(engine, PROBES, seed=seed)
     result = FormulaCheck(formula, spec, target, True, cases=len(cases))
-    floats = make_probes(engine, PROBES, backend=FLOAT, seed=seed)
+
+    @functools.cache
+    def floats():  # float64 points for the diagnosis, built only when one is needed
+        return make_probes(engine, PROBES, backend=FLOAT, seed=seed)
+
     for claim in claims:
         side = {"text": formula[claim.span[0]:claim.span[1]].strip(), "right": True,
                 "symbolic": None}
         result.sides.append(side)
-        for scope in cases:
-            truth = meaning.lower(reference, scope)
+        for scope, truth in cases:
             try:
                 lowered = meaning.lower(claim, scope)
             except FormulaError as exc:
                 # unreadable as written; wrong (exit 1) only if a usual mistake explains it
-                findings = diagnose(meaning, claim, scope, truth, floats, formula, lowered=None)
+                findings = diagnose(meaning, claim, scope, truth, floats(), formula,
+                                    lowered=None)
                 if not findings:
                     raise
                 side["right"] = result.right = False
@@ -110,17 +115,17 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
                 break
             values = [(p(truth), p(lowered)) for p in probes]
             if all(agree(u, v, MPMATH) for u, v in values):
-                if side["symbolic"] is None and scope is cases[0]:
+                if side["symbolic"] is None and scope is cases[0][0]:
                     side["symbolic"] = symbolic_equal(engine, truth, lowered)
                 continue
             side["right"] = result.right = False
             if not result.findings:
-                result.findings = diagnose(meaning, claim, scope, truth, floats, formula,
+                result.findings = diagnose(meaning, claim, scope, truth, floats(), formula,
                                            lowered=lowered)
                 result.counterexample = _counterexample(probes, values, truth, lowered, engine,
                                                         scope)
             break
-    result.notes = _activation_notes(engine, formula, wrt, result.right, seed)
+    result.notes = _activation_notes(engine, equation, formula, wrt, result.right, seed)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -173,20 +178,20 @@ def _free_letters(expr: Expr) -> list[str]:
     return letters
 
 
-def _cases(meaning: Meaning, reference: Expr) -> list[Scope]:
-    """The values of the left side's free letters (one empty case for a concrete formula)."""
+def _cases(meaning: Meaning, reference: Expr) -> list[tuple[Scope, sympy.Expr]]:
+    """The values of the left side's free letters (one empty case for a concrete formula),
+    each with the left side's meaning there."""
     letters = _free_letters(reference)
     if not letters:
-        return [Scope()]
+        return [(Scope(), meaning.lower(reference, Scope()))]
     top = max(max(meaning.graph.widths), meaning.graph.L + 1)
     cases = []
     for values in itertools.product(range(top), repeat=len(letters)):
         scope = Scope(dict(zip(letters, values)))
         try:
-            meaning.lower(reference, scope)
+            cases.append((scope, meaning.lower(reference, scope)))
         except FormulaError:
             continue
-        cases.append(scope)
     if not cases:
         raise InputError(f"the left side names no quantity of this network for any value of "
                          f"{', '.join(letters)}")
@@ -228,8 +233,8 @@ def _layer_label(layer: int, L: int) -> str:
     return "L" if layer == L else f"L-{L - layer}"
 
 
-def _activation_notes(engine: Backprop, formula: str, wrt, right: bool, seed: int
-                      ) -> list[str]:
+def _activation_notes(engine: Backprop, equation: Equation, formula: str, wrt, right: bool,
+                      seed: int) -> list[str]:
     """Whether the verdict depends on the activation: right only for one, or for any g."""
     graph = engine.graph
     spec = graph.spec
@@ -238,40 +243,35 @@ def _activation_notes(engine: Backprop, formula: str, wrt, right: bool, seed: in
     if not layers:
         return []
     generic = all(issubclass(graph.activation[l], GenericActivation) for l in layers)
+    names = ", ".join(sorted({str(spec.activation_of(l)) for l in layers}))
+
+    def holds_with(name: str) -> bool:
+        return _holds_with(spec, layers, name, equation, formula, wrt, seed)
+
     if right:
         if generic:
             return ["It holds for any activation g: the network's g is generic."]
-        holds = _holds_with(spec, layers, "g", formula, wrt, seed)
-        names = sorted({str(spec.activation_of(l)) for l in layers})
-        if holds:
-            return [f"It holds for any activation g, not only for {', '.join(names)}."]
-        return [(f"It holds for {', '.join(names)} only: with a general g it would not (the "
+        if holds_with("g"):
+            return [f"It holds for any activation g, not only for {names}."]
+        return [(f"It holds for {names} only: with a general g it would not (the "
                  "formula writes g' through the activation itself, e.g. a(1 - a)).")]
-    notes = []
-    for name in ALTERNATIVES:
-        if all(str(spec.activation_of(l)) == name for l in layers):
-            continue
-        if _holds_with(spec, layers, name, formula, wrt, seed):
-            now = "the generic g" if generic else ", ".join(
-                sorted({str(spec.activation_of(l)) for l in layers}))
-            notes.append(f"It would be right if the activation were {name}, but this network "
-                         f"uses {now}.")
-    return notes
+    now = "the generic g" if generic else names
+    return [f"It would be right if the activation were {name}, but this network uses {now}."
+            for name in ALTERNATIVES if name != names and holds_with(name)]
 
 
-def _holds_with(spec: Spec, layers: list[int], name: str, formula: str, wrt, seed: int) -> bool:
+def _holds_with(spec: Spec, layers: list[int], name: str, equation: Equation, formula: str,
+                wrt, seed: int) -> bool:
     acts = [str(spec.activation_of(l)) if l not in layers else name
             for l in range(1, spec.L + 1)]
     try:
         variant = replace(spec, activation=acts)
         engine = backprop(variant)
-        equation = parse_formula(formula)
         meaning = Meaning(engine, formula, batch=is_batch_formula(equation))
         reference, claims, _ = _reference(equation, wrt, meaning)
         probes = make_probes(engine, PROBES, backend=FLOAT, seed=seed + 1)
         informative = False
-        for scope in _cases(meaning, reference)[:4]:
-            truth = meaning.lower(reference, scope)
+        for scope, truth in _cases(meaning, reference)[:4]:
             want = [p(truth) for p in probes]
             informative = informative or any(w for w in want)
             for claim in claims:

@@ -304,13 +304,14 @@ class Meaning:
 #: The width symbol of a summation bound's n (replaced by the width of the index's layer).
 _WIDTH = sympy.Symbol("n_width", integer=True, positive=True)
 
+#: The functions a formula names besides g (the spec's own activation of a layer).
 _NAMED = {
     "sigma": activation_class("sigmoid"),
     "tanh": activation_class("tanh"),
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sqrt": sympy.sqrt,
 }
-
-
-_NAMED.update({"exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt})
 
 
 def node_layer(kind: str, layer: int | None, position: int, L: int) -> int:

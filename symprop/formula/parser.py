@@ -385,11 +385,6 @@ class _Builder(Transformer):
         _, index, lower, upper, start = op
         return Sum(index, body, lower, upper, span=(start + self.offset, span[1]))
 
-    def __default__(self, data, children, meta):
-        if data in ("start",):
-            return children[0]
-        return super().__default__(data, children, meta)
-
 
 def _terms(expr: Expr) -> tuple[Expr, ...]:
     """Terms of a sum, with ``\\cdots 0`` (dots followed by a term, no plus) split in two."""
