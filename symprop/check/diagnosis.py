@@ -167,8 +167,8 @@ def _a_vs_z(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
 
 def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
     # g where g' belongs, or the other way round
-    for call in {e for e in walk(tree) if isinstance(e, Call) and e.name in ("g", "sigma",
-                                                                             "tanh")}:
+    calls = (e for e in walk(tree) if isinstance(e, Call) and e.name in ("g", "sigma", "tanh"))
+    for call in dict.fromkeys(calls):  # each distinct call once, in reading order
         toggled = replace(call, primes=1 - call.primes)
         head_end = call.arg.span[0]
         head = ctx.text[call.span[0]:head_end]
@@ -191,13 +191,13 @@ def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
                               ((factor.span, ""),))
     # a missing g' inside a sum over the nodes of a layer
     for s in (e for e in walk(tree) if isinstance(e, Sum)):
-        layers = set()
+        layers = {}  # in reading order, so the same formula always gets the same diagnosis
         for r in walk(s.body):
             if not isinstance(r, NodeRef) or r.layer is None:
                 continue
             if (r.kind in ("a", "z", "delta") and r.indices == (s.index,)) or (
                     r.kind == "w" and r.indices[0] == s.index):
-                layers.add(r.layer)
+                layers[r.layer] = None
         for layer in layers:
             z = NodeRef("z", (s.index,), layer)
             factor = Call("g", z, 1, layer)
