@@ -434,10 +434,17 @@ def test_any_text_is_read_or_refused_with_a_position(text):
         assert result.exit_code in (0, 1)
 
 
-@pytest.mark.parametrize("formula", [r"\log(-1)", r"\sqrt{-1}", r"\log(a_1^{(L)} - 5)"])
+@pytest.mark.parametrize("formula", [r"\log(-1)", r"\sqrt{-1}", r"\log(a_1^{(L)} - 5)",
+                                     "(-2)^{0.5}"])
 def test_a_formula_undefined_at_the_points_is_wrong_not_a_crash(formula):
     result = check_formula(T, formula, W12)
     assert result.exit_code == 1 and result.counterexample.formula_value == "undefined"
+
+
+def test_a_negative_base_to_a_real_power_at_some_point_is_wrong_not_a_crash():
+    # found by the fuzz test: a_1^(L) < 0 at a float probe of the diagnosis made a complex
+    result = check_formula(T, "a_1^{(L)}^a_1^{(L)}", W12)
+    assert result.exit_code == 1 and result.counterexample is not None
 
 
 @pytest.mark.parametrize("formula, message", [

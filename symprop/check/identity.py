@@ -51,7 +51,7 @@ class Probe:
                 value = self.evaluators[0](expr)
         except (ZeroDivisionError, OverflowError, ValueError, TypeError):
             return None  # undefined here (a log of a negative number, a complex constant)
-        if isinstance(value, mpmath.mpc):
+        if isinstance(value, complex | mpmath.mpc):  # a negative base to a real power
             return None if value.imag != 0 else value.real
         return value
 
