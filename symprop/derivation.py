@@ -28,11 +28,13 @@ What a user inspects:
 from __future__ import annotations
 
 import functools
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sympy
 
-from .graph import C0, SymbolicGraph, build_graph
+from .graph import C0, LazyRows, SymbolicGraph, build_graph
 from .notation import Node, node_of
 from .spec import Spec
 
@@ -62,17 +64,29 @@ class Factor:
 
     ``terms`` is the definition's right-hand side split into its sum's terms, in node order;
     ``term_derivatives[i]`` is the derivative of ``terms[i]`` (a zero when the term does not
-    contain the denominator).  ``backward`` is set instead when the numerator is C_0 and the
+    contain the denominator).  These and the value may be built only when read: a z of a wide
+    layer has thousands of terms, and a backward sum has thousands of factors, few of them
+    printed.  ``backward`` is set instead when the numerator is C_0 and the
     denominator a hidden activation: that factor is a chain rule of its own.
     """
 
     numerator: sympy.Symbol
     denominator: sympy.Symbol
-    value: sympy.Expr
-    definition: sympy.Expr | None = None
-    terms: tuple[sympy.Expr, ...] = ()
-    term_derivatives: tuple[sympy.Expr, ...] = ()
+    #: The factor's value, or a function that computes it when :attr:`value` is first read.
+    value_of: sympy.Expr | Callable[[], sympy.Expr] = field(repr=False)
+    terms: Sequence[sympy.Expr] = ()
+    term_derivatives: Sequence[sympy.Expr] = ()
     backward: Derivation | None = field(default=None, compare=False)
+
+    @functools.cached_property
+    def value(self) -> sympy.Expr:
+        value = self.value_of
+        return value if isinstance(value, sympy.Basic) else value()
+
+    @property
+    def definition(self) -> sympy.Expr | None:
+        """The numerator's definition: the sum of ``terms``."""
+        return sympy.Add(*self.terms) if self.terms else None
 
     @property
     def derivative(self) -> sympy.Derivative:
@@ -251,8 +265,7 @@ class Backprop:
         """dC_0/da_j^(L) from C_0 = sum_j loss(a_j, y_j): only term j survives."""
         g = self.graph
         a_j = g.a[g.L][j]
-        return Factor(C0, a_j, self.loss_derivative(j), definition=g.loss,
-                      terms=g.loss_terms,
+        return Factor(C0, a_j, self.loss_derivative(j), terms=g.loss_terms,
                       term_derivatives=tuple(sympy.factor_terms(sympy.diff(t, a_j))
                                                for t in g.loss_terms))
 
@@ -261,7 +274,7 @@ class Backprop:
         if layer == self.graph.L:
             return self.factor_loss(j)
         symbol = self.graph.a[layer][j] if layer > 0 else self.graph.x[j]
-        return Factor(C0, symbol, self.dC_da(layer, j),
+        return Factor(C0, symbol, functools.partial(self.dC_da, layer, j),
                       backward=Derivation(node_of(symbol), self))
 
     def factor_activation(self, layer: int, i: int, m: int) -> Factor:
@@ -269,15 +282,23 @@ class Backprop:
         g = self.graph
         definition = g.a_def[layer][i]
         value = self.activation_derivative(layer, i, m)
-        return Factor(g.a[layer][i], g.z[layer][m], value, definition=definition,
-                      terms=(definition,), term_derivatives=(value,))
+        return Factor(g.a[layer][i], g.z[layer][m], value, terms=(definition,),
+                      term_derivatives=(value,))
 
     def factor_z(self, layer: int, j: int, wrt: sympy.Symbol) -> Factor:
-        """dz_j^(l)/d(wrt) from z_j^(l) = sum_k w_jk a_k (+ b_j): one term survives."""
-        terms = self.graph.z_terms[layer][j]
-        derivatives = tuple(sympy.diff(t, wrt) for t in terms)
-        return Factor(self.graph.z[layer][j], wrt, sympy.Add(*derivatives),
-                      definition=sympy.Add(*terms), terms=terms, term_derivatives=derivatives)
+        """dz_j^(l)/d(wrt) from z_j^(l) = sum_k w_jk a_k (+ b_j): one term survives.
+
+        The surviving term is found from the indices, so the factor costs O(1); its terms
+        are built when a printer reads them.
+        """
+        g = self.graph
+        k = g.z_term_of(layer, j, node_of(wrt))
+        value = sympy.S.Zero if k is None else sympy.diff(g.z_term(layer, j, k), wrt)
+        n_terms = g.widths[layer - 1] + (g.b[layer] is not None)
+        return Factor(g.z[layer][j], wrt, value,
+                      terms=LazyRows(n_terms, functools.partial(g.z_term, layer, j)),
+                      term_derivatives=LazyRows(n_terms, lambda n: value if n == k
+                                                else sympy.S.Zero))
 
     # ----------------------------------------------------------- chain rules
     def chain(self, node: Node) -> ChainRule:
@@ -342,6 +363,13 @@ class Derivation:
     def result(self) -> sympy.Expr:
         """Compact result: layered symbols, the next layer's deltas for hidden layers."""
         return self.engine.gradient(self.target)
+
+    @property
+    def expanded_size(self) -> int:
+        """A bound on the products in :meth:`expanded`: the widths above the target multiplied
+        (each layer's backward sum repeats everything above it, so depth multiplies)."""
+        layer = self.target.layer or 0
+        return math.prod(self.graph.widths[layer + 1:])
 
     def expanded(self) -> sympy.Expr:
         """The result with every delta substituted back to the output (grows with depth)."""

@@ -15,6 +15,7 @@ exactly as the seed writes it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sympy
@@ -31,7 +32,7 @@ from .losses import A_OUT, LOSSES, Y_OUT
 from .notation import Node, node_of, node_symbol, parse_node_name
 from .spec import Spec, parse_custom_activation, parse_custom_loss
 
-__all__ = ["C0", "SymbolicGraph", "build_graph"]
+__all__ = ["C0", "LazyRows", "SymbolicGraph", "build_graph"]
 
 #: The per-sample loss as a symbol, for printing ``\partial C_0 / \partial ...``.
 C0 = sympy.Symbol("C_0", real=True)
@@ -41,6 +42,45 @@ def _sym(kind: str, layer: int | None, j: int, k: int | None = None) -> sympy.Sy
     return node_symbol(Node(kind, layer, j, k))
 
 
+class LazyRows(Sequence):
+    """A read-only sequence whose items are built on first access, then kept.
+
+    A wide layer has width x width weights (784 x 256 = 200,704 symbols and products in
+    MNIST's first layer).  Most work touches a few rows of them -- a derivation of w_jk^(L)
+    reads one z of the output layer -- so the weights and the terms of z are built per row
+    as they are read, and building the graph costs time linear in the number of nodes.
+    """
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, length: int, make: Callable[[int], object]):
+        self._items: list = [None] * length
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        item = self._items[index]
+        if item is None:
+            item = self._items[index] = self._make(range(len(self))[index])
+        return item
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (tuple, list, LazyRows)):
+            return len(self) == len(other) and all(p == q for p, q in zip(self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        built = sum(item is not None for item in self._items)
+        return f"<{len(self)} rows, {built} built>"
+
+
 @dataclass
 class SymbolicGraph:
     """Symbols and definitions of one network (built by :func:`build_graph`)."""
@@ -48,8 +88,8 @@ class SymbolicGraph:
     spec: Spec
     x: tuple[sympy.Symbol, ...]
     y: tuple[sympy.Symbol, ...]
-    #: w[l][j][k] = w_jk^(l); b[l][j] or None when layer l has no bias.
-    w: dict[int, tuple[tuple[sympy.Symbol, ...], ...]]
+    #: w[l][j][k] = w_jk^(l) (rows built when first read); b[l][j] or None without bias.
+    w: dict[int, LazyRows]
     b: dict[int, tuple[sympy.Symbol, ...] | None]
     #: z[l][j], a[l][j] (a[0] is x), delta[l][j] = dC_0/dz_j^(l).
     z: dict[int, tuple[sympy.Symbol, ...]]
@@ -58,7 +98,7 @@ class SymbolicGraph:
     #: The activation class of each layer 1..L.
     activation: dict[int, type]
     #: z_terms[l][j]: the terms of z_j^(l), in order (w_j0 a_0, w_j1 a_1, ..., b_j).
-    z_terms: dict[int, tuple[tuple[sympy.Expr, ...], ...]]
+    z_terms: dict[int, LazyRows]
     #: a_def[l][j] = g^(l)(z_j^(l)) or Softmax(j, z_0^(l), ...).
     a_def: dict[int, tuple[sympy.Expr, ...]]
     #: loss_terms[j]: the term of output node j in C_0, in a_j^(L) and y_j.
@@ -81,6 +121,24 @@ class SymbolicGraph:
 
     def z_def(self, layer: int, j: int) -> sympy.Expr:
         return sympy.Add(*self.z_terms[layer][j])
+
+    def z_term(self, layer: int, j: int, k: int) -> sympy.Expr:
+        """Term k of z_j^(l) (w_jk a_k, or b_j for k = n_(l-1)) without building the others."""
+        if k == self.widths[layer - 1]:
+            return self.b[layer][j]
+        return self.w[layer][j][k] * self.a[layer - 1][k]
+
+    def z_term_of(self, layer: int, j: int, node: Node) -> int | None:
+        """The one term of z_j^(l) that contains ``node`` (a parameter or an input of the
+        layer), or None when no term does; anything else raises ValueError."""
+        below = "x" if layer == 1 else "a"
+        if node.kind == below and (node.layer == layer - 1 or below == "x"):
+            return node.j
+        if node.kind in ("w", "b"):
+            if node.layer != layer or node.j != j:
+                return None
+            return node.k if node.kind == "w" else self.widths[layer - 1]
+        raise ValueError(f"{node} is not an input or parameter of layer {layer}")
 
     def is_elementwise(self, layer: int) -> bool:
         return issubclass(self.activation[layer], ElementwiseActivation)
@@ -209,6 +267,15 @@ def _loss_terms(spec: Spec, a_out, y) -> tuple[sympy.Expr, ...]:
     return tuple(expr.xreplace({A_OUT: a_j, Y_OUT: y_j}) for a_j, y_j in zip(a_out, y))
 
 
+def _weight_row(layer: int, n_in: int, j: int) -> LazyRows:
+    return LazyRows(n_in, functools.partial(_sym, "w", layer, j))
+
+
+def _z_terms_row(w: LazyRows, a_below: tuple, b: tuple | None, j: int) -> tuple[sympy.Expr, ...]:
+    """The terms of z_j: w_j0 a_0, w_j1 a_1, ..., then b_j (in node order)."""
+    return tuple(w[j][k] * a_k for k, a_k in enumerate(a_below)) + ((b[j],) if b else ())
+
+
 @functools.lru_cache(maxsize=32)
 def build_graph(spec: Spec) -> SymbolicGraph:
     """Build the symbols and layered definitions of ``spec`` (cheap: linear in its size)."""
@@ -218,15 +285,13 @@ def build_graph(spec: Spec) -> SymbolicGraph:
     w, b, z, a, delta, act, z_terms, a_def = {}, {}, {}, {0: x}, {}, {}, {}, {}
     for l in range(1, L + 1):
         n_out, n_in = widths[l], widths[l - 1]
-        w[l] = tuple(tuple(_sym("w", l, j, k) for k in range(n_in)) for j in range(n_out))
+        w[l] = LazyRows(n_out, functools.partial(_weight_row, l, n_in))
         b[l] = tuple(_sym("b", l, j) for j in range(n_out)) if spec.has_bias(l) else None
         z[l] = tuple(_sym("z", l, j) for j in range(n_out))
         a[l] = tuple(_sym("a", l, j) for j in range(n_out))
         delta[l] = tuple(_sym("delta", l, j) for j in range(n_out))
         act[l] = _activation_for(spec, l)
-        z_terms[l] = tuple(
-            tuple(w[l][j][k] * a[l - 1][k] for k in range(n_in)) + ((b[l][j],) if b[l] else ())
-            for j in range(n_out))
+        z_terms[l] = LazyRows(n_out, functools.partial(_z_terms_row, w[l], a[l - 1], b[l]))
         if act[l] is Softmax:
             a_def[l] = tuple(Softmax(j, *z[l]) for j in range(n_out))
         else:

@@ -19,36 +19,20 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from ..activations import ActivationPrime, Softmax
 from ..notation import Node, node_of
 from .latex import SeedLatexPrinter
+from .seed import MAX_TERMS, elide
 from .text import SeedStrPrinter
 
 __all__ = ["FLAVORS", "Flavor", "derivation_context", "elide", "general_node"]
 
-#: Lists longer than this are shown as their first terms, the ones that matter, and the last.
-MAX_TERMS = 7
 #: A result is also shown with its deltas substituted back only when it has at most this many.
 MAX_EXPANDED_DELTAS = 8
+#: ... and when it has at most this many products (see Derivation.expanded_size).
+MAX_EXPANDED_SIZE = 64
 
 
 def general_node(kind: str, layer: int | str, *indices: str) -> sympy.Symbol:
     """The symbol of a node with letter indices, e.g. a_j^(L), for general equations."""
     return Node(kind, layer, *indices).symbol
-
-
-def elide(items: list, keep: tuple[int, ...] = ()) -> list:
-    """``items`` with the middle replaced by ``None`` (an ellipsis) when there are many.
-
-    The first two, the last, and every position in ``keep`` (e.g. the surviving term) stay.
-    """
-    if len(items) <= MAX_TERMS:
-        return list(items)
-    shown = {0, 1, len(items) - 1, *keep}
-    out: list = []
-    for n, item in enumerate(items):
-        if n in shown:
-            out.append(item)
-        elif out and out[-1] is not None:
-            out.append(None)
-    return out
 
 
 @dataclass(frozen=True)
@@ -61,7 +45,8 @@ class Flavor:
     ellipsis: ClassVar[str]
 
     def printer(self, L: int, layers: str):
-        return self.printer_class({"L": L, "layers": layers})
+        """A printer for documents: a sum of more than MAX_TERMS terms is elided."""
+        return self.printer_class({"L": L, "layers": layers, "max_terms": MAX_TERMS})
 
     def product(self, printer, factors) -> str:
         """Factors of the chain rule side by side, each parenthesised when it needs it."""
@@ -242,7 +227,8 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     spec = graph.spec
     deltas = derivation.delta_definitions
     # substituting many deltas back to the output multiplies the size; say so instead
-    expanded = derivation.expanded() if len(deltas) <= MAX_EXPANDED_DELTAS else None
+    expanded = (derivation.expanded() if len(deltas) <= MAX_EXPANDED_DELTAS
+                and derivation.expanded_size <= MAX_EXPANDED_SIZE else None)
     specialised = derivation.specialised()
     return {
         "title": pr(derivation.lhs),

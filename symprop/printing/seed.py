@@ -18,11 +18,45 @@ from sympy.matrices.expressions import MatrixSymbol
 from ..matrix import MATRIX_KINDS, matrix_label, matrix_of
 from ..notation import Node, layer_label, node_of
 
-__all__ = ["SEED_SETTINGS", "SeedNotation"]
+__all__ = ["MAX_TERMS", "SEED_SETTINGS", "Elided", "SeedNotation", "elide"]
 
 #: Settings every seed-notation printer adds to its SymPy base's ``_default_settings``:
-#: the output layer L, relative or absolute layers, factors in the order given.
-SEED_SETTINGS: dict = {"L": None, "layers": "relative", "order": "none"}
+#: the output layer L, relative or absolute layers, factors in the order given, and the
+#: most terms a sum prints before its middle is elided (None: every term).
+SEED_SETTINGS: dict = {"L": None, "layers": "relative", "order": "none", "max_terms": None}
+#: Lists longer than this are shown as their first terms, the ones that matter, and the last.
+MAX_TERMS = 7
+
+
+def elide(items: list, keep: tuple[int, ...] = (), limit: int = MAX_TERMS) -> list:
+    """``items`` with the middle replaced by ``None`` (an ellipsis) when there are many.
+
+    The first two, the last, and every position in ``keep`` (e.g. the surviving term) stay.
+    """
+    if len(items) <= limit:
+        return list(items)
+    shown = {0, 1, len(items) - 1, *keep}
+    out: list = []
+    for n, item in enumerate(items):
+        if n in shown:
+            out.append(item)
+        elif out and out[-1] is not None:
+            out.append(None)
+    return out
+
+
+class Elided(sympy.Symbol):
+    """The elided middle of a long sum; printed as ``\\cdots`` or ``...``."""
+
+    def __new__(cls):
+        return super().__new__(cls, "Elided")
+
+
+def _node_order(term: sympy.Expr) -> tuple:
+    """Terms of a long sum in node order (delta_0 w_01, delta_1 w_11, ...), not as strings."""
+    nodes = sorted((n.layer or 0, n.j, n.k or 0) for n in map(node_of, term.free_symbols)
+                   if n is not None and isinstance(n.j, int))
+    return (not nodes, nodes, sympy.default_sort_key(term))
 
 
 class SeedNotation:
@@ -81,8 +115,20 @@ class SeedNotation:
         i, j = self._print(expr.i), self._print(expr.j)
         return f"{name}_{{{i},{j}}}" if self.latex_output else f"{name}[{i}, {j}]"
 
+    def _print_Elided(self, expr):
+        return r"\cdots" if self.latex_output else "..."
+
     def _print_Add(self, expr, order=None):
-        """As people write sums: n - 1, not -1 + n; y - x, not -x + y."""
+        """As people write sums: n - 1, not -1 + n; y - x, not -x + y.
+
+        With the ``max_terms`` setting, a longer sum prints in node order with its middle
+        elided: delta_0 w_01 + delta_1 w_11 + ... + delta_1999 w_1999,1.
+        """
+        limit = self._settings["max_terms"]
+        if limit and len(expr.args) > limit:
+            shown = elide(sorted(expr.args, key=_node_order), limit=limit)
+            return super()._print_Add(sympy.Add(*[Elided() if t is None else t for t in shown],
+                                                evaluate=False), order)
         terms = list(expr.args)
         tail = [t for t in terms if t.is_Number and t.is_negative]
         if tail and len(terms) > len(tail):
