@@ -397,11 +397,15 @@ class Derivation:
         return BatchAverage(self.symbol, self.graph.spec.reduction)
 
     @property
+    def delta_nodes(self) -> list[Node]:
+        """The deltas the compact result uses, in node order."""
+        return sorted(n for n in map(node_of, self.result.free_symbols)
+                      if n is not None and n.kind == "delta")
+
+    @property
     def delta_definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         """The definitions of the deltas the compact result uses."""
-        nodes = sorted(n for n in map(node_of, self.result.free_symbols)
-                       if n is not None and n.kind == "delta")
-        return {n.symbol: self.engine.dC_dz(n.layer, n.j) for n in nodes}
+        return {n.symbol: self.engine.dC_dz(n.layer, n.j) for n in self.delta_nodes}
 
     def specialised(self, expr: sympy.Expr | None = None) -> sympy.Expr:
         """``expr`` (default: the result) with each g' of a concrete activation written out.

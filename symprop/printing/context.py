@@ -225,7 +225,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     if backward is not None and backward.target != derivation.target:
         nested = derivation_context(backward, flavor, layers)
     spec = graph.spec
-    deltas = derivation.delta_definitions
+    deltas = derivation.delta_nodes  # a wide layer's are many: only the shown are worked out
     # substituting many deltas back to the output multiplies the size; say so instead
     expanded = (derivation.expanded() if len(deltas) <= MAX_EXPANDED_DELTAS
                 and derivation.expanded_size <= MAX_EXPANDED_SIZE else None)
@@ -247,8 +247,9 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
             derivation.result if expanded is None else expanded, p)
                        + jacobian_identities(chain, p)),
         "specialised": pr(specialised) if specialised != derivation.result else None,
-        "deltas": [flavor.vellipsis if d is None else f"{pr(d[0])} = {pr(d[1])}"
-                   for d in elide(list(deltas.items()))],
+        "deltas": [flavor.vellipsis if d is None else
+                   f"{pr(d.symbol)} = {pr(derivation.engine.dC_dz(d.layer, d.j))}"
+                   for d in elide(deltas)],
         "batch": flavor.batch(pr(derivation.batch.lhs), pr(derivation.symbol),
                               spec.reduction == "mean"),
         "nested": nested,
