@@ -178,8 +178,9 @@ class _Check:
         e, g = self.engine, self.graph
         if layer > g.L:
             return expr
-        return expr.xreplace({g.delta[layer][j]: e.dC_dz(layer, j)
-                              for j in range(g.widths[layer])})
+        deltas = (node_of(s) for s in expr.free_symbols)  # only those present: layers are wide
+        return expr.xreplace({d.symbol: e.dC_dz(layer, d.j) for d in deltas
+                              if d is not None and d.kind == "delta" and d.layer == layer})
 
     def element(self, name: MatrixName, b: int, i: int) -> sympy.Expr:
         """Per-sample value of entry (b, i) of a batch matrix."""
