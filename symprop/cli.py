@@ -1,7 +1,9 @@
 """The ``symprop`` command line (design.md section 4).
 
-Exit codes: 0 success, 1 a negative answer (a proof failed), 2 bad input -- with a
-one-paragraph message on stderr and no traceback (``--debug`` shows one).
+Exit codes: 0 success, 1 a negative answer (a proof failed), 2 bad input or work estimated
+too big (``--force`` does it anyway) -- with a one-paragraph message on stderr and no
+traceback (``--debug`` shows one); 3 a bug of symprop's own; 130 interrupted (Ctrl-C), with
+no output file written.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .budget import composed_estimate
 from .codegen import STYLES, generate
 from .derivation import backprop
 from .documents import FORMATS, derivation_document
@@ -30,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="symprop",
         description="Symbolic backpropagation: derive dC_0/dw step by step, in seed notation.")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("--force", action="store_true",
+                        help="do work that is estimated too big (a composed C_0 of millions of "
+                             "symbols, a document of hundreds of pages) instead of refusing it")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     derive = sub.add_parser("derive", help="derive dC_0/d(NAME) step by step")
@@ -103,8 +109,8 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
 
 
-def _proof_line(derivation) -> tuple[str, bool]:
-    result = derivation.prove()
+def _proof_line(derivation, force: bool = False) -> tuple[str, bool]:
+    result = derivation.prove(force=force)
     verdict = "PROVEN" if result.passed else "FAILED"
     how = {"symbolic": "expanding diff(C_0) - result gives exactly 0",
            "numeric": result.detail}.get(result.method, result.detail)
@@ -115,10 +121,13 @@ def _proof_line(derivation) -> tuple[str, bool]:
 def _derive(args) -> int:
     spec = Spec.from_toml(args.spec)
     derivation = backprop(spec).derive(args.wrt)
-    text = derivation_document(derivation, args.format, args.standalone, args.layers)
+    if args.prove:  # refused before the document is written out, not after
+        composed_estimate(spec, derivation.target).check(args.force)
+    text = derivation_document(derivation, args.format, args.standalone, args.layers,
+                               force=args.force)
     ok = True
     if args.prove:
-        line, ok = _proof_line(derivation)
+        line, ok = _proof_line(derivation, args.force)
         if args.format == "text":
             text += "\n" + line
         else:
@@ -143,14 +152,14 @@ def _demo(args) -> int:
 
 def _report(args) -> int:
     spec = Spec.from_toml(args.spec)
-    path = write_report(spec, args.output, args.layers)
+    path = write_report(spec, args.output, args.layers, force=args.force)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
 def _codegen(args) -> int:
     spec = Spec.from_toml(args.spec)
-    module = generate(spec, args.style, source=args.spec)
+    module = generate(spec, args.style, source=args.spec, force=args.force)
     module.write(args.output)
     lines = module.source.count("\n")
     print(f"wrote {args.output} ({args.style}, {lines} lines, {spec.n_parameters} parameters)",
@@ -166,7 +175,7 @@ def _verify(args) -> int:
     chosen = AGAINST if "all" in against else tuple(dict.fromkeys(against))
     if args.batch < 1:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
-    module = generate(spec, args.style, source=args.spec)
+    module = generate(spec, args.style, source=args.spec, force=args.force)
     report = verify(spec, style=args.style, against=chosen, dtype=args.dtype, seed=args.seed,
                     batch=args.batch, module=module, path=args.keep)
     sys.stdout.write(str(report))
@@ -212,6 +221,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except RecursionError:
+        if args.debug:
+            raise
+        print(f"symprop {args.command}: error: the input is nested too deeply to process",
+              file=sys.stderr)
+        return 2
+    except MemoryError:
+        if args.debug:
+            raise
+        print(f"symprop {args.command}: error: out of memory; the network is too big for "
+              "this machine", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"symprop {args.command}: internal error ({type(exc).__name__}: {exc}). This is "
+              "a bug in symprop, not in your input; rerun with --debug for the traceback and "
+              "report it.", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .budget import document_estimate
 from .diagram import diagram, diagram_view
 from .printing.context import derivation_context
 from .printing.text import render_derivation
@@ -50,8 +51,14 @@ def wrap(body: str, fmt: DocumentFormat, title: str) -> str:
 
 
 def derivation_document(derivation, format: str = "latex", standalone: bool = False,
-                        layers: str = "relative") -> str:
-    """The step-by-step derivation as a LaTeX, Markdown, HTML or plain-text document."""
+                        layers: str = "relative", force: bool = False) -> str:
+    """The step-by-step derivation as a LaTeX, Markdown, HTML or plain-text document.
+
+    A derivation steps back through every layer above its target: one that would run to
+    hundreds of pages is refused before any work (:class:`~symprop.budget.TooBigError`)
+    unless ``force``.
+    """
+    document_estimate(derivation.graph.spec, derivation.target).check(force)
     fmt = FORMATS[format]
     if fmt.dialect is None:
         return render_derivation(derivation, layers)

@@ -29,6 +29,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .derivation import BATCH_SIZE, Backprop
 from .notation import node_of
+from .progress import progress
 
 __all__ = ["MatrixForm", "MatrixName", "MatrixStep", "matrix_form", "matrix_label", "matrix_of"]
 
@@ -254,6 +255,8 @@ def matrix_form(engine: Backprop) -> MatrixForm:
     A = {l: _matrix("X" if l == 0 else "A", None if l == 0 else l, n, widths[l])
          for l in range(L + 1)}
     steps: list[MatrixStep] = []
+    bar = progress(what="matrix form: checking entries",
+                   total=1 + L + sum(map(spec.has_bias, range(1, L + 1))) + 2 * (L - 1))
 
     def add(step, layer, lhs, rhs, shape, index, scalar, summed, indices, entrywise=False):
         """Check ``indices`` of ``rhs`` (batch of two) against ``scalar``; record the step."""
@@ -264,6 +267,7 @@ def matrix_form(engine: Backprop) -> MatrixForm:
                 raise AssertionError(f"matrix form, {step} of layer {layer}: entry {idx} "
                                      f"differs from the scalar derivation")
         total = math.prod(concrete.shape)
+        bar.update()
         steps.append(MatrixStep(step, layer, lhs, rhs, shape, index,
                                 rhs if entrywise else _rename_dummy(rhs[index]),
                                 scalar_display(step, layer, index), summed,
@@ -342,4 +346,5 @@ def matrix_form(engine: Backprop) -> MatrixForm:
             ("n", n_in), (ROW, k),
             per_sample(lambda i, l=l: check.one_level(engine.dC_dz(l - 1, i), l)), False,
             _spread((CHECK_BATCH, n_in)))
+    bar.close()
     return MatrixForm(tuple(steps), L, spec.reduction)

@@ -22,11 +22,13 @@ import mpmath
 import numpy as np
 import sympy
 
+from .budget import COMPOSED_LIMIT, composed_estimate, composed_size
 from .derivation import Backprop, Derivation, backprop
 from .graph import SymbolicGraph
 from .losses import LOSSES
 from .notation import Node, node_of
 from .numeric import FLOAT, MPMATH, Evaluator, SmoothFunction, random_smooth_functions
+from .progress import progress
 from .spec import Spec
 
 __all__ = ["METHODS", "ProofReport", "ProofResult", "prove", "prove_all", "random_point"]
@@ -35,8 +37,8 @@ METHODS = ("auto", "symbolic", "numeric", "jax", "torch")
 #: Relative tolerance of the 30-digit numeric test, and of float64 autodiff comparisons.
 NUMERIC_RTOL = mpmath.mpf(10) ** -20
 AUTODIFF_RTOL, AUTODIFF_ATOL = 1e-9, 1e-12
-#: Up to this many parameters a network is proven against the composed C_0 by default.
-COMPOSED_LIMIT = 400
+#: prove_all proves one parameter after another against the composed C_0 up to this many.
+PARAMETER_LIMIT = 400
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,13 @@ def _composed_above(graph: SymbolicGraph, node: Node) -> tuple[sympy.Expr, dict]
 
 # ------------------------------------------------------------------ proofs
 def prove(derivation: Derivation, method: str = "auto", *, points: int = 2, seed: int = 0,
-          dps: int = 30) -> ProofResult:
-    """Prove one derivation equal to plain differentiation of the composed C_0."""
+          dps: int = 30, force: bool = False) -> ProofResult:
+    """Prove one derivation equal to plain differentiation of the composed C_0.
+
+    A composed C_0 too big to differentiate (a deep or wide network) is refused before any
+    work (:class:`~symprop.budget.TooBigError`) unless ``force``.
+    """
+    composed_estimate(derivation.graph.spec, derivation.target).check(force)
     if method == "auto":
         method = "symbolic" if derivation.graph.spec.n_parameters <= 60 else "numeric"
     if method == "symbolic":
@@ -189,18 +196,22 @@ def prove_all(spec_or_engine: Spec | Backprop, method: str = "auto", *, seed: in
     """Derive and prove every parameter's gradient (or those of ``nodes``).
 
     ``auto`` proves against the composed C_0 (numerically in 30 digits) up to
-    :data:`COMPOSED_LIMIT` parameters, and against JAX autodiff (float64) above that.
+    :data:`PARAMETER_LIMIT` parameters and :data:`~symprop.budget.COMPOSED_LIMIT` symbols in
+    C_0, and against JAX autodiff (float64) above that.
     """
     engine = spec_or_engine if isinstance(spec_or_engine, Backprop) else backprop(spec_or_engine)
     graph = engine.graph
     nodes = nodes or graph.parameters()
     if method == "auto":
-        method = "numeric" if graph.spec.n_parameters <= COMPOSED_LIMIT else "jax"
+        small = (graph.spec.n_parameters <= PARAMETER_LIMIT
+                 and composed_size(graph.spec, 1) <= COMPOSED_LIMIT)
+        method = "numeric" if small else "jax"
     start = time.perf_counter()
     if method in ("jax", "torch"):
         results = _prove_autodiff(engine, nodes, method, seed)
     else:
-        results = [prove(engine.derive(n), method, seed=seed, points=1) for n in nodes]
+        results = [prove(engine.derive(n), method, seed=seed, points=1)
+                   for n in progress(nodes, what=f"proving ({method})")]
     return ProofReport(graph.spec, method, results, time.perf_counter() - start)
 
 

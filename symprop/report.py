@@ -18,6 +18,7 @@ from pathlib import Path
 import sympy
 
 from .activations import Softmax
+from .budget import report_estimate
 from .derivation import Backprop, backprop
 from .documents import FORMATS, diagram_drawings, wrap
 from .errors import InputError
@@ -27,6 +28,7 @@ from .matrix import MatrixForm, matrix_form
 from .notation import Node
 from .printing.context import derivation_context, general_node
 from .printing.latex import SeedLatexPrinter
+from .progress import progress
 from .spec import Spec
 from .templating import render
 
@@ -156,13 +158,17 @@ class Report:
         return render("documents/report.j2", dialect="html", r=self.context)
 
 
-def build_report(spec: Spec, layers: str = "relative") -> Report:
-    """Everything the report shows, printed in LaTeX seed notation."""
+def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> Report:
+    """Everything the report shows, printed in LaTeX seed notation.
+
+    A report of hundreds of pages is refused before any work unless ``force``.
+    """
+    report_estimate(spec).check(force)
     engine = backprop(spec)
     g = engine.graph
     p = SeedLatexPrinter({"L": g.L, "layers": layers})
     derivations = []
-    for l in range(g.L, 0, -1):
+    for l in progress(range(g.L, 0, -1), what="report: derivations"):
         derivation = engine.derive(representative(g, l))
         derivations.append(derivation_context(derivation, "latex", layers))
     form = matrix_form(engine)
@@ -189,7 +195,8 @@ def _small(graph) -> bool:
         graph.widths) <= 12 else False
 
 
-def write_report(spec: Spec, path: str | Path, layers: str = "relative") -> Path:
+def write_report(spec: Spec, path: str | Path, layers: str = "relative",
+                 force: bool = False) -> Path:
     """Write the report as .tex, .pdf (through pdflatex), .html or .md, atomically."""
     path = Path(path)
     suffix = path.suffix.lower()

@@ -26,6 +26,7 @@ import numpy as np
 from .codegen import GeneratedModule, generate
 from .errors import InputError
 from .losses import LOSSES
+from .progress import progress
 from .reference import BACKENDS, gradient, load_backend
 from .spec import Spec
 
@@ -171,7 +172,7 @@ def _finite_differences(module: ModuleType, params, X, Y, dtype: str, seed: int
     rng = np.random.default_rng(seed + 1)
     step = FD_STEPS[dtype]
     out = {}
-    for key, value in params.items():
+    for key, value in progress(params.items(), what="finite differences", total=len(params)):
         flat = value.reshape(-1)
         picks = np.arange(flat.size) if flat.size <= FD_MAX_ENTRIES else np.sort(
             rng.choice(flat.size, FD_MAX_ENTRIES, replace=False))

@@ -82,7 +82,7 @@ def test_generic_activation_is_refused_with_a_clear_error(tutorial):
 
 
 def test_scalar_style_refuses_big_networks():
-    with pytest.raises(InputError, match=r"about \d+ lines.*--style vectorized"):
+    with pytest.raises(InputError, match=r"about 11,630 lines.*--style vectorized.*--force"):
         generate(Spec(layers=(100, 100, 10), activation="tanh", loss="sse"), "scalar")
 
 

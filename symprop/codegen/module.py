@@ -21,6 +21,7 @@ import sympy
 
 from .._version import __version__
 from ..activations import generic_activation
+from ..budget import scalar_estimate
 from ..derivation import Backprop, backprop
 from ..errors import InputError
 from ..io import write_atomic
@@ -202,11 +203,17 @@ def scalar_context(spec: Spec, source: str | None = None) -> dict:
 _CONTEXTS = {"vectorized": vectorized_context, "scalar": scalar_context}
 
 
-def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
-             ) -> GeneratedModule:
-    """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header)."""
+def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None,
+             force: bool = False) -> GeneratedModule:
+    """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header).
+
+    The scalar style writes a line per weight: a big network is refused before any work
+    (:class:`~symprop.budget.TooBigError`) unless ``force``.
+    """
     if style not in _CONTEXTS:
         raise InputError(f"unknown style {style!r}", hint=f"Use one of {', '.join(STYLES)}")
+    if style == "scalar":
+        scalar_estimate(spec).check(force)
     for l in range(1, spec.L + 1):
         if spec.activation_of(l).name == "g":
             raise _generic_error(generic_activation(l)(Z), source or spec.source)

@@ -15,19 +15,16 @@ import sympy
 
 from ..activations import ActivationPrime
 from ..derivation import Backprop, backprop
-from ..errors import InputError
 from ..notation import node_of
 from ..printing.text import text
-from ..spec import Spec
 from .printer import NumpyCodePrinter
 from .rules import A as A_ROW
 from .rules import Z, activation_code, stable_loss_term, tidy
 from .stable import LogSoftmax, SoftmaxRow
 
-__all__ = ["SCALAR_LIMIT", "scalar_lines", "symbol_names"]
+__all__ = ["scalar_lines", "symbol_names"]
 
 #: The scalar style writes a line per weight: beyond this many parameters, use vectorized.
-SCALAR_LIMIT = 5000
 
 
 def symbol_names(engine: Backprop) -> dict[sympy.Symbol, str]:
@@ -90,21 +87,10 @@ def _dependency_order(assignments: list[tuple]) -> list[tuple]:
     return done
 
 
-def _check_size(spec: Spec) -> None:
-    if spec.n_parameters > SCALAR_LIMIT:
-        raise InputError(
-            f"the scalar style writes one line per weight: {spec.n_parameters} parameters "
-            f"would give a module of about {spec.n_parameters + 3 * sum(spec.layers)} lines",
-            where=f"{spec.source}: key 'layers'",
-            hint=f"Use --style vectorized (the matrix form), or a network of at most "
-                 f"{SCALAR_LIMIT} parameters for the scalar style")
-
-
 def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dict:
     """Forward, loss, backward and gradient lines of the scalar module."""
     engine = engine_or_spec if isinstance(engine_or_spec, Backprop) else backprop(engine_or_spec)
     g, L = engine.graph, engine.graph.L
-    _check_size(g.spec)
     names = symbol_names(engine)
     log_softmax = {j: sympy.Symbol(f"logsoftmax_{j}") for j in range(g.widths[L])}
     names.update({s: f"_log_a{L}[:, {j}]" for j, s in log_softmax.items()})
