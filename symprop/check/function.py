@@ -71,7 +71,7 @@ def load_function(reference: str) -> Callable:
     from ..codegen.module import load_module
 
     path, sep, name = reference.rpartition(":")
-    if not sep or not path or not name.isidentifier():
+    if not sep or not path or not name.isidentifier() or name.startswith("__"):
         raise InputError(f"--function takes FILE.py:NAME, not {reference!r}",
                          hint="e.g. --function mygrad.py:gradients")
     if not Path(path).is_file():
@@ -83,7 +83,7 @@ def load_function(reference: str) -> Callable:
     except Exception as exc:  # noqa: BLE001 -- the user's code may raise anything
         raise InputError(f"importing {path} raised {type(exc).__name__}: {exc}",
                          where=_user_frame(exc, path)) from None
-    function = getattr(module, name, None)
+    function = vars(module).get(name)  # a name the file defines, not an attribute of modules
     if not callable(function):
         names = sorted(n for n, v in vars(module).items() if callable(v) and not
                        n.startswith("_") and getattr(v, "__module__", None) == module.__name__)

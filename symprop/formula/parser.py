@@ -63,15 +63,16 @@ def _lark() -> lark.Lark:
 def parse_formula(text: str, *, source: str | None = None) -> Equation:
     """Parse ``text`` into an :class:`Equation` (one side for a bare right-hand side)."""
     if not isinstance(text, str) or not text.strip():
-        raise FormulaError("the formula is empty", hint="Write it in seed notation, e.g. "
-                           "2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1).")
+        raise FormulaError("the formula is empty", where=source, hint="Write it in seed "
+                           "notation, e.g. 2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1).")
     if len(text) > MAX_FORMULA_LENGTH:
         raise FormulaError(f"the formula is {len(text)} characters long; the limit is "
-                           f"{MAX_FORMULA_LENGTH}", hint="Check one equation at a time.")
+                           f"{MAX_FORMULA_LENGTH}", where=source,
+                           hint="Check one equation at a time.")
     depth = bracket_depth(text)
     if depth > MAX_DEPTH:
         raise FormulaError(f"the formula nests brackets {depth} deep; the limit is "
-                           f"{MAX_DEPTH}")
+                           f"{MAX_DEPTH}", where=source)
     return _parse(text, source)
 
 

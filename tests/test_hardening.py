@@ -1,0 +1,420 @@
+"""Hostile and broken input, nothing lost, big networks refused early (issue 6).
+
+Every hostile string below would, if anything evaluated it, create a canary file; the
+tests check it never appears, that the command exits 2 with a message naming the place,
+and that no traceback is printed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from symprop import Spec
+from symprop.budget import TooBigError, composed_size
+from symprop.cli import main
+from symprop.codegen import generate
+from symprop.io import write_atomic
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TUTORIAL = str(EXAMPLES / "tutorial.toml")
+SOFTMAX = str(EXAMPLES / "softmax_ce.toml")
+
+
+def _toml(data: dict) -> str:
+    """A spec dict as TOML (JSON strings and lists are valid TOML values)."""
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append(f"[{key}]\n" + "".join(f"{k} = {json.dumps(v)}\n"
+                                                 for k, v in value.items()))
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n" + "\n".join(tables)
+
+
+def _spec_file(tmp_path: Path, **changes) -> str:
+    data = {"name": "t", "layers": [2, 3, 2], "activation": "tanh", "loss": "sse", **changes}
+    path = tmp_path / "spec.toml"
+    path.write_text(_toml(data), encoding="utf-8")
+    return str(path)
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---------------------------------------------------------------- hostile input
+def _payload(canary: Path) -> str:
+    return f"__import__('os').system('touch {canary}')"
+
+
+def _hostile_specs(canary: Path) -> list[tuple[dict, str]]:
+    """(spec changes, a fragment of the message): each must be refused, nothing run."""
+    code = _payload(canary)
+    return [
+        ({"activation": code}, "key 'activation'"),
+        ({"loss": code}, "key 'loss'"),
+        ({"loss": "a.__class__.__bases__"}, "Attribute access is not allowed"),
+        ({"loss": "open('/etc/passwd')"}, "key 'loss'"),
+        ({"loss": "getattr(a, 'real')"}, "key 'loss'"),
+        ({"loss": "eval('a')"}, "key 'loss'"),
+        ({"loss": "exec('a')"}, "key 'loss'"),
+        ({"loss": "(lambda: a)()"}, "key 'loss'"),
+        ({"loss": "[a][0]"}, "key 'loss'"),
+        ({"loss": "a if y else a"}, "key 'loss'"),
+        ({"loss": "f'{a}'"}, "key 'loss'"),
+        ({"loss": "a; import os"}, "key 'loss'"),
+        ({"loss": "__builtins__"}, "key 'loss'"),
+        ({"loss": "a" + " + a" * 2000}, "key 'loss'"),
+        ({"loss": "(" * 200 + "a" + ")" * 200}, "key 'loss'"),
+        ({"loss": "a**99999999999"}, "key 'loss'"),
+        ({"activations": {"evil": code}, "activation": "evil"}, "evil"),
+        ({"activations": {"evil": "x.__class__"}, "activation": "evil"}, "evil"),
+        ({"activations": {"evil": "(lambda q: q)(x)"}, "activation": "evil"}, "evil"),
+        ({"activations": {"__init__": "x"}, "activation": "tanh"}, "__init__"),
+        ({"activation": "tanh(__import__('os'))"}, "key 'activation'"),
+        ({"activation": "leaky_relu(1e309)"}, "key 'activation'"),
+        ({"name": "line\nbreak"}, "key 'name'"),
+        ({"name": "x" * 81}, "key 'name'"),
+    ]
+
+
+def test_hostile_spec_strings_are_refused_and_never_run(tmp_path, capsys):
+    canary = tmp_path / "CANARY"
+    cases = _hostile_specs(canary)
+    for changes, fragment in cases:
+        spec = _spec_file(tmp_path, **changes)
+        for command in (["derive", spec, "--wrt", "w_11^(L)"], ["codegen", spec, "-o",
+                                                                   str(tmp_path / "m.py")]):
+            code, _out, err = _run(command, capsys)
+            assert code == 2, (changes, err)
+            assert fragment in err and "Traceback" not in err, (changes, err)
+            assert not (tmp_path / "m.py").exists()
+    assert not canary.exists()
+
+
+def _hostile_formulas(canary: Path) -> list[str]:
+    return [_payload(canary), r"\input{/etc/passwd}", r"\write18{touch " + str(canary) + "}",
+            "a_1^(L).__class__", "lambda: 1", "eval(a_1^(L))", "exec(1)", "__import__",
+            "x_1" + " + x_1" * 3000, "(" * 100 + "x_1" + ")" * 100, "a_1^(L)^{99999}",
+            "\x00", "w_{12}^{(L)} \\def\\x{1}"]
+
+
+def test_hostile_formulas_are_refused_and_never_run(tmp_path, capsys):
+    canary = tmp_path / "CANARY"
+    for text in _hostile_formulas(canary):
+        code, _out, err = _run(["check", TUTORIAL, "--wrt", "w_12^(L)", "--formula", text],
+                              capsys)
+        assert code == 2, (text[:40], err)
+        assert "--formula" in err and "Traceback" not in err
+    assert not canary.exists()
+
+
+HOSTILE_WRT = ["__import__('os').system('true')", "w_12^(L); rm -rf /", "w_12^(L).real",
+               "w_" + "1" * 5000 + "^(L)", "w_{12}^{(" + "(" * 100 + "L)}", "\\input{x}",
+               "w_12^(__import__)", ""]
+
+
+@pytest.mark.parametrize("wrt", HOSTILE_WRT)
+def test_hostile_wrt_names_are_refused(wrt, capsys):
+    code, out, err = _run(["derive", TUTORIAL, "--wrt", wrt], capsys)
+    assert code == 2 and "error:" in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_hostile_function_names_are_refused(tmp_path, capsys):
+    # --function runs the user's own file by design; the NAME is looked up, never evaluated
+    grad = tmp_path / "g.py"
+    grad.write_text("import os\n\ndef gradients(params, X, Y):\n    return {}\n")
+    for name in ("os.system", "__import__('os')", "gradients()", "", "__class__"):
+        code, _out, err = _run(["check", SOFTMAX, "--function", f"{grad}:{name}"], capsys)
+        assert code == 2 and "Traceback" not in err, (name, err)
+
+
+def test_hostile_name_is_inert_in_generated_python_latex_and_html(tmp_path, capsys):
+    canary = tmp_path / "CANARY"
+    name = f'"""; import os; os.system("touch {canary}") # \\input{{x}} <script>'[:80]
+    spec = _spec_file(tmp_path, name=name)
+    module = tmp_path / "m.py"
+    assert main(["codegen", spec, "-o", str(module)]) == 0
+    subprocess.run([sys.executable, str(module)], check=True, cwd=tmp_path)
+    subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(module)],
+                   check=True, cwd=tmp_path, capture_output=True)
+    assert not canary.exists()
+    for fmt, bad in (("latex", r"\input{x}"), ("html", "<script>")):
+        code, out, _err = _run(["derive", spec, "--wrt", "w_11^(L)", "--format", fmt,
+                               "--standalone"], capsys)
+        assert code == 0 and bad not in out
+
+
+# ---------------------------------------------------------------- bad input
+def _bad_input_cases(tmp: Path) -> list[tuple[list[str], str]]:
+    """(argv, fragment of the message): every one exits 2 with a message, no traceback."""
+    def spec(**changes):
+        sub = tmp / f"s{len(list(tmp.iterdir()))}"
+        sub.mkdir()
+        return _spec_file(sub, **changes)
+
+    broken = tmp / "broken.toml"
+    broken.write_text("layers = [3, 4\n")
+    latin1 = tmp / "latin1.toml"
+    latin1.write_bytes(b'name = "caf\xe9"\nlayers = [2, 2]\n')
+    ok = spec()
+    return [
+        (["derive", str(broken), "--wrt", "w_11^(L)"], "broken.toml: not valid TOML"),
+        (["derive", str(latin1), "--wrt", "w_11^(L)"], "latin1.toml: cannot read the file"),
+        (["derive", str(tmp / "missing.toml"), "--wrt", "w_11^(L)"], "no such file"),
+        (["derive", str(tmp), "--wrt", "w_11^(L)"], "is a directory"),
+        (["derive", ok + "/inner.toml", "--wrt", "w_11^(L)"], "cannot read the file"),
+        (["derive", spec(layers="3,4"), "--wrt", "w_11^(L)"], "expected a list of widths"),
+        (["derive", spec(layers=[3, "4"]), "--wrt", "w_11^(L)"], "must be a whole number"),
+        (["derive", spec(layers=[3, 2.5]), "--wrt", "w_11^(L)"], "must be a whole number"),
+        (["derive", spec(layers=[3, 0, 2]), "--wrt", "w_11^(L)"], "must be at least 1, got 0"),
+        (["derive", spec(layers=[3, -4, 2]), "--wrt", "w_11^(L)"], "at least 1, got -4"),
+        (["derive", spec(layers=[3]), "--wrt", "w_11^(L)"], "needs at least 2 layers"),
+        (["derive", spec(layers=[3, 10**6]), "--wrt", "w_11^(L)"], "more than the 100000"),
+        (["derive", spec(bias="yes"), "--wrt", "w_11^(L)"], "key 'bias'"),
+        (["derive", spec(bias=[True]), "--wrt", "w_11^(L)"], "has 1 entries"),
+        (["derive", spec(activation=3), "--wrt", "w_11^(L)"], "expected an activation"),
+        (["derive", spec(activation=["tanh"]), "--wrt", "w_11^(L)"], "has 1 entries"),
+        (["derive", spec(activation="relu6"), "--wrt", "w_11^(L)"], "unknown activation"),
+        (["derive", spec(activation="softmax"), "--wrt", "w_11^(L)"], "only supported on the"),
+        (["derive", spec(loss=5), "--wrt", "w_11^(L)"], "key 'loss': expected a string"),
+        (["derive", spec(loss="hinge"), "--wrt", "w_11^(L)"], "unknown loss 'hinge'"),
+        (["derive", spec(loss="cross_entropy"), "--wrt", "w_11^(L)"],
+         "does not give probabilities"),
+        (["derive", spec(loss="binary_cross_entropy", activation="relu"), "--wrt", "w_11^(L)"],
+         "does not give probabilities"),
+        (["derive", spec(loss="y**2"), "--wrt", "w_11^(L)"], "does not depend on the output"),
+        (["derive", spec(reduction="avg"), "--wrt", "w_11^(L)"], "unknown reduction"),
+        (["derive", spec(name=7), "--wrt", "w_11^(L)"], "key 'name'"),
+        (["derive", spec(layer=[2, 2]), "--wrt", "w_11^(L)"], "unknown key 'layer'"),
+        (["derive", ok, "--wrt", "w_11^(7)"], "w_11^(7)"),
+        (["derive", ok, "--wrt", "w_91^(L)"], "w_91^(L)"),
+        (["derive", ok, "--wrt", "b_1^(L)"], "has none"),
+        (["derive", ok, "--wrt", "foo"], "foo"),
+        (["derive", ok, "--wrt", "a_5^(L-1)"], "a_5^(L-1)"),
+        (["derive", ok, "--wrt", "w_11^(L)", "-o", str(tmp / "no" / "such" / "d.txt")],
+         "does not exist"),
+        (["derive", ok, "--wrt", "w_11^(L)", "-o", str(tmp)], "is a directory"),
+        (["derive", ok, "--wrt", "w_11^(L)", "-o", str(broken) + "/x.txt"], "does not exist"),
+        (["derive", ok, "--wrt", "w_11^(L)", "-o", "/proc/symprop.txt"], "cannot write"),
+        (["report", ok, "-o", str(tmp / "r.docx")], "cannot tell the report format"),
+        (["codegen", ok, "-o", str(tmp / "missing" / "m.py")], "does not exist"),
+        (["verify", ok, "--batch", "0"], "--batch must be at least 1"),
+        (["check", ok, "--wrt", "w_11^(L)", "--formula", "2(a_1^(L) - y_1"], "--formula"),
+        (["check", ok, "--function", str(tmp / "nope.py") + ":f"], "nope.py"),
+        (["check", ok, "--function", "nocolon.py"], "FILE.py:NAME"),
+    ]
+
+
+def test_every_bad_input_gets_exit_2_and_a_message_naming_the_place(tmp_path, capsys):
+    cases = _bad_input_cases(tmp_path)
+    for argv, fragment in cases:
+        code, _out, err = _run(argv, capsys)
+        assert code == 2, (argv, err)
+        assert fragment in err, (argv, err)
+        assert err.startswith(f"symprop {argv[0]}: error: ") and "Traceback" not in err
+        assert err.count("\n") <= 4, err  # one paragraph (a caret adds two lines)
+
+
+def test_a_real_process_prints_no_traceback_and_debug_shows_one(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("layers = [3, 0]\n")
+    run = [sys.executable, "-m", "symprop"]
+    plain = subprocess.run([*run, "derive", str(bad), "--wrt", "w_11^(1)"],
+                           capture_output=True, text=True, check=False)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert "bad.toml: key 'layers': width of layer 1 must be at least 1, got 0" in plain.stderr
+    debug = subprocess.run([*run, "--debug", "derive", str(bad), "--wrt", "w_11^(1)"],
+                           capture_output=True, text=True, check=False)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "SpecError" in debug.stderr
+
+
+def test_a_bug_of_ours_is_an_internal_error_line_not_a_traceback(monkeypatch, capsys):
+    from symprop import cli
+
+    def broken(args):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setitem(cli._COMMANDS, "demo", broken)
+    code, _out, err = _run(["demo"], capsys)
+    assert code == 3 and "internal error (ZeroDivisionError: boom)" in err
+    assert "--debug" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- nothing lost
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_write_atomic_keeps_the_old_file_when_interrupted_mid_write(tmp_path, monkeypatch):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    real_fdopen = os.fdopen
+
+    class Interrupted:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            self.fh.write(data[: len(data) // 2])
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fdopen", lambda *a, **k: Interrupted(real_fdopen(*a, **k)))
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "new content " * 1000)
+    assert target.read_text() == "old" and _leftovers(tmp_path) == []
+
+
+def test_an_error_while_rendering_leaves_the_existing_output_untouched(tmp_path, monkeypatch,
+                                                                       capsys):
+    from symprop.codegen import module
+
+    out = tmp_path / "m.py"
+    out.write_text("old")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "render", interrupted)
+    code, _, err = _run(["codegen", SOFTMAX, "-o", str(out)], capsys)
+    assert code == 130 and "interrupted; no output was written" in err
+    assert out.read_text() == "old" and _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_during_a_long_report_writes_nothing(tmp_path):
+    spec = tmp_path / "wide.toml"
+    spec.write_text('layers = [784, 256, 256, 10]\nactivation = ["sigmoid", "sigmoid", '
+                    '"softmax"]\nloss = "cross_entropy"\nbias = true\n')
+    out = tmp_path / "report.md"
+    out.write_text("old")
+    proc = subprocess.Popen([sys.executable, "-m", "symprop", "report", str(spec), "-o",
+                             str(out)], stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # well inside the report's 20 s of work
+    assert proc.poll() is None, "the report finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; no output was written" in err and "Traceback" not in err
+    assert out.read_text() == "old" and _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- big networks
+DEEP = {"layers": [4] * 41, "activation": "tanh", "loss": "sse"}
+
+
+def test_proof_of_a_deep_network_is_refused_before_work_with_an_estimate(tmp_path, capsys):
+    spec = _spec_file(tmp_path, **DEEP)
+    code, out, err = _run(["derive", spec, "--wrt", "w_12^(1)", "--prove"], capsys)
+    assert code == 2 and out == ""
+    assert "would have about 1.9e+25 symbols, more than the 100,000" in err
+    assert "symprop verify" in err and "--force" in err
+
+
+def test_report_of_a_deep_network_is_refused_with_its_page_count(tmp_path, capsys):
+    spec = _spec_file(tmp_path, **DEEP)
+    out = tmp_path / "r.md"
+    code, _, err = _run(["report", spec, "-o", str(out)], capsys)
+    assert code == 2 and "about 1,331 pages, more than the 300" in err
+    assert not out.exists()
+
+
+def test_force_does_the_work_anyway(tmp_path, capsys):
+    spec = _spec_file(tmp_path, layers=[90, 60, 2], activation="tanh", loss="sse")
+    out = tmp_path / "m.py"
+    assert _run(["codegen", spec, "-o", str(out), "--style", "scalar"], capsys)[0] == 2
+    assert _run(["--force", "codegen", spec, "-o", str(out), "--style", "scalar"], capsys)[0] == 0
+    assert out.read_text().count("\n") > 5520
+
+
+def test_composed_size_counts_the_symbols_sympy_walks():
+    # the estimate is exact for the fully composed C_0 of small networks (no simplification)
+    import sympy
+
+    from symprop.derivation import backprop
+
+    for layers, act, loss in (([2, 3, 2], "tanh", "sse"), ([3, 2, 2, 3], "sigmoid", "mse"),
+                              ([2, 2, 3], ["tanh", "softmax"], "cross_entropy")):
+        spec = Spec(layers=layers, activation=act, loss=loss, bias=True)
+        walked = sum(1 for e in sympy.preorder_traversal(backprop(spec).graph.composed_C0)
+                     if e.is_Symbol)
+        assert walked <= composed_size(spec, 1) <= 4 * walked, (layers, walked)
+
+
+def test_wide_networks_derive_and_generate_code_quickly_with_elided_sums(tmp_path, capsys):
+    spec = _spec_file(tmp_path, layers=[1000, 1000, 1000, 10],
+                      activation=["tanh", "tanh", "softmax"], loss="cross_entropy", bias=True)
+    code, out, _ = _run(["derive", spec, "--wrt", "w_12^(1)"], capsys)
+    assert code == 0 and len(out) < 20_000
+    assert "delta_0^(L-1)*w_01^(L-1) + delta_1^(L-1)*w_11^(L-1) + ... + " \
+           "delta_999^(L-1)*w_999,1^(L-1)" in out
+    module = tmp_path / "wide.py"
+    assert main(["codegen", spec, "-o", str(module)]) == 0
+    assert "LAYERS = [1000, 1000, 1000, 10]" in module.read_text()
+
+
+def test_api_refusals_are_input_errors(tmp_path):
+    from symprop.derivation import backprop
+
+    deep = Spec(**DEEP)
+    with pytest.raises(TooBigError, match="symbols"):
+        backprop(deep).derive("w_12^(1)").prove()
+    with pytest.raises(TooBigError, match="lines"):
+        generate(Spec(layers=[100, 100, 2], activation="tanh", loss="sse"), "scalar")
+
+
+# ---------------------------------------------------------------- progress bar
+def _stderr_of(args: list[str], tty: bool) -> str:
+    if not tty:
+        return subprocess.run([sys.executable, "-m", "symprop", *args], capture_output=True,
+                              text=True, check=True).stderr
+    leader, follower = pty.openpty()
+    # a terminal 100 columns wide (a fresh pty has 0, and tqdm draws nothing in 0 columns)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "symprop", *args], stdout=subprocess.DEVNULL,
+                            stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    out = tmp_path / "r.md"
+    args = ["report", str(EXAMPLES / "seed001.toml"), "-o", str(out)]
+    on_tty = _stderr_of(args, tty=True)
+    assert "matrix form: checking entries" in on_tty and "\r" in on_tty
+    piped = _stderr_of(args, tty=False)
+    assert "checking" not in piped and "\r" not in piped
+    assert piped.strip() == f"wrote {out}"
