@@ -418,3 +418,112 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     piped = _stderr_of(args, tty=False)
     assert "checking" not in piped and "\r" not in piped
     assert piped.strip() == f"wrote {out}"
+
+
+# ---------------------------------------------------------------- numeric edge cases
+HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu(0.2)", "softplus", "elu", "swish"]
+OUTPUTS = [("identity", "sse"), ("tanh", "half_sse"), ("sigmoid", "mse"),
+           ("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
+           ("sigmoid", "binary_cross_entropy"), ("softmax", "sse"), ("swish", "(a - y)**4")]
+
+
+def _edge_inputs(module, dtype, batch: int):
+    """Pre-activations of +-1e3 in every layer, targets exactly 0 and 1.
+
+    Overflow, division by zero and invalid values raise (stricter than NumPy's warnings);
+    underflow to 0 (exp(-2000)) is exact enough and NumPy ignores it by default.
+    """
+    import numpy as np
+
+    params = module.init_params(0, dtype)
+    for key in params:
+        params[key][...] = 0.0
+        if key.startswith("W"):
+            params[key].flat[::2] = 1.0
+            params[key].flat[1::2] = -1.0
+    n_in, n_out = module.LAYERS[0], module.LAYERS[-1]
+    X = np.resize(np.array([1e3, -1e3], dtype), (batch, n_in)).astype(dtype)
+    Y = np.zeros((batch, n_out), dtype)
+    Y[:, 0] = 1.0  # one-hot: a 1 and (for n_out > 1) 0s
+    return params, X, Y
+
+
+@pytest.mark.parametrize("style", ["vectorized", "scalar"])
+def test_edge_cases_give_finite_results_and_no_warnings(style):
+    import warnings
+
+    import numpy as np
+
+    checked = 0
+    for hidden in HIDDEN:
+        for out, loss in OUTPUTS:
+            for layers in ((1, 1, 1), (3, 2, 1), (2, 3, 3)):  # width 1 everywhere, 1 output
+                if out == "softmax" and layers[-1] == 1:
+                    layers = (*layers[:-1], 2)
+                spec = Spec(layers=layers, activation=[hidden, out], loss=loss, bias=True)
+                module = generate(spec, style).load()
+                for dtype in (np.float64, np.float32):
+                    for batch in (1, 4):
+                        params, X, Y = _edge_inputs(module, dtype, batch)
+                        with warnings.catch_warnings(), np.errstate(all="raise", under="ignore"):
+                            warnings.simplefilter("error")
+                            value, grads = module.loss_and_gradients(params, X, Y)
+                        assert np.isfinite(value), (spec, dtype, batch)
+                        for key, g in grads.items():
+                            assert g.dtype == dtype and g.shape == params[key].shape
+                            assert np.all(np.isfinite(g)), (spec, key, dtype, batch)
+                        checked += 1
+    assert checked == len(HIDDEN) * len(OUTPUTS) * 3 * 2 * 2  # 768 per style
+
+
+# ---------------------------------------------------------------- property tests
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from symprop.errors import InputError  # noqa: E402
+
+_ANY_VALUE = st.one_of(st.text(max_size=30), st.integers(-10, 10), st.floats(allow_nan=True),
+                       st.booleans(), st.lists(st.one_of(st.integers(-3, 6), st.text(max_size=5),
+                                                         st.booleans()), max_size=5))
+_WORDS = st.sampled_from(["tanh", "sigmoid", "softmax", "relu", "g", "identity", "sse", "mse",
+                          "cross_entropy", "binary_cross_entropy", "(a - y)**4", "mean", "sum",
+                          "x**2", "a*y", "log(a)", "leaky_relu(0.1)", "elu(2)", "swish"])
+
+
+@st.composite
+def mutated_specs(draw):
+    """A valid spec with one to three keys replaced by anything (often, not always, invalid)."""
+    data = {"name": "p", "layers": [2, 3, 2], "activation": "tanh", "loss": "sse",
+            "bias": True, "reduction": "mean"}
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from([*data, "activations", "extra"]))
+        data[key] = draw(st.one_of(_ANY_VALUE, _WORDS, st.dictionaries(
+            st.text(max_size=6), st.one_of(_WORDS, st.text(max_size=12)), max_size=2)))
+    return data
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_specs())
+def test_any_spec_dict_is_a_spec_or_an_input_error(data):
+    try:
+        spec = Spec.from_dict(data)
+    except InputError as exc:  # a SpecError, or an ExpressionError in a loss or activation
+        assert exc.where and str(exc), data
+    else:
+        assert Spec.from_dict(spec.to_dict()) == spec
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200).map(
+    lambda b: b.decode("latin-1")), mutated_specs().map(_toml)))
+def test_any_spec_file_gives_exit_0_or_2_and_never_a_traceback(tmp_path, capsys, text):
+    path = tmp_path / "fuzz.toml"
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    code, out, err = _run(["derive", str(path), "--wrt", "w_11^(1)"], capsys)
+    assert code in (0, 2), (text, err)
+    if code == 2:
+        assert err.startswith("symprop derive: error: ") and "Traceback" not in err
+        assert "fuzz.toml" in err or "w_11^(1)" in err, err
+    else:
+        assert out.startswith(("dC_0/dw_11^(1)", "dC_0/dw_11^(L)"))
