@@ -477,10 +477,10 @@ def test_edge_cases_give_finite_results_and_no_warnings(style):
 
 
 # ---------------------------------------------------------------- property tests
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from symprop.errors import InputError  # noqa: E402
+from symprop.errors import InputError
 
 _ANY_VALUE = st.one_of(st.text(max_size=30), st.integers(-10, 10), st.floats(allow_nan=True),
                        st.booleans(), st.lists(st.one_of(st.integers(-3, 6), st.text(max_size=5),
