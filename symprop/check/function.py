@@ -14,6 +14,7 @@ nothing else they type is executed.
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -76,6 +77,8 @@ def load_function(reference: str) -> Callable:
                          hint="e.g. --function mygrad.py:gradients")
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
+    folder = str(Path(path).resolve().parent)
+    sys.path.insert(0, folder)  # as `python FILE.py` would: modules beside it import
     try:
         module = load_module(path)
     except InputError:
@@ -83,6 +86,8 @@ def load_function(reference: str) -> Callable:
     except Exception as exc:  # noqa: BLE001 -- the user's code may raise anything
         raise InputError(f"importing {path} raised {type(exc).__name__}: {exc}",
                          where=_user_frame(exc, path)) from None
+    finally:
+        sys.path.remove(folder)
     function = vars(module).get(name)  # a name the file defines, not an attribute of modules
     if not callable(function):
         names = sorted(n for n, v in vars(module).items() if callable(v) and not
