@@ -67,8 +67,9 @@ def test_every_command_runs_from_the_installed_wheel(installed):
 
     _run([symprop, "codegen", "softmax_ce.toml", "-o", "net.py"], work)
     _run([symprop, "codegen", "seed001.toml", "-o", "net_scalar.py", "--style", "scalar"], work)
-    _run([python, "-c", "import net, net_scalar; p = net.init_params(); "
-                        "print(net.loss(p, *([[0.1] * net.LAYERS[0]], [[0, 1, 0]])))"], work)
+    use = ("import net, net_scalar; p = net.init_params(); "
+           "print(net.loss(p, [[0.1] * net.LAYERS[0]], [[0, 1, 0]]))")
+    _run([python, "-c", use], work)
     assert "PASS" in _run([symprop, "verify", "softmax_ce.toml", "--against", "fd"],
                           work).stdout
     # no verify extra in this venv: a clear message naming it, exit 2
