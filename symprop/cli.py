@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "markdown"), default="text")
     check.add_argument("--seed", type=int, default=0, help="random points (default 0)")
 
+    for command in (derive, report, codegen, verify):  # also accepted after the command
+        command.add_argument("--force", action="store_true", default=argparse.SUPPRESS,
+                             help="do work estimated too big instead of refusing it")
+
     demo = sub.add_parser("demo", help="derive seed 000's examples on the tutorial network")
     demo.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
     return parser

@@ -346,6 +346,9 @@ def test_force_does_the_work_anyway(tmp_path, capsys):
     assert _run(["codegen", spec, "-o", str(out), "--style", "scalar"], capsys)[0] == 2
     assert _run(["--force", "codegen", spec, "-o", str(out), "--style", "scalar"], capsys)[0] == 0
     assert out.read_text().count("\n") > 5520
+    out.unlink()
+    assert _run(["codegen", spec, "-o", str(out), "--style", "scalar", "--force"], capsys)[0] == 0
+    assert out.read_text().count("\n") > 5520
 
 
 def test_composed_size_counts_the_symbols_sympy_walks():
