@@ -278,7 +278,11 @@ def _z_terms_row(w: LazyRows, a_below: tuple, b: tuple | None, j: int) -> tuple[
 
 @functools.lru_cache(maxsize=32)
 def build_graph(spec: Spec) -> SymbolicGraph:
-    """Build the symbols and layered definitions of ``spec`` (cheap: linear in its size)."""
+    """Build the symbols and layered definitions of ``spec``.
+
+    Cheap: linear in the number of nodes, since weight rows and the terms of z are built
+    when first read (:class:`LazyRows`).
+    """
     widths, L = spec.layers, spec.L
     x = tuple(_sym("x", None, k) for k in range(widths[0]))
     y = tuple(_sym("y", None, j) for j in range(widths[L]))
