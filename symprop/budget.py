@@ -18,8 +18,8 @@ from .notation import Node
 from .spec import Spec
 
 __all__ = ["COMPOSED_LIMIT", "PAGE_LIMIT", "SCALAR_LIMIT", "Estimate", "TooBigError",
-           "composed_estimate", "composed_size", "document_estimate", "report_estimate",
-           "scalar_estimate"]
+           "composed_estimate", "composed_size", "document_estimate", "matrix_check_estimate",
+           "report_estimate", "scalar_estimate"]
 
 #: Symbols in a composed C_0 that a 30-digit proof differentiates and evaluates in seconds
 #: (measured on 4-wide tanh nets: 65,536 symbols take 3 s, 262,144 take 20 s).
@@ -30,6 +30,9 @@ SCALAR_LIMIT = 5000
 PAGE_LIMIT = 300
 #: Pages per layer a derivation steps back through (65 pages for 40 layers, measured).
 PAGES_PER_LAYER = 1.6
+#: Terms the report's exact matrix-form check expands (784-256-256-10: 0.8 million, 20 s;
+#: 4-300-300-300-10: 2.2 million, more than 5 minutes).
+MATRIX_TERMS_LIMIT = 1_000_000
 
 
 class TooBigError(InputError):
@@ -119,3 +122,17 @@ def report_estimate(spec: Spec, limit: int = PAGE_LIMIT) -> Estimate:
     return Estimate("the report (one derivation per layer)", pages, "pages", limit,
                     "Derive single parameters with `symprop derive SPEC --wrt NAME`",
                     where=f"{spec.source}: key 'layers'")
+
+
+def matrix_check_estimate(spec: Spec, entries: int = 12,
+                          limit: int = MATRIX_TERMS_LIMIT) -> Estimate:
+    """Terms the report expands to check seed 001's matrix form entry by entry.
+
+    A checked entry of dC/dA^(l-1) = Delta^(l) W^(l) sums a layer's deltas, each a sum over
+    the layer above: widths[l] x widths[l+1] terms, for each of ``entries`` entries.
+    """
+    widths = spec.layers
+    terms = entries * sum(widths[l] * widths[l + 1] for l in range(1, spec.L))
+    return Estimate("the report's exact check of the matrix form", terms, "terms", limit,
+                    "Derive single parameters with `symprop derive SPEC --wrt NAME`, whose "
+                    "results the matrix form restates", where=f"{spec.source}: key 'layers'")

@@ -18,7 +18,7 @@ from pathlib import Path
 import sympy
 
 from .activations import Softmax
-from .budget import report_estimate
+from .budget import matrix_check_estimate, report_estimate
 from .derivation import Backprop, backprop
 from .documents import FORMATS, diagram_drawings, wrap
 from .errors import InputError
@@ -164,6 +164,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> R
     A report of hundreds of pages is refused before any work unless ``force``.
     """
     report_estimate(spec).check(force)
+    matrix_check_estimate(spec).check(force)
     engine = backprop(spec)
     g = engine.graph
     p = SeedLatexPrinter({"L": g.L, "layers": layers})
@@ -208,7 +209,7 @@ def write_report(spec: Spec, path: str | Path, layers: str = "relative",
                          hint="Install a LaTeX distribution (Debian: apt-get install "
                               "texlive-latex-base texlive-pictures), or write a .tex file "
                               "and compile it elsewhere.")
-    text = build_report(spec, layers).render(REPORT_FORMATS[suffix])
+    text = build_report(spec, layers, force).render(REPORT_FORMATS[suffix])
     if suffix != ".pdf":
         return write_atomic(path, text)
     return write_atomic(path, compile_pdf(text))

@@ -530,3 +530,20 @@ def test_any_spec_file_gives_exit_0_or_2_and_never_a_traceback(tmp_path, capsys,
         assert "fuzz.toml" in err or "w_11^(1)" in err, err
     else:
         assert out.startswith("dC_0/dw_11^(")  # layer 1, printed relative to L
+
+
+def test_report_of_wide_layers_is_refused_for_its_matrix_check(tmp_path, capsys):
+    spec = _spec_file(tmp_path, layers=[4, 300, 300, 300, 10], activation="tanh", loss="sse")
+    out = tmp_path / "r.md"
+    code, _, err = _run(["report", spec, "-o", str(out)], capsys)
+    assert code == 2 and "exact check of the matrix form would have about 2,196,000 terms" in err
+    assert not out.exists()
+
+
+def test_a_forced_report_is_written(tmp_path, capsys):
+    spec = _spec_file(tmp_path, layers=[2] * 21, activation="tanh", loss="sse")
+    out = tmp_path / "r.md"
+    code, _, err = _run(["report", spec, "-o", str(out)], capsys)
+    assert code == 2 and "about 347 pages, more than the 300" in err and not out.exists()
+    assert _run(["report", spec, "-o", str(out), "--force"], capsys)[0] == 0
+    assert out.read_text().lower().count("backward step") >= 20
