@@ -51,7 +51,8 @@ def test_vectorized_module_exact_lines():
     source = generate(_spec("sigmoid", "softmax", "cross_entropy")).source
     assert "    return a*np.sum(y, axis=1, keepdims=True) - y\n" in source
     assert "    return -y*_log_softmax(z)\n" in source
-    assert "def _act_sigmoid_prime(z, a):" in source and "    return a*(1 - a)\n" in source
+    # sigma' = a(1 - a) is inlined in the backward step, so no helper is written for it
+    assert "_act_sigmoid_prime" not in source
     assert '    Z1 = A0 @ params["W1"].T\n    Z1 += params["b1"]\n' in source
     assert "    Delta2 = _output_delta(Z2, A2, Y) / Y.shape[0]\n" in source
     assert "    dW2 = Delta2.T @ A1\n" in source
@@ -60,6 +61,18 @@ def test_vectorized_module_exact_lines():
             "    np.subtract(1, A1, out=Z1)  # Z1 is no longer needed: reuse its memory\n"
             "    Delta1 *= Z1\n") in source
     assert "import numpy as np\n" in source and "symprop" not in source.split('"""', 2)[2]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_helper_a_module_defines_is_called(style):
+    import re
+
+    for hidden in HIDDEN:
+        for out, loss in OUTPUTS:
+            source = generate(_spec(hidden, out, loss), style).source
+            for name in set(re.findall(r"^def (_\w+)\(", source, re.MULTILINE)):
+                # its def and at least one call
+                assert source.count(f"{name}(") > 1, (hidden, out, loss, name)
 
 
 def test_scalar_module_exact_lines():

@@ -94,22 +94,26 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
 
 
 # ------------------------------------------------------------------ context
-def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter) -> list[Helper]:
-    """One forward helper (and g' helper) per distinct activation of the network."""
+def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter, *, prime_layers: range,
+                        softmax_forward: bool) -> list[Helper]:
+    """One forward helper per distinct activation of the network, and a g' helper for those
+    of ``prime_layers`` whose g' is not written through the output (sigma' = a(1 - a) is
+    inlined where it is used); no helper a module would not call."""
     g = engine.graph
     helpers, seen = [], set()
     for l in range(1, g.L + 1):
         code = activation_code(g.activation[l])
-        if code.key in seen:
-            continue
-        seen.add(code.key)
-        helpers.append(make_helper(f"_act_{code.key}", {Z: "z"}, code.forward,
-                                   f"a = {code.label}(z), elementwise.", printer))
-        if code.prime is not None and not code.prime_is_constant:
-            how = ("through the output a = g(z), reusing the forward pass" if
-                   code.through_output else "SymPy's derivative of the stable form")
+        if (code.key, "forward") not in seen and (softmax_forward or g.is_elementwise(l)):
+            seen.add((code.key, "forward"))
+            helpers.append(make_helper(f"_act_{code.key}", {Z: "z"}, code.forward,
+                                       f"a = {code.label}(z), elementwise.", printer))
+        needs_prime = (l in prime_layers and code.prime is not None
+                       and not code.prime_is_constant and not code.through_output)
+        if needs_prime and (code.key, "prime") not in seen:
+            seen.add((code.key, "prime"))
             helpers.append(make_helper(f"_act_{code.key}_prime", {Z: "z", A: "a"}, code.prime,
-                                       f"{code.label}'(z) = {code.prime} ({how}).", printer))
+                                       f"{code.label}'(z) = {code.prime} (SymPy's derivative "
+                                       "of the stable form).", printer))
     return helpers
 
 
@@ -180,7 +184,9 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     engine = backprop(spec)
     out = output_code(engine)
     printer = NumpyCodePrinter()
-    helpers = _activation_helpers(engine, printer) + _output_helpers(out, printer)
+    # the backward pass calls g' of hidden layers; the output's is in _output_delta
+    helpers = (_activation_helpers(engine, printer, prime_layers=range(1, spec.L),
+                                   softmax_forward=True) + _output_helpers(out, printer))
     context = _common_context(spec, "vectorized", source, out)
     context.update(per_layer=_layer_steps(engine, printer), helpers=helpers,
                    builtins=[h for h in HELPERS if h in printer.helpers_used])
@@ -191,7 +197,9 @@ def scalar_context(spec: Spec, source: str | None = None) -> dict:
     """Everything ``templates/codegen/scalar.py.j2`` needs."""
     engine = backprop(spec)
     printer = NumpyCodePrinter({"allow_unknown_functions": True})
-    helpers = _activation_helpers(engine, printer)
+    # one line per node: g' of every layer; softmax is written out, not called
+    helpers = _activation_helpers(engine, printer, prime_layers=range(1, spec.L + 1),
+                                  softmax_forward=False)
     lines = scalar_lines(engine, printer)
     context = _common_context(spec, "scalar", source, output_code(engine))
     context.update(helpers=helpers, builtins=[h for h in HELPERS if h in printer.helpers_used],
