@@ -31,7 +31,8 @@ from .numeric import FLOAT, MPMATH, Evaluator, SmoothFunction, random_smooth_fun
 from .progress import progress
 from .spec import Spec
 
-__all__ = ["METHODS", "ProofReport", "ProofResult", "prove", "prove_all", "random_point"]
+__all__ = ["METHODS", "ProofReport", "ProofResult", "definitions_of", "prove", "prove_all",
+           "random_point"]
 
 METHODS = ("auto", "symbolic", "numeric", "jax", "torch")
 #: Relative tolerance of the 30-digit numeric test, and of float64 autodiff comparisons.
@@ -106,7 +107,10 @@ def random_point(graph: SymbolicGraph, seed: int = 0) -> dict[sympy.Symbol, floa
     return values
 
 
-def _resolver(engine: Backprop):
+def definitions_of(engine: Backprop):
+    """symbol -> what it stands for in the layered view (z and a by their definitions, a
+    delta by its compact backward sum), or None for inputs and parameters: the ``resolve``
+    an :class:`~symprop.numeric.Evaluator` needs to evaluate a derived result at a point."""
     graph = engine.graph
 
     def resolve(symbol):
@@ -179,7 +183,7 @@ def _prove_numeric(derivation: Derivation, *, points: int, seed: int, dps: int) 
     with mpmath.workdps(dps):
         for p in range(points):
             ev = Evaluator(random_point(graph, seed + p), backend=MPMATH,
-                           resolve=_resolver(derivation.engine),
+                           resolve=definitions_of(derivation.engine),
                            generic=_generic_layers(graph, seed + p))
             want, got = ev(truth), ev(derivation.result)
             err = abs(want - got)
@@ -240,7 +244,7 @@ def _prove_autodiff(engine: Backprop, nodes: list[Node], backend: str, seed: int
     X = np.array([[values[s] for s in graph.x]])
     Y = np.array([[values[s] for s in graph.y]])
     _, reference = gradient(backend, graph.spec, _param_arrays(graph, values), X, Y, generic)
-    ev = Evaluator(values, backend=FLOAT, resolve=_resolver(engine), generic=generic)
+    ev = Evaluator(values, backend=FLOAT, resolve=definitions_of(engine), generic=generic)
     results = []
     for node in nodes:
         got = ev(engine.gradient(node))

@@ -311,7 +311,7 @@ def test_ctrl_c_during_a_long_report_writes_nothing(tmp_path):
     out.write_text("old")
     proc = subprocess.Popen([sys.executable, "-m", "symprop", "report", str(spec), "-o",
                              str(out)], stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # well inside the report's 20 s of work
+    time.sleep(6)  # past start-up (under 1 s), well inside the report's 20 s of work
     assert proc.poll() is None, "the report finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -21,7 +21,7 @@ from ..activations import ActivationPrime, GenericActivation, Softmax
 from ..derivation import BATCH_SIZE, Backprop
 from ..formula.meaning import AtSample, BatchSum
 from ..numeric import FLOAT, MPMATH, Backend, Evaluator, SmoothFunction, random_smooth_functions
-from ..proof import _resolver, random_point
+from ..proof import definitions_of, random_point
 
 __all__ = ["DIGITS", "FLOAT", "MPMATH", "Probe", "agree", "make_probes", "ratio", "symbolic_equal"]
 
@@ -60,7 +60,7 @@ def make_probes(engine: Backprop, count: int, *, backend: Backend = MPMATH, seed
                 batch: int = BATCH) -> list[Probe]:
     """``count`` random points of ``engine``'s network, each with a batch of ``batch`` samples."""
     graph = engine.graph
-    resolve = _resolver(engine)
+    resolve = definitions_of(engine)
     probes = []
     for p in range(count):
         point_seed = seed * 7919 + p
