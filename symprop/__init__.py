@@ -12,23 +12,60 @@ The pipeline, one stage a value you can inspect::
     check_function(spec, "mygrad.py:gradients")  # a hand-written NumPy gradient
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from ._version import __version__ as __version__
-from .check import FormulaCheck, FunctionCheck, check_formula, check_function
-from .derivation import (
-    Backprop,
-    BatchAverage,
-    ChainRule,
-    Derivation,
-    Factor,
-    Path,
-    backprop,
-    derive,
-)
-from .errors import ExpressionError, InputError, NameLookupError, SpecError, SympropError
-from .graph import C0, SymbolicGraph, build_graph
-from .notation import Node
-from .proof import ProofReport, ProofResult, prove, prove_all
-from .spec import Spec, tutorial_spec
+
+#: Public name -> the module that defines it.  Modules are imported when a name is first
+#: used (PEP 562), so ``import symprop`` is instant and the command line can catch a Ctrl-C
+#: that comes while SymPy is still loading.
+_EXPORTS = {
+    **dict.fromkeys(["FormulaCheck", "FunctionCheck", "check_formula", "check_function"],
+                    "check"),
+    **dict.fromkeys(["Backprop", "BatchAverage", "ChainRule", "Derivation", "Factor", "Path",
+                     "backprop", "derive"], "derivation"),
+    **dict.fromkeys(["ExpressionError", "InputError", "NameLookupError", "SpecError",
+                     "SympropError"], "errors"),
+    **dict.fromkeys(["C0", "SymbolicGraph", "build_graph"], "graph"),
+    "Node": "notation",
+    **dict.fromkeys(["ProofReport", "ProofResult", "prove", "prove_all"], "proof"),
+    **dict.fromkeys(["Spec", "tutorial_spec"], "spec"),
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symprop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors
+    from .check import FormulaCheck, FunctionCheck, check_formula, check_function
+    from .derivation import (
+        Backprop,
+        BatchAverage,
+        ChainRule,
+        Derivation,
+        Factor,
+        Path,
+        backprop,
+        derive,
+    )
+    from .errors import ExpressionError, InputError, NameLookupError, SpecError, SympropError
+    from .graph import C0, SymbolicGraph, build_graph
+    from .notation import Node
+    from .proof import ProofReport, ProofResult, prove, prove_all
+    from .spec import Spec, tutorial_spec
 
 __all__ = [
     "C0",

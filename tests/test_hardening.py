@@ -320,6 +320,21 @@ def test_ctrl_c_during_a_long_report_writes_nothing(tmp_path):
     assert out.read_text() == "old" and _leftovers(tmp_path) == []
 
 
+def test_ctrl_c_while_symprop_is_still_loading_is_quiet():
+    # import symprop is instant (names load on first use), so the console entry point can
+    # catch a Ctrl-C that lands while SymPy and the CLI are importing
+    # the installed console script (python -m goes through runpy, whose own imports come
+    # first and, rarely, make CPython end with SIGINT even though symprop caught it)
+    command = Path(sys.executable).with_name("symprop")
+    proc = subprocess.Popen([command, "demo"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # past the interpreter's own start, inside the imports or the demo
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+
+
 # ---------------------------------------------------------------- big networks
 DEEP = {"layers": [4] * 41, "activation": "tanh", "loss": "sse"}
 
