@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .budget import composed_estimate
 from .codegen import STYLES, generate
 from .derivation import backprop
 from .documents import FORMATS, derivation_document
@@ -125,13 +124,11 @@ def _proof_line(derivation, force: bool = False) -> tuple[str, bool]:
 def _derive(args) -> int:
     spec = Spec.from_toml(args.spec)
     derivation = backprop(spec).derive(args.wrt)
-    if args.prove:  # refused before the document is written out, not after
-        composed_estimate(spec, derivation.target).check(args.force)
+    # the proof first: prove() refuses a composed C_0 too big before the document is built
+    line, ok = _proof_line(derivation, args.force) if args.prove else ("", True)
     text = derivation_document(derivation, args.format, args.standalone, args.layers,
                                force=args.force)
-    ok = True
     if args.prove:
-        line, ok = _proof_line(derivation, args.force)
         if args.format == "text":
             text += "\n" + line
         else:
@@ -205,45 +202,37 @@ _COMMANDS = {"derive": _derive, "report": _report, "codegen": _codegen, "verify"
              "check": _check, "demo": _demo}
 
 
+#: What a failure prints after "symprop COMMAND: " and its exit code; the first kind that
+#: matches wins (anything not ours is a bug: exit 3, --debug shows the traceback).
+_FAILURES = (
+    (InputError, 2, lambda exc: f"error: {exc.message}"),
+    (SympropError, 2, str),
+    (RecursionError, 2, lambda exc: "error: the input is nested too deeply to process"),
+    (MemoryError, 2, lambda exc: "error: out of memory; the network is too big for this "
+                                 "machine"),
+    (Exception, 3, lambda exc: f"internal error ({type(exc).__name__}: {exc}). This is a bug "
+                               "in symprop, not in your input; rerun with --debug for the "
+                               "traceback and report it."),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except InputError as exc:
-        if args.debug:
-            raise
-        print(f"symprop {args.command}: error: {exc.message}", file=sys.stderr)
-        return 2
-    except SympropError as exc:
-        if args.debug:
-            raise
-        print(f"symprop {args.command}: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"symprop {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    except RecursionError:
-        if args.debug:
-            raise
-        print(f"symprop {args.command}: error: the input is nested too deeply to process",
-              file=sys.stderr)
-        return 2
-    except MemoryError:
-        if args.debug:
-            raise
-        print(f"symprop {args.command}: error: out of memory; the network is too big for "
-              "this machine", file=sys.stderr)
-        return 2
     except Exception as exc:
         if args.debug:
             raise
-        print(f"symprop {args.command}: internal error ({type(exc).__name__}: {exc}). This is "
-              "a bug in symprop, not in your input; rerun with --debug for the traceback and "
-              "report it.", file=sys.stderr)
-        return 3
+        code, text = next((code, say(exc)) for kind, code, say in _FAILURES
+                          if isinstance(exc, kind))
+        print(f"symprop {args.command}: {text}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover
