@@ -49,18 +49,37 @@ def test_output_delta_forms_are_simplified_by_sympy():
 
 def test_vectorized_module_exact_lines():
     source = generate(_spec("sigmoid", "softmax", "cross_entropy")).source
-    assert "    return a*np.sum(y, axis=1, keepdims=True) - y\n" in source
+    assert "    return a*y.sum(axis=1, keepdims=True) - y\n" in source
     assert "    return -y*_log_softmax(z)\n" in source
-    # sigma' = a(1 - a) is inlined in the backward step, so no helper is written for it
-    assert "_act_sigmoid_prime" not in source
-    assert '    Z1 = A0 @ params["W1"].T\n    Z1 += params["b1"]\n' in source
+    # sigma' = a(1 - a) is inlined in the backward step, so no helper is written for it;
+    # sigma(z) is written over Z1 (nothing reads z again), so no _act_sigmoid either
+    assert "_act_sigmoid" not in source
+    assert ('    Z1 = A0.dot(params["W1"].T)\n    Z1 += params["b1"]\n'
+            "    _sigmoid(Z1, out=Z1)  # sigma(Z1) in place: the backward step needs only A1\n"
+            "    A1 = Z1\n") in source
+    assert '    Z2 = params["W2"].dot(A1.T).T\n' in source  # softmax: transposed in memory
+    assert "    return (Z2,), (A0, A1, A2)\n" in source
     assert "    Delta2 = _output_delta(Z2, A2, Y) / Y.shape[0]\n" in source
-    assert "    dW2 = Delta2.T @ A1\n" in source
-    assert "    db2 = Delta2.sum(axis=0)\n" in source
-    assert ('    Delta1 = Delta2 @ params["W2"]\n    Delta1 *= A1\n'
-            "    np.subtract(1, A1, out=Z1)  # Z1 is no longer needed: reuse its memory\n"
-            "    Delta1 *= Z1\n") in source
+    assert "    dW2 = Delta2.T.dot(A1)\n" in source
+    assert "    db2 = ones.dot(Delta2)\n" in source
+    assert ('    Delta1 = Delta2.dot(params["W2"])\n    Delta1 *= A1\n'
+            "    np.subtract(1, A1, out=A1)  # into A1's memory: it is not read again\n"
+            "    Delta1 *= A1\n") in source
     assert "import numpy as np\n" in source and "symprop" not in source.split('"""', 2)[2]
+
+
+def test_vectorized_module_keeps_z_only_where_g_prime_needs_it():
+    source = generate(Spec(layers=(3, 4, 4, 3), activation=["relu", "tanh", "sigmoid"],
+                           loss="binary_cross_entropy", bias=False)).source
+    # relu' reads z: Z1 is kept; tanh' = 1 - a^2 reads a: Z2's memory becomes A2
+    assert "    A1 = _act_relu(Z1)\n" in source
+    assert "    np.tanh(Z2, out=Z2)  # tanh(Z2) in place: the backward step needs only A2\n" \
+        in source
+    assert "    return (Z1, Z3), (A0, A1, A2, A3)\n" in source
+    assert ("    np.square(A2, out=A2)  # into A2's memory: it is not read again\n"
+            "    np.subtract(1, A2, out=A2)\n    Delta2 *= A2\n") in source
+    assert "    Delta1 *= _act_relu_prime(Z1, A1)\n" in source
+    assert "ones = " not in source  # no biases, no column sums
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -147,7 +166,8 @@ def test_verify_rejects_a_wrong_module():
     need("torch")
     spec = _spec("tanh", "softmax", "cross_entropy")
     module = generate(spec)
-    module.source = module.source.replace("dW1 = Delta1.T @ A0", "dW1 = 1.001 * Delta1.T @ A0")
+    assert "dW1 = Delta1.T.dot(A0)" in module.source
+    module.source = module.source.replace("dW1 = Delta1.T.dot(A0)", "dW1 = 1.001 * Delta1.T.dot(A0)")
     report = verify(spec, module=module, against=("torch", "fd"))
     assert not report.passed
     assert {(c.parameter, c.against) for c in report.failures} == {("W1", "torch"),

@@ -95,15 +95,19 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
 
 # ------------------------------------------------------------------ context
 def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter, *, prime_layers: range,
-                        softmax_forward: bool) -> list[Helper]:
-    """One forward helper per distinct activation of the network, and a g' helper for those
+                        softmax_forward: bool, inplace_layers: frozenset[int] = frozenset()
+                        ) -> list[Helper]:
+    """One forward helper per distinct activation of the network (but none for a layer of
+    ``inplace_layers``, whose a = g(z) is written out in place), and a g' helper for those
     of ``prime_layers`` whose g' is not written through the output (sigma' = a(1 - a) is
     inlined where it is used); no helper a module would not call."""
     g = engine.graph
     helpers, seen = [], set()
     for l in range(1, g.L + 1):
         code = activation_code(g.activation[l])
-        if (code.key, "forward") not in seen and (softmax_forward or g.is_elementwise(l)):
+        if l in inplace_layers:
+            pass
+        elif (code.key, "forward") not in seen and (softmax_forward or g.is_elementwise(l)):
             seen.add((code.key, "forward"))
             helpers.append(make_helper(f"_act_{code.key}", {Z: "z"}, code.forward,
                                        f"a = {code.label}(z), elementwise.", printer))
@@ -118,38 +122,58 @@ def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter, *, prime_la
 
 
 def _layer_steps(engine: Backprop, printer: NumpyCodePrinter) -> dict[int, dict]:
-    """Per layer of the vectorized module: the forward helper and the backward g' factors."""
+    """Per layer of the vectorized module: how the forward step evaluates a = g(z) and what
+    the backward step multiplies Delta by.
+
+    A hidden layer whose g' is written through its output (sigma' = a(1 - a)) never needs
+    Z^(l) again, so a = g(z) is evaluated into Z^(l)'s own memory (``inplace``: ufuncs with
+    ``out=``) and the backward step uses A^(l) as its scratch once it is done reading it.
+    A softmax output is computed transposed in memory (``transposed``): its row reductions
+    then run along contiguous memory, which matters for a narrow output and a big batch.
+    """
     g = engine.graph
     steps = {}
     for l in range(1, g.L + 1):
         code = activation_code(g.activation[l])
-        steps[l] = {"forward": f"_act_{code.key}", "label": code.label,
-                    "prime_factors": _prime_factors(code, l, printer) if l < g.L else []}
+        printer._settings["symbol_names"] = {Z: f"Z{l}"}
+        inplace = (inplace_statements(code.forward, f"Z{l}", printer)
+                   if l < g.L and code.through_output else None)
+        scratch = f"A{l}" if inplace is not None else f"Z{l}"
+        steps[l] = {"forward": f"_act_{code.key}", "label": code.label, "inplace": inplace,
+                    "transposed": l == g.L and not g.is_elementwise(l),
+                    "prime_factors": _prime_factors(code, l, printer, scratch)
+                    if l < g.L else []}
     return steps
 
 
-def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter
-                   ) -> list[dict]:
+def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter,
+                   scratch: str) -> list[dict]:
     """What Delta^(l) is multiplied by, in place, factor by factor (nothing for g' = 1).
 
     A g' written through the output (sigma' = a (1 - a)) no longer needs Z^(l), so each
-    composite factor is evaluated into Z^(l)'s memory (``out=``) and the backward step
-    allocates no temporary array; any other g' is one call of its helper.
+    composite factor is evaluated into ``scratch`` (Z^(l), or A^(l) itself when Z^(l)'s
+    memory became A^(l)) and the backward step allocates no temporary array; any other g'
+    is one call of its helper.  With A^(l) as the scratch, the factors that read A^(l) go
+    first and one composite factor last (it overwrites A^(l)).
     """
     if code.prime == 1:
         return []
     if not code.through_output:
         return [{"setup": [], "value": f"_act_{code.key}_prime(Z{layer}, A{layer})"}]
     printer._settings["symbol_names"] = {A: f"A{layer}", Z: f"Z{layer}"}
-    factors = []
-    for f in sympy.Mul.make_args(code.prime):
-        steps = None if (f.is_Symbol or f.is_Number) else inplace_statements(
-            f, f"Z{layer}", printer)
-        if steps is None:
-            factors.append({"setup": [], "value": printer.doprint(f)})
+    factors = sorted(sympy.Mul.make_args(code.prime), key=lambda f: not (f.is_Symbol
+                                                                          or f.is_Number))
+    composite = [f for f in factors if not (f.is_Symbol or f.is_Number)]
+    if scratch == f"A{layer}" and len(composite) > 1:
+        factors = [sympy.expand(code.prime)]
+    steps = []
+    for f in factors:
+        setup = None if (f.is_Symbol or f.is_Number) else inplace_statements(f, scratch, printer)
+        if setup is None:
+            steps.append({"setup": [], "value": printer.doprint(f)})
         else:
-            factors.append({"setup": steps, "value": f"Z{layer}"})
-    return factors
+            steps.append({"setup": setup, "value": scratch})
+    return steps
 
 
 def _output_helpers(out: OutputCode, printer: NumpyCodePrinter) -> list[Helper]:
@@ -176,6 +200,9 @@ def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode)
         "a_names": ", ".join(f"A{l}" for l in range(spec.L + 1)),
         "keys": [k for l in range(1, spec.L + 1)
                  for k in ([f"W{l}", f"b{l}"] if spec.has_bias(l) else [f"W{l}"])],
+        "shapes": [shape for l in range(1, spec.L + 1)
+                   for shape in ([(spec.layers[l], spec.layers[l - 1]), (spec.layers[l],)]
+                                 if spec.has_bias(l) else [(spec.layers[l], spec.layers[l - 1])])],
     }
 
 
@@ -184,11 +211,17 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     engine = backprop(spec)
     out = output_code(engine)
     printer = NumpyCodePrinter()
+    per_layer = _layer_steps(engine, printer)
+    inplace = frozenset(l for l, step in per_layer.items() if step["inplace"] is not None)
     # the backward pass calls g' of hidden layers; the output's is in _output_delta
     helpers = (_activation_helpers(engine, printer, prime_layers=range(1, spec.L),
-                                   softmax_forward=True) + _output_helpers(out, printer))
+                                   softmax_forward=True, inplace_layers=inplace)
+               + _output_helpers(out, printer))
     context = _common_context(spec, "vectorized", source, out)
-    context.update(per_layer=_layer_steps(engine, printer), helpers=helpers,
+    # the pre-activations still needed after the forward pass (the rest became A^(l))
+    kept = [f"Z{l}" for l in range(1, spec.L + 1) if l not in inplace]
+    context.update(z_names=", ".join(kept) + ("," if len(kept) == 1 else ""))
+    context.update(per_layer=per_layer, helpers=helpers,
                    builtins=[h for h in HELPERS if h in printer.helpers_used])
     return context
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from ..activations import ActivationPrime, ElementwiseActivation
 from ..errors import InputError
 
-__all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements"]
+__all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements", "ufunc_name"]
 
 #: Helper functions a printed expression may call; the module template defines the ones used.
 HELPERS = ("sigmoid", "softmax", "log_softmax")
@@ -66,9 +68,10 @@ class NumpyCodePrinter(NumPyPrinter):
         return self._helper("log_softmax", expr.args[0])
 
     def _print_RowSum(self, expr):
-        """Sum over a layer's nodes, one value per sample (row), kept as a column."""
-        summed = self._module_format("numpy.sum")
-        return f"{summed}({self._print(expr.args[0])}, axis=1, keepdims=True)"
+        """Sum over a layer's nodes, one value per sample (row), kept as a column.  The
+        method, not ``np.sum``: the same reduction without a Python-level wrapper."""
+        summand = self.parenthesize(expr.args[0], PRECEDENCE["Atom"], strict=True)
+        return f"{summand}.sum(axis=1, keepdims=True)"
 
     def _print_Max(self, expr):
         """Elementwise ``maximum`` (SymPy's default reduces over a list)."""
@@ -128,12 +131,26 @@ def _generic_error(expr, source: str = "<spec>") -> InputError:
              "under [activations] (derivations work with g)")
 
 
+def ufunc_name(func, printer: NumpyCodePrinter) -> str | None:
+    """The NumPy ufunc (or module helper taking ``out=``) that applies a one-argument SymPy
+    function elementwise, or None: ``tanh`` -> ``np.tanh``, Sigmoid -> ``_sigmoid``."""
+    if func.__name__ == "Sigmoid":
+        printer.helpers_used.add("sigmoid")
+        return "_sigmoid"
+    known = printer.known_functions.get(func.__name__)
+    if not isinstance(known, str) or not known.startswith("numpy."):
+        return None
+    ufunc = getattr(np, known[len("numpy."):], None)
+    return printer._module_format(known) if isinstance(ufunc, np.ufunc) and ufunc.nin == 1 \
+        else None
+
+
 def inplace_statements(expr: sympy.Expr, out: str, printer: NumpyCodePrinter
                        ) -> list[str] | None:
     """Statements that evaluate ``expr`` into the existing array ``out`` with ufuncs' ``out=``
     (no temporary array), or None when ``expr`` is not a chain (each operation having at
-    most one non-trivial operand).  Used for g' in the backward pass, where the dead
-    pre-activation Z^(l) serves as the scratch array."""
+    most one non-trivial operand).  Used for a = g(z) in the forward pass, written over
+    Z^(l), and for g' in the backward pass, where a dead array serves as the scratch."""
     np_ = printer._module_format
 
     def leaf(e):
@@ -141,9 +158,17 @@ def inplace_statements(expr: sympy.Expr, out: str, printer: NumpyCodePrinter
 
     def emit(e) -> list[str] | None:
         if e.is_Symbol:
-            return [f"{np_('numpy.copyto')}({out}, {printer.doprint(e)})"]
+            name = printer.doprint(e)
+            return [] if name == out else [f"{np_('numpy.copyto')}({out}, {name})"]
         if e.is_Pow and e.base.is_Symbol and e.exp == 2:
             return [f"{np_('numpy.square')}({printer.doprint(e.base)}, out={out})"]
+        if isinstance(e, sympy.Function) and len(e.args) == 1:
+            func, (inner,) = ufunc_name(e.func, printer), e.args
+            source = printer.doprint(inner) if inner.is_Symbol else out
+            setup = [] if inner.is_Symbol else emit(inner)
+            if func is None or setup is None:
+                return None
+            return [*setup, f"{func}({source}, out={out})"]
         if e.is_Add or e.is_Mul:
             constants = [a for a in e.args if a.is_Number]
             rest = [a for a in e.args if not a.is_Number]
