@@ -50,7 +50,10 @@ def test_output_delta_forms_are_simplified_by_sympy():
 def test_vectorized_module_exact_lines():
     source = generate(_spec("sigmoid", "softmax", "cross_entropy")).source
     assert "    return a*y.sum(axis=1, keepdims=True) - y\n" in source
-    assert "    return -y*_log_softmax(z)\n" in source
+    # the forward pass leaves Z2 = log softmax(Z2) (same softmax), so the loss reads it
+    assert "    return -y*z\n" in source
+    assert "    A2 = _softmax_keep_log(Z2)  # Z2 is now log softmax(Z2): the loss reads it\n" \
+        in source
     # sigma' = a(1 - a) is inlined in the backward step, so no helper is written for it;
     # sigma(z) is written over Z1 (nothing reads z again), so no _act_sigmoid either
     assert "_act_sigmoid" not in source
@@ -66,6 +69,20 @@ def test_vectorized_module_exact_lines():
             "    np.subtract(1, A1, out=A1)  # into A1's memory: it is not read again\n"
             "    Delta1 *= A1\n") in source
     assert "import numpy as np\n" in source and "symprop" not in source.split('"""', 2)[2]
+
+
+def test_log_softmax_in_place_only_when_z_is_read_through_softmax():
+    from symprop.codegen.module import _through_log_softmax
+    from symprop.codegen.rules import A, Y, Z
+    from symprop.codegen.stable import LogSoftmax, RowSum, SoftmaxRow
+
+    out = output_code(backprop(_spec("tanh", "softmax", "cross_entropy")))
+    moved = _through_log_softmax(out)
+    assert (str(moved.loss), str(moved.delta)) == ("-y*z", "a*RowSum(y) - y")
+    # z outside softmax / log softmax would change under the shift: keep the plain path
+    for loss in (-Y * LogSoftmax(Z) + Z ** 2, Y * SoftmaxRow(Z) * Z):
+        assert _through_log_softmax(type(out)(out.loss_derivative, A * RowSum(Y) - Y, loss,
+                                              out.how)) is None
 
 
 def test_vectorized_module_keeps_z_only_where_g_prime_needs_it():

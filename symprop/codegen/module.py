@@ -13,7 +13,7 @@ import importlib.util
 import itertools
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -31,6 +31,7 @@ from .helpers import Helper, make_helper
 from .printer import HELPERS, NumpyCodePrinter, _generic_error, inplace_statements
 from .rules import A, ActivationCode, OutputCode, Y, Z, activation_code, output_code
 from .scalar import scalar_lines
+from .stable import LogSoftmax, SoftmaxRow
 
 __all__ = ["STYLES", "GeneratedModule", "generate", "load_module"]
 
@@ -140,6 +141,7 @@ def _layer_steps(engine: Backprop, printer: NumpyCodePrinter) -> dict[int, dict]
                    if l < g.L and code.through_output else None)
         scratch = f"A{l}" if inplace is not None else f"Z{l}"
         steps[l] = {"forward": f"_act_{code.key}", "label": code.label, "inplace": inplace,
+                    "note": "",
                     "transposed": l == g.L and not g.is_elementwise(l),
                     "prime_factors": _prime_factors(code, l, printer, scratch)
                     if l < g.L else []}
@@ -176,7 +178,8 @@ def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter,
     return steps
 
 
-def _output_helpers(out: OutputCode, printer: NumpyCodePrinter) -> list[Helper]:
+def _output_helpers(out: OutputCode, printer: NumpyCodePrinter, z_note: str = ""
+                    ) -> list[Helper]:
     row = {Z: "z", A: "a", Y: "y"}
     return [
         make_helper("_output_delta", row, out.delta,
@@ -185,7 +188,7 @@ def _output_helpers(out: OutputCode, printer: NumpyCodePrinter) -> list[Helper]:
                     f"dC_0/da^(L) = {out.loss_derivative}.", printer),
         make_helper("_loss_terms", row, out.loss,
                     f"The loss of each output node, {out.loss} (written through z where a "
-                    "log would lose precision); C_0 is the row sum.", printer),
+                    f"log would lose precision{z_note}); C_0 is the row sum.", printer),
     ]
 
 
@@ -206,6 +209,22 @@ def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode)
     }
 
 
+def _through_log_softmax(out: OutputCode) -> OutputCode | None:
+    """The output forms for a forward pass that leaves Z^(L) = log softmax(Z^(L)), or None.
+
+    softmax and log softmax do not change when a row is shifted by a constant, and
+    log softmax(z) = z - logsumexp(z) is such a shift: with Z^(L) replaced by its log
+    softmax, LogSoftmax(z) is z itself and softmax(z) is the forward output a.  Valid only
+    when z appears nowhere else in delta^(L) and the loss (checked here).
+    """
+    done = {LogSoftmax(Z): Z, SoftmaxRow(Z): A}
+    hidden = sympy.Dummy()
+    if any(Z in e.xreplace(dict.fromkeys(done, hidden)).free_symbols
+           for e in (out.delta, out.loss)):
+        return None
+    return replace(out, delta=out.delta.xreplace(done), loss=out.loss.xreplace(done))
+
+
 def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     """Everything ``templates/codegen/vectorized.py.j2`` needs."""
     engine = backprop(spec)
@@ -213,13 +232,22 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     printer = NumpyCodePrinter()
     per_layer = _layer_steps(engine, printer)
     inplace = frozenset(l for l, step in per_layer.items() if step["inplace"] is not None)
+    normalized = None if engine.graph.is_elementwise(spec.L) else _through_log_softmax(out)
+    if normalized is not None:
+        # one pass gives a = softmax(z) and turns Z^(L) into log softmax(z) for the loss
+        out = normalized
+        printer.helpers_used.add("softmax_keep_log")
+        per_layer[spec.L].update(forward="_softmax_keep_log",
+                                 note=f"Z{spec.L} is now log softmax(Z{spec.L}): the loss reads it")
+        inplace |= {spec.L}
     # the backward pass calls g' of hidden layers; the output's is in _output_delta
     helpers = (_activation_helpers(engine, printer, prime_layers=range(1, spec.L),
                                    softmax_forward=True, inplace_layers=inplace)
-               + _output_helpers(out, printer))
+               + _output_helpers(out, printer, "" if normalized is None else
+                                 ", z being log softmax(z^(L)) after the forward pass"))
     context = _common_context(spec, "vectorized", source, out)
     # the pre-activations still needed after the forward pass (the rest became A^(l))
-    kept = [f"Z{l}" for l in range(1, spec.L + 1) if l not in inplace]
+    kept = [f"Z{l}" for l in range(1, spec.L + 1) if l not in inplace or l == spec.L]
     context.update(z_names=", ".join(kept) + ("," if len(kept) == 1 else ""))
     context.update(per_layer=per_layer, helpers=helpers,
                    builtins=[h for h in HELPERS if h in printer.helpers_used])

@@ -19,7 +19,7 @@ from ..errors import InputError
 __all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements", "ufunc_name"]
 
 #: Helper functions a printed expression may call; the module template defines the ones used.
-HELPERS = ("sigmoid", "softmax", "log_softmax")
+HELPERS = ("sigmoid", "softmax", "log_softmax", "softmax_keep_log")
 
 
 class NumpyCodePrinter(NumPyPrinter):
