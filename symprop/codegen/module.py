@@ -203,6 +203,7 @@ def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode)
         "a_names": ", ".join(f"A{l}" for l in range(spec.L + 1)),
         "keys": [k for l in range(1, spec.L + 1)
                  for k in ([f"W{l}", f"b{l}"] if spec.has_bias(l) else [f"W{l}"])],
+        "y_order": None,
         "shapes": [shape for l in range(1, spec.L + 1)
                    for shape in ([(spec.layers[l], spec.layers[l - 1]), (spec.layers[l],)]
                                  if spec.has_bias(l) else [(spec.layers[l], spec.layers[l - 1])])],
@@ -248,7 +249,8 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     context = _common_context(spec, "vectorized", source, out)
     # the pre-activations still needed after the forward pass (the rest became A^(l))
     kept = [f"Z{l}" for l in range(1, spec.L + 1) if l not in inplace or l == spec.L]
-    context.update(z_names=", ".join(kept) + ("," if len(kept) == 1 else ""))
+    context.update(z_names=", ".join(kept) + ("," if len(kept) == 1 else ""),
+                   y_order="F" if per_layer[spec.L]["transposed"] else None)
     context.update(per_layer=per_layer, helpers=helpers,
                    builtins=[h for h in HELPERS if h in printer.helpers_used])
     return context
