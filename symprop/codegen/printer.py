@@ -54,8 +54,7 @@ class NumpyCodePrinter(NumPyPrinter):
         return f"_{name}({', '.join(self._print(a) for a in args)})"
 
     def _print_Sigmoid(self, expr):
-        """The module's ``_sigmoid``: 1/(1 + e^-u) with e^-u capped below overflow (accurate
-        for every u; the form (1 + tanh(u/2))/2 loses all relative precision for u < -37)."""
+        """The module's ``_sigmoid``: (1 + tanh(u/2))/2 cannot overflow."""
         return self._helper("sigmoid", expr.args[0])
 
     def _print_Softplus(self, expr):

@@ -6,8 +6,7 @@ every rewritten activation against the original at random points, see
 :func:`symprop.codegen.rules.stable_activation`), replacing a subexpression by a function
 whose NumPy form cannot overflow:
 
-* ``1/(1 + exp(-u))`` -> :class:`Sigmoid` ``(u)``, printed as a call of the module's
-  ``_sigmoid``, which caps e^-u below overflow;
+* ``1/(1 + exp(-u))`` -> :class:`Sigmoid` ``(u)``, printed as ``(1 + tanh(u/2))/2``;
 * ``log(1 + exp(u))`` -> :class:`Softplus` ``(u)``, printed as ``logaddexp(0, u)``;
 * ``exp(u) - 1`` -> ``expm1(u)``;
 * ``log(sigma(u))`` -> ``-softplus(-u)`` and ``log(1 - sigma(u))`` -> ``-softplus(u)``
