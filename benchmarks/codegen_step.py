@@ -96,12 +96,12 @@ def numpy_best(p, X, Y):
     acts = [X]
     for l in (1, 2):
         Z = acts[-1].dot(p[f"W{l}"].T)
-        if X.dtype == np.float64:  # 1/(1 + e^-z), e^-z capped below overflow
+        if X.dtype == np.float64:  # 1/(1 + e^-z); e^-z may overflow to inf (1/inf = 0)
             np.subtract(-p[f"b{l}"], Z, out=Z)
-            np.minimum(Z, 709.0, out=Z)
-            np.exp(Z, out=Z)
+            with np.errstate(over="ignore"):
+                np.exp(Z, out=Z)
             Z += 1
-            np.reciprocal(Z, out=Z)
+            np.divide(1, Z, out=Z)
         else:  # (1 + tanh(z/2))/2
             Z += p[f"b{l}"]
             Z *= 0.5
