@@ -102,6 +102,13 @@ def test_log_softmax_in_place_only_when_z_is_read_through_softmax():
                                               out.how)) is None
 
 
+def test_forward_returns_row_major_outputs_like_x():
+    for out, loss in (("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")):
+        module = generate(_spec("tanh", out, loss)).load()
+        A = module.forward(module.init_params(0), np.ones((5, 3)))
+        assert A.shape == (5, 3) and A.flags.c_contiguous
+
+
 def test_vectorized_module_keeps_z_only_where_g_prime_needs_it():
     source = generate(Spec(layers=(3, 4, 4, 3), activation=["relu", "tanh", "sigmoid"],
                            loss="binary_cross_entropy", bias=False)).source
