@@ -293,11 +293,10 @@ class Backprop:
         """
         g = self.graph
         k = g.z_term_of(layer, j, node_of(wrt))
-        value = sympy.S.Zero if k is None else sympy.diff(g.z_term(layer, j, k), wrt)
-        n_terms = g.widths[layer - 1] + (g.b[layer] is not None)
-        return Factor(g.z[layer][j], wrt, value,
-                      terms=LazyRows(n_terms, functools.partial(g.z_term, layer, j)),
-                      term_derivatives=LazyRows(n_terms, lambda n: value if n == k
+        terms = g.z_terms[layer][j]
+        value = sympy.S.Zero if k is None else sympy.diff(terms[k], wrt)
+        return Factor(g.z[layer][j], wrt, value, terms=terms,
+                      term_derivatives=LazyRows(len(terms), lambda n: value if n == k
                                                 else sympy.S.Zero))
 
     # ----------------------------------------------------------- chain rules

@@ -97,7 +97,8 @@ class SymbolicGraph:
     delta: dict[int, tuple[sympy.Symbol, ...]]
     #: The activation class of each layer 1..L.
     activation: dict[int, type]
-    #: z_terms[l][j]: the terms of z_j^(l), in order (w_j0 a_0, w_j1 a_1, ..., b_j).
+    #: z_terms[l][j]: the terms of z_j^(l), in order (w_j0 a_0, w_j1 a_1, ..., b_j); each
+    #: term is built when first read, so term k costs O(1) in a wide layer.
     z_terms: dict[int, LazyRows]
     #: a_def[l][j] = g^(l)(z_j^(l)) or Softmax(j, z_0^(l), ...).
     a_def: dict[int, tuple[sympy.Expr, ...]]
@@ -121,12 +122,6 @@ class SymbolicGraph:
 
     def z_def(self, layer: int, j: int) -> sympy.Expr:
         return sympy.Add(*self.z_terms[layer][j])
-
-    def z_term(self, layer: int, j: int, k: int) -> sympy.Expr:
-        """Term k of z_j^(l) (w_jk a_k, or b_j for k = n_(l-1)) without building the others."""
-        if k == self.widths[layer - 1]:
-            return self.b[layer][j]
-        return self.w[layer][j][k] * self.a[layer - 1][k]
 
     def z_term_of(self, layer: int, j: int, node: Node) -> int | None:
         """The one term of z_j^(l) that contains ``node`` (a parameter or an input of the
@@ -271,9 +266,14 @@ def _weight_row(layer: int, n_in: int, j: int) -> LazyRows:
     return LazyRows(n_in, functools.partial(_sym, "w", layer, j))
 
 
-def _z_terms_row(w: LazyRows, a_below: tuple, b: tuple | None, j: int) -> tuple[sympy.Expr, ...]:
-    """The terms of z_j: w_j0 a_0, w_j1 a_1, ..., then b_j (in node order)."""
-    return tuple(w[j][k] * a_k for k, a_k in enumerate(a_below)) + ((b[j],) if b else ())
+def _z_term(w_row: LazyRows, a_below: tuple, b_j: sympy.Symbol | None, k: int) -> sympy.Expr:
+    return b_j if k == len(a_below) else w_row[k] * a_below[k]
+
+
+def _z_terms_row(w: LazyRows, a_below: tuple, b: tuple | None, j: int) -> LazyRows:
+    """The terms of z_j, each built when read: w_j0 a_0, w_j1 a_1, ..., then b_j."""
+    return LazyRows(len(a_below) + (b is not None),
+                    functools.partial(_z_term, w[j], a_below, b[j] if b else None))
 
 
 @functools.lru_cache(maxsize=32)
