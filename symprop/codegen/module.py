@@ -96,17 +96,17 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
 
 # ------------------------------------------------------------------ context
 def _activation_helpers(engine: Backprop, printer: NumpyCodePrinter, *, prime_layers: range,
-                        softmax_forward: bool, inplace_layers: frozenset[int] = frozenset()
+                        softmax_forward: bool, written_out: frozenset[int] = frozenset()
                         ) -> list[Helper]:
     """One forward helper per distinct activation of the network (but none for a layer of
-    ``inplace_layers``, whose a = g(z) is written out in place), and a g' helper for those
+    ``written_out``, whose a = g(z) the module computes without one), and a g' helper for those
     of ``prime_layers`` whose g' is not written through the output (sigma' = a(1 - a) is
     inlined where it is used); no helper a module would not call."""
     g = engine.graph
     helpers, seen = [], set()
     for l in range(1, g.L + 1):
         code = activation_code(g.activation[l])
-        if l in inplace_layers:
+        if l in written_out:
             pass
         elif (code.key, "forward") not in seen and (softmax_forward or g.is_elementwise(l)):
             seen.add((code.key, "forward"))
@@ -163,14 +163,15 @@ def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter,
     if not code.through_output:
         return [{"setup": [], "value": f"_act_{code.key}_prime(Z{layer}, A{layer})"}]
     printer._settings["symbol_names"] = {A: f"A{layer}", Z: f"Z{layer}"}
-    factors = sorted(sympy.Mul.make_args(code.prime), key=lambda f: not (f.is_Symbol
-                                                                          or f.is_Number))
-    composite = [f for f in factors if not (f.is_Symbol or f.is_Number)]
-    if scratch == f"A{layer}" and len(composite) > 1:
+    def composite(f):
+        return not (f.is_Symbol or f.is_Number)
+
+    factors = sorted(sympy.Mul.make_args(code.prime), key=composite)
+    if scratch == f"A{layer}" and sum(map(composite, factors)) > 1:
         factors = [sympy.expand(code.prime)]
     steps = []
     for f in factors:
-        setup = None if (f.is_Symbol or f.is_Number) else inplace_statements(f, scratch, printer)
+        setup = inplace_statements(f, scratch, printer) if composite(f) else None
         if setup is None:
             steps.append({"setup": [], "value": printer.doprint(f)})
         else:
@@ -193,6 +194,11 @@ def _output_helpers(out: OutputCode, printer: NumpyCodePrinter, z_note: str = ""
 
 
 def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode) -> dict:
+    widths, parameters = spec.layers, []  # (key, shape) in the order of PARAMETER_KEYS
+    for l in range(1, spec.L + 1):
+        parameters.append((f"W{l}", (widths[l], widths[l - 1])))
+        if spec.has_bias(l):
+            parameters.append((f"b{l}", (widths[l],)))
     return {
         "cautions": out.cautions,
         "version": __version__, "style": style, "spec": spec, "source": source,
@@ -201,12 +207,9 @@ def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode)
         "activations": [str(spec.activation_of(l)) for l in range(1, spec.L + 1)],
         "z_names": ", ".join(f"Z{l}" for l in range(1, spec.L + 1)) + ("," if spec.L == 1 else ""),
         "a_names": ", ".join(f"A{l}" for l in range(spec.L + 1)),
-        "keys": [k for l in range(1, spec.L + 1)
-                 for k in ([f"W{l}", f"b{l}"] if spec.has_bias(l) else [f"W{l}"])],
+        "keys": [key for key, _ in parameters],
+        "shapes": [shape for _, shape in parameters],
         "y_order": None,
-        "shapes": [shape for l in range(1, spec.L + 1)
-                   for shape in ([(spec.layers[l], spec.layers[l - 1]), (spec.layers[l],)]
-                                 if spec.has_bias(l) else [(spec.layers[l], spec.layers[l - 1])])],
     }
 
 
@@ -240,18 +243,18 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
         printer.helpers_used.add("softmax_keep_log")
         per_layer[spec.L].update(forward="_softmax_keep_log",
                                  note=f"Z{spec.L} is now log softmax(Z{spec.L}): the loss reads it")
-        inplace |= {spec.L}
     # the backward pass calls g' of hidden layers; the output's is in _output_delta
     helpers = (_activation_helpers(engine, printer, prime_layers=range(1, spec.L),
-                                   softmax_forward=True, inplace_layers=inplace)
+                                   softmax_forward=True,
+                                   written_out=inplace | ({spec.L} if normalized else set()))
                + _output_helpers(out, printer, "" if normalized is None else
                                  ", z being log softmax(z^(L)) after the forward pass"))
     context = _common_context(spec, "vectorized", source, out)
     # the pre-activations still needed after the forward pass (the rest became A^(l))
-    kept = [f"Z{l}" for l in range(1, spec.L + 1) if l not in inplace or l == spec.L]
+    kept = [f"Z{l}" for l in range(1, spec.L + 1) if l not in inplace]
     context.update(z_names=", ".join(kept) + ("," if len(kept) == 1 else ""),
-                   y_order="F" if per_layer[spec.L]["transposed"] else None)
-    context.update(per_layer=per_layer, helpers=helpers,
+                   y_order="F" if per_layer[spec.L]["transposed"] else None,
+                   per_layer=per_layer, helpers=helpers,
                    builtins=[h for h in HELPERS if h in printer.helpers_used])
     return context
 

@@ -15,6 +15,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..activations import ActivationPrime, ElementwiseActivation
 from ..errors import InputError
+from .stable import Sigmoid
 
 __all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements", "ufunc_name"]
 
@@ -134,7 +135,7 @@ def _generic_error(expr, source: str = "<spec>") -> InputError:
 def ufunc_name(func, printer: NumpyCodePrinter) -> str | None:
     """The NumPy ufunc (or module helper taking ``out=``) that applies a one-argument SymPy
     function elementwise, or None: ``tanh`` -> ``np.tanh``, Sigmoid -> ``_sigmoid``."""
-    if func.__name__ == "Sigmoid":
+    if func is Sigmoid:
         printer.helpers_used.add("sigmoid")
         return "_sigmoid"
     known = printer.known_functions.get(func.__name__)

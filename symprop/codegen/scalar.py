@@ -24,8 +24,6 @@ from .stable import LogSoftmax, SoftmaxRow
 
 __all__ = ["scalar_lines", "symbol_names"]
 
-#: The scalar style writes a line per weight: beyond this many parameters, use vectorized.
-
 
 def symbol_names(engine: Backprop) -> dict[sympy.Symbol, str]:
     """Python names of every network symbol in the scalar module."""
