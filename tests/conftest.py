@@ -1,7 +1,14 @@
-"""Shared fixtures.  With SYMPROP_REQUIRE_ALL=1 (set by .ci/run) a test that needs JAX,
-PyTorch or another real part fails instead of skipping when the part is missing."""
+"""Shared fixtures and the one marker for optional parts.
+
+A test that needs a program outside Python (pdflatex, chromium) says so with
+``@pytest.mark.needs("pdflatex")``: it skips, with the reason, when the program is not on
+PATH, so README's test command passes on a machine that has only Python.  With
+SYMPROP_REQUIRE_ALL=1 (set by .ci/run, which installs every part) a missing program, JAX or
+PyTorch is a failure instead of a skip.
+"""
 
 import os
+import shutil
 
 import pytest
 
@@ -18,20 +25,29 @@ def need(module: str):
         pytest.skip(f"{module} is not installed")
 
 
-@pytest.fixture
-def tutorial():
-    from symprop import tutorial_spec
-
-    return tutorial_spec()
-
-
 def need_program(name: str) -> str:
     """The path of an installed program (pdflatex, chromium) or skip (fail in CI)."""
-    import shutil
-
     path = shutil.which(name)
     if path is None:
         if REQUIRE_ALL:
             pytest.fail(f"{name} is required in CI but is not installed")
         pytest.skip(f"{name} is not installed")
     return path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(program, ...): the test runs the named programs "
+                                       "(pdflatex, chromium); skipped when one is missing")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        for program in mark.args:
+            need_program(program)
+
+
+@pytest.fixture
+def tutorial():
+    from symprop import tutorial_spec
+
+    return tutorial_spec()

@@ -3,12 +3,12 @@ tutorial network, pdflatex on every standalone output, Chromium on the HTML repo
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import sympy
-from conftest import need_program
 
 from symprop import Node, Spec, backprop, derive
 from symprop.cli import main
@@ -223,12 +223,12 @@ def test_wide_layers_keep_the_nodes_on_the_path():
 
 # ------------------------------------------------------------ pdflatex, Chromium
 def compile_ok(tex: str) -> bytes:
-    need_program("pdflatex")
     pdf = compile_pdf(tex)
     assert pdf.startswith(b"%PDF")
     return pdf
 
 
+@pytest.mark.needs("pdflatex")
 @pytest.mark.parametrize("example, targets", [
     ("tutorial", ["w_{12}^{(L)}", "a_{2}^{(L-1)}", "w_{22}^{(L-1)}", "x_0"]),
     ("seed001", ["w_{00}^{(1)}", "b_0^(L)", "z_1^(1)"]),
@@ -241,9 +241,9 @@ def test_every_standalone_latex_derivation_compiles(example, targets):
         compile_ok(derivation_document(engine.derive(target), "latex", standalone=True))
 
 
+@pytest.mark.needs("pdflatex")
 @pytest.mark.parametrize("example", ARCHITECTURES)
 def test_reports_in_every_format(tmp_path, example):
-    need_program("pdflatex")
     spec = Spec.from_toml(EXAMPLES / f"{example}.toml")
     for suffix in (".tex", ".pdf", ".html", ".md"):
         path = write_report(spec, tmp_path / f"report{suffix}")
@@ -268,8 +268,8 @@ def test_report_states_the_general_equations(tutorial):
                                        r"a^{(L-1)}")
 
 
+@pytest.mark.needs("pdflatex")
 def test_hostile_spec_name_is_escaped_in_latex(tmp_path):
-    need_program("pdflatex")
     spec = Spec.from_dict({"name": r"\input{/etc/passwd}\write18{ls}$x^_%&#~", "layers": [2, 2]})
     tex = build_report(spec).render("latex")
     assert r"\input{" not in tex and r"\write18" not in tex
@@ -291,8 +291,9 @@ document.body.setAttribute('data-check', JSON.stringify({
 </script>"""
 
 
+@pytest.mark.needs("chromium")
 def test_html_report_renders_formulas_and_the_diagram_in_chromium(tmp_path, tutorial):
-    chromium = need_program("chromium")
+    chromium = shutil.which("chromium")
     page = tmp_path / "report.html"
     write_report(tutorial, page)
     probe = tmp_path / "probe.html"
@@ -322,6 +323,7 @@ def test_cli_derive_formats(capsys, fmt, marker):
     assert marker in capsys.readouterr().out
 
 
+@pytest.mark.needs("pdflatex")
 def test_cli_standalone_latex_compiles_and_report_writes_pdf(tmp_path, capsys):
     out = tmp_path / "d.tex"
     assert main(["derive", str(EXAMPLES / "softmax_ce.toml"), "--wrt", "w_{01}^{(1)}",
