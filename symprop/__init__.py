@@ -25,13 +25,13 @@ from ._version import __version__ as __version__
 _EXPORTS = {
     **dict.fromkeys(["FormulaCheck", "FunctionCheck", "check_formula", "check_function"],
                     "check"),
-    **dict.fromkeys(["Backprop", "BatchAverage", "ChainRule", "Derivation", "Factor", "Path",
-                     "backprop", "derive"], "derivation"),
+    **dict.fromkeys(["BatchAverage", "ChainRule", "Factor", "Path"], "chain"),
+    **dict.fromkeys(["Backprop", "Derivation", "backprop", "derive", "prove_all"], "derivation"),
     **dict.fromkeys(["ExpressionError", "InputError", "NameLookupError", "SpecError",
                      "SympropError"], "errors"),
     **dict.fromkeys(["C0", "SymbolicGraph", "build_graph"], "graph"),
     "Node": "notation",
-    **dict.fromkeys(["ProofReport", "ProofResult", "prove", "prove_all"], "proof"),
+    **dict.fromkeys(["ProofReport", "ProofResult", "prove"], "proof"),
     **dict.fromkeys(["Spec", "tutorial_spec"], "spec"),
 }
 
@@ -50,21 +50,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
+    from .chain import BatchAverage, ChainRule, Factor, Path
     from .check import FormulaCheck, FunctionCheck, check_formula, check_function
-    from .derivation import (
-        Backprop,
-        BatchAverage,
-        ChainRule,
-        Derivation,
-        Factor,
-        Path,
-        backprop,
-        derive,
-    )
+    from .derivation import Backprop, Derivation, backprop, derive, prove_all
     from .errors import ExpressionError, InputError, NameLookupError, SpecError, SympropError
     from .graph import C0, SymbolicGraph, build_graph
     from .notation import Node
-    from .proof import ProofReport, ProofResult, prove, prove_all
+    from .proof import ProofReport, ProofResult, prove
     from .spec import Spec, tutorial_spec
 
 __all__ = [

@@ -13,18 +13,19 @@ import sys
 
 from .codegen import STYLES, generate
 from .derivation import backprop
-from .documents import FORMATS, derivation_document
+from .documents import FORMATS, derivation_document, render_derivation
 from .errors import InputError, SympropError
 from .io import write_atomic
-from .printing.text import render_derivation
+from .printing.text import text
 from .report import REPORT_SUFFIXES, write_report
 from .spec import Spec, tutorial_spec
 from .verify import AGAINST, DTYPES, verify
 
 __all__ = ["DEMO_TARGETS", "main"]
 
-#: What ``symprop demo`` derives on the tutorial network: seed 000's three examples.
-DEMO_TARGETS = ("w_{12}^{(L)}", "w_{22}^{(L-1)}", "a_{2}^{(L-1)}")
+#: What ``symprop demo`` derives on the tutorial network, as seed 000 does: w_12^(L), then
+#: w_22^(L-1), whose first factor is the backward step dC_0/da_2^(L-1), worked out inside it.
+DEMO_TARGETS = ("w_{12}^{(L)}", "w_{22}^{(L-1)}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--dtype", choices=DTYPES, default="float64")
     verify.add_argument("--seed", type=int, default=0, help="random point (default 0)")
     verify.add_argument("--batch", type=int, default=7, help="batch size (default 7)")
-    verify.add_argument("--keep", metavar="FILE.py",
-                        help="write the verified module to FILE.py instead of a temporary file")
+    verify.add_argument("-o", "--output", "--keep", metavar="FILE.py", dest="keep",
+                        help="keep the verified module in FILE.py (default: a temporary file, "
+                             "removed afterwards)")
 
     check = sub.add_parser("check", help="is a hand-derived formula, or a hand-written NumPy "
                                          "gradient function, right? (exit 0 right, 1 wrong)")
@@ -112,13 +114,13 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
 
 
-def _proof_line(derivation, force: bool = False) -> tuple[str, bool]:
+def _proof_line(derivation, force: bool = False, what: str = "") -> tuple[str, bool]:
     result = derivation.prove(force=force)
     verdict = "PROVEN" if result.passed else "FAILED"
     how = {"symbolic": "expanding diff(C_0) - result gives exactly 0",
            "numeric": result.detail}.get(result.method, result.detail)
-    return ((f"Proof: {verdict} equal to SymPy's diff of the composed C_0 ({result.method}: "
-            f"{how}).\n"), result.passed)
+    return ((f"Proof{what}: {verdict} equal to SymPy's diff of the composed C_0 "
+             f"({result.method}: {how}).\n"), result.passed)
 
 
 def _derive(args) -> int:
@@ -144,9 +146,13 @@ def _demo(args) -> int:
     ok = True
     for name in DEMO_TARGETS:
         derivation = engine.derive(name)
-        line, passed = _proof_line(derivation)
-        ok &= passed
-        parts.append(render_derivation(derivation) + "\n" + line + "\n")
+        lines = [_proof_line(derivation)]
+        nested = derivation.backward
+        if nested is not None:  # printed inside this derivation; proven on its own too
+            step = text(nested.lhs, engine.graph.L)
+            lines.append(_proof_line(nested, what=f" of the backward step {step}"))
+        ok &= all(passed for _, passed in lines)
+        parts.append(render_derivation(derivation) + "\n" + "".join(t for t, _ in lines) + "\n")
     _emit("".join(parts), args.output)
     return 0 if ok else 1
 

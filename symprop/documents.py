@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from .budget import document_estimate
 from .diagram import diagram, diagram_view
 from .printing.context import derivation_context
-from .printing.text import render_derivation
 from .templating import render
 
-__all__ = ["FORMATS", "DocumentFormat", "derivation_document", "diagram_drawings", "wrap"]
+__all__ = ["FORMATS", "DocumentFormat", "derivation_document", "diagram_drawings",
+           "render_derivation", "wrap"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ def diagram_drawings(widths, target=None, layers: str = "relative") -> dict:
 def wrap(body: str, fmt: DocumentFormat, title: str) -> str:
     """A complete document around ``body`` (LaTeX article, HTML page, Markdown with title)."""
     return render(f"documents/standalone{fmt.extension}.j2", body=body, title=title)
+
+
+def render_derivation(derivation, layers: str = "relative") -> str:
+    """The derivation as plain text, step by step (template ``derivation.txt.j2``)."""
+    return render("derivation.txt.j2", d=derivation_context(derivation, "text", layers))
 
 
 def derivation_document(derivation, format: str = "latex", standalone: bool = False,

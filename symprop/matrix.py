@@ -22,87 +22,24 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .derivation import BATCH_SIZE, Backprop
+from .chain import BATCH_SIZE
+from .derivation import Backprop
+from .matrix_notation import MatrixName, entrywise_symbol, matrix_of, matrix_symbol
 from .notation import node_of
 from .progress import progress
 
-__all__ = ["MatrixForm", "MatrixName", "MatrixStep", "matrix_form", "matrix_label", "matrix_of"]
+__all__ = ["MatrixForm", "MatrixStep", "matrix_form"]
 
 #: Sample index of matrix entries, and the batch size of the exact check.
 ROW = sympy.Symbol("b", integer=True, nonnegative=True)
 CHECK_BATCH = 2
 #: At most this many entries of one step are checked (all of them when there are fewer).
 MAX_CHECKED = 12
-
-
-@dataclass(frozen=True)
-class MatrixName:
-    """A named matrix of the batch form: ``kind`` in MATRIX_KINDS, an absolute layer."""
-
-    kind: str
-    layer: int | None
-    #: The activation class, for ``gprime`` (g'^(l)(Z^(l)) applied entrywise).
-    activation: type | None = field(default=None, compare=False)
-
-
-#: kind -> (name in text, name in LaTeX, a gradient of the batch loss C?)
-MATRIX_KINDS: dict[str, tuple[str, str, bool]] = {
-    "X": ("X", "X", False),
-    "Y": ("Y", "Y", False),
-    "A": ("A", "A", False),
-    "Z": ("Z", "Z", False),
-    "W": ("W", "W", False),
-    "Delta": ("Delta", r"\Delta", False),
-    "J": ("J", "J", False),
-    #: g'^(l)(Z^(l)) entrywise; printed by the printers from the activation class.
-    "gprime": ("g'", "g'", False),
-    "dW": ("W", "W", True),
-    "db": ("b", "b", True),
-    "dA": ("A", "A", True),
-}
-
-_MATRICES: dict[str, MatrixName] = {}
-
-
-def _matrix(kind: str, layer: int | None, rows, cols, activation=None) -> sympy.MatrixSymbol:
-    """The MatrixSymbol of a named matrix (registered for the printers)."""
-    name = f"{kind}^({layer})" if layer is not None else kind
-    _MATRICES[name] = MatrixName(kind, layer, activation)
-    return sympy.MatrixSymbol(name, rows, cols)
-
-
-def _entrywise(kind: str, layer: int | None) -> sympy.Symbol:
-    """A scalar stand-in for a whole matrix in an entrywise formula, e.g. 2/n (A - Y)."""
-    name = f"{kind}^({layer})" if layer is not None else kind
-    _MATRICES[name] = MatrixName(kind, layer)
-    return sympy.Symbol(name)
-
-
-def matrix_label(name: MatrixName, layer: str | None, latex: bool,
-                 transpose: bool = False) -> str:
-    """``\\Delta^{(L)}``, ``\\Delta^{(L)\\top}``, ``\\frac{\\partial C}{\\partial W^{(L)}}`` (or text).
-
-    ``layer`` is the printed layer label (relative or absolute); g'(Z) is the printers' job.
-    """
-    text_base, latex_base, gradient = MATRIX_KINDS[name.kind]
-    if latex:
-        sup = [f"({layer})"] if layer is not None else []
-        sup += [r"\top"] if transpose else []
-        core = latex_base + (f"^{{{''.join(sup)}}}" if sup else "")
-        return rf"\frac{{\partial C}}{{\partial {core}}}" if gradient else core
-    core = text_base + (f"^({layer})" if layer is not None else "") + ("^T" if transpose else "")
-    return f"dC/d{core}" if gradient else core
-
-
-def matrix_of(symbol: sympy.Basic) -> MatrixName | None:
-    """The :class:`MatrixName` of a MatrixSymbol (or entrywise stand-in), else None."""
-    name = getattr(symbol, "name", None)
-    return _MATRICES.get(name) if isinstance(name, str) else None
 
 
 @dataclass(frozen=True)
@@ -252,7 +189,7 @@ def matrix_form(engine: Backprop) -> MatrixForm:
     n = BATCH_SIZE
     check = _Check(engine)
     mean = spec.reduction == "mean"
-    A = {l: _matrix("X" if l == 0 else "A", None if l == 0 else l, n, widths[l])
+    A = {l: matrix_symbol("X" if l == 0 else "A", None if l == 0 else l, n, widths[l])
          for l in range(L + 1)}
     steps: list[MatrixStep] = []
     bar = progress(what="matrix form: checking entries",
@@ -294,9 +231,9 @@ def matrix_form(engine: Backprop) -> MatrixForm:
                 "delta": lambda: engine.dC_dz(layer - 1, i)}[step]()
 
     # The loss: dC/dA^(L) entry by entry, from dC_0/da_j^(L).
-    dA_out = _matrix("dA", L, n, widths[L])
+    dA_out = matrix_symbol("dA", L, n, widths[L])
     j0 = min(1, widths[L] - 1)
-    stand_in = {g.a[L][j0]: _entrywise("A", L), g.y[j0]: _entrywise("Y", None)}
+    stand_in = {g.a[L][j0]: entrywise_symbol("A", L), g.y[j0]: entrywise_symbol("Y", None)}
     entrywise = sympy.factor_terms(engine.loss_derivative(j0).xreplace(stand_in))
     loss_rhs = sympy.Mul(1 / n, entrywise, evaluate=False) if mean else entrywise
     loss_indices = _spread((CHECK_BATCH, widths[L]))
@@ -309,40 +246,40 @@ def matrix_form(engine: Backprop) -> MatrixForm:
     steps.append(MatrixStep("loss", L, dA_out, loss_rhs, ("n", widths[L]), (ROW, j0),
                             loss_rhs, engine.loss_derivative(j0), False, len(loss_indices),
                             CHECK_BATCH * widths[L], entrywise=True))
-    delta = _matrix("Delta", L, n, widths[L])
+    delta = matrix_symbol("Delta", L, n, widths[L])
     if g.is_elementwise(L):
-        rhs = sympy.HadamardProduct(dA_out, _matrix("gprime", L, n, widths[L], g.activation[L]))
+        rhs = sympy.HadamardProduct(dA_out, matrix_symbol("gprime", L, n, widths[L], g.activation[L]))
         add("output delta", L, delta, rhs, ("n", widths[L]), (ROW, j0),
             per_sample(lambda j: check.one_level(engine.dC_dz(L, j), L + 1)), False,
             _spread((CHECK_BATCH, widths[L])))
     else:
         # softmax: row b of Delta^(L) is row b of dC/dA^(L) times that sample's Jacobian J.
-        row = _matrix("dA", L, 1, widths[L])
-        rhs = row * _matrix("J", L, widths[L], widths[L])
+        row = matrix_symbol("dA", L, 1, widths[L])
+        rhs = row * matrix_symbol("J", L, widths[L], widths[L])
         indices = [(0, m) for m in range(widths[L])]
         add("output delta", L, delta, rhs, ("n", widths[L]), (0, j0),
             lambda idx: check.copy(check.scale * engine.dC_dz(L, idx[1]), 0), False,
             indices)
     for l in range(L, 0, -1):
         n_out, n_in = widths[l], widths[l - 1]
-        D = _matrix("Delta", l, n, n_out)
+        D = matrix_symbol("Delta", l, n, n_out)
         j, k = min(1, n_out - 1), min(2, n_in - 1)
-        add("weights", l, _matrix("dW", l, n_out, n_in), D.T * A[l - 1], (n_out, n_in),
+        add("weights", l, matrix_symbol("dW", l, n_out, n_in), D.T * A[l - 1], (n_out, n_in),
             (j, k), batch_sum(lambda idx, l=l: engine.gradient(node_of(g.w[l][idx[0]][idx[1]]))),
             True, _spread((n_out, n_in)))
         if g.b[l] is not None:
-            add("biases", l, _matrix("db", l, 1, n_out), sympy.OneMatrix(1, n) * D, (n_out,),
+            add("biases", l, matrix_symbol("db", l, 1, n_out), sympy.OneMatrix(1, n) * D, (n_out,),
                 (0, j), batch_sum(lambda idx, l=l: engine.gradient(node_of(g.b[l][idx[1]]))),
                 True, [(0, i) for (i,) in _spread((n_out,))])
         if l == 1:
             break
-        dA = _matrix("dA", l - 1, n, n_in)
-        W = _matrix("W", l, n_out, n_in)
+        dA = matrix_symbol("dA", l - 1, n, n_in)
+        W = matrix_symbol("W", l, n_out, n_in)
         add("inputs", l, dA, D * W, ("n", n_in), (ROW, k),
             per_sample(lambda i, l=l: check.one_level(engine.dC_da(l - 1, i), l)), False,
             _spread((CHECK_BATCH, n_in)))
-        G = _matrix("gprime", l - 1, n, n_in, g.activation[l - 1])
-        add("delta", l, _matrix("Delta", l - 1, n, n_in), sympy.HadamardProduct(dA, G),
+        G = matrix_symbol("gprime", l - 1, n, n_in, g.activation[l - 1])
+        add("delta", l, matrix_symbol("Delta", l - 1, n, n_in), sympy.HadamardProduct(dA, G),
             ("n", n_in), (ROW, k),
             per_sample(lambda i, l=l: check.one_level(engine.dC_dz(l - 1, i), l)), False,
             _spread((CHECK_BATCH, n_in)))

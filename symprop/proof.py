@@ -17,13 +17,13 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mpmath
 import numpy as np
 import sympy
 
-from .budget import COMPOSED_LIMIT, composed_estimate, composed_size
-from .derivation import Backprop, Derivation, backprop
+from .budget import COMPOSED_LIMIT, SYMBOLIC_LIMIT, composed_estimate, composed_size
 from .graph import SymbolicGraph
 from .losses import LOSSES
 from .notation import Node, node_of
@@ -31,8 +31,11 @@ from .numeric import FLOAT, MPMATH, Evaluator, SmoothFunction, random_smooth_fun
 from .progress import progress
 from .spec import Spec
 
-__all__ = ["METHODS", "ProofReport", "ProofResult", "definitions_of", "prove", "prove_all",
-           "random_point"]
+if TYPE_CHECKING:
+    from .derivation import Backprop, Derivation
+
+__all__ = ["METHODS", "ProofReport", "ProofResult", "definitions_of", "prove",
+           "prove_parameters", "random_point"]
 
 METHODS = ("auto", "symbolic", "numeric", "jax", "torch")
 #: Relative tolerance of the 30-digit numeric test, and of float64 autodiff comparisons.
@@ -145,12 +148,14 @@ def prove(derivation: Derivation, method: str = "auto", *, points: int = 2, seed
           dps: int = 30, force: bool = False) -> ProofResult:
     """Prove one derivation equal to plain differentiation of the composed C_0.
 
-    A composed C_0 too big to differentiate (a deep or wide network) is refused before any
+    ``auto`` is the decisive symbolic proof when the composed C_0 is at most
+    :data:`~symprop.budget.SYMBOLIC_LIMIT` symbols, else the 30-digit numeric test.  A
+    composed C_0 too big to differentiate (a deep or wide network) is refused before any
     work (:class:`~symprop.budget.TooBigError`) unless ``force``.
     """
-    composed_estimate(derivation.graph.spec, derivation.target).check(force)
+    estimate = composed_estimate(derivation.graph.spec, derivation.target).check(force)
     if method == "auto":
-        method = "symbolic" if derivation.graph.spec.n_parameters <= 60 else "numeric"
+        method = "symbolic" if estimate.size <= SYMBOLIC_LIMIT else "numeric"
     if method == "symbolic":
         result = _prove_symbolic(derivation)
         if result is not None:
@@ -195,15 +200,14 @@ def _prove_numeric(derivation: Derivation, *, points: int, seed: int, dps: int) 
                               "random smooth functions")
 
 
-def prove_all(spec_or_engine: Spec | Backprop, method: str = "auto", *, seed: int = 0,
-              nodes: list[Node] | None = None) -> ProofReport:
+def prove_parameters(engine: Backprop, method: str = "auto", *, seed: int = 0,
+                     nodes: list[Node] | None = None) -> ProofReport:
     """Derive and prove every parameter's gradient (or those of ``nodes``).
 
     ``auto`` proves against the composed C_0 (numerically in 30 digits) up to
     :data:`PARAMETER_LIMIT` parameters and :data:`~symprop.budget.COMPOSED_LIMIT` symbols in
     C_0, and against JAX autodiff (float64) above that.
     """
-    engine = spec_or_engine if isinstance(spec_or_engine, Backprop) else backprop(spec_or_engine)
     graph = engine.graph
     nodes = nodes or graph.parameters()
     if method == "auto":

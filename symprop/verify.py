@@ -16,6 +16,7 @@ gradcheck's float64 defaults (atol 1e-5, rtol 1e-3) against autodiff: rtol 1e-10
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class VerifyReport:
     dtype: str
     against: tuple[str, ...]
     comparisons: list[Comparison]
+    #: Where the verified module was kept (None: a temporary file, removed afterwards).
     module_path: Path | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -115,8 +117,9 @@ class VerifyReport:
     def __str__(self) -> str:
         lines = [(f"symprop verify: network {self.spec.name!r} {list(self.spec.layers)}, style "
                  f"{self.style}, dtype {self.dtype}, against {', '.join(self.against)}")]
-        if self.module_path:
-            lines.append(f"module: {self.module_path}")
+        lines.append(f"module: generated from {self.spec.source}, style {self.style}, " + (
+            f"kept in {self.module_path}" if self.module_path else
+            "imported from a temporary file (keep it with -o FILE.py)"))
         lines += ["", self.table(), "", *self.notes, self.summary()]
         return "\n".join(lines) + "\n"
 
@@ -243,15 +246,20 @@ def _dtype_checks(grads, params, dtype: str) -> list[Comparison]:
 def verify(spec: Spec, *, style: str = "vectorized", against=AGAINST, dtype: str = "float64",
            seed: int = 0, batch: int = 7, module: GeneratedModule | None = None,
            path: str | Path | None = None) -> VerifyReport:
-    """Generate (or take) the module of ``spec``, import it from a file, and verify it."""
+    """Generate (or take) the module of ``spec``, import it from a real file, and verify it.
+
+    The file is ``path`` when given (kept), else a temporary one, removed afterwards.
+    """
     start = time.perf_counter()
     against = tuple(against)
     generated = module or generate(spec, style)
-    loaded = generated.load(path)
-    comparisons = verify_module(loaded, spec, against=against, dtype=dtype, seed=seed,
-                                batch=batch)
+    with tempfile.TemporaryDirectory(prefix="symprop-verify-") as folder:
+        file = Path(path) if path is not None else Path(folder) / f"{generated.name}.py"
+        loaded = generated.load(file)
+        comparisons = verify_module(loaded, spec, against=against, dtype=dtype, seed=seed,
+                                    batch=batch)
     report = VerifyReport(spec, generated.style, dtype, against, comparisons,
-                          module_path=Path(loaded.__file__),
+                          module_path=file if path is not None else None,
                           seconds=time.perf_counter() - start)
     if "fd" in against:
         report.notes.append(f"fd: central differences of the module's loss in {dtype}, step "

@@ -16,14 +16,19 @@ def run(*args):
                           text=True, timeout=300)
 
 
-def test_demo_derives_the_three_seed_examples_and_proves_them():
+def test_demo_derives_the_seed_examples_once_each_and_proves_them_symbolically():
     proc = run("demo")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for title in ("dC_0/dw_12^(L)", "dC_0/dw_22^(L-1)", "dC_0/da_2^(L-1)"):
-        assert f"\n{title}\n" in out
+    titles = [f"\n{t}\n{'=' * len(t)}\n" for t in
+              ("dC_0/dw_12^(L)", "dC_0/dw_22^(L-1)", "dC_0/da_2^(L-1)")]
+    for title in titles:
+        assert out.count(title) == 1, title  # the backward step only inside w_22
+    assert out.index(titles[1]) < out.index("The backward step\n") < out.index(titles[2])
     assert "dC_0/dw_12^(L) = 2*(a_1^(L) - y_1)*g'^(L)(z_1^(L))*a_2^(L-1)" in out
-    assert out.count("Proof: PROVEN") == 3
+    symbolic = "PROVEN equal to SymPy's diff of the composed C_0 (symbolic: expanding"
+    assert out.count("Proof: " + symbolic) == 2
+    assert out.count("Proof of the backward step dC_0/da_2^(L-1): " + symbolic) == 1
 
 
 def test_derive_text_for_a_hidden_weight(capsys):
@@ -121,6 +126,18 @@ def test_verify_against_one_reference_float32_scalar():
                "--style", "scalar")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "dtype float32, against fd" in proc.stdout
+    # no path of a temporary file that is gone once verify exits: the spec and the style
+    assert f"module: generated from {EXAMPLES / 'seed001.toml'}, style scalar, imported from " \
+           "a temporary file (keep it with -o FILE.py)" in proc.stdout
+    assert "/tmp" not in proc.stdout
+
+
+def test_verify_keeps_the_module_with_o(tmp_path):
+    kept = tmp_path / "net.py"
+    proc = run("verify", str(EXAMPLES / "seed001.toml"), "--against", "fd", "-o", str(kept))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"style vectorized, kept in {kept}" in proc.stdout
+    assert "def loss_and_gradients(params, X, Y):" in kept.read_text()
 
 
 def test_verify_generic_g_is_bad_input():

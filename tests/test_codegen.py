@@ -180,16 +180,17 @@ def test_every_output_and_loss_matches_jax_and_torch(out, loss, style):
         _assert_autodiff(report)
 
 
-def test_custom_activation_and_loss_flow_into_the_code():
+def test_custom_activation_and_loss_flow_into_the_code(tmp_path):
     need("torch")
     spec = Spec.from_toml_string(
         'layers = [3, 4, 2]\nactivation = ["gelu_tanh", "identity"]\nloss = "(a - y)**4"\n'
         'bias = [true, false]\nreduction = "sum"\n[activations]\n'
         'gelu_tanh = "0.5*x*(1 + tanh(0.7978845608*(x + 0.044715*x**3)))"\n')
     for style in STYLES:
-        report = verify(spec, style=style, against=("torch", "fd"))
+        kept = tmp_path / f"net_{style}.py"
+        report = verify(spec, style=style, against=("torch", "fd"), path=kept)
         _assert_autodiff(report)
-        assert "gelu_tanh'(z) = " in report.module_path.read_text()
+        assert report.module_path == kept and "gelu_tanh'(z) = " in kept.read_text()
 
 
 def test_float32_in_float32_out_to_float32_accuracy():

@@ -18,7 +18,8 @@ import mpmath
 import sympy
 
 from ..activations import ActivationPrime, GenericActivation, Softmax
-from ..derivation import BATCH_SIZE, Backprop
+from ..chain import BATCH_SIZE
+from ..derivation import Backprop
 from ..formula.meaning import AtSample, BatchSum
 from ..numeric import FLOAT, MPMATH, Backend, Evaluator, SmoothFunction, random_smooth_functions
 from ..proof import definitions_of, random_point

@@ -53,11 +53,15 @@ class GeneratedModule:
         """Write the source atomically to ``path``."""
         return write_atomic(path, self.source)
 
+    @property
+    def name(self) -> str:
+        """A module name for its file: the spec's name as an identifier, and the style."""
+        return f"{_module_name(self.spec)}_{self.style}"
+
     def load(self, path: str | Path | None = None) -> ModuleType:
         """Write the source to ``path`` (or a temporary file) and import it from there."""
         if path is None:
-            folder = Path(tempfile.mkdtemp(prefix="symprop-"))
-            path = folder / f"{_module_name(self.spec)}_{self.style}.py"
+            path = Path(tempfile.mkdtemp(prefix="symprop-")) / f"{self.name}.py"
         self.write(path)
         return load_module(path)
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import sympy
 
 from ..activations import Softmax, activation_class
-from ..derivation import BATCH_SIZE, Backprop
+from ..chain import BATCH_SIZE
+from ..derivation import Backprop
 from ..notation import KINDS, Node
 from .parser import FormulaError
 from .syntax import (

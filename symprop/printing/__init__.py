@@ -1,5 +1,5 @@
-"""Printers: SymPy printer subclasses for the seed notation, and derivation renderers."""
+"""Printers: SymPy printer subclasses for the seed notation, and what documents show."""
 
-from .text import SeedStrPrinter, render_derivation, text
+from .text import SeedStrPrinter, text
 
-__all__ = ["SeedStrPrinter", "render_derivation", "text"]
+__all__ = ["SeedStrPrinter", "text"]

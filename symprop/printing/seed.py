@@ -15,7 +15,7 @@ from typing import ClassVar
 import sympy
 from sympy.matrices.expressions import MatrixSymbol
 
-from ..matrix import MATRIX_KINDS, matrix_label, matrix_of
+from ..matrix_notation import MATRIX_KINDS, matrix_label, matrix_of
 from ..notation import Node, layer_label, node_of
 
 __all__ = ["MAX_TERMS", "SEED_SETTINGS", "Elided", "SeedNotation", "elide"]

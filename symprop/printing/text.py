@@ -3,8 +3,8 @@
 ``SeedStrPrinter`` prints network symbols from their :class:`~symprop.notation.Node`
 (``w_12^(L)``, ``a_2^(L-1)``, layers relative to L unless ``layers="absolute"``),
 activations as ``g^(L)(z_1^(L))``, ``g'^(L)(...)``, ``sigma'(...)``, and derivatives as
-``dC_0/dw_12^(L)``.  The derivation's layout is the template ``templates/derivation.txt.j2``, its content
-:func:`symprop.printing.context.derivation_context`.
+``dC_0/dw_12^(L)``.  A whole derivation in plain text is
+:func:`symprop.documents.render_derivation`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from sympy.printing.str import StrPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
 from ..notation import node_of
-from ..templating import render
 from .seed import SEED_SETTINGS, SeedNotation
 
-__all__ = ["SeedStrPrinter", "render_derivation", "seed_factor_key", "text"]
+__all__ = ["SeedStrPrinter", "seed_factor_key", "text"]
 
 
 #: Order of factors in a printed product, by node kind (seed 000 writes w_jk a_k).
@@ -114,10 +113,3 @@ class SeedStrPrinter(SeedNotation, StrPrinter):
 def text(expr: Any, L: int | None = None, layers: str = "relative") -> str:
     """Print ``expr`` in plain seed notation."""
     return SeedStrPrinter({"L": L, "layers": layers}).doprint(expr)
-
-
-def render_derivation(derivation, layers: str = "relative") -> str:
-    """The derivation as plain text, step by step (template ``derivation.txt.j2``)."""
-    from .context import derivation_context
-
-    return render("derivation.txt.j2", d=derivation_context(derivation, "text", layers))
