@@ -50,8 +50,10 @@ def test_output_delta_forms_are_simplified_by_sympy():
 def test_vectorized_module_exact_lines():
     source = generate(_spec("sigmoid", "softmax", "cross_entropy")).source
     assert "    return a*y.sum(axis=1, keepdims=True) - y\n" in source
-    # the forward pass leaves Z2 = log softmax(Z2) (same softmax), so the loss reads it
-    assert "    return -y*z\n" in source
+    # the forward pass leaves Z2 = log softmax(Z2) (same softmax), so the loss reads it; its
+    # factor -1 is applied once, to the sum
+    assert "    return y*z\n" in source
+    assert "    total = -float(_loss_terms(Z, A, Y).sum())\n" in source
     assert "    A2 = _softmax_keep_log(Z2)  # Z2 is now log softmax(Z2): the loss reads it\n" \
         in source
     # sigma' = a(1 - a) is inlined in the backward step, so no helper is written for it;
@@ -62,11 +64,11 @@ def test_vectorized_module_exact_lines():
             "    A1 = Z1\n") in source
     assert '    Z2 = params["W2"].dot(A1.T).T\n' in source  # softmax: transposed in memory
     assert "    return (Z2,), (A0, A1, A2)\n" in source
-    assert "    Delta2 = _output_delta(Z2, A2, Y) / Y.shape[0]\n" in source
+    assert "    Delta2 = _output_delta(Z2, A2, Y)\n    Delta2 /= Y.shape[0]\n" in source
     assert "    dW2 = Delta2.T.dot(A1)\n" in source
     assert "    db2 = ones.dot(Delta2)\n" in source
     assert ('    Delta1 = Delta2.dot(params["W2"])\n    Delta1 *= A1\n'
-            "    np.subtract(1, A1, out=A1)  # into A1's memory: it is not read again\n"
+            "    np.subtract(1.0, A1, out=A1)  # into A1's memory: it is not read again\n"
             "    Delta1 *= A1\n") in source
     assert "import numpy as np\n" in source and "symprop" not in source.split('"""', 2)[2]
 
@@ -118,7 +120,7 @@ def test_vectorized_module_keeps_z_only_where_g_prime_needs_it():
         in source
     assert "    return (Z1, Z3), (A0, A1, A2, A3)\n" in source
     assert ("    np.square(A2, out=A2)  # into A2's memory: it is not read again\n"
-            "    np.subtract(1, A2, out=A2)\n    Delta2 *= A2\n") in source
+            "    np.subtract(1.0, A2, out=A2)\n    Delta2 *= A2\n") in source
     assert "    Delta1 *= _act_relu_prime(Z1, A1)\n" in source
     assert "ones = " not in source  # no biases, no column sums
 

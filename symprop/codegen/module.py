@@ -185,16 +185,35 @@ def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter,
 
 def _output_helpers(out: OutputCode, printer: NumpyCodePrinter, z_note: str = ""
                     ) -> list[Helper]:
+    """``_output_delta`` and ``_loss_terms``; a constant factor of the loss (cross-entropy's
+    -1) is left to the batch loss, which applies it once to the sum (one pass less)."""
     row = {Z: "z", A: "a", Y: "y"}
+    coefficient, terms = _loss_coefficient(out)
+    times = "" if coefficient == 1 else f"{coefficient} times "
     return [
         make_helper("_output_delta", row, out.delta,
                     f"delta^(L) = dC_0/dz^(L) = {out.delta}, one sample per row "
                     f"(RowSum: sum over the output nodes).\n\n    From {out.how}; "
                     f"dC_0/da^(L) = {out.loss_derivative}.", printer),
-        make_helper("_loss_terms", row, out.loss,
-                    f"The loss of each output node, {out.loss} (written through z where a "
-                    f"log would lose precision{z_note}); C_0 is the row sum.", printer),
+        make_helper("_loss_terms", row, terms,
+                    f"The loss of each output node is {times}{terms} (written through z where "
+                    f"a log would lose precision{z_note}); C_0 is {times}the row sum.",
+                    printer),
     ]
+
+
+def _loss_coefficient(out: OutputCode) -> tuple[sympy.Expr, sympy.Expr]:
+    """(c, t) with the loss term = c t and c a number: -1 and y z for cross-entropy."""
+    coefficient, terms = out.loss.as_coeff_Mul()
+    return (coefficient, terms) if coefficient.is_Number else (sympy.S.One, out.loss)
+
+
+def _coefficient_code(out: OutputCode, printer: NumpyCodePrinter) -> str:
+    """How the batch loss applies the loss's constant factor: '', '-' or 'c * '."""
+    coefficient = _loss_coefficient(out)[0]
+    if coefficient == 1:
+        return ""
+    return "-" if coefficient == -1 else f"{printer.doprint(coefficient)} * "
 
 
 def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode) -> dict:
@@ -212,6 +231,7 @@ def _common_context(spec: Spec, style: str, source: str | None, out: OutputCode)
         "z_names": ", ".join(f"Z{l}" for l in range(1, spec.L + 1)) + ("," if spec.L == 1 else ""),
         "a_names": ", ".join(f"A{l}" for l in range(spec.L + 1)),
         "keys": [key for key, _ in parameters],
+        "loss_coefficient": _coefficient_code(out, NumpyCodePrinter()),
         "shapes": [shape for _, shape in parameters],
         "y_order": None,
     }

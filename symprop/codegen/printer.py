@@ -154,6 +154,10 @@ def inplace_statements(expr: sympy.Expr, out: str, printer: NumpyCodePrinter
     Z^(l), and for g' in the backward pass, where a dead array serves as the scratch."""
     np_ = printer._module_format
 
+    def constant(c) -> str:
+        """A number as a Python float: NumPy converts 1.0 to the array's dtype faster than 1."""
+        return repr(float(c)) if c.is_Integer else printer.doprint(c)
+
     def leaf(e):
         return e.is_Number or e.is_Symbol
 
@@ -182,13 +186,13 @@ def inplace_statements(expr: sympy.Expr, out: str, printer: NumpyCodePrinter
                 setup = [] if leaf(x) else emit(x)
                 if setup is None:
                     return None
-                return [*setup, (f"{np_('numpy.subtract')}({printer.doprint(c)}, {source}, "
+                return [*setup, (f"{np_('numpy.subtract')}({constant(c)}, {source}, "
                                 f"out={out})")]
             first = emit(inner)
             if first is None:
                 return None
             op = np_("numpy.add" if e.is_Add else "numpy.multiply")
-            return [*first, f"{op}({out}, {printer.doprint(c)}, out={out})"]
+            return [*first, f"{op}({out}, {constant(c)}, out={out})"]
         return None
 
     return emit(expr)

@@ -1,0 +1,83 @@
+"""Timing each contender in its own process (design.md section 8), shared by the benchmarks.
+
+Two array libraries in one process steal each other's cores (their idle threads spin), which
+is not what a user sees.  So every contender -- generated code, hand-written NumPy, PyTorch,
+JAX, the matmul floor -- runs as its own ``python SCRIPT --worker NAME ...`` process, which
+imports only its own library, times its calls and prints one JSON line.  The processes are
+alternated over rounds (the order rotated each round), each figure is a median, and a ratio
+is the median over rounds of two figures measured in the same round, so a burst of noise on a
+shared machine moves one round, not one side of a ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+__all__ = ["alternate", "machine", "median", "ratio", "report", "time_calls", "worker_command"]
+
+
+def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
+    """Median seconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def report(result: dict) -> None:
+    """A worker's answer: one JSON line on stdout (the parent reads the last line)."""
+    print(json.dumps(result), flush=True)
+
+
+def alternate(commands: dict[str, list[str]], rounds: int) -> dict[str, list[dict]]:
+    """Run every contender's command once per round, each in a fresh process.
+
+    Returns name -> one parsed JSON answer per round.  The order of the contenders is rotated
+    from round to round, so none is always first after a pause or last in a warm cache.
+    """
+    names = list(commands)
+    out: dict[str, list[dict]] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            run = subprocess.run(commands[name], capture_output=True, text=True, check=False)
+            if run.returncode != 0:
+                raise RuntimeError(f"contender {name!r} failed:\n{run.stderr[-3000:]}")
+            out[name].append(json.loads(run.stdout.strip().splitlines()[-1]))
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return out
+
+
+def median(per_round: dict[str, list[dict]], name: str, key: str) -> float:
+    """The median over rounds of one contender's time for ``key``."""
+    return statistics.median(answer["times"][key] for answer in per_round[name])
+
+
+def ratio(per_round: dict[str, list[dict]], a: str, b: str, key: str) -> float:
+    """Median over rounds of time(a) / time(b) for ``key``, both measured in the same round."""
+    return statistics.median(x["times"][key] / y["times"][key]
+                             for x, y in zip(per_round[a], per_round[b]))
+
+
+def machine() -> str:
+    """The machine the figures were measured on, for the printout."""
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    return (f"{cores} cores ({usable} usable by this process), {platform.machine()}, "
+            f"Python {platform.python_version()}")
+
+
+def worker_command(script: str, name: str, *args: str) -> list[str]:
+    """The command line of one contender's worker process."""
+    return [sys.executable, script, "--worker", name, *args]
