@@ -1,12 +1,16 @@
 """Seed-000 names: one :class:`Node` per symbol, and the parser for names users type.
 
 Every symbol of the network (w_jk^(l), b_j^(l), z_j^(l), a_j^(l), x_k = a_k^(0), y_j,
-delta_j^(l)) is a real SymPy ``Symbol`` whose name is canonical and absolute
-(``"w_1,2^(3)"``).  :func:`node_of` recovers the :class:`Node` from the symbol, so
-printers can render it in the seed's notation, relative to the output layer L or absolute.
+delta_j^(l), and the other layer kinds' names: gamma_j^(l), beta_j^(l), mu^(l), sigma^(l),
+xhat_j^(l), a custom layer's own letters c_jk^(l)) is a real SymPy ``Symbol`` whose name is
+canonical and absolute (``"w_1,2^(3)"``).  :func:`node_of` recovers the :class:`Node` from
+the symbol, so printers can render it in the seed's notation, relative to the output layer L
+or absolute.  ``adj_j^(l)`` is the accumulated gradient dC_0/da_j^(l) of a layer that has no
+z (a normalisation, a residual sum, a custom layer): it prints as that derivative.
 
 :func:`parse_node_name` reads what a user types for ``--wrt``: ``w_{12}^{(L)}``,
-``w_12^(L-1)``, ``w_{10,3}^{(2)}``, ``b_1^(2)``, ``a_2^(L-1)``, ``z_0^(1)``, ``x_0``, ``y_1``.
+``w_12^(L-1)``, ``w_{10,3}^{(2)}``, ``b_1^(2)``, ``a_2^(L-1)``, ``z_0^(1)``, ``x_0``, ``y_1``,
+``gamma_3^(2)``, ``c_{01}^{(4)}``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import sympy
 
 from .errors import NameLookupError
 
-__all__ = ["KINDS", "Node", "layer_label", "node_of", "node_symbol", "parse_node_name"]
+__all__ = ["KINDS", "LATEX_NAMES", "Node", "index_label", "layer_label", "node_of", "node_symbol",
+           "parse_node_name"]
 
-#: kind -> (has a layer, number of node indices)
+#: kind -> (has a layer, number of node indices).  A custom layer's parameters add their own
+#: kinds per network (``SymbolicGraph.kinds``).
 KINDS: dict[str, tuple[bool, int]] = {
     "w": (True, 2),
     "b": (True, 1),
@@ -30,7 +36,16 @@ KINDS: dict[str, tuple[bool, int]] = {
     "delta": (True, 1),
     "x": (False, 1),
     "y": (False, 1),
+    "gamma": (True, 1),
+    "beta": (True, 1),
+    "mu": (True, 0),
+    "sigma": (True, 0),
+    "xhat": (True, 1),
+    "adj": (True, 1),
 }
+#: kind -> its name in LaTeX and in plain text, where it is not the kind itself.
+LATEX_NAMES = {"delta": r"\delta", "gamma": r"\gamma", "beta": r"\beta", "mu": r"\mu",
+               "sigma": r"\sigma", "xhat": r"\hat{x}"}
 
 
 @dataclass(frozen=True, order=True)
@@ -39,7 +54,8 @@ class Node:
 
     kind: str
     layer: int | str | None
-    j: int | str
+    #: Node indices: j (and k); None for a quantity of a whole layer (mu^(l), sigma^(l)).
+    j: int | str | None
     k: int | str | None = None
 
     @property
@@ -48,26 +64,34 @@ class Node:
 
     @property
     def indices(self) -> tuple[int, ...]:
+        if self.j is None:
+            return ()
         return (self.j,) if self.k is None else (self.j, self.k)
 
     @property
     def is_parameter(self) -> bool:
-        return self.kind in ("w", "b")
+        """A weight, bias or any other layer parameter (not a node the network computes)."""
+        return self.kind not in _COMPUTED
 
     def text(self, L: int | None = None) -> str:
         """Plain seed notation: ``w_12^(L)``, ``w_10,3^(2)`` (relative when L is given)."""
-        sub = index_label(self.indices)
+        if self.kind == "adj":
+            return f"dC_0/d{Node('a', self.layer, self.j).text(L)}"
+        sub = f"_{index_label(self.indices)}" if self.indices else ""
         if self.layer is None:
-            return f"{self.kind}_{sub}"
-        return f"{self.kind}_{sub}^({layer_label(self.layer, L)})"
+            return f"{self.kind}{sub}"
+        return f"{self.kind}{sub}^({layer_label(self.layer, L)})"
 
     def latex(self, L: int | None = None) -> str:
         """LaTeX seed notation: ``w_{12}^{(L)}``, ``w_{10,3}^{(2)}``, ``\\delta_{1}^{(L)}``."""
-        name = "\\delta" if self.kind == "delta" else self.kind
-        sub = index_label(self.indices)
+        if self.kind == "adj":
+            a = Node("a", self.layer, self.j).latex(L)
+            return rf"\frac{{\partial C_{{0}}}}{{\partial {a}}}"
+        name = LATEX_NAMES.get(self.kind, self.kind)
+        sub = f"_{{{index_label(self.indices)}}}" if self.indices else ""
         if self.layer is None:
-            return f"{name}_{{{sub}}}"
-        return f"{name}_{{{sub}}}^{{({layer_label(self.layer, L)})}}"
+            return f"{name}{sub}"
+        return f"{name}{sub}^{{({layer_label(self.layer, L)})}}"
 
     def __str__(self) -> str:
         return self.text()
@@ -93,14 +117,17 @@ def layer_label(layer: int, L: int | None = None) -> str:
     return "L" if layer == L else f"L-{L - layer}"
 
 
+#: Kinds of the quantities a network computes from its inputs and parameters.
+_COMPUTED = frozenset({"z", "a", "delta", "x", "y", "mu", "sigma", "xhat", "adj"})
+
 _NAMES: dict[str, Node] = {}
 
 
 @functools.cache
 def node_symbol(node: Node) -> sympy.Symbol:
     """The canonical symbol of ``node``; absolute layer, indices always comma-separated."""
-    sub = ",".join(map(str, node.indices))
-    name = f"{node.kind}_{sub}" if node.layer is None else f"{node.kind}_{sub}^({node.layer})"
+    sub = "_" + ",".join(map(str, node.indices)) if node.indices else ""
+    name = f"{node.kind}{sub}" if node.layer is None else f"{node.kind}{sub}^({node.layer})"
     _NAMES[name] = node
     return sympy.Symbol(name, real=True)
 
@@ -111,34 +138,46 @@ def node_of(symbol: sympy.Basic) -> Node | None:
 
 
 # ----------------------------------------------------------------- user names
-_KIND = r"(?P<kind>\\?delta|w|b|z|a|x|y)"
-_SUB = r"_(?:\{(?P<sub1>[^{}]*)\}|(?P<sub2>[0-9]+(?:,[0-9]+)?|[0-9]))"
+_KIND = r"(?P<kind>\\hat\{x\}|\\?[A-Za-z]+|[γβμσδ])"
+_SUB = r"(?:_(?:\{(?P<sub1>[^{}]*)\}|(?P<sub2>[0-9]+(?:,[0-9]+)?|[0-9])))?"
 _SUP = r"(?:\^(?:\{\s*\(?(?P<sup1>[^{}()]*)\)?\s*\}|\((?P<sup2>[^()]*)\)|(?P<sup3>[0-9L])))?"
 _NAME_RE = re.compile(_KIND + _SUB + _SUP)
 _LAYER_RE = re.compile(r"(?:(?P<L>L)(?:-(?P<back>[0-9]+))?|(?P<abs>[0-9]+))")
+#: Other spellings of a kind: LaTeX commands and Greek letters.
+_ALIASES = {"γ": "gamma", "β": "beta", "μ": "mu", "σ": "sigma", "δ": "delta",
+            r"\hat{x}": "xhat"}
+#: The kinds whose existence the widths alone decide (the others: the layer's kind decides).
+_WIDTH_KINDS = frozenset({"w", "b", "z", "a", "x", "y", "delta"})
 
 
-def parse_node_name(text: str, widths: tuple[int, ...]) -> Node:
+def parse_node_name(text: str, widths: tuple[int, ...],
+                    kinds: dict[str, tuple[bool, int]] | None = None) -> Node:
     """Resolve a name typed in seed notation against a network of the given widths.
 
-    Raises :class:`NameLookupError` saying what is wrong and what exists instead.
+    ``kinds`` are the network's node kinds (default :data:`KINDS`; a custom layer adds its
+    parameters' letters).  Raises :class:`NameLookupError` saying what is wrong and what
+    exists instead.  Whether a layer has a node of that kind (gamma in a layernorm, not in a
+    dense layer) is the graph's to say (:meth:`symprop.graph.SymbolicGraph.resolve`).
     """
+    kinds = KINDS if kinds is None else kinds
     L = len(widths) - 1
     raw = text
     compact = re.sub(r"\s+", "", text or "").replace(r"\left(", "(").replace(r"\right)", ")")
     if len(compact) > 100:
         raise NameLookupError("the name is too long to be a parameter or node name")
     match = _NAME_RE.fullmatch(compact)
-    if not match:
+    kind = match and _ALIASES.get(match["kind"], match["kind"].lstrip("\\"))
+    if not match or kind not in kinds:
         raise NameLookupError(
             f"cannot read the name {raw!r}",
             hint="Write a parameter or node in seed notation, e.g. w_{12}^{(L)}, w_12^(L-1), "
-                 "w_{10,3}^{(2)}, b_1^(2), a_2^(L-1), z_0^(1).")
-    kind = match["kind"].lstrip("\\")
-    has_layer, n_indices = KINDS[kind]
+                 "w_{10,3}^{(2)}, b_1^(2), a_2^(L-1), z_0^(1)" + _other_kinds(kinds) + ".")
+    has_layer, n_indices = kinds[kind]
     sub = match["sub1"] if match["sub1"] is not None else match["sub2"]
     sup = next((match[g] for g in ("sup1", "sup2", "sup3") if match[g] is not None), None)
-    indices = _parse_indices(sub, n_indices, raw)
+    if n_indices == 0 and sub is not None:
+        raise NameLookupError(f"{raw!r}: {kind}^(l) is one value per layer; it has no index")
+    indices = _parse_indices(sub, n_indices, raw) if n_indices else ()
     if has_layer:
         if sup is None:
             raise NameLookupError(f"{raw!r} needs a layer superscript, e.g. ^(L) or ^(2)")
@@ -147,15 +186,26 @@ def parse_node_name(text: str, widths: tuple[int, ...]) -> Node:
         if sup is not None:
             raise NameLookupError(f"{raw!r}: {kind} has no layer superscript")
         layer = None
-    node = Node(kind, layer, *indices)
-    _check_exists(node, widths, raw)
+    node = Node(kind, layer, *indices) if indices else Node(kind, layer, None)
+    if kind in _WIDTH_KINDS:
+        _check_exists(node, widths, raw)
+    elif not 1 <= layer <= L:
+        raise NameLookupError(f"{raw!r} names layer {layer}, which does not exist",
+                              hint=f"The network has layers 0..{L}.")
     if node.kind == "a" and node.layer == 0:
         return Node("x", None, node.j)  # a_k^(0) is the input x_k
     return node
 
 
-def _parse_indices(sub: str, count: int, raw: str) -> tuple[int, ...]:
-    sub = sub.strip()
+def _other_kinds(kinds: dict[str, tuple[bool, int]]) -> str:
+    """The names beyond seed 000's that this network has, for the hint."""
+    extra = sorted(k for k in kinds if k not in KINDS)
+    return ", or this network's own: " + ", ".join(extra) if extra else \
+        ", gamma_1^(2), c_{01}^{(4)}"
+
+
+def _parse_indices(sub: str | None, count: int, raw: str) -> tuple[int, ...]:
+    sub = (sub or "").strip()
     if "," in sub:
         parts = [p for p in sub.split(",")]
     elif count == 2 and len(sub) == 2:

@@ -202,7 +202,7 @@ def _bad_input_cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["derive", spec(loss="y**2"), "--wrt", "w_11^(L)"], "does not depend on the output"),
         (["derive", spec(reduction="avg"), "--wrt", "w_11^(L)"], "unknown reduction"),
         (["derive", spec(name=7), "--wrt", "w_11^(L)"], "key 'name'"),
-        (["derive", spec(layer=[2, 2]), "--wrt", "w_11^(L)"], "unknown key 'layer'"),
+        (["derive", spec(layer=[2, 2]), "--wrt", "w_11^(L)"], "either layers = [...] or [[layer]] tables, not both"),
         (["derive", ok, "--wrt", "w_11^(7)"], "w_11^(7)"),
         (["derive", ok, "--wrt", "w_91^(L)"], "w_91^(L)"),
         (["derive", ok, "--wrt", "b_1^(L)"], "has none"),

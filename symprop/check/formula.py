@@ -20,7 +20,7 @@ import functools
 import itertools
 import random
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import sympy
@@ -262,10 +262,8 @@ def _activation_notes(engine: Backprop, equation: Equation, formula: str, wrt, r
 
 def _holds_with(spec: Spec, layers: list[int], name: str, equation: Equation, formula: str,
                 wrt, seed: int) -> bool:
-    acts = [str(spec.activation_of(l)) if l not in layers else name
-            for l in range(1, spec.L + 1)]
     try:
-        variant = replace(spec, activation=acts)
+        variant = spec.with_activations(dict.fromkeys(layers, name))
         engine = backprop(variant)
         meaning = Meaning(engine, formula, batch=is_batch_formula(equation))
         reference, claims, _ = _reference(equation, wrt, meaning)

@@ -1,0 +1,64 @@
+"""Layer kinds (design.md section 3b): one module each, one entry in :data:`KINDS`.
+
+A kind's module holds everything about it: its ``[[layer]]`` keys and checks (the config),
+its symbols and definitions for the chain rule, its array forms, its drawing and its
+reference forward pass for JAX and PyTorch.  The rest of symprop walks layers through that
+interface and never asks which kind it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import SpecError
+from .activation import ActivationConfig
+from .add import AddConfig
+from .base import MAX_LAYERS, LayerConfig, ParseContext, describe
+from .concat import ConcatConfig
+from .custom import CustomConfig
+from .dense import DenseConfig
+from .layernorm import LayerNormConfig
+from .multiply import MultiplyConfig
+from .rmsnorm import RMSNormConfig
+
+__all__ = ["KINDS", "LATER_KINDS", "LayerConfig", "parse_stack"]
+
+#: kind name -> its config class.
+KINDS: dict[str, type[LayerConfig]] = {c.kind: c for c in (
+    DenseConfig, ActivationConfig, LayerNormConfig, RMSNormConfig, AddConfig, MultiplyConfig,
+    ConcatConfig, CustomConfig)}
+#: Kinds of design.md's table that later issues build.
+LATER_KINDS = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
+               "flatten", "rnn", "batchnorm")
+
+
+def parse_stack(tables: Any, input_width: int, source: str,
+                activations: Mapping[str, str]) -> tuple[LayerConfig, ...]:
+    """Every ``[[layer]]`` table of a spec, validated in order (each sees the widths before)."""
+    if not isinstance(tables, Sequence) or isinstance(tables, str) or not tables:
+        raise SpecError(f"expected one or more [[layer]] tables, got {describe(tables)}",
+                        where=f"{source}: key 'layer'",
+                        hint="Write each layer as a [[layer]] table with a kind, "
+                             "e.g. kind = \"dense\"")
+    if len(tables) > MAX_LAYERS:
+        raise SpecError(f"{len(tables)} layers is more than the {MAX_LAYERS} supported",
+                        where=f"{source}: key 'layer'")
+    widths, configs = [input_width], []
+    for index, table in enumerate(tables, start=1):
+        ctx = ParseContext(index, len(tables), tuple(widths), source, activations)
+        if not isinstance(table, Mapping):
+            raise ctx.error(f"expected a table of keys, got {describe(table)}")
+        kind = table.get("kind")
+        if kind not in KINDS:
+            known = ", ".join(KINDS)
+            if kind in LATER_KINDS:
+                raise ctx.error(f"the kind {kind!r} is not built yet", "kind",
+                                hint=f"This version builds {known}")
+            raise ctx.error(f"unknown kind {kind!r}" if kind is not None else "missing key 'kind'",
+                            "kind" if kind is not None else None, hint=f"Use one of {known}")
+        config = KINDS[kind].parse(table, ParseContext(index, len(tables), tuple(widths),
+                                                       source, activations, kind))
+        configs.append(config)
+        widths.append(config.width)
+    return tuple(configs)

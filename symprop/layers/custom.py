@@ -1,0 +1,167 @@
+"""``custom``: node j is a formula the user writes, e.g. an RBF layer::
+
+    formula = "exp(-s_j * sum_k((a_k - c_jk)**2))"
+    params = { c = "jk", s = "j" }
+
+``a_k`` is node k of layer l-1 (only inside ``sum_k(...)``), ``a_j`` node j of layer l-1
+(when the two layers are equally wide), each parameter is written with its index letters
+(``c_jk``: shape (n_l, n_{l-1})), and the functions are the activation whitelist.  The text
+is parsed, never evaluated (:mod:`symprop.safe_parse`); every derivative comes from SymPy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sympy
+
+from ..activations import ACTIVATIONS, X
+from ..errors import ExpressionError
+from ..safe_parse import FUNCTIONS, parse_expression
+from .base import LayerConfig, ParamSpec, ParseContext, describe
+from .letters import SumK, free_letters, slot, slot_of
+
+__all__ = ["RESERVED", "CustomConfig", "formula_functions"]
+
+#: Names a custom parameter cannot take (design.md section 3b, and the layers' own names).
+RESERVED = frozenset({"a", "z", "w", "b", "x", "y", "u", "h", "gamma", "beta", "delta", "C",
+                      "n", "i", "j", "k", "l", "L", "e", "pi", "mu", "sigma", "xhat", "adj",
+                      "sum_k"})
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_LETTERS = ("j", "k", "jk", "kj")
+
+
+def formula_functions(activations: Mapping[str, str]) -> dict:
+    """The functions a custom formula may call: SymPy's whitelist, the built-in activations,
+    the spec's own [activations] and ``sum_k``."""
+    functions = dict(FUNCTIONS)
+    definitions = {name: rule.build(*rule.defaults) for name, rule in ACTIVATIONS.items()
+                   if rule.build is not None and name not in functions}
+    definitions |= {name: parse_expression(text, {"x": X}) for name, text in activations.items()}
+    for name, definition in definitions.items():
+        functions[name] = _applied(definition)
+    functions["sum_k"] = SumK
+    return functions
+
+
+def _applied(definition: sympy.Expr):
+    """An activation's expression in x as a function: f(t) is the expression at x = t."""
+    return lambda t: definition.xreplace({X: t})
+
+
+@dataclass(frozen=True)
+class CustomConfig(LayerConfig):
+    kind = "custom"
+    KEYS: ClassVar[dict] = {"width": None, "formula": None, "params": {}, "init": {}}
+
+    formula: str = ""
+    #: (name, index letters) of each parameter, in the order declared.
+    params: tuple[tuple[str, str], ...] = ()
+    #: (name, constant start value) for the parameters that have one.
+    init: tuple[tuple[str, float], ...] = ()
+    #: The width of layer l-1 (a_j needs it to equal this layer's width).
+    below: int = 0
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> CustomConfig:
+        table = cls.check_keys(table, ctx)
+        width = ctx.width(table)
+        params = _parse_params(table["params"], ctx)
+        init = _parse_init(table["init"], dict(params), ctx)
+        if not isinstance(table["formula"], str):
+            raise ctx.error(f"expected the formula as a string, got {describe(table['formula'])}",
+                            "formula")
+        config = cls(ctx.index, width, table["formula"], params, init, ctx.below)
+        config.letter_form(ctx.activations, ctx)  # every check of the formula is in there
+        return config
+
+    @property
+    def same_width(self) -> bool:
+        return self.width == self.below
+
+    def letter_form(self, activations: Mapping[str, str], ctx: ParseContext | None = None
+                    ) -> sympy.Expr:
+        """The formula of node j in slots (see :mod:`.letters`); checked when ``ctx`` is given."""
+        where = ctx.where("formula") if ctx else f"layer {self.index} (custom), key 'formula'"
+        variables = {"a_k": slot("in", letters="k")}
+        if self.same_width:
+            variables["a_j"] = slot("in", letters="j")
+        elif re.search(r"\ba_j\b", self.formula):
+            raise ExpressionError(
+                f"a_j is node j of layer {self.index - 1}, which has {self.below} node(s) "
+                f"while this layer has {self.width}", where=where,
+                hint="Use a_j only when the two layers are equally wide; sum over a_k instead")
+        variables |= {f"{name}_{letters}": slot("param", name, letters)
+                      for name, letters in self.params}
+        expr = parse_expression(self.formula, variables, where=where,
+                                functions=formula_functions(activations))
+        _check_form(expr, self, where)
+        return expr
+
+    def parameters(self, widths: tuple[int, ...]) -> tuple[ParamSpec, ...]:
+        size = {"j": self.width, "k": widths[self.index - 1]}
+        starts = dict(self.init)
+        return tuple(ParamSpec(name, name, letters, tuple(size[c] for c in letters),
+                               starts.get(name, "fan_in")) for name, letters in self.params)
+
+    def to_table(self) -> dict[str, Any]:
+        table = {"kind": self.kind, "width": self.width, "formula": self.formula,
+                 "params": dict(self.params)}
+        return table | ({"init": dict(self.init)} if self.init else {})
+
+    def describe(self) -> str:
+        return f"custom, {self.formula}"
+
+
+def _parse_params(params: Any, ctx: ParseContext) -> tuple[tuple[str, str], ...]:
+    if not isinstance(params, Mapping):
+        raise ctx.error(f"expected a table of name = \"letters\", got {describe(params)}",
+                        "params", hint='Write e.g. params = { c = "jk", s = "j" }')
+    out = []
+    for name, letters in params.items():
+        if not _NAME.fullmatch(name) or name in RESERVED or name in FUNCTIONS:
+            raise ctx.error(f"{name!r} cannot be a parameter's name", "params",
+                            hint="Use letters and digits, starting with a letter, and none of "
+                                 f"the reserved names {', '.join(sorted(RESERVED))}")
+        if letters not in _LETTERS:
+            raise ctx.error(f"parameter {name!r} has index letters {letters!r}", "params",
+                            hint='Each parameter takes "j" (one per node of this layer), "k" '
+                                 '(one per node of layer l-1), "jk" or "kj"')
+        out.append((name, letters))
+    return tuple(out)
+
+
+def _parse_init(init: Any, params: dict[str, str], ctx: ParseContext
+                ) -> tuple[tuple[str, float], ...]:
+    if not isinstance(init, Mapping):
+        raise ctx.error(f"expected a table of name = number, got {describe(init)}", "init")
+    for name in init:
+        if name not in params:
+            raise ctx.error(f"{name!r} is not a declared parameter", "init",
+                            hint=f"Declared: {', '.join(params) or 'none'}")
+    return tuple((name, ctx.number(init, name)) for name in init)
+
+
+def _check_form(expr: sympy.Expr, config: CustomConfig, where: str) -> None:
+    """The formula's letters are where they belong, and it uses what it declares."""
+    def fail(what: str, hint: str | None = None):
+        raise ExpressionError(what, where=where, hint=hint)
+
+    if "k" in free_letters(expr):
+        fail("a_k (or a parameter with the letter k) appears outside sum_k(...)",
+             hint="k runs over the nodes of the layer below; only sum_k(...) binds it")
+    for s in expr.atoms(SumK):
+        if s.args[0].atoms(SumK):
+            fail("sum_k(...) inside sum_k(...): k is already taken")
+        if "k" not in free_letters(s.args[0]):
+            fail("a sum_k(...) whose terms do not depend on k", hint="Sum over a_k or c_jk")
+    roles = {slot_of(s).role for s in expr.free_symbols if slot_of(s)}
+    if "in" not in roles:
+        fail(f"the formula does not read layer {config.index - 1} (a_k or a_j)")
+    used = {slot_of(s).name for s in expr.free_symbols if slot_of(s) and slot_of(s).role == "param"}
+    for name, _ in config.params:
+        if name not in used:
+            fail(f"the parameter {name!r} is declared but the formula does not use it")

@@ -1,0 +1,45 @@
+"""``layernorm``: a_j^(l) = gamma_j xhat_j + beta_j over the nodes of layer l-1, with
+xhat_j = (a_j^(l-1) - mu)/sigma, mu their mean and sigma = sqrt(var + eps) (biased variance).
+
+Parameters gamma{l} and beta{l} of shape (n,), starting at 1 and 0 (``affine = false``: none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .base import LayerConfig, ParamSpec, ParseContext
+
+__all__ = ["LayerNormConfig"]
+
+
+@dataclass(frozen=True)
+class LayerNormConfig(LayerConfig):
+    kind = "layernorm"
+    KEYS: ClassVar[dict] = {"eps": 1e-5, "affine": True}
+
+    eps: float = 1e-5
+    affine: bool = True
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> LayerNormConfig:
+        table = cls.check_keys(table, ctx)
+        if ctx.below < 2:
+            raise ctx.error("normalising a single node gives 0 for every input",
+                            hint="Give the layer before it 2 or more nodes")
+        return cls(ctx.index, ctx.below, ctx.number(table, "eps", positive=True),
+                   ctx.boolean(table, "affine"))
+
+    def parameters(self, widths: tuple[int, ...]) -> tuple[ParamSpec, ...]:
+        if not self.affine:
+            return ()
+        return (ParamSpec("gamma", "gamma", "j", (self.width,), "ones"),
+                ParamSpec("beta", "beta", "j", (self.width,), "zeros"))
+
+    def to_table(self) -> dict[str, Any]:
+        return {"kind": self.kind, "eps": self.eps, "affine": self.affine}
+
+    def describe(self) -> str:
+        return f"layernorm, eps {self.eps:g}" + ("" if self.affine else ", no affine")

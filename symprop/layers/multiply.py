@@ -1,0 +1,14 @@
+"""``multiply``: a_j^(l) = a_j^(l-1) a_j^(m), a gate: layer m scales layer l-1 node by node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import TwoInputConfig
+
+__all__ = ["MultiplyConfig"]
+
+
+@dataclass(frozen=True)
+class MultiplyConfig(TwoInputConfig):
+    kind = "multiply"

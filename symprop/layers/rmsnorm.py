@@ -1,0 +1,37 @@
+"""``rmsnorm``: a_j^(l) = gamma_j xhat_j with xhat_j = a_j^(l-1)/r and
+r = sqrt(mean_k (a_k^(l-1))^2 + eps), the root mean square of layer l-1.
+
+Parameter gamma{l} of shape (n,), starting at 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .base import LayerConfig, ParamSpec, ParseContext
+
+__all__ = ["RMSNormConfig"]
+
+
+@dataclass(frozen=True)
+class RMSNormConfig(LayerConfig):
+    kind = "rmsnorm"
+    KEYS: ClassVar[dict] = {"eps": 1e-5}
+
+    eps: float = 1e-5
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> RMSNormConfig:
+        table = cls.check_keys(table, ctx)
+        return cls(ctx.index, ctx.below, ctx.number(table, "eps", positive=True))
+
+    def parameters(self, widths: tuple[int, ...]) -> tuple[ParamSpec, ...]:
+        return (ParamSpec("gamma", "gamma", "j", (self.width,), "ones"),)
+
+    def to_table(self) -> dict[str, Any]:
+        return {"kind": self.kind, "eps": self.eps}
+
+    def describe(self) -> str:
+        return f"rmsnorm, eps {self.eps:g}"
