@@ -3,8 +3,9 @@
 For dC_0/dw_jk^(l) seed 000 writes a product of three factors, each d(numerator)/d(denominator)
 worked out from the numerator's definition; a hidden layer's first factor is a sum over the
 next layer's nodes.  :class:`Factor`, :class:`Path` (one product) and :class:`ChainRule` (a
-sum of products) hold every such step for the printers and the proofs; the engine that
-builds them is :class:`symprop.derivation.Backprop`.
+sum of products, grouped by the layer each product goes through) hold every such step for
+the printers and the proofs; :class:`ChainSteps` builds them from the engine's local
+derivatives (it is the half of :class:`symprop.derivation.Backprop` that writes the steps).
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ from typing import TYPE_CHECKING
 
 import sympy
 
+from .graph import C0
+from .layers.symbolic import LazyRows
+from .notation import Node, node_of
+
 if TYPE_CHECKING:
     from .derivation import Derivation
 
-__all__ = ["BATCH_SIZE", "SAMPLE", "BatchAverage", "ChainRule", "Factor", "Path"]
+__all__ = ["BATCH_SIZE", "SAMPLE", "BatchAverage", "ChainRule", "ChainSteps", "Factor", "Path",
+           "PathGroup"]
 
 #: Batch size n and sample index i of the batch average (seed 000: C = 1/n sum_i C_i).
 BATCH_SIZE = sympy.Symbol("n", integer=True, positive=True)
@@ -85,13 +91,41 @@ class Path:
 
 
 @dataclass(frozen=True)
-class ChainRule:
-    """d C_0 / d target as a sum over paths (one path when nothing is summed)."""
+class PathGroup:
+    """The paths through one layer the target feeds: a sum over its nodes, or one path."""
 
-    target: sympy.Symbol
     paths: tuple[Path, ...]
     #: The index summed over and the layer it runs over, e.g. ("j", L); None for one path.
     sum_index: tuple[str, int] | None = None
+
+    @property
+    def value(self) -> sympy.Expr:
+        return sympy.Add(*[p.value for p in self.paths])
+
+
+@dataclass(frozen=True)
+class ChainRule:
+    """d C_0 / d target as a sum over paths, grouped by the layer each path goes through:
+    one group in seed 000's networks, one more for every skip connection the target feeds
+    (a residual connection's two paths and their sum)."""
+
+    target: sympy.Symbol
+    groups: tuple[PathGroup, ...]
+
+    @classmethod
+    def of(cls, target: sympy.Symbol, paths: tuple[Path, ...],
+           sum_index: tuple[str, int] | None = None) -> ChainRule:
+        """A chain rule of one group."""
+        return cls(target, (PathGroup(tuple(paths), sum_index),))
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(p for g in self.groups for p in g.paths)
+
+    @property
+    def sum_index(self) -> tuple[str, int] | None:
+        """The one group's summation index (None for several groups, or one path)."""
+        return self.groups[0].sum_index if len(self.groups) == 1 else None
 
     @property
     def value(self) -> sympy.Expr:
@@ -123,3 +157,108 @@ class BatchAverage:
         """Apply the reduction to per-sample values (numbers or arrays)."""
         total = sum(per_sample[1:], per_sample[0])
         return total / len(per_sample) if self.reduction == "mean" else total
+
+
+class ChainSteps:
+    """How the engine writes dC_0/d(node) as seed 000 does, factor by factor.
+
+    A mixin of :class:`symprop.derivation.Backprop`, which provides ``graph``, the local and
+    accumulated derivatives (``loss_derivative``, ``activation_derivative``, ``local``,
+    ``dC_da``) and ``derive_node``.
+    """
+
+    # ---------------------------------------------------------------- factors
+    def factor_loss(self, j: int) -> Factor:
+        """dC_0/da_j^(L) from C_0 = sum_j loss(a_j, y_j): only term j survives."""
+        g = self.graph
+        a_j = g.a[g.L][j]
+        return Factor(C0, a_j, self.loss_derivative(j), terms=g.loss_terms,
+                      term_derivatives=tuple(sympy.factor_terms(sympy.diff(t, a_j))
+                                               for t in g.loss_terms))
+
+    def factor_dC_da(self, layer: int, j: int) -> Factor:
+        """dC_0/da_j^(l): from the loss at the output, a backward step in a hidden layer."""
+        if layer == self.graph.L:
+            return self.factor_loss(j)
+        symbol = self.graph.output(layer, j)
+        return Factor(C0, symbol, functools.partial(self.dC_da, layer, j),
+                      backward=self.derive_node(node_of(symbol)))
+
+    def factor_activation(self, layer: int, i: int, m: int) -> Factor:
+        """da_i^(l)/dz_m^(l) from a_i^(l) = g^(l)(z_i^(l)) (or the softmax of all z^(l))."""
+        g = self.graph
+        definition = g.a_def[layer][i]
+        value = self.activation_derivative(layer, i, m)
+        return Factor(g.a[layer][i], g.z[layer][m], value, terms=(definition,),
+                      term_derivatives=(value,))
+
+    def factor_z(self, layer: int, j: int, wrt: sympy.Symbol) -> Factor:
+        """dz_j^(l)/d(wrt) from z_j^(l) = sum_k w_jk a_k (+ b_j): one term survives.
+
+        The surviving term is found from the indices, so the factor costs O(1); its terms
+        are built when a printer reads them.
+        """
+        dense = self.graph.layers[layer]
+        k = dense.term_of(j, wrt)
+        terms = dense.z_terms[j]
+        value = sympy.S.Zero if k is None else sympy.diff(terms[k], wrt)
+        return Factor(dense.z[j], wrt, value, terms=terms,
+                      term_derivatives=LazyRows(len(terms), lambda n: value if n == k
+                                                else sympy.S.Zero))
+
+    def factor_local(self, layer: int, i: int, wrt: sympy.Symbol) -> Factor:
+        """d a_i^(l) / d(wrt) from the definition of a layer without a z (a normalisation, a
+        residual sum, a custom formula): SymPy's derivative, in the layer's own names."""
+        lay = self.graph.layers[layer]
+        output = lay.outputs[i]
+        value = self.local(layer, i, wrt)
+        return Factor(output, wrt, value, terms=(lay.definition(output),),
+                      term_derivatives=(value,))
+
+    # ----------------------------------------------------------- chain rules
+    def chain(self, node: Node) -> ChainRule:
+        """The chain rule for dC_0/d(node), as seed 000 writes it."""
+        g = self.graph
+        symbol = node.symbol
+        if node.kind in ("w", "b"):
+            l, j = node.layer, node.j
+            last = self.factor_z(l, j, symbol)
+            return self._through_activation(symbol, l, j, (last,))
+        if node.kind == "z":
+            return self._through_activation(symbol, node.layer, node.j, ())
+        if node.kind == "a" and node.layer == g.L:
+            return ChainRule.of(symbol, (Path((self.factor_loss(node.j),)),))
+        if node.is_parameter:  # of a layer without a z: through the outputs it enters
+            l = node.layer
+            paths = tuple(Path((self.factor_dC_da(l, i), self.factor_local(l, i, symbol)))
+                          for i in g.layers[l].param_entries(node))
+            return ChainRule.of(symbol, paths, None if len(paths) == 1 else ("j", l))
+        # a hidden node or an input: the backward step over every layer it feeds
+        layer = 0 if node.kind == "x" else node.layer
+        return ChainRule(symbol, tuple(self._through_consumer(c, symbol)
+                                       for c in g.consumers[layer]))
+
+    def _through_consumer(self, c: int, symbol: sympy.Symbol) -> PathGroup:
+        """The paths from the loss to ``symbol`` through layer ``c``, which reads it."""
+        consumer = self.graph.layers[c]
+        paths = []
+        if consumer.through_activation:  # dense: through each z it enters, then a = g(z)
+            for m in consumer.readers(symbol):
+                last = self.factor_z(c, m, symbol)
+                for i in self._contributors(c, m):
+                    paths.append(Path((self.factor_dC_da(c, i),
+                                       self.factor_activation(c, i, m), last)))
+            return PathGroup(tuple(paths), ("j", c))
+        paths = [Path((self.factor_dC_da(c, i), self.factor_local(c, i, symbol)))
+                 for i in consumer.readers(symbol)]
+        return PathGroup(tuple(paths), ("j", c) if len(paths) > 1 else None)
+
+    def _contributors(self, layer: int, m: int) -> range | tuple[int]:
+        """The nodes i of ``layer`` whose activation depends on z_m: all of them for softmax."""
+        return (m,) if self.graph.is_elementwise(layer) else range(self.graph.widths[layer])
+
+    def _through_activation(self, symbol, layer, j, tail) -> ChainRule:
+        paths = tuple(Path((self.factor_dC_da(layer, i), self.factor_activation(layer, i, j))
+                           + tail) for i in self._contributors(layer, j))
+        index = None if len(paths) == 1 and self.graph.is_elementwise(layer) else ("i", layer)
+        return ChainRule.of(symbol, paths, index)

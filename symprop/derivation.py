@@ -33,15 +33,21 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .chain import BatchAverage, ChainRule, Factor, Path
-from .graph import C0, LazyRows, SymbolicGraph, build_graph
+from .chain import BatchAverage, ChainRule, ChainSteps, Factor
+from .graph import C0, SymbolicGraph, build_graph
 from .notation import Node, node_of
 from .spec import Spec
 
 __all__ = ["Backprop", "Derivation", "backprop", "derive", "prove_all"]
 
-class Backprop:
-    """Chain-rule derivatives of C_0 for one graph; node quantities are computed once."""
+class Backprop(ChainSteps):
+    """Chain-rule derivatives of C_0 for one graph; node quantities are computed once.
+
+    "Follow the arrows" (seed 001): dC_0/dv is the sum, over every node u that v feeds, of
+    dC_0/du times du/dv.  Where u is a layer's entry node (a z of a dense layer, the output of
+    any other kind) dC_0/du stays a symbol -- delta_j^(l), or dC_0/da_j^(l) -- so every result
+    is compact, one layer deep, and deriving every parameter costs time linear in the network.
+    """
 
     def __init__(self, graph: SymbolicGraph):
         self.graph = graph
@@ -61,7 +67,8 @@ class Backprop:
             sympy.diff(g.loss_terms[j], g.a[g.L][j])))
 
     def activation_derivative(self, layer: int, i: int, m: int) -> sympy.Expr:
-        """da_i^(l)/dz_m^(l) in layered symbols: g'(z_m) on the diagonal, softmax's Jacobian."""
+        """da_i^(l)/dz_m^(l) of a dense layer, in layered symbols: g'(z_m) on the diagonal,
+        softmax's Jacobian."""
         g = self.graph
         if g.is_elementwise(layer):
             if i != m:
@@ -76,15 +83,28 @@ class Backprop:
         g = self.graph
         return expr.xreplace(dict(zip(g.a_def[layer], g.a[layer])))
 
+    def local(self, layer: int, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        """d entry_i^(l) / d wrt, from the layer's definition (memoized)."""
+        return self._cached(("local", layer, i, wrt),
+                            lambda: self.graph.layers[layer].local(i, wrt))
+
     # ------------------------------------------- accumulated (compact) gradients
     def dC_da(self, layer: int, j: int) -> sympy.Expr:
-        """dC_0/da_j^(l): the loss derivative at the output, else sum_i delta_i^(l+1) w_ij."""
+        """dC_0/da_j^(l): the loss derivative at the output, else the sum over the entry
+        nodes u that a_j^(l) feeds of (u's accumulated gradient, a symbol) du/da_j^(l):
+        sum_i delta_i^(l+1) w_ij^(l+1) when the next layer is dense."""
         g = self.graph
         if layer == g.L:
             return self.loss_derivative(j)
-        nxt = layer + 1
-        return self._cached(("dC/da", layer, j), lambda: sympy.Add(*[
-            g.delta[nxt][i] * g.w[nxt][i][j] for i in range(g.widths[nxt])]))
+
+        def build():
+            source, terms = g.output(layer, j), []
+            for c in g.consumers[layer]:
+                consumer = g.layers[c]
+                terms += [consumer.adjoints[i] * self.local(c, i, source)
+                          for i in consumer.readers(source)]
+            return sympy.Add(*terms)
+        return self._cached(("dC/da", layer, j), build)
 
     def dC_dz(self, layer: int, j: int) -> sympy.Expr:
         """delta_j^(l) = dC_0/dz_j^(l) = sum_i (dC_0/da_i^(l)) (da_i^(l)/dz_j^(l))."""
@@ -96,132 +116,76 @@ class Backprop:
             self.dC_da(layer, i) * self.activation_derivative(layer, i, j)
             for i in range(g.widths[layer])]))
 
+    def entry_gradient(self, layer: int, j: int) -> sympy.Expr:
+        """The compact definition of the symbol of entry j of ``layer``: delta_j^(l) for a
+        dense layer, dC_0/da_j^(l) for any other."""
+        if self.graph.layers[layer].through_activation:
+            return self.dC_dz(layer, j)
+        return self.dC_da(layer, j)
+
     def gradient(self, node: Node) -> sympy.Expr:
         """The compact result dC_0/d(node) in layered symbols and next-layer deltas."""
         kind, l = node.kind, node.layer
         if kind == "w":
             return sympy.Mul(self.dC_dz(l, node.j), self.graph.a[l - 1][node.k])
-        if kind == "b":
-            return self.dC_dz(l, node.j)
-        if kind == "z":
+        if kind in ("b", "z"):
             return self.dC_dz(l, node.j)
         if kind == "a":
             return self.dC_da(l, node.j)
         if kind == "x":
             return self.dC_da(0, node.j)
-        if kind == "delta":
-            raise ValueError("delta_j^(l) is itself dC_0/dz_j^(l); derive z_j^(l) instead")
-        raise ValueError(f"y_j is a target, not a quantity C_0 is differentiated by: {node}")
+        if kind in ("delta", "adj"):
+            raise ValueError(f"{node} is itself an accumulated gradient; derive the node it "
+                             "belongs to instead")
+        if node.is_parameter:
+            layer, symbol = self.graph.layers[l], node.symbol
+            return self._cached(("param", node), lambda: sympy.Add(*[
+                self.entry_gradient(l, i) * self.local(l, i, symbol)
+                for i in layer.param_entries(node)]))
+        if kind == "y":
+            raise ValueError(f"y_j is a target, not a quantity C_0 is differentiated by: {node}")
+        raise ValueError(f"{node} is an intermediate quantity of layer {l}; derive a "
+                         "parameter or a node (a, z) instead")
 
     def gradients(self, nodes: list[Node] | None = None) -> dict[Node, sympy.Expr]:
         """Every parameter's compact result (or those of ``nodes``)."""
         return {n: self.gradient(n) for n in (nodes or self.graph.parameters())}
 
     def delta_definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
-        """delta_j^(l) -> its compact definition, for every node of layers 1..L."""
+        """Every accumulated-gradient symbol (delta, dC_0/da) -> its compact definition."""
         g = self.graph
-        return {g.delta[l][j]: self.dC_dz(l, j)
-                for l in range(1, g.L + 1) for j in range(g.widths[l])}
+        return {s: self.entry_gradient(l, j) for l, layer in g.layers.items()
+                for j, s in enumerate(layer.adjoints)}
+
+    def adjoint_of(self, node: Node) -> sympy.Expr:
+        """The compact definition of an accumulated-gradient node (delta_j^(l), adj_j^(l))."""
+        return self.entry_gradient(node.layer, node.j)
 
     # --------------------------------------------------------------- expansion
     def delta_expanded(self, layer: int, j: int) -> sympy.Expr:
-        """delta_j^(l) with every later delta substituted, back to the output."""
-        g = self.graph
-
-        def build():
-            expr = self.dC_dz(layer, j)
-            if layer == g.L:
-                return expr
-            return expr.xreplace({g.delta[layer + 1][i]: self.delta_expanded(layer + 1, i)
-                                  for i in range(g.widths[layer + 1])})
-        return self._cached(("delta*", layer, j), build)
+        """The symbol of entry j of ``layer`` with every later one substituted, back to the
+        output."""
+        return self._cached(("delta*", layer, j),
+                            lambda: self.expand_deltas(self.entry_gradient(layer, j)))
 
     def expand_deltas(self, expr: sympy.Expr) -> sympy.Expr:
-        """Substitute every delta symbol in ``expr`` by its fully expanded definition."""
+        """Substitute every accumulated-gradient symbol in ``expr`` by its fully expanded
+        definition."""
         mapping = {}
         for s in expr.free_symbols:
             node = node_of(s)
-            if node is not None and node.kind == "delta":
+            if node is not None and node.kind in ("delta", "adj"):
                 mapping[s] = self.delta_expanded(node.layer, node.j)
         return expr.xreplace(mapping) if mapping else expr
-
-    # ---------------------------------------------------------------- factors
-    def factor_loss(self, j: int) -> Factor:
-        """dC_0/da_j^(L) from C_0 = sum_j loss(a_j, y_j): only term j survives."""
-        g = self.graph
-        a_j = g.a[g.L][j]
-        return Factor(C0, a_j, self.loss_derivative(j), terms=g.loss_terms,
-                      term_derivatives=tuple(sympy.factor_terms(sympy.diff(t, a_j))
-                                               for t in g.loss_terms))
-
-    def factor_dC_da(self, layer: int, j: int) -> Factor:
-        """dC_0/da_j^(l): from the loss at the output, a backward step in a hidden layer."""
-        if layer == self.graph.L:
-            return self.factor_loss(j)
-        symbol = self.graph.a[layer][j] if layer > 0 else self.graph.x[j]
-        return Factor(C0, symbol, functools.partial(self.dC_da, layer, j),
-                      backward=Derivation(node_of(symbol), self))
-
-    def factor_activation(self, layer: int, i: int, m: int) -> Factor:
-        """da_i^(l)/dz_m^(l) from a_i^(l) = g^(l)(z_i^(l)) (or the softmax of all z^(l))."""
-        g = self.graph
-        definition = g.a_def[layer][i]
-        value = self.activation_derivative(layer, i, m)
-        return Factor(g.a[layer][i], g.z[layer][m], value, terms=(definition,),
-                      term_derivatives=(value,))
-
-    def factor_z(self, layer: int, j: int, wrt: sympy.Symbol) -> Factor:
-        """dz_j^(l)/d(wrt) from z_j^(l) = sum_k w_jk a_k (+ b_j): one term survives.
-
-        The surviving term is found from the indices, so the factor costs O(1); its terms
-        are built when a printer reads them.
-        """
-        g = self.graph
-        k = g.z_term_of(layer, j, node_of(wrt))
-        terms = g.z_terms[layer][j]
-        value = sympy.S.Zero if k is None else sympy.diff(terms[k], wrt)
-        return Factor(g.z[layer][j], wrt, value, terms=terms,
-                      term_derivatives=LazyRows(len(terms), lambda n: value if n == k
-                                                else sympy.S.Zero))
-
-    # ----------------------------------------------------------- chain rules
-    def chain(self, node: Node) -> ChainRule:
-        """The chain rule for dC_0/d(node), as seed 000 writes it."""
-        g = self.graph
-        symbol = node.symbol
-        if node.kind in ("w", "b"):
-            l, j = node.layer, node.j
-            last = self.factor_z(l, j, symbol)
-            return self._through_activation(symbol, l, j, (last,))
-        if node.kind == "z":
-            return self._through_activation(symbol, node.layer, node.j, ())
-        if node.kind == "a" and node.layer == g.L:
-            return ChainRule(symbol, (Path((self.factor_loss(node.j),)),))
-        # a hidden activation or an input: the backward step over the next layer
-        layer = 0 if node.kind == "x" else node.layer
-        nxt = layer + 1
-        paths = []
-        for m in range(g.widths[nxt]):
-            last = self.factor_z(nxt, m, symbol)
-            for i in self._contributors(nxt, m):
-                paths.append(Path((self.factor_dC_da(nxt, i),
-                                   self.factor_activation(nxt, i, m), last)))
-        return ChainRule(symbol, tuple(paths), sum_index=("j", nxt))
-
-    def _contributors(self, layer: int, m: int) -> range | tuple[int]:
-        """The nodes i of ``layer`` whose activation depends on z_m: all of them for softmax."""
-        return (m,) if self.graph.is_elementwise(layer) else range(self.graph.widths[layer])
-
-    def _through_activation(self, symbol, layer, j, tail) -> ChainRule:
-        paths = tuple(Path((self.factor_dC_da(layer, i), self.factor_activation(layer, i, j))
-                           + tail) for i in self._contributors(layer, j))
-        index = None if len(paths) == 1 and self.graph.is_elementwise(layer) else ("i", layer)
-        return ChainRule(symbol, paths, sum_index=index)
 
     # ------------------------------------------------------------ derivations
     def derive(self, target: str | Node | sympy.Symbol) -> Derivation:
         """The derivation of dC_0/d(target); target in seed notation, e.g. ``w_{12}^{(L)}``."""
         return Derivation(self.graph.resolve(target), self)
+
+    def derive_node(self, node: Node) -> Derivation:
+        """The derivation of dC_0/d(node) for a node of the graph (no name to resolve)."""
+        return Derivation(node, self)
 
 
 @dataclass(frozen=True)
@@ -270,11 +234,24 @@ class Derivation:
 
     @property
     def backward(self) -> Derivation | None:
-        """The nested derivation of dC_0/da_j^(l) when the target sits in a hidden layer."""
-        for path in self.chain.paths:
-            if path.factors[0].backward is not None:
-                return path.factors[0].backward
-        return None
+        """The nested derivation of dC_0/da_j^(l) when the target sits in a hidden layer
+        (the first, when it feeds several layers: see :attr:`backwards`)."""
+        found = self.backwards
+        return found[0] if found else None
+
+    @property
+    def backwards(self) -> list[Derivation]:
+        """Every nested derivation of a hidden dC_0/da the chain rule goes through, once
+        each, in the order of the chain rule's groups (the next layer, then skip
+        connections)."""
+        out: dict[Node, Derivation] = {}
+        for group in self.chain.groups:
+            for path in group.paths:
+                nested = path.factors[0].backward
+                if nested is not None:
+                    out.setdefault(nested.target, nested)
+                    break
+        return list(out.values())
 
     @property
     def batch(self) -> BatchAverage:
@@ -282,14 +259,15 @@ class Derivation:
 
     @property
     def delta_nodes(self) -> list[Node]:
-        """The deltas the compact result uses, in node order."""
+        """The accumulated gradients the compact result uses (delta_j^(l) and dC_0/da_j^(l)
+        of the layers it reaches), in node order."""
         return sorted(n for n in map(node_of, self.result.free_symbols)
-                      if n is not None and n.kind == "delta")
+                      if n is not None and n.kind in ("delta", "adj"))
 
     @property
     def delta_definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
-        """The definitions of the deltas the compact result uses."""
-        return {n.symbol: self.engine.dC_dz(n.layer, n.j) for n in self.delta_nodes}
+        """The definitions of the accumulated gradients the compact result uses."""
+        return {n.symbol: self.engine.adjoint_of(n) for n in self.delta_nodes}
 
     def specialised(self, expr: sympy.Expr | None = None) -> sympy.Expr:
         """``expr`` (default: the result) with each g' of a concrete activation written out.
@@ -304,9 +282,9 @@ class Derivation:
 
         def write_out(e):
             through = type(e).through_output_factored()
-            node = node_of(e.args[0])
-            if through is not None and node is not None and node.kind == "z":
-                return through.xreplace({A: graph.a[node.layer][node.j]})
+            output = _output_of(graph, e)
+            if through is not None and output is not None:
+                return through.xreplace({A: output})
             return e.explicit(e.args[0])
 
         expr = self.result if expr is None else expr
@@ -336,6 +314,19 @@ class Derivation:
         from .documents import derivation_document
 
         return derivation_document(self, "markdown")
+
+
+def _output_of(graph: SymbolicGraph, prime) -> sympy.Symbol | None:
+    """The node a = g(u) whose g' ``prime`` is, g'(u): a_j^(l) for g'(z_j^(l)) (a dense layer)
+    or for g'(a_j^(l-1)) (an activation layer)."""
+    node = node_of(prime.args[0])
+    if node is not None and node.kind == "z":
+        return graph.a[node.layer][node.j]
+    applied = prime.base(prime.args[0])
+    for layer in graph.layers.values():
+        if layer.kind in ("dense", "activation") and applied in layer.a_def:
+            return layer.outputs[layer.a_def.index(applied)]
+    return None
 
 
 def backprop(spec_or_graph: Spec | SymbolicGraph) -> Backprop:

@@ -40,6 +40,7 @@ KINDS: dict[str, tuple[bool, int]] = {
     "beta": (True, 1),
     "mu": (True, 0),
     "sigma": (True, 0),
+    "r": (True, 0),
     "xhat": (True, 1),
     "adj": (True, 1),
 }
@@ -118,7 +119,7 @@ def layer_label(layer: int, L: int | None = None) -> str:
 
 
 #: Kinds of the quantities a network computes from its inputs and parameters.
-_COMPUTED = frozenset({"z", "a", "delta", "x", "y", "mu", "sigma", "xhat", "adj"})
+_COMPUTED = frozenset({"z", "a", "delta", "x", "y", "mu", "sigma", "r", "xhat", "adj"})
 
 _NAMES: dict[str, Node] = {}
 

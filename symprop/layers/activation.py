@@ -10,9 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import IDENTITY, ActivationChoice, LayerConfig, ParseContext, parse_activation
+import sympy
 
-__all__ = ["ActivationConfig"]
+from ..activations import ElementwiseActivation, Softmax
+from .base import IDENTITY, ActivationChoice, LayerConfig, ParseContext, parse_activation
+from .symbolic import GraphContext, SymbolicLayer, activation_function, node
+
+__all__ = ["ActivationConfig", "ActivationLayer"]
 
 
 @dataclass(frozen=True)
@@ -37,3 +41,48 @@ class ActivationConfig(LayerConfig):
 
     def describe(self) -> str:
         return f"activation, {self.activation}"
+
+    def build(self, ctx: GraphContext) -> ActivationLayer:
+        return ActivationLayer(self, ctx)
+
+
+class ActivationLayer(SymbolicLayer):
+    """a_j = g(a_j^(l-1)), or softmax over the layer; the entries are the outputs."""
+
+    kind = "activation"
+
+    def __init__(self, config: ActivationConfig, ctx: GraphContext):
+        super().__init__(config, ctx)
+        self.below = tuple(self.sources_of[self.index - 1])
+        self.entries = self.outputs
+        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+        choice = config.activation
+        self.activation = activation_function(choice.name, choice.params, self.index,
+                                              dict(ctx.spec.activations))
+        if self.activation is Softmax:
+            self.a_def = tuple(Softmax(j, *self.below) for j in range(self.width))
+        else:
+            self.a_def = tuple(self.activation(x) for x in self.below)
+
+    @property
+    def elementwise(self) -> bool:
+        return issubclass(self.activation, ElementwiseActivation)
+
+    def sources(self, i: int):
+        return self.below if not self.elementwise else (self.below[i],)
+
+    def readers(self, source: sympy.Symbol):
+        return range(self.width) if not self.elementwise else [self.below.index(source)]
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        """g'(a_i^(l-1)) on the diagonal; softmax's Jacobian a_i (delta_im - a_m)."""
+        if wrt not in self.below:
+            return sympy.S.Zero
+        value = sympy.diff(self.a_def[i], wrt)
+        return value.xreplace(dict(zip(self.a_def, self.outputs)))
+
+    def param_entries(self, param):
+        return ()
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        return dict(zip(self.outputs, self.a_def))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import TwoInputConfig
+from .formula import FormulaLayer
+from .letters import slot
+from .symbolic import GraphContext
 
 __all__ = ["AddConfig"]
 
@@ -12,3 +15,6 @@ __all__ = ["AddConfig"]
 @dataclass(frozen=True)
 class AddConfig(TwoInputConfig):
     kind = "add"
+
+    def build(self, ctx: GraphContext) -> FormulaLayer:
+        return FormulaLayer(self, ctx, slot("in", letters="j") + slot("from", letters="j"))

@@ -5,12 +5,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import TwoInputConfig
+import sympy
 
-__all__ = ["ConcatConfig"]
+from .base import TwoInputConfig
+from .symbolic import GraphContext, SymbolicLayer, node
+
+__all__ = ["ConcatConfig", "ConcatLayer"]
 
 
 @dataclass(frozen=True)
 class ConcatConfig(TwoInputConfig):
     kind = "concat"
     SAME_WIDTH = False
+
+    def build(self, ctx: GraphContext) -> ConcatLayer:
+        return ConcatLayer(self, ctx)
+
+
+class ConcatLayer(SymbolicLayer):
+    """a_j = the j-th node of (a^(l-1), a^(m)); each output copies one node."""
+
+    kind = "concat"
+
+    def __init__(self, config: ConcatConfig, ctx: GraphContext):
+        super().__init__(config, ctx)
+        self.entries = self.outputs
+        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+        self.copied = (*self.sources_of[self.index - 1], *self.sources_of[config.source])
+
+    def sources(self, i: int):
+        return (self.copied[i],)
+
+    def readers(self, source: sympy.Symbol):
+        return [i for i, s in enumerate(self.copied) if s == source]
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        return sympy.S.One if self.copied[i] == wrt else sympy.S.Zero
+
+    def param_entries(self, param):
+        return ()
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        return dict(zip(self.outputs, self.copied))

@@ -22,13 +22,15 @@ from ..activations import ACTIVATIONS, X
 from ..errors import ExpressionError
 from ..safe_parse import FUNCTIONS, parse_expression
 from .base import LayerConfig, ParamSpec, ParseContext, describe
+from .formula import FormulaLayer
 from .letters import SumK, free_letters, slot, slot_of
+from .symbolic import GraphContext
 
 __all__ = ["RESERVED", "CustomConfig", "formula_functions"]
 
 #: Names a custom parameter cannot take (design.md section 3b, and the layers' own names).
 RESERVED = frozenset({"a", "z", "w", "b", "x", "y", "u", "h", "gamma", "beta", "delta", "C",
-                      "n", "i", "j", "k", "l", "L", "e", "pi", "mu", "sigma", "xhat", "adj",
+                      "n", "i", "j", "k", "l", "L", "e", "pi", "mu", "sigma", "r", "xhat", "adj",
                       "sum_k"})
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _LETTERS = ("j", "k", "jk", "kj")
@@ -114,6 +116,9 @@ class CustomConfig(LayerConfig):
 
     def describe(self) -> str:
         return f"custom, {self.formula}"
+
+    def build(self, ctx: GraphContext) -> FormulaLayer:
+        return FormulaLayer(self, ctx, self.letter_form(ctx.spec.activations))
 
 
 def _parse_params(params: Any, ctx: ParseContext) -> tuple[tuple[str, str], ...]:

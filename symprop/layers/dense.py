@@ -6,13 +6,19 @@ dC_0/dz_j^(l).  Parameters W{l} (n_l, n_{l-1}) and b{l} (n_l,).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import IDENTITY, ActivationChoice, LayerConfig, ParamSpec, ParseContext, parse_activation
+import sympy
 
-__all__ = ["DenseConfig"]
+from ..activations import ElementwiseActivation, Softmax
+from ..notation import Node, node_of
+from .base import IDENTITY, ActivationChoice, LayerConfig, ParamSpec, ParseContext, parse_activation
+from .symbolic import GraphContext, LazyRows, SymbolicLayer, activation_function, node
+
+__all__ = ["DenseConfig", "DenseLayer"]
 
 
 @dataclass(frozen=True)
@@ -46,3 +52,115 @@ class DenseConfig(LayerConfig):
 
     def describe(self) -> str:
         return f"dense, {self.activation}" + (", bias" if self.bias else "")
+
+    def build(self, ctx: GraphContext) -> DenseLayer:
+        return DenseLayer(self, ctx)
+
+
+def _weight_row(layer: int, n_in: int, j: int) -> LazyRows:
+    return LazyRows(n_in, functools.partial(node, "w", layer, j))
+
+
+def _z_term(w_row: LazyRows, a_below: tuple, b_j: sympy.Symbol | None, k: int) -> sympy.Expr:
+    return b_j if k == len(a_below) else w_row[k] * a_below[k]
+
+
+def _z_terms_row(w: LazyRows, a_below: tuple, b: tuple | None, j: int) -> LazyRows:
+    """The terms of z_j, each built when read: w_j0 a_0, w_j1 a_1, ..., then b_j."""
+    return LazyRows(len(a_below) + (b is not None),
+                    functools.partial(_z_term, w[j], a_below, b[j] if b else None))
+
+
+class DenseLayer(SymbolicLayer):
+    """z_j = sum_k w_jk a_k (+ b_j), a_j = g(z_j); the entries are the z, with delta_j.
+
+    Weight rows and the terms of each z are built when first read (:class:`LazyRows`), so a
+    wide layer costs time linear in its nodes until a derivation reads a row.
+    """
+
+    kind = "dense"
+
+    def __init__(self, config: DenseConfig, ctx: GraphContext):
+        super().__init__(config, ctx)
+        l, n_out = self.index, self.width
+        self.below = tuple(self.sources_of[l - 1])
+        self.w = LazyRows(n_out, functools.partial(_weight_row, l, len(self.below)))
+        self.b = tuple(node("b", l, j) for j in range(n_out)) if config.bias else None
+        self.z = tuple(node("z", l, j) for j in range(n_out))
+        self.entries = self.z
+        self.adjoints = self.delta = tuple(node("delta", l, j) for j in range(n_out))
+        choice = config.activation
+        self.activation = activation_function(choice.name, choice.params, l,
+                                              dict(ctx.spec.activations))
+        #: z_terms[j]: the terms of z_j, in order (w_j0 a_0, ..., b_j), each built when read.
+        self.z_terms = LazyRows(n_out, functools.partial(_z_terms_row, self.w, self.below,
+                                                         self.b))
+        if self.activation is Softmax:
+            self.a_def = tuple(Softmax(j, *self.z) for j in range(n_out))
+        else:
+            self.a_def = tuple(self.activation(z_j) for z_j in self.z)
+
+    @property
+    def through_activation(self) -> bool:
+        return True
+
+    @property
+    def elementwise(self) -> bool:
+        return issubclass(self.activation, ElementwiseActivation)
+
+    @property
+    def parameters(self) -> list[Node]:
+        l, n_out, n_in = self.index, self.width, len(self.below)
+        out = [Node("w", l, j, k) for j in range(n_out) for k in range(n_in)]
+        return out + ([Node("b", l, j) for j in range(n_out)] if self.b is not None else [])
+
+    def z_def(self, j: int) -> sympy.Expr:
+        return sympy.Add(*self.z_terms[j])
+
+    def term_of(self, j: int, symbol: sympy.Symbol) -> int | None:
+        """The one term of z_j that contains ``symbol`` (an input node or a parameter of the
+        layer), or None when no term does; anything else raises ValueError."""
+        found = node_of(symbol)
+        if found is not None and found.kind in ("w", "b"):
+            if found.layer != self.index or found.j != j:
+                return None
+            return found.k if found.kind == "w" else len(self.below)
+        if symbol in self._below_index:
+            return self._below_index[symbol]
+        raise ValueError(f"{symbol} is not an input or parameter of layer {self.index}")
+
+    @functools.cached_property
+    def _below_index(self) -> dict[sympy.Symbol, int]:
+        return {s: k for k, s in enumerate(self.below)}
+
+    def sources(self, i: int):
+        return self.below
+
+    def readers(self, source: sympy.Symbol) -> range:
+        return range(self.width)
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        """dz_i/d(wrt): the derivative of z_i's one term that holds ``wrt``."""
+        k = self.term_of(i, wrt)
+        return sympy.S.Zero if k is None else sympy.diff(self.z_terms[i][k], wrt)
+
+    def param_entries(self, param: Node) -> tuple[int]:
+        return (param.j,)
+
+    def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
+        """z_j by its terms, a_j by g(z_j), built for the one symbol asked for."""
+        found = node_of(symbol)
+        if found is None or found.layer != self.index:
+            return None
+        if found.kind == "z":
+            return self.z_def(found.j)
+        return self.a_def[found.j] if found.kind == "a" else None
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        out = {z: self.z_def(j) for j, z in enumerate(self.z)}
+        return out | dict(zip(self.outputs, self.a_def))
+
+    def compose(self, mapping: dict[sympy.Symbol, sympy.Expr]) -> dict[sympy.Symbol, sympy.Expr]:
+        zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms]) for terms in self.z_terms)
+        z_map = dict(zip(self.z, zs))
+        return z_map | {a: d.xreplace(z_map) for a, d in zip(self.outputs, self.a_def)}

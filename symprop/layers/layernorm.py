@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import sympy
+
 from .base import LayerConfig, ParamSpec, ParseContext
+from .formula import FormulaLayer, exact
+from .letters import N, SumK, slot
+from .symbolic import GraphContext
 
 __all__ = ["LayerNormConfig"]
 
@@ -43,3 +48,14 @@ class LayerNormConfig(LayerConfig):
 
     def describe(self) -> str:
         return f"layernorm, eps {self.eps:g}" + ("" if self.affine else ", no affine")
+
+    def build(self, ctx: GraphContext) -> FormulaLayer:
+        in_j, in_k = slot("in", letters="j"), slot("in", letters="k")
+        mu, sigma = slot("named", "mu"), slot("named", "sigma")
+        xhat = slot("named", "xhat", "j")
+        named = {mu: SumK(in_k) / N,
+                 sigma: sympy.sqrt(SumK((in_k - mu) ** 2) / N + exact(self.eps)),
+                 xhat: (in_j - mu) / sigma}
+        out = slot("param", "gamma", "j") * xhat + slot("param", "beta", "j") if self.affine \
+            else xhat
+        return FormulaLayer(self, ctx, out, named)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import TwoInputConfig
+from .formula import FormulaLayer
+from .letters import slot
+from .symbolic import GraphContext
 
 __all__ = ["MultiplyConfig"]
 
@@ -12,3 +15,6 @@ __all__ = ["MultiplyConfig"]
 @dataclass(frozen=True)
 class MultiplyConfig(TwoInputConfig):
     kind = "multiply"
+
+    def build(self, ctx: GraphContext) -> FormulaLayer:
+        return FormulaLayer(self, ctx, slot("in", letters="j") * slot("from", letters="j"))

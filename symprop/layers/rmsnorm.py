@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import sympy
+
 from .base import LayerConfig, ParamSpec, ParseContext
+from .formula import FormulaLayer, exact
+from .letters import N, SumK, slot
+from .symbolic import GraphContext
 
 __all__ = ["RMSNormConfig"]
 
@@ -35,3 +40,9 @@ class RMSNormConfig(LayerConfig):
 
     def describe(self) -> str:
         return f"rmsnorm, eps {self.eps:g}"
+
+    def build(self, ctx: GraphContext) -> FormulaLayer:
+        in_j, in_k = slot("in", letters="j"), slot("in", letters="k")
+        r, xhat = slot("named", "r"), slot("named", "xhat", "j")
+        named = {r: sympy.sqrt(SumK(in_k ** 2) / N + exact(self.eps)), xhat: in_j / r}
+        return FormulaLayer(self, ctx, slot("param", "gamma", "j") * xhat, named)

@@ -1,0 +1,217 @@
+"""The symbolic layer of every kind defined by a letter formula (see :mod:`.letters`):
+layernorm, rmsnorm, add, multiply and custom layers.
+
+From the formula of node j -- and the formulas of the layer's named quantities (mu, sigma,
+xhat) -- SymPy derives, once per layer, in letters:
+
+* the Jacobian entry d a_j / d a_m of each input (the layer before, and the ``from`` layer):
+  ``KroneckerDelta(j, m) D_j + D_k(k -> m)``, D_j the derivative by node j of the input
+  where the formula reads it directly, D_k by the node k inside sum_k;
+* d a_j / d p for each parameter p.
+
+Each is written back in the layer's own names: a named quantity's formula becomes its name
+(sqrt(var + eps) -> sigma), the input is written through a normalised quantity where one
+exists (a_j = mu + sigma xhat_j), the output's formula becomes a_j.  The engine reads the
+concrete value for one node (:meth:`FormulaLayer.local`); documents and array forms read the
+letter forms themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+import sympy
+
+from ..notation import Node
+from .letters import (
+    LETTERS,
+    N,
+    SumK,
+    concrete,
+    rename,
+    slot,
+    slot_of,
+    total_derivative,
+)
+from .symbolic import GraphContext, SymbolicLayer, node
+
+__all__ = ["FormulaLayer", "exact"]
+
+_J, _M = LETTERS["j"], LETTERS["m"]
+
+
+def exact(value: float) -> sympy.Expr:
+    """A short decimal (eps = 1e-5) as an exact rational, so symbolic proofs stay exact."""
+    return sympy.nsimplify(value, rational=True) if len(repr(value)) < 12 else sympy.Float(value)
+
+
+class FormulaLayer(SymbolicLayer):
+    """A layer whose node j is ``output`` (in slots), with named quantities ``named``."""
+
+    def __init__(self, config, ctx: GraphContext, output: sympy.Expr,
+                 named: Mapping[sympy.Symbol, sympy.Expr] | None = None):
+        super().__init__(config, ctx)
+        self.kind = config.kind
+        self.output_form = output
+        self.named_forms = dict(named or {})
+        self.entries = self.outputs
+        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+        self.n_in = len(self.sources_of[self.index - 1])
+        self.param_specs = {p.kind: p for p in config.parameters(ctx.spec.layers)}
+        self.roles = {"in": self.index - 1}
+        if config.source_layer is not None:
+            self.roles["from"] = config.source_layer
+
+    # ------------------------------------------------------------ symbols
+    def symbol_of(self, info, indices: tuple[int, ...]) -> sympy.Symbol:
+        """The network's symbol for a slot at concrete indices."""
+        if info.role in self.roles:
+            return self.sources_of[self.roles[info.role]][indices[0]]
+        if info.role == "out":
+            return self.outputs[indices[0]]
+        return node(info.name, self.index, *indices)
+
+    def concrete(self, expr: sympy.Expr, **binding: int) -> sympy.Expr:
+        return concrete(expr, binding, self.symbol_of, self.n_in)
+
+    @functools.cached_property
+    def named(self) -> dict[sympy.Symbol, sympy.Expr]:
+        out = {}
+        for q, form in self.named_forms.items():
+            info = slot_of(q)
+            for j in (range(self.width) if info.letters else [None]):
+                binding = {} if j is None else {"j": j}
+                out[self.concrete(q, **binding)] = self.concrete(form, **binding)
+        return out
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        return self.named | {a: self.concrete(self.output_form, j=j)
+                             for j, a in enumerate(self.outputs)}
+
+    @property
+    def parameters(self) -> list[Node]:
+        out = []
+        for p in self.param_specs.values():
+            grid = [()]
+            for size in p.shape:
+                grid = [(*g, i) for g in grid for i in range(size)]
+            out += [Node(p.kind, self.index, *g) for g in grid]
+        return out
+
+    # ------------------------------------------------------ derived, letters
+    def _rewrite(self, expr: sympy.Expr) -> sympy.Expr:
+        """A derivative in the layer's own names (see the module docstring)."""
+        out = self.output_form
+        for target, form in [*self.named_forms.items(), (slot("out", letters="j"), out),
+                             (slot("out", letters="k"), rename(out, "j", "k"))]:
+            if target in self.named_forms and form.is_Pow and form.args[1] == sympy.S.Half:
+                base, power = form.args  # sigma = sqrt(base): base^r = sigma^(2r)
+                expr = expr.replace(lambda t, b=base: t.is_Pow and t.args[0] == b,
+                                    lambda t, q=target, p=power: q ** (t.args[1] / p))
+                expr = expr.xreplace({base: target ** (1 / power)})
+            elif form.free_symbols:
+                expr = expr.xreplace({form: target})
+        for q, form in self.named_forms.items():  # a_j = mu + sigma xhat_j
+            in_j = slot("in", letters="j")
+            if slot_of(q).letters == "j" and form.has(in_j):
+                solved = sympy.solve(sympy.Eq(form, q), in_j)
+                if len(solved) == 1:
+                    expr = expr.xreplace({in_j: solved[0],
+                                          slot("in", letters="k"): rename(solved[0], "j", "k")})
+        return sympy.factor_terms(sympy.expand(expr))
+
+    @functools.cached_property
+    def jacobians(self) -> dict[str, sympy.Expr]:
+        """role ("in", "from") -> d a_j / d (node m of that input), in letters j, m."""
+        memo: dict = {}
+        out = {}
+        for role in self.roles:
+            direct = total_derivative(self.output_form, slot(role, letters="j"), self.named_forms,
+                                      memo)
+            summed = total_derivative(self.output_form, slot(role, letters="k"),
+                                      self.named_forms, memo)
+            jacobian = (sympy.KroneckerDelta(_J, _M) * self._rewrite(direct)
+                        + rename(self._rewrite(summed), "k", "m"))
+            out[role] = sympy.factor_terms(jacobian)
+        return out
+
+    @functools.cached_property
+    def param_derivatives(self) -> dict[str, sympy.Expr]:
+        """parameter kind -> d a_j / d p, in the parameter's letters (and j)."""
+        memo: dict = {}
+        return {kind: self._rewrite(total_derivative(
+            self.output_form, slot("param", kind, p.letters), self.named_forms, memo))
+            for kind, p in self.param_specs.items()}
+
+    def _reads_all(self, role: str) -> bool:
+        """Does node j read every node of the input (through sum_k), or only node j?"""
+        return self.jacobians[role].subs(sympy.KroneckerDelta(_J, _M), 0) != 0
+
+    # -------------------------------------------------- the engine's views
+    def sources(self, i: int):
+        out = []
+        for role, layer in self.roles.items():
+            nodes = self.sources_of[layer]
+            out += list(nodes) if self._reads_all(role) else [nodes[i]]
+        return tuple(dict.fromkeys(out))
+
+    def readers(self, source: sympy.Symbol):
+        found = set()
+        for role, layer in self.roles.items():
+            nodes = self.sources_of[layer]
+            if source in nodes:
+                found |= set(range(self.width)) if self._reads_all(role) else {
+                    nodes.index(source)}
+        return sorted(i for i in found if i < self.width)
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        total = sympy.S.Zero
+        for role, layer in self.roles.items():
+            nodes = self.sources_of[layer]
+            if wrt in nodes:
+                total += self.concrete(self.jacobians[role], j=i, m=nodes.index(wrt))
+        if total != 0 or self._param_of(wrt) is None:
+            return total
+        param = self._param_of(wrt)
+        letters = self.param_specs[param.kind].letters
+        binding = dict(zip(letters, param.indices))
+        if binding.setdefault("j", i) != i:
+            return sympy.S.Zero
+        return self.concrete(self.param_derivatives[param.kind], **binding)
+
+    def _param_of(self, symbol: sympy.Symbol) -> Node | None:
+        from ..notation import node_of
+
+        found = node_of(symbol)
+        return found if found is not None and found.layer == self.index \
+            and found.kind in self.param_specs else None
+
+    def param_entries(self, param: Node):
+        letters = self.param_specs[param.kind].letters
+        return (param.indices[letters.index("j")],) if "j" in letters else range(self.width)
+
+    # ----------------------------------------------------------- printing
+    def general(self, expr: sympy.Expr, n: sympy.Expr | None = None) -> sympy.Expr:
+        """A letter form in the network's general nodes: a_j^(l-1), gamma_j^(l), mu^(l), and
+        sum_k as a SymPy Sum over k = 0 .. n - 1 (``n``: default the input's width)."""
+        from ..notation import node_symbol
+
+        k = LETTERS["k"]
+        upper = (self.n_in if n is None else n) - 1
+
+        def walk(e):
+            if isinstance(e, SumK):
+                return sympy.Sum(walk(e.args[0]), (k, 0, upper))
+            info = slot_of(e)
+            if info is not None:
+                layer = self.roles.get(info.role, self.index)
+                kind = {"in": "a", "from": "a", "out": "a"}.get(info.role, info.name)
+                if layer == 0 and kind == "a":
+                    return node_symbol(Node("x", None, *info.letters))
+                return node_symbol(Node(kind, layer, *info.letters) if info.letters
+                                   else Node(kind, layer, None))
+            if e == N:
+                return self.n_in if n is None else n
+            return e.func(*[walk(a) for a in e.args]) if e.args else e
+        return walk(expr)

@@ -1,0 +1,168 @@
+"""A layer's symbols and definitions, as the chain-rule engine walks them.
+
+Every kind builds a :class:`SymbolicLayer` (its config's ``build``) with the same few views:
+
+* ``outputs``: a_j^(l), the nodes later layers and the loss read;
+* ``entries``: the nodes whose accumulated gradient has a symbol of its own -- z_j^(l) for a
+  dense layer (delta_j^(l) = dC_0/dz_j^(l), as in seed 000), the outputs a_j^(l) for every
+  other kind (``adj``, printed dC_0/da_j^(l));
+* ``sources(i)``: the nodes of earlier layers that entry i reads, and ``local(i, v)`` the
+  derivative d entry_i / d v of its definition (w_jk for z_j by a_k, the layernorm's
+  Jacobian entry, SymPy's diff of a custom formula), written in the layer's own symbols;
+* ``parameters``: the layer's parameter nodes, and ``param_entries(p)`` the entries they
+  enter;
+* ``definition(symbol)``: the right-hand side of an output, a z or a named quantity (mu,
+  sigma, xhat), and ``compose(mapping)``: the layer's outputs written in what ``mapping``
+  gives for its inputs (the composed view of C_0).
+
+The engine (:class:`symprop.derivation.Backprop`) needs nothing else, whatever the kind.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sympy
+
+from ..activations import X, activation_class, custom_activation_class, generic_activation
+from ..notation import Node, node_symbol
+from ..safe_parse import parse_expression
+
+__all__ = ["GraphContext", "LazyRows", "SymbolicLayer", "activation_function", "node"]
+
+
+def node(kind: str, layer: int | None, *indices: int) -> sympy.Symbol:
+    """The symbol of a node: ``node("w", 2, 1, 0)`` is w_10^(2); no indices for mu^(l)."""
+    return node_symbol(Node(kind, layer, *indices) if indices else Node(kind, layer, None))
+
+
+class LazyRows(Sequence):
+    """A read-only sequence whose items are built on first access, then kept.
+
+    A wide layer has width x width weights (784 x 256 = 200,704 symbols and products in
+    MNIST's first layer).  Most work touches a few rows of them -- a derivation of w_jk^(L)
+    reads one z of the output layer -- so the weights and the terms of z are built per row
+    as they are read, and building the graph costs time linear in the number of nodes.
+    """
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, length: int, make: Callable[[int], object]):
+        self._items: list = [None] * length
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        item = self._items[index]
+        if item is None:
+            item = self._items[index] = self._make(range(len(self))[index])
+        return item
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (tuple, list, LazyRows)):
+            return len(self) == len(other) and all(p == q for p, q in zip(self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        built = sum(item is not None for item in self._items)
+        return f"<{len(self)} rows, {built} built>"
+
+
+def activation_function(name: str, params: tuple[float, ...], layer: int,
+                        custom: dict[str, str]) -> type:
+    """The SymPy class of an activation: g^(l) for the generic g, a spec's own, a built-in."""
+    if name == "g":
+        return generic_activation(layer)
+    if name in custom:
+        return custom_activation_class(name, parse_expression(custom[name], {"x": X}))
+    return activation_class(name, params)
+
+
+@dataclass(frozen=True)
+class GraphContext:
+    """What a layer's build needs: the outputs of every earlier layer and the spec."""
+
+    spec: object
+    #: outputs[l]: the output symbols of layer l (outputs[0] is the input x).
+    outputs: dict[int, Sequence[sympy.Symbol]]
+
+    def widths(self) -> tuple[int, ...]:
+        return self.spec.layers
+
+
+class SymbolicLayer:
+    """The shared half of every kind's symbolic layer (see the module docstring)."""
+
+    #: Set by each kind.
+    kind: str
+    index: int
+    width: int
+    inputs: tuple[int, ...]
+    outputs: Sequence[sympy.Symbol]
+    entries: Sequence[sympy.Symbol]
+    adjoints: Sequence[sympy.Symbol]
+
+    def __init__(self, config, ctx: GraphContext):
+        self.config = config
+        self.index = config.index
+        self.width = config.width
+        self.inputs = config.inputs
+        self.sources_of = {m: ctx.outputs[m] for m in self.inputs}
+        self.outputs = tuple(node("a", self.index, j) for j in range(self.width))
+
+    # ----------------------------------------------------------- overridden
+    @property
+    def parameters(self) -> list[Node]:
+        """The layer's parameter nodes, array by array, row-major."""
+        return []
+
+    def sources(self, i: int) -> Sequence[sympy.Symbol]:
+        """The nodes of earlier layers entry i reads."""
+        raise NotImplementedError
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        """d entry_i / d wrt (a source node or a parameter of this layer), compact."""
+        raise NotImplementedError
+
+    def param_entries(self, param: Node) -> Sequence[int]:
+        """The entries a parameter enters."""
+        raise NotImplementedError
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """Every symbol the layer defines (outputs, z, named quantities) -> its right side."""
+        raise NotImplementedError
+
+    @property
+    def named(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """The layer's named intermediate quantities (mu, sigma, xhat) -> their definitions."""
+        return {}
+
+    # ----------------------------------------------------------- shared
+    @functools.cached_property
+    def _definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        return self.definitions()
+
+    def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
+        return self._definitions.get(symbol)
+
+    @property
+    def through_activation(self) -> bool:
+        """Whether entries and outputs differ (a dense layer: z, then a = g(z))."""
+        return False
+
+    def compose(self, mapping: dict[sympy.Symbol, sympy.Expr]) -> dict[sympy.Symbol, sympy.Expr]:
+        """Each symbol the layer defines, written in ``mapping``'s values for the symbols it
+        reads (symbols missing from ``mapping`` stay as they are); in definition order."""
+        out: dict[sympy.Symbol, sympy.Expr] = {}
+        for symbol, rhs in self._definitions.items():
+            out[symbol] = rhs.xreplace({**mapping, **out})
+        return out
