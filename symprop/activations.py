@@ -37,6 +37,7 @@ __all__ = [
     "GenericActivationPrime",
     "Softmax",
     "X",
+    "absorb_sign",
     "activation_class",
     "custom_activation_class",
     "generic_activation",
@@ -103,7 +104,7 @@ class ActivationPrime(Function):
         through = cls.through_output()
         if through is None:
             return None
-        forms = [_absorb_sign(sympy.factor(through)), sympy.expand(through)]
+        forms = [absorb_sign(sympy.factor(through)), sympy.expand(through)]
         return min(forms, key=sympy.count_ops)
 
 
@@ -239,7 +240,7 @@ def generic_activation(layer: int) -> type[GenericActivation]:
                       prime_base=GenericActivationPrime, layer=layer)
 
 
-def _absorb_sign(expr: sympy.Expr) -> sympy.Expr:
+def absorb_sign(expr: sympy.Expr) -> sympy.Expr:
     """-a (a - 1) -> a (1 - a): a leading minus goes into a sum factor (one operation less)."""
     coeff, rest = expr.as_coeff_Mul()
     if coeff.is_negative:

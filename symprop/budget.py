@@ -83,17 +83,17 @@ def composed_size(spec: Spec, first_layer: int) -> int:
     z; C_0 has one loss term per output.  SymPy shares repeated subexpressions in memory,
     but differentiating and evaluating them walks the tree, so its size is what counts.
     """
-    widths, size = spec.layers, 1
+    widths = spec.layers
+    sizes = dict.fromkeys(range(max(first_layer, 1)), 1)
     for l in range(max(first_layer, 1), spec.L + 1):
-        z = widths[l - 1] * (size + 2) + spec.has_bias(l)
-        size = widths[l] * z if spec.activation_of(l).name == "softmax" else z + 1
-    return widths[-1] * (size + 3)
+        sizes[l] = spec.layer(l).composed_size(sizes, spec)
+    return widths[-1] * (sizes[spec.L] + 3)
 
 
 def composed_estimate(spec: Spec, node: Node, limit: int = COMPOSED_LIMIT) -> Estimate:
     """The composed C_0 a proof of dC_0/d(node) differentiates (see symprop.proof)."""
     # parameters and inputs are proven against C_0 in x, w and b; a and z from their layer
-    first = 1 if node.kind in ("w", "b", "x") else node.layer + (node.kind == "a")
+    first = 1 if node.is_parameter or node.kind == "x" else node.layer + (node.kind != "z")
     return Estimate(f"the composed C_0 to differentiate for {node}",
                     composed_size(spec, first), "symbols", limit,
                     "Check it against autodiff instead: `symprop verify SPEC` compares every "

@@ -120,8 +120,8 @@ def definitions_of(engine: Backprop):
         node = node_of(symbol)
         if node is None:
             return None
-        if node.kind == "delta":
-            return engine.dC_dz(node.layer, node.j)
+        if node.kind in ("delta", "adj"):
+            return engine.adjoint_of(node)
         return graph.definition(symbol)
     return resolve
 
@@ -137,7 +137,7 @@ def _composed_above(graph: SymbolicGraph, node: Node) -> tuple[sympy.Expr, dict]
     For parameters and inputs that is the full composition in x, w, b; for a_k^(l) the
     activations of layer l stay free symbols; for z_j^(l) the pre-activations do.
     """
-    if node.kind in ("w", "b", "x"):
+    if node.is_parameter or node.kind == "x":
         return graph.composed_C0, graph.to_inputs()
     mapping = graph.composed_above(node)
     return graph.loss.xreplace({a: mapping.get(a, a) for a in graph.a[graph.L]}), mapping
@@ -224,18 +224,19 @@ def prove_parameters(engine: Backprop, method: str = "auto", *, seed: int = 0,
 
 
 def _param_arrays(graph: SymbolicGraph, values: dict) -> dict[str, np.ndarray]:
+    """The module's parameter arrays (W1, b1, gamma2, c4, ...) at a point's values."""
     arrays = {}
-    for l in range(1, graph.L + 1):
-        arrays[f"W{l}"] = np.array([[values[s] for s in row] for row in graph.w[l]])
-        if graph.b[l] is not None:
-            arrays[f"b{l}"] = np.array([values[s] for s in graph.b[l]])
+    for l, p in graph.spec.parameters():
+        array = np.empty(p.shape)
+        for index in np.ndindex(*p.shape):
+            array[index] = values[Node(p.kind, l, *index).symbol]
+        arrays[f"{p.key}{l}"] = array
     return arrays
 
 
-def _array_entry(arrays: dict[str, np.ndarray], node: Node) -> float:
-    if node.kind == "w":
-        return float(arrays[f"W{node.layer}"][node.j, node.k])
-    return float(arrays[f"b{node.layer}"][node.j])
+def _array_entry(graph: SymbolicGraph, arrays: dict[str, np.ndarray], node: Node) -> float:
+    key = next(p.key for l, p in graph.spec.parameters() if l == node.layer and p.kind == node.kind)
+    return float(arrays[f"{key}{node.layer}"][node.indices])
 
 
 def _prove_autodiff(engine: Backprop, nodes: list[Node], backend: str, seed: int
@@ -252,7 +253,7 @@ def _prove_autodiff(engine: Backprop, nodes: list[Node], backend: str, seed: int
     results = []
     for node in nodes:
         got = ev(engine.gradient(node))
-        want = _array_entry(reference, node)
+        want = _array_entry(graph, reference, node)
         err = abs(got - want)
         rel = err / max(abs(want), AUTODIFF_ATOL)
         results.append(ProofResult(node, backend, err <= AUTODIFF_ATOL + AUTODIFF_RTOL * abs(want),

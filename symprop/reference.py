@@ -50,10 +50,16 @@ def load_backend(name: str):
 
 
 class _Ops:
-    """The few array functions the reference needs, named the same for both libraries."""
+    """The few array functions the reference needs, named the same for both libraries.
 
-    def __init__(self, name: str):
-        self.name = name
+    Each layer kind writes its forward pass with these (its ``reference`` method):
+    ``xp`` is jax.numpy or torch, ``activation(choice, layer)`` the elementwise function of
+    an activation, ``concat`` and ``lambdify`` what the two libraries name differently.
+    """
+
+    def __init__(self, name: str, spec: Spec | None = None,
+                 generic: dict[int, SmoothFunction] | None = None):
+        self.name, self.spec, self.generic = name, spec, generic or {}
         if name == "jax":
             import jax.nn as jnn
             import jax.numpy as jnp
@@ -72,6 +78,32 @@ class _Ops:
             self.softmax = lambda z: torch.softmax(z, dim=-1)
             self.where = torch.where
             self.maximum = lambda p, q: torch.maximum(p, torch.as_tensor(q, dtype=p.dtype))
+
+    def concat(self, arrays):
+        """Arrays side by side along the nodes (the last axis)."""
+        return self.xp.concatenate(arrays, axis=-1) if self.name == "jax" else \
+            self.xp.cat(arrays, dim=-1)
+
+    def activation(self, choice, layer: int):
+        """The elementwise function (or softmax) of a layer's activation."""
+        if choice.name == "g":
+            f = self.generic[layer]
+            return lambda z: f.value(self.xp, z)
+        if choice.name in self.spec.activations:
+            return _lambdify(X, parse_custom_activation(self.spec, choice.name), self.name)
+        return ACTIVATIONS[choice.name](self, choice.params)
+
+    def lambdify(self, variables, expr, functions: dict | None = None):
+        """A SymPy expression as a function of the library's arrays (SymPy's own printers;
+        ``functions`` names our own functions, such as sum_k, which the printer leaves as
+        calls)."""
+        printer = None
+        if functions and self.name == "torch":
+            from sympy.printing.pytorch import TorchPrinter
+
+            printer = TorchPrinter({"strict": False})
+        return sympy.lambdify(variables, expr, modules=[functions or {}, self.name],
+                              dummify=True, printer=printer)
 
 
 #: name -> builder(ops, params) -> elementwise function
@@ -102,16 +134,6 @@ def _lambdify(variables, expr, name):
     return sympy.lambdify(variables, expr, modules=[module])
 
 
-def _activation(ops: _Ops, spec: Spec, layer: int, generic: dict[int, SmoothFunction]):
-    choice = spec.activation_of(layer)
-    if choice.name == "g":
-        f = generic[layer]
-        return lambda z: f.value(ops.xp, z)
-    if choice.name in spec.activations:
-        return _lambdify(X, parse_custom_activation(spec, choice.name), ops.name)
-    return ACTIVATIONS[choice.name](ops, choice.params)
-
-
 def _loss(ops: _Ops, spec: Spec):
     if spec.loss in LOSSES:
         return lambda a, y: LOSSES[spec.loss](ops, a, y)
@@ -120,18 +142,19 @@ def _loss(ops: _Ops, spec: Spec):
 
 
 def forward_loss(ops: _Ops, spec: Spec, generic: dict[int, SmoothFunction]):
-    """C(params, X, Y) with the spec's reduction, written in the array library itself."""
-    acts = {l: _activation(ops, spec, l, generic) for l in range(1, spec.L + 1)}
+    """C(params, X, Y) with the spec's reduction, written in the array library itself: each
+    layer's own ``reference`` forward pass, one after another."""
+    ops.spec, ops.generic = spec, generic
     loss = _loss(ops, spec)
+    keys = {c.index: {p.key: f"{p.key}{c.index}" for p in c.parameters(spec.layers)}
+            for c in spec.stack}
 
     def C(params, X, Y):
-        a = X
-        for l in range(1, spec.L + 1):
-            z = a @ params[f"W{l}"].T
-            if spec.has_bias(l):
-                z = z + params[f"b{l}"]
-            a = acts[l](z)
-        per_sample = loss(a, Y)
+        outputs = {0: X}
+        for config in spec.stack:
+            own = {key: params[full] for key, full in keys[config.index].items()}
+            outputs[config.index] = config.reference(ops, own, outputs)
+        per_sample = loss(outputs[spec.L], Y)
         return per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
     return C
 
@@ -141,7 +164,7 @@ def gradient(backend: str, spec: Spec, params: dict[str, np.ndarray], X: np.ndar
              ) -> tuple[float, dict[str, np.ndarray]]:
     """Loss and gradients from ``backend`` autodiff (float64), as NumPy arrays."""
     lib = load_backend(backend)
-    ops = _Ops(backend)
+    ops = _Ops(backend, spec, generic)
     C = forward_loss(ops, spec, generic or {})
     if backend == "jax":
         jnp = lib.numpy

@@ -42,8 +42,15 @@ class ActivationConfig(LayerConfig):
     def describe(self) -> str:
         return f"activation, {self.activation}"
 
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        below = sizes[self.index - 1]
+        return self.width * (below + 1) if self.activation.name == "softmax" else below + 1
+
     def build(self, ctx: GraphContext) -> ActivationLayer:
         return ActivationLayer(self, ctx)
+
+    def reference(self, ops, params: dict, outputs: dict):
+        return ops.activation(self.activation, self.index)(outputs[self.index - 1])
 
 
 class ActivationLayer(SymbolicLayer):

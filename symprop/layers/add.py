@@ -16,5 +16,8 @@ __all__ = ["AddConfig"]
 class AddConfig(TwoInputConfig):
     kind = "add"
 
+    def reference(self, ops, params: dict, outputs: dict):
+        return outputs[self.index - 1] + outputs[self.source]
+
     def build(self, ctx: GraphContext) -> FormulaLayer:
         return FormulaLayer(self, ctx, slot("in", letters="j") + slot("from", letters="j"))

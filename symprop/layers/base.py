@@ -216,6 +216,12 @@ class LayerConfig:
         """The ``[[layer]]`` table this config reads back from."""
         return {"kind": self.kind}
 
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        """Symbols in one output node written out in the layers below, given the size of one
+        node of each input layer (``sizes``) and the spec; see
+        :func:`symprop.budget.composed_size`."""
+        raise NotImplementedError
+
     def describe(self) -> str:
         """One line for tables and headers: ``dense, tanh, bias``, ``add from 1``."""
         return self.kind
@@ -257,6 +263,10 @@ class TwoInputConfig(LayerConfig):
 
     def to_table(self) -> dict[str, Any]:
         return {"kind": self.kind, "from": self.source}
+
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        below, other = sizes[self.index - 1], sizes[self.source]
+        return below + other + 1 if self.SAME_WIDTH else max(below, other)
 
     def describe(self) -> str:
         return f"{self.kind} from {self.source}"

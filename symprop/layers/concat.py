@@ -18,6 +18,9 @@ class ConcatConfig(TwoInputConfig):
     kind = "concat"
     SAME_WIDTH = False
 
+    def reference(self, ops, params: dict, outputs: dict):
+        return ops.concat([outputs[self.index - 1], outputs[self.source]])
+
     def build(self, ctx: GraphContext) -> ConcatLayer:
         return ConcatLayer(self, ctx)
 

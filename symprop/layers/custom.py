@@ -117,6 +117,42 @@ class CustomConfig(LayerConfig):
     def describe(self) -> str:
         return f"custom, {self.formula}"
 
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        """The formula's tree, each input node counted at its own size, sum_k n times."""
+        below = sizes[self.index - 1]
+
+        def size(e) -> int:
+            if isinstance(e, SumK):
+                return spec.layers[self.index - 1] * size(e.args[0])
+            info = slot_of(e)
+            if info is not None and info.role == "in":
+                return below
+            return 1 + sum(size(a) for a in e.args)
+        return size(self.letter_form(spec.activations))
+
+    def reference(self, ops, params: dict, outputs: dict):
+        """The formula on axes (batch, j, k), translated by SymPy's JAX/PyTorch printer:
+        a_k is A[:, None, :], a_j is A[:, :, None], c_jk is C[None, :, :], s_j is
+        S[None, :, None], and sum_k sums the last axis."""
+        form = self.letter_form(ops.spec.activations)
+        a = outputs[self.index - 1]
+        slots, arrays = [], []
+        for s in sorted(form.free_symbols, key=str):
+            info = slot_of(s)
+            value = a if info.role == "in" else params[info.name]
+            if info.letters == "kj":
+                value = value.T
+            axes = {"k": (None, None, slice(None)), "j": (None, slice(None), None),
+                    "jk": (None, slice(None), slice(None))}[info.letters.replace("kj", "jk")]
+            if info.role == "in":
+                axes = (slice(None), *axes[1:])
+            slots.append(s)
+            arrays.append(value[axes])
+        total = {"SumK": lambda e: e.sum(-1, keepdims=True) if ops.name == "jax"
+                 else e.sum(dim=-1, keepdim=True)}
+        result = ops.lambdify(slots, form, total)(*arrays)[..., 0]
+        return ops.xp.broadcast_to(result, (a.shape[0], self.width))
+
     def build(self, ctx: GraphContext) -> FormulaLayer:
         return FormulaLayer(self, ctx, self.letter_form(ctx.spec.activations))
 

@@ -53,8 +53,18 @@ class DenseConfig(LayerConfig):
     def describe(self) -> str:
         return f"dense, {self.activation}" + (", bias" if self.bias else "")
 
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        """z_j repeats every node below once; a softmax output repeats every z."""
+        z = spec.layers[self.index - 1] * (sizes[self.index - 1] + 2) + self.bias
+        return self.width * z if self.activation.name == "softmax" else z + 1
+
     def build(self, ctx: GraphContext) -> DenseLayer:
         return DenseLayer(self, ctx)
+
+    def reference(self, ops, params: dict, outputs: dict):
+        """z = a W^T (+ b), a = g(z), in the array library itself."""
+        z = outputs[self.index - 1] @ params["W"].T
+        return ops.activation(self.activation, self.index)(z + params["b"] if self.bias else z)
 
 
 def _weight_row(layer: int, n_in: int, j: int) -> LazyRows:

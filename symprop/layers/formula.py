@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 import sympy
 
+from ..activations import absorb_sign
 from ..notation import Node
 from .letters import (
     LETTERS,
@@ -112,6 +113,7 @@ class FormulaLayer(SymbolicLayer):
                 expr = expr.xreplace({base: target ** (1 / power)})
             elif form.free_symbols:
                 expr = expr.xreplace({form: target})
+        eliminated = False
         for q, form in self.named_forms.items():  # a_j = mu + sigma xhat_j
             in_j = slot("in", letters="j")
             if slot_of(q).letters == "j" and form.has(in_j):
@@ -119,7 +121,9 @@ class FormulaLayer(SymbolicLayer):
                 if len(solved) == 1:
                     expr = expr.xreplace({in_j: solved[0],
                                           slot("in", letters="k"): rename(solved[0], "j", "k")})
-        return sympy.factor_terms(sympy.expand(expr))
+                    eliminated = True
+        # written through a normalised quantity, terms cancel only once expanded
+        return absorb_sign(sympy.factor_terms(sympy.expand(expr) if eliminated else expr))
 
     @functools.cached_property
     def jacobians(self) -> dict[str, sympy.Expr]:

@@ -46,8 +46,22 @@ class LayerNormConfig(LayerConfig):
     def to_table(self) -> dict[str, Any]:
         return {"kind": self.kind, "eps": self.eps, "affine": self.affine}
 
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        """mu repeats every node below, sigma every node and mu again: about n^2 nodes."""
+        n, below = self.width, sizes[self.index - 1]
+        mu = n * below + 1
+        sigma = n * (below + mu + 1) + 2
+        return below + mu + sigma + 3
+
     def describe(self) -> str:
         return f"layernorm, eps {self.eps:g}" + ("" if self.affine else ", no affine")
+
+    def reference(self, ops, params: dict, outputs: dict):
+        """mean and biased variance over the nodes, then the affine map."""
+        a = outputs[self.index - 1]
+        mu = a.mean(-1, keepdims=True)
+        xhat = (a - mu) / ops.xp.sqrt(((a - mu) ** 2).mean(-1, keepdims=True) + self.eps)
+        return params["gamma"] * xhat + params["beta"] if self.affine else xhat
 
     def build(self, ctx: GraphContext) -> FormulaLayer:
         in_j, in_k = slot("in", letters="j"), slot("in", letters="k")

@@ -16,5 +16,8 @@ __all__ = ["MultiplyConfig"]
 class MultiplyConfig(TwoInputConfig):
     kind = "multiply"
 
+    def reference(self, ops, params: dict, outputs: dict):
+        return outputs[self.index - 1] * outputs[self.source]
+
     def build(self, ctx: GraphContext) -> FormulaLayer:
         return FormulaLayer(self, ctx, slot("in", letters="j") * slot("from", letters="j"))

@@ -38,8 +38,16 @@ class RMSNormConfig(LayerConfig):
     def to_table(self) -> dict[str, Any]:
         return {"kind": self.kind, "eps": self.eps}
 
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        below = sizes[self.index - 1]
+        return below + self.width * (below + 1) + 4
+
     def describe(self) -> str:
         return f"rmsnorm, eps {self.eps:g}"
+
+    def reference(self, ops, params: dict, outputs: dict):
+        a = outputs[self.index - 1]
+        return params["gamma"] * a / ops.xp.sqrt((a ** 2).mean(-1, keepdims=True) + self.eps)
 
     def build(self, ctx: GraphContext) -> FormulaLayer:
         in_j, in_k = slot("in", letters="j"), slot("in", letters="k")
