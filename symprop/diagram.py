@@ -22,6 +22,8 @@ MAX_SHOWN = 6
 #: Layout units (TikZ cm; the SVG scales them).
 LAYER_GAP = 2.6
 NODE_GAP = 1.1
+#: The least distance from the output layer to the loss node.
+LOSS_GAP = 1.04
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class DiagramEdge:
     highlighted: bool
     #: The target weight's own arrow (labelled w_jk^(l)).
     target_weight: Node | None = None
+    #: An arrow that jumps layers (a skip connection), drawn as an arc.
+    skip: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Diagram:
     L: int
     #: What the highlighted path leads to, and how many arrows it has.
     target: Node | None
+    #: Each layer's kind, for a network that is not a stack of dense layers.
+    kinds: tuple[str, ...] | None = None
 
     def node(self, key: str) -> DiagramNode:
         return next(n for n in self.nodes if n.key == key)
@@ -74,29 +80,60 @@ def _shown(width: int, keep: set[int]) -> list[int | None]:
     return out
 
 
-def _downstream(widths: tuple[int, ...], layer: int, index: int) -> dict[int, set[int]]:
-    """Nodes of each later layer that the quantity at (layer, index) feeds into."""
-    reach = {layer: {index}}
-    for l in range(layer + 1, len(widths)):
-        reach[l] = set(range(widths[l]))
+def _downstream(spec, layer: int, indices: set[int]) -> dict[int, set[int]]:
+    """Nodes of each later layer that the quantity at (layer, indices) feeds into, following
+    each layer's own connections (``reached``): every node after a dense layer, node j alone
+    through a residual sum."""
+    reach = {layer: set(indices)}
+    for config in spec.stack[layer:]:
+        found: set[int] = set()
+        for source in config.inputs:
+            if reach.get(source):
+                found |= config.reached(source, reach[source])
+        reach[config.index] = found
     return reach
 
 
-def diagram(widths: tuple[int, ...], target: Node | None = None) -> Diagram:
-    """Lay out a network of ``widths`` with the chain-rule path to ``target`` highlighted."""
+def _origin(spec, target: Node | None) -> tuple[int, set[int]] | None:
+    """Where the highlighted path starts: the target's node, or the nodes a parameter enters
+    (node j for w_jk, gamma_j, c_jk; every node of the layer for a parameter without j)."""
+    if target is None:
+        return None
+    if target.kind == "x":
+        return 0, {target.j}
+    if target.is_parameter:
+        letters = _letters(spec, target)
+        if "j" not in letters:
+            return target.layer, set(range(spec.layers[target.layer]))
+        return target.layer, {target.indices[letters.index("j")]}
+    return target.layer, {target.j}
+
+
+def _letters(spec, target: Node) -> str:
+    return next((p.letters for p in spec.layer(target.layer).parameters(spec.layers)
+                 if p.kind == target.kind), "jk")
+
+
+def diagram(spec, target: Node | None = None) -> Diagram:
+    """Lay out a network (a spec, or the widths of a dense stack) with the chain-rule path to
+    ``target`` highlighted; skip connections are arrows that jump layers."""
+    if not hasattr(spec, "stack"):
+        from .spec import Spec
+
+        spec = Spec(layers=tuple(spec), activation="identity")
+    widths = spec.layers
     L = len(widths) - 1
-    origin = None
-    if target is not None:
-        if target.kind == "x":
-            origin = (0, target.j)
-        else:
-            origin = (target.layer, target.j)
-    reach = _downstream(widths, *origin) if origin else {}
+    origin = _origin(spec, target)
+    reach = _downstream(spec, *origin) if origin else {}
     keep: dict[int, set[int]] = {l: set() for l in range(L + 1)}
     if origin:
-        keep[origin[0]].add(origin[1])
-    if target is not None and target.kind == "w":
-        keep[target.layer - 1].add(target.k)
+        keep[origin[0]] |= origin[1]
+        for l, found in reach.items():  # a short path (through residual sums) stays in view
+            if len(found) <= 3:
+                keep[l] |= found
+    own = _own_arrow(spec, target)
+    if own is not None:
+        keep[own[0]].add(own[1])
     columns = [_shown(widths[l], keep[l]) for l in range(L + 1)]
     tallest = max(len(c) for c in columns)
     height = (tallest - 1) * NODE_GAP
@@ -113,25 +150,40 @@ def diagram(widths: tuple[int, ...], target: Node | None = None) -> Diagram:
             lit = i in reach.get(l, ())
             nodes.append(DiagramNode(f"n{l}_{i}", l, i, x, y, label, lit))
     loss_key = "loss"
-    nodes.append(DiagramNode(loss_key, None, None, (L + 1) * LAYER_GAP * 0.85, height / 2,
-                             None, origin is not None))
+    # the loss node right of the output layer, clear of it however deep the network is
+    loss_x = max((L + 1) * LAYER_GAP * 0.85, L * LAYER_GAP + LOSS_GAP)
+    nodes.append(DiagramNode(loss_key, None, None, loss_x, height / 2, None,
+                             origin is not None))
     edges: list[DiagramEdge] = []
-    for l in range(1, L + 1):
-        for j in columns[l]:
-            for k in columns[l - 1]:
-                if j is None or k is None:
-                    continue
-                own = (target is not None and target.kind == "w" and target.layer == l
-                       and (target.j, target.k) == (j, k))
-                lit = own or (k in reach.get(l - 1, ()) and j in reach.get(l, ())
-                              and l - 1 >= (origin[0] if origin else L + 1))
-                edges.append(DiagramEdge(f"n{l - 1}_{k}", f"n{l}_{j}", lit,
-                                         target if own else None))
+    start = origin[0] if origin else L + 1
+    for config in spec.stack:
+        l = config.index
+        for source in config.inputs:
+            for j in columns[l]:
+                for k in columns[source]:
+                    if j is None or k is None or not config.connects(source, k, j):
+                        continue
+                    mine = own is not None and own == (source, k, l, j)
+                    lit = mine or (k in reach.get(source, ()) and j in reach.get(l, ())
+                                   and source >= start)
+                    edges.append(DiagramEdge(f"n{source}_{k}", f"n{l}_{j}", lit,
+                                             target if mine else None,
+                                             skip=source != l - 1))
     for j in columns[L]:
         if j is not None:
             edges.append(DiagramEdge(f"n{L}_{j}", loss_key, j in reach.get(L, ())))
     width = nodes[-1].x
-    return Diagram(tuple(nodes), tuple(edges), width, height, L, target)
+    kinds = None if spec.is_dense else tuple(c.kind for c in spec.stack)
+    return Diagram(tuple(nodes), tuple(edges), width, height, L, target, kinds)
+
+
+def _own_arrow(spec, target: Node | None) -> tuple[int, int, int, int] | None:
+    """The arrow a two-index parameter sits on, (source layer, k, layer, j): w_jk^(l) on
+    k -> j, and a custom layer's c_jk^(l) too."""
+    if target is None or not target.is_parameter or target.k is None:
+        return None
+    j, k = (target.j, target.k) if _letters(spec, target) == "jk" else (target.k, target.j)
+    return target.layer - 1, k, target.layer, j
 
 
 def _parts(node: Node, L: int | None) -> tuple[str, str, str]:
@@ -172,13 +224,17 @@ def diagram_view(d: Diagram, layers: str = "relative") -> dict:
         length = max(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, 1e-9)
         ux, uy = (x2 - x1) / length, (y2 - y1) / length
         r = SVG_RADIUS + 1
-        edges.append({
+        view = {
             "src": f"({e.source})", "dst": f"({e.target})", "lit": e.highlighted,
             "label": e.target_weight.latex(L) if e.target_weight else None,
             "label_parts": _parts(e.target_weight, L) if e.target_weight else None,
             "x1": round(x1 + ux * r, 1), "y1": round(y1 + uy * r, 1),
             "x2": round(x2 - ux * (r + 4), 1), "y2": round(y2 - uy * (r + 4), 1),
-            "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2 - 6, 1)})
+            "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2 - 6, 1), "skip": e.skip}
+        if e.skip:  # an arc over the layers it jumps: its control point above the middle
+            view.update(cx=round((x1 + x2) / 2, 1),
+                        cy=round(min(y1, y2) - 0.35 * abs(x2 - x1), 1))
+        edges.append(view)
     # highlighted arrows last, so they are drawn on top
     edges.sort(key=lambda e: e["lit"])
     top = max(n.y for n in d.nodes)
@@ -190,7 +246,9 @@ def diagram_view(d: Diagram, layers: str = "relative") -> dict:
         columns.append({"at": f"({x:.2f},{top + 0.8:.2f})", "latex": label,
                         "base": "x" if l == 0 else "a",
                         "sup": f"({layer_label(l, L)})" if l else "",
-                        "sx": sx, "sy": round(sy - 28, 1)})
+                        "sx": sx, "sy": round(sy - 28, 1),
+                        "kind": d.kinds[l - 1] if d.kinds and l else None,
+                        "kind_at": f"({x:.2f},{top + 0.45:.2f})"})
     return {"nodes": nodes, "edges": edges, "columns": columns,
             "svg_width": round(2 * SVG_MARGIN + d.width * SVG_SCALE, 1),
             "svg_height": round(2 * SVG_MARGIN + d.height * SVG_SCALE + 30, 1),

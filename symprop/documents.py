@@ -38,9 +38,9 @@ FORMATS: dict[str, DocumentFormat] = {f.name: f for f in [
 ]}
 
 
-def diagram_drawings(widths, target=None, layers: str = "relative") -> dict:
+def diagram_drawings(spec, target=None, layers: str = "relative") -> dict:
     """The network drawn as TikZ and as SVG, with the path to ``target`` highlighted."""
-    view = diagram_view(diagram(tuple(widths), target), layers)
+    view = diagram_view(diagram(spec, target), layers)
     return {"tikz": render("documents/diagram.tikz.j2", view=view),
             "svg": render("documents/diagram.svg.j2", view=view)}
 
@@ -68,7 +68,7 @@ def derivation_document(derivation, format: str = "latex", standalone: bool = Fa
     if fmt.dialect is None:
         return render_derivation(derivation, layers)
     d = derivation_context(derivation, "latex", layers)
-    d["diagram"] = diagram_drawings(derivation.graph.widths, derivation.target, layers)
+    d["diagram"] = diagram_drawings(derivation.graph.spec, derivation.target, layers)
     body = render("documents/derivation_page.j2", dialect=fmt.dialect, d=d)
     if not standalone:
         return body

@@ -178,7 +178,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> R
         "spec": {"name": spec.name, "layers": list(spec.layers), "loss": spec.loss,
                  "reduction": spec.reduction, "L": g.L,
                  "parameters": spec.n_parameters},
-        "diagram": diagram_drawings(g.widths, None, layers),
+        "diagram": diagram_drawings(spec, None, layers),
         "layers": _layer_equations(engine, p),
         "composition": _composition(g.L, p),
         "loss": f"C_{{0}} = {p.doprint(g.loss)}" if g.widths[-1] <= 6 else None,

@@ -39,6 +39,12 @@ class ActivationConfig(LayerConfig):
     def to_table(self) -> dict[str, Any]:
         return {"kind": self.kind, "activation": str(self.activation)}
 
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        """Node by node; softmax reads the whole layer."""
+        if source != self.index - 1 or self.activation.name != "softmax":
+            return set(ks) if source == self.index - 1 else set()
+        return super().reached(source, ks)
+
     def describe(self) -> str:
         return f"activation, {self.activation}"
 

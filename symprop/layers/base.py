@@ -216,6 +216,15 @@ class LayerConfig:
         """The ``[[layer]]`` table this config reads back from."""
         return {"kind": self.kind}
 
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        """The drawing: the nodes of this layer that read any node ``ks`` of layer
+        ``source`` (by default every node reads every node of layer l-1)."""
+        return set(range(self.width)) if source == self.index - 1 and ks else set()
+
+    def connects(self, source: int, k: int, j: int) -> bool:
+        """Does node j of this layer read node k of layer ``source``?"""
+        return j in self.reached(source, {k})
+
     def composed_size(self, sizes: Mapping[int, int], spec) -> int:
         """Symbols in one output node written out in the layers below, given the size of one
         node of each input layer (``sizes``) and the spec; see
@@ -245,6 +254,8 @@ class TwoInputConfig(LayerConfig):
     SAME_WIDTH: ClassVar[bool] = True
 
     source: int = 0
+    #: The width of layer l - 1 (where a concat's nodes from layer m start).
+    split: int = 0
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> TwoInputConfig:
@@ -255,7 +266,7 @@ class TwoInputConfig(LayerConfig):
             raise ctx.error(f"{cls.kind} needs equal widths, but layer {ctx.index - 1} has "
                             f"{below} node(s) and layer {m} has {other}", "from",
                             hint="Name a layer of the same width, or make the widths equal")
-        return cls(ctx.index, below + other if not cls.SAME_WIDTH else below, m)
+        return cls(ctx.index, below + other if not cls.SAME_WIDTH else below, m, below)
 
     @property
     def source_layer(self) -> int | None:
@@ -263,6 +274,11 @@ class TwoInputConfig(LayerConfig):
 
     def to_table(self) -> dict[str, Any]:
         return {"kind": self.kind, "from": self.source}
+
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        """Node j reads node j of layer l-1 and of the ``from`` layer."""
+        return {k for k in ks if k < self.width} if source in (self.index - 1, self.source) \
+            else set()
 
     def composed_size(self, sizes: Mapping[int, int], spec) -> int:
         below, other = sizes[self.index - 1], sizes[self.source]

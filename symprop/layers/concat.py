@@ -18,6 +18,11 @@ class ConcatConfig(TwoInputConfig):
     kind = "concat"
     SAME_WIDTH = False
 
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        """Node j copies node j of layer l-1, then node j - n_{l-1} of the ``from`` layer."""
+        out = set(ks) if source == self.index - 1 else set()
+        return out | ({k + self.split for k in ks} if source == self.source else set())
+
     def reference(self, ops, params: dict, outputs: dict):
         return ops.concat([outputs[self.index - 1], outputs[self.source]])
 

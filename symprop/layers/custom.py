@@ -103,6 +103,12 @@ class CustomConfig(LayerConfig):
         _check_form(expr, self, where)
         return expr
 
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        """Every node of layer l-1 when the formula sums over a_k, else node j (a_j)."""
+        if "sum_k" in self.formula:
+            return super().reached(source, ks)
+        return set(ks) if source == self.index - 1 else set()
+
     def parameters(self, widths: tuple[int, ...]) -> tuple[ParamSpec, ...]:
         size = {"j": self.width, "k": widths[self.index - 1]}
         starts = dict(self.init)

@@ -176,13 +176,14 @@ class FormulaLayer(SymbolicLayer):
             if wrt in nodes:
                 total += self.concrete(self.jacobians[role], j=i, m=nodes.index(wrt))
         if total != 0 or self._param_of(wrt) is None:
-            return total
+            return absorb_sign(sympy.factor_terms(total))
         param = self._param_of(wrt)
         letters = self.param_specs[param.kind].letters
         binding = dict(zip(letters, param.indices))
         if binding.setdefault("j", i) != i:
             return sympy.S.Zero
-        return self.concrete(self.param_derivatives[param.kind], **binding)
+        return absorb_sign(sympy.factor_terms(self.concrete(self.param_derivatives[param.kind],
+                                                            **binding)))
 
     def _param_of(self, symbol: sympy.Symbol) -> Node | None:
         from ..notation import node_of

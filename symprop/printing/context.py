@@ -16,8 +16,14 @@ from typing import ClassVar
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 
-from ..activations import ActivationPrime, Softmax
-from ..notation import Node, node_of
+from ..notation import node_of
+from .identities import (
+    activation_identities,
+    general_node,
+    jacobian_identities,
+    layer_jacobians,
+    named_definitions,
+)
 from .latex import SeedLatexPrinter
 from .seed import MAX_TERMS, elide
 from .text import SeedStrPrinter
@@ -28,11 +34,6 @@ __all__ = ["FLAVORS", "Flavor", "derivation_context", "elide", "general_node"]
 MAX_EXPANDED_DELTAS = 8
 #: ... and when it has at most this many products (see Derivation.expanded_size).
 MAX_EXPANDED_SIZE = 64
-
-
-def general_node(kind: str, layer: int | str, *indices: str) -> sympy.Symbol:
-    """The symbol of a node with letter indices, e.g. a_j^(L), for general equations."""
-    return Node(kind, layer, *indices).symbol
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class Flavor:
 
     def _factor(self, printer, expr) -> str:
         text = printer.doprint(expr)
-        needs = precedence(expr) < PRECEDENCE["Mul"] or text.startswith("-")
+        needs = precedence(expr) < PRECEDENCE["Mul"] or text.startswith("-") or (
+            not printer.latex_output and _is_adjoint(expr))
         return self.paren(text) if needs else text
 
     def chain(self, printer, derivatives) -> str:
@@ -132,6 +134,12 @@ class LatexFlavor(Flavor):
 FLAVORS: dict[str, Flavor] = {"text": TextFlavor("text"), "latex": LatexFlavor("latex")}
 
 
+def _is_adjoint(expr) -> bool:
+    """An accumulated gradient dC_0/da_j^(l): a quotient when written in plain text."""
+    node = node_of(expr)
+    return node is not None and node.kind == "adj"
+
+
 def _general(symbols: set, index: tuple[str, int]) -> sympy.Symbol:
     """The one symbol of a factor position, or (when it varies along the sum) its node with
     the summation letter as index: a_j^(L) for a_0^(L), a_1^(L), ..."""
@@ -151,43 +159,16 @@ def _general_factor(chain, n: int) -> sympy.Derivative:
                             _general({f.denominator for f in factors}, chain.sum_index))
 
 
-def activation_identities(expr: sympy.Expr, printer) -> list[str]:
-    """For each concrete g' in ``expr``: g'(z) = SymPy's derivative (= its form in g(z))."""
-    lines = []
-    z = sympy.Symbol("z", real=True)
-    primes = sorted({type(e) for e in expr.atoms(ActivationPrime) if e.definition is not None},
-                    key=lambda c: c.__name__)
-    for prime in primes:
-        sides = [prime(z), prime.explicit(z)]
-        through = prime.through_output_factored()
-        if through is not None:
-            from ..activations import A
-
-            sides.append(through.xreplace({A: prime.base(z)}))
-        lines.append(" = ".join(printer.doprint(s) for s in sides))
-    return lines
-
-
-def jacobian_identities(chain, printer) -> list[str]:
-    """For a vector activation (softmax) on the path: its Jacobian entry in general form."""
-    lines = []
-    layers = sorted({node_of(f.numerator).layer for path in chain.paths for f in path.factors
-                     if f.backward is None and node_of(f.numerator) is not None
-                     and node_of(f.numerator).kind == "a"
-                     and isinstance(f.definition, Softmax)})
-    i, m = sympy.symbols("i m", integer=True)
-    for layer in layers:
-        a_i, a_m = general_node("a", layer, "i"), general_node("a", layer, "m")
-        lhs = sympy.Derivative(a_i, general_node("z", layer, "m"))
-        rhs = a_i * (sympy.KroneckerDelta(i, m) - a_m)
-        lines.append(f"{printer.doprint(lhs)} = {printer.doprint(rhs)}")
-    return lines
-
-
 def derivation_context(derivation, flavor: str | Flavor = "text",
-                       layers: str = "relative") -> dict:
-    """Everything a derivation template needs, printed in ``flavor`` (templates only lay out)."""
+                       layers: str = "relative", seen: set | None = None) -> dict:
+    """Everything a derivation template needs, printed in ``flavor`` (templates only lay out).
+
+    A nested backward step is worked out once per document (``seen``: the targets already
+    worked out), however many paths reach it.
+    """
     flavor = FLAVORS[flavor] if isinstance(flavor, str) else flavor
+    seen = set() if seen is None else seen
+    seen.add(derivation.target)
     graph = derivation.graph
     p = flavor.printer(graph.L, layers)
     pr = p.doprint
@@ -207,51 +188,71 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         view["vanishing"] = len(f.vanishing)
         return view
 
+    def general_chain(group) -> str:
+        factors = [_general_factor(group, n) for n in range(len(group.paths[0].factors))]
+        text = flavor.chain(p, factors)
+        if group.sum_index:
+            letter, layer = group.sum_index
+            text = flavor.sum_over(letter, graph.widths[layer] - 1, text)
+        return text
+
+    def group_view(group) -> dict:
+        layer = node_of(group.paths[0].factors[0].denominator).layer
+        return {"layer": p.layer(layer), "terms": len(group.paths),
+                "index": group.sum_index[0] if group.sum_index else None,
+                "factors": [factor_view(f) for f in group.paths[0].factors]}
+
     chain = derivation.chain
     # only the paths shown are printed: a wide layer's backward sum has hundreds
+    firsts, start = [], 0
+    for group in chain.groups:
+        firsts.append(start)
+        start += len(group.paths)
     products = [flavor.ellipsis if path is None else
                 flavor.product(p, [f.value for f in path.factors])
-                for path in elide(list(chain.paths), (0,))]
-    general = [_general_factor(chain, n) for n in range(len(chain.paths[0].factors))]
-    chain_general = flavor.chain(p, general)
+                for path in elide(list(chain.paths), tuple(firsts))]
+    chain_general = " + ".join(general_chain(group) for group in chain.groups)
     summed = None
     if chain.sum_index:
         letter, layer = chain.sum_index
-        upper = graph.widths[layer] - 1
-        chain_general = flavor.sum_over(letter, upper, chain_general)
         summed = {"index": letter, "layer": p.layer(layer), "terms": len(chain.paths)}
-    backward = derivation.backward
-    nested = None
-    if backward is not None and backward.target != derivation.target:
-        nested = derivation_context(backward, flavor, layers)
+    nested = []
+    for backward in derivation.backwards:  # depth first: a later branch may be worked out
+        if backward.target not in seen:    # inside an earlier one already
+            nested.append(derivation_context(backward, flavor, layers, seen))
     spec = graph.spec
     deltas = derivation.delta_nodes  # a wide layer's are many: only the shown are worked out
     # substituting many deltas back to the output multiplies the size; say so instead
     expanded = (derivation.expanded() if len(deltas) <= MAX_EXPANDED_DELTAS
                 and derivation.expanded_size <= MAX_EXPANDED_SIZE else None)
     specialised = derivation.specialised()
+    shown = derivation.result if expanded is None else expanded
     return {
         "title": pr(derivation.lhs),
         "target": pr(derivation.symbol),
         "spec": {"name": spec.name, "layers": list(spec.layers),
                  "activation": ", ".join(str(a) for a in spec.activation),
+                 "kinds": None if spec.is_dense else [c.describe() for c in spec.stack],
                  "loss": spec.loss, "reduction": spec.reduction},
         "chain_general": chain_general,
         "sum": summed,
         "factors": [factor_view(f) for f in chain.paths[0].factors],
+        "branches": [group_view(g) for g in chain.groups] if len(chain.groups) > 1 else [],
         "n_paths": len(chain.paths),
         "products": products,
         "result": pr(derivation.result),
         "expanded": pr(expanded) if expanded not in (None, derivation.result) else None,
-        "identities": (activation_identities(
-            derivation.result if expanded is None else expanded, p)
-                       + jacobian_identities(chain, p)),
+        "identities": activation_identities(shown, p) + jacobian_identities(chain, p),
+        "jacobians": layer_jacobians(chain, graph, p),
+        "definitions": named_definitions([derivation.result, *(
+            f.value for path in chain.paths[:1] for f in path.factors)], graph, p),
         "specialised": pr(specialised) if specialised != derivation.result else None,
         "deltas": [flavor.vellipsis if d is None else
-                   f"{pr(d.symbol)} = {pr(derivation.engine.dC_dz(d.layer, d.j))}"
+                   f"{pr(d.symbol)} = {pr(derivation.engine.adjoint_of(d))}"
                    for d in elide(deltas)],
         "batch": flavor.batch(pr(derivation.batch.lhs), pr(derivation.symbol),
                               spec.reduction == "mean"),
-        "nested": nested,
+        "nested": nested[0] if nested else None,
+        "more_nested": nested[1:],
         "diagram": None,
     }

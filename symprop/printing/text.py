@@ -23,7 +23,7 @@ __all__ = ["SeedStrPrinter", "seed_factor_key", "text"]
 
 
 #: Order of factors in a printed product, by node kind (seed 000 writes w_jk a_k).
-_KIND_ORDER = {"delta": 3, "w": 5, "b": 6, "a": 7, "x": 7, "z": 8, "y": 9}
+_KIND_ORDER = {"delta": 3, "adj": 3, "w": 5, "b": 6, "a": 7, "x": 7, "z": 8, "y": 9}
 
 
 def seed_factor_key(factor: sympy.Basic) -> tuple:
@@ -102,6 +102,20 @@ class SeedStrPrinter(SeedNotation, StrPrinter):
         """Factors in the seed's order: 2 (a_1 - y_1) g'(z_1) a_2, w_12 a_2, delta_j w_jk."""
         factors = sorted(sympy.Mul.make_args(expr), key=seed_factor_key)
         return super()._print_Mul(sympy.Mul(*factors, evaluate=False))
+
+    def parenthesize(self, item, level, strict=False):
+        """An accumulated gradient dC_0/da_j^(l) is a quotient in plain text: a factor of a
+        product puts it in parentheses, (dC_0/da_1^(L)) * xhat_1^(L-1)."""
+        node = node_of(item)
+        if node is not None and node.kind == "adj" and level >= precedence(sympy.Mul(2, item)):
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
+
+    def _print_Sum(self, expr):
+        """sum_(k=0)^(3) [ ... ], as the text derivations write a chain rule's sum."""
+        (index, low, high), = expr.limits
+        return f"sum_({self._print(index)}={self._print(low)})^({self._print(high)}) " \
+               f"[ {self._print(expr.function)} ]"
 
     def _print_Derivative(self, expr):
         """d(num)/d(den), the seed's partial-derivative notation in plain text."""
