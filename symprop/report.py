@@ -17,16 +17,16 @@ from pathlib import Path
 
 import sympy
 
-from .activations import Softmax
 from .budget import matrix_check_estimate, report_estimate
-from .derivation import Backprop, backprop
+from .derivation import backprop
 from .documents import FORMATS, diagram_drawings, wrap
+from .equations import backprop_equations, layer_equations
 from .errors import InputError
 from .graph import C0
 from .io import write_atomic
 from .matrix import MatrixForm, matrix_form
-from .notation import Node
-from .printing.context import derivation_context, general_node
+from .notation import LATEX_NAMES, Node
+from .printing.context import derivation_context
 from .printing.latex import SeedLatexPrinter
 from .progress import progress
 from .spec import Spec
@@ -40,82 +40,41 @@ REPORT_SUFFIXES = tuple(REPORT_FORMATS)
 #: The fully composed C_0 is shown when its LaTeX is at most this long.
 MAX_COMPOSED = 2500
 
-_K, _J, _M = (sympy.Symbol(s, integer=True) for s in "kjm")
+def _composition(spec, p) -> str:
+    """C_0(a^(L)(z^(L)(w^(L), a^(L-1)(...)))), seed 000's nested form, innermost x; a layer
+    of another kind reads its parameters and its inputs, a skip connection's earlier layer
+    is named, not written out again."""
+    def written(l: int, nested: bool) -> str:
+        if l == 0:
+            return "x"
+        lab = p.layer(l)
+        config = spec.layer(l)
+        if not nested:
+            return f"a^{{({lab})}}"
+        if config.kind == "dense":
+            inner = written(l - 1, True)
+            return rf"a^{{({lab})}}\left(z^{{({lab})}}\left(w^{{({lab})}}, {inner}\right)\right)"
+        params = [rf"{LATEX_NAMES.get(q.kind, q.kind)}^{{({lab})}}"
+                  for q in config.parameters(spec.layers)]
+        args = params + [written(m, m == l - 1) for m in config.inputs]
+        return rf"a^{{({lab})}}\left({', '.join(args)}\right)"
+    return rf"C_{{0}}\left({written(spec.L, True)}\right)"
 
 
 def representative(graph, layer: int) -> Node:
-    """w_{12}^{(l)} where the layer is wide enough (seed 000's choice), else the nearest."""
-    return Node("w", layer, min(1, graph.widths[layer] - 1), min(2, graph.widths[layer - 1] - 1))
-
-
-def _inputs_of(layer: int) -> sympy.Symbol:
-    """a_k^(l-1), the general input of ``layer`` (x_k for the first layer)."""
-    return general_node("a", layer - 1, "k") if layer > 1 else general_node("x", None, "k")
-
-
-def _composition(L: int, p) -> str:
-    """C_0(a^(L)(z^(L)(w^(L), a^(L-1)(...)))), seed 000's nested form, innermost x."""
-    inner = "x"
-    for l in range(1, L + 1):
-        lab = p.layer(l)
-        inner = rf"a^{{({lab})}}\left(z^{{({lab})}}\left(w^{{({lab})}}, {inner}\right)\right)"
-    return rf"C_{{0}}\left({inner}\right)"
-
-
-def _layer_equations(engine: Backprop, p) -> list[dict]:
-    """z_j^(l) and a_j^(l) per layer, with letter indices."""
-    g = engine.graph
-    rows = []
-    for l in range(1, g.L + 1):
-        z_j, w_jk = general_node("z", l, "j"), general_node("w", l, "j", "k")
-        z_rhs = sympy.Sum(w_jk * _inputs_of(l), (_K, 0, g.widths[l - 1] - 1))
-        if g.b[l] is not None:
-            z_rhs = z_rhs + general_node("b", l, "j")
-        act = g.activation[l]
-        if act is Softmax:
-            a_rhs = sympy.exp(z_j) / sympy.Sum(sympy.exp(general_node("z", l, "m")),
-                                                (_M, 0, g.widths[l] - 1))
-        else:
-            a_rhs = act(z_j)
-        rows.append({"layer": p.layer(l), "width": g.widths[l], "activation": str(
-            g.spec.activation_of(l)), "bias": g.b[l] is not None,
-            "z": f"{p.doprint(z_j)} = {p.doprint(z_rhs)}",
-            "a": f"{p.doprint(general_node('a', l, 'j'))} = {p.doprint(a_rhs)}"})
-    return rows
-
-
-def _general_equations(engine: Backprop, p) -> list[str]:
-    """The backprop equations with letter indices; each checked at a concrete node first."""
-    g, L = engine.graph, engine.graph.L
-    lines = []
-    d = sympy.Derivative
-    delta_L = general_node("delta", L, "j")
-    if g.is_elementwise(L):
-        rhs = d(C0, general_node("a", L, "j")) * g.activation[L].prime(general_node("z", L, "j"))
-    else:
-        rhs = sympy.Sum(d(C0, general_node("a", L, "m"))
-                        * d(general_node("a", L, "m"), general_node("z", L, "j")),
-                        (_M, 0, g.widths[L] - 1))
-    lines.append(f"{p.doprint(delta_L)} = {p.doprint(rhs)}")
-    for l in range(L - 1, 0, -1):
-        # check the recurrence at k = 0 against the engine before stating it
-        concrete = sympy.Add(*[g.delta[l + 1][j] * g.w[l + 1][j][0]
-                               for j in range(g.widths[l + 1])]) * engine.activation_derivative(
-            l, 0, 0)
-        assert sympy.expand(concrete - engine.dC_dz(l, 0)) == 0, "delta recurrence"
-        rhs = sympy.Sum(general_node("delta", l + 1, "j") * general_node("w", l + 1, "j", "k"),
-                        (_J, 0, g.widths[l + 1] - 1)) * g.activation[l].prime(
-            general_node("z", l, "k"))
-        lines.append(f"{p.doprint(general_node('delta', l, 'k'))} = {p.doprint(rhs)}")
-    for l in range(L, 0, -1):
-        assert engine.gradient(Node("w", l, 0, 0)) == engine.dC_dz(l, 0) * g.a[l - 1][0]
-        w = general_node("w", l, "j", "k")
-        lines.append(f"{p.doprint(d(C0, w))} = "
-                     f"{p.doprint(general_node('delta', l, 'j') * _inputs_of(l))}")
-        if g.b[l] is not None:
-            lines.append(f"{p.doprint(d(C0, general_node('b', l, 'j')))} = "
-                         f"{p.doprint(general_node('delta', l, 'j'))}")
-    return lines
+    """What the report derives for a layer: w_{12}^{(l)} of a dense layer where it is wide
+    enough (seed 000's choice), else the nearest; the first parameter of another kind, at
+    its node 1 (gamma_1^(l), c_{12}^(l)); a_1^(l) of a layer without parameters."""
+    lay = graph.layers[layer]
+    params = lay.parameters
+    if lay.kind == "dense":
+        return Node("w", layer, min(1, graph.widths[layer] - 1),
+                    min(2, graph.widths[layer - 1] - 1))
+    if not params:
+        return Node("a", layer, min(1, graph.widths[layer] - 1))
+    first = [q for q in params if q.kind == params[0].kind]
+    wanted = (1, 2)[:len(first[0].indices)]
+    return min(first, key=lambda q: sum(abs(a - b) for a, b in zip(q.indices, wanted)))
 
 
 def _matrix_context(form: MatrixForm, p) -> list[dict]:
@@ -177,13 +136,13 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> R
     context = {
         "spec": {"name": spec.name, "layers": list(spec.layers), "loss": spec.loss,
                  "reduction": spec.reduction, "L": g.L,
-                 "parameters": spec.n_parameters},
+                 "parameters": spec.n_parameters, "dense": spec.is_dense},
         "diagram": diagram_drawings(spec, None, layers),
-        "layers": _layer_equations(engine, p),
-        "composition": _composition(g.L, p),
+        "layers": layer_equations(engine, p),
+        "composition": _composition(spec, p),
         "loss": f"C_{{0}} = {p.doprint(g.loss)}" if g.widths[-1] <= 6 else None,
         "composed": composed,
-        "equations": _general_equations(engine, p),
+        "equations": backprop_equations(engine, p),
         "derivations": derivations,
         "matrix": _matrix_context(form, p),
     }

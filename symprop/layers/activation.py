@@ -14,7 +14,7 @@ import sympy
 
 from ..activations import ElementwiseActivation, Softmax
 from .base import IDENTITY, ActivationChoice, LayerConfig, ParseContext, parse_activation
-from .symbolic import GraphContext, SymbolicLayer, activation_function, node
+from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, activation_function, general, node
 
 __all__ = ["ActivationConfig", "ActivationLayer"]
 
@@ -99,3 +99,21 @@ class ActivationLayer(SymbolicLayer):
 
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         return dict(zip(self.outputs, self.a_def))
+
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        l, below = self.index, general("a", self.index - 1, "j")
+        if self.elementwise:
+            return [(general("a", l, "j"), self.activation(below))]
+        m = SUM_LETTERS["m"]
+        total = sympy.Sum(sympy.exp(general("a", l - 1, "m")), (m, 0, self.width - 1))
+        return [(general("a", l, "j"), sympy.exp(below) / total)]
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        """dC_0/da_k^(l) g'(a_k^(l-1)); for softmax sum_j dC_0/da_j^(l) a_j (delta_jk - a_k)."""
+        l = self.index
+        if self.elementwise:
+            return self.adjoint_general("k") * self.activation.prime(general("a", l - 1, "k"))
+        j, k = SUM_LETTERS["j"], SUM_LETTERS["k"]
+        a_j, a_k = general("a", l, "j"), general("a", l, "k")
+        return sympy.Sum(self.adjoint_general("j") * a_j * (sympy.KroneckerDelta(j, k) - a_k),
+                         (j, 0, self.width - 1))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sympy
 
 from .base import TwoInputConfig
-from .symbolic import GraphContext, SymbolicLayer, node
+from .symbolic import GraphContext, SymbolicLayer, general, node
 
 __all__ = ["ConcatConfig", "ConcatLayer"]
 
@@ -55,3 +55,21 @@ class ConcatLayer(SymbolicLayer):
 
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         return dict(zip(self.outputs, self.copied))
+
+    @property
+    def _split(self) -> int:
+        return self.config.split
+
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """a_j^(l) = a_j^(l-1), then a_{j+n}^(l) = a_j^(m), n the width of layer l-1."""
+        l, m = self.index, self.config.source
+        return [(general("a", l, "j"), general("a", l - 1, "j")),
+                (general("a", l, f"j+{self._split}"), general("a", m, "j"))]
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        total = sympy.S.Zero
+        if source == self.index - 1:
+            total += general("adj", self.index, "k")
+        if source == self.config.source:
+            total += general("adj", self.index, f"k+{self._split}")
+        return total

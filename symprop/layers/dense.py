@@ -16,7 +16,15 @@ import sympy
 from ..activations import ElementwiseActivation, Softmax
 from ..notation import Node, node_of
 from .base import IDENTITY, ActivationChoice, LayerConfig, ParamSpec, ParseContext, parse_activation
-from .symbolic import GraphContext, LazyRows, SymbolicLayer, activation_function, node
+from .symbolic import (
+    SUM_LETTERS,
+    GraphContext,
+    LazyRows,
+    SymbolicLayer,
+    activation_function,
+    general,
+    node,
+)
 
 __all__ = ["DenseConfig", "DenseLayer"]
 
@@ -169,6 +177,32 @@ class DenseLayer(SymbolicLayer):
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         out = {z: self.z_def(j) for j, z in enumerate(self.z)}
         return out | dict(zip(self.outputs, self.a_def))
+
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """z_j^(l) = sum_k w_jk^(l) a_k^(l-1) (+ b_j^(l)), a_j^(l) = g^(l)(z_j^(l))."""
+        l, k, m = self.index, SUM_LETTERS["k"], SUM_LETTERS["m"]
+        z_j = general("z", l, "j")
+        z_rhs = sympy.Sum(general("w", l, "j", "k") * general("a", l - 1, "k"),
+                          (k, 0, len(self.below) - 1))
+        if self.b is not None:
+            z_rhs = z_rhs + general("b", l, "j")
+        if self.activation is Softmax:
+            a_rhs = sympy.exp(z_j) / sympy.Sum(sympy.exp(general("z", l, "m")),
+                                                (m, 0, self.width - 1))
+        else:
+            a_rhs = self.activation(z_j)
+        return [(z_j, z_rhs), (general("a", l, "j"), a_rhs)]
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        """sum_j delta_j^(l) w_jk^(l): the next layer's deltas, back through the weights."""
+        return sympy.Sum(general("delta", self.index, "j") * general("w", self.index, "j", "k"),
+                         (SUM_LETTERS["j"], 0, self.width - 1))
+
+    def general_parameters(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """dC_0/dw_jk^(l) = delta_j^(l) a_k^(l-1) and dC_0/db_j^(l) = delta_j^(l)."""
+        l, delta = self.index, general("delta", self.index, "j")
+        out = [(general("w", l, "j", "k"), delta * general("a", l - 1, "k"))]
+        return out + ([(general("b", l, "j"), delta)] if self.b is not None else [])
 
     def compose(self, mapping: dict[sympy.Symbol, sympy.Expr]) -> dict[sympy.Symbol, sympy.Expr]:
         zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms]) for terms in self.z_terms)

@@ -35,7 +35,7 @@ from .letters import (
     slot_of,
     total_derivative,
 )
-from .symbolic import GraphContext, SymbolicLayer, node
+from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, general, node
 
 __all__ = ["FormulaLayer", "exact"]
 
@@ -195,6 +195,37 @@ class FormulaLayer(SymbolicLayer):
     def param_entries(self, param: Node):
         letters = self.param_specs[param.kind].letters
         return (param.indices[letters.index("j")],) if "j" in letters else range(self.width)
+
+    # ------------------------------------------------ general equations
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """The named quantities' formulas, then node j's."""
+        out = [(self.general(q), self.general(form)) for q, form in self.named_forms.items()]
+        return out + [(self.general(slot("out", letters="j")), self.general(self.output_form))]
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        """sum_j dC_0/da_j^(l) (d a_j / d a_k) through the Jacobian, or node k alone where
+        node j reads node j only."""
+        total = sympy.S.Zero
+        for role, layer in self.roles.items():
+            if layer != source:
+                continue
+            jacobian = rename(self.jacobians[role], "m", "k")
+            if self._reads_all(role):
+                total += sympy.Sum(self.adjoint_general("j") * self.general(jacobian),
+                                   (SUM_LETTERS["j"], 0, self.width - 1))
+            else:
+                total += self.adjoint_general("k") * self.general(rename(jacobian, "j", "k"))
+        return total
+
+    def general_parameters(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """dC_0/dp = dC_0/da_j^(l) (d a_j / d p), summed over j for a parameter without j."""
+        out = []
+        for kind, p in self.param_specs.items():
+            term = self.adjoint_general("j") * self.general(self.param_derivatives[kind])
+            if "j" not in p.letters:
+                term = sympy.Sum(term, (SUM_LETTERS["j"], 0, self.width - 1))
+            out.append((general(kind, self.index, *p.letters), term))
+        return out
 
     # ----------------------------------------------------------- printing
     def general(self, expr: sympy.Expr, n: sympy.Expr | None = None) -> sympy.Expr:

@@ -38,6 +38,18 @@ def node(kind: str, layer: int | None, *indices: int) -> sympy.Symbol:
     return node_symbol(Node(kind, layer, *indices) if indices else Node(kind, layer, None))
 
 
+#: The summation letters of general equations (the report's \sum_{k=0}^{n-1}).
+SUM_LETTERS = {c: sympy.Symbol(c, integer=True) for c in "jkm"}
+
+
+def general(kind: str, layer: int | None, *letters: str) -> sympy.Symbol:
+    """A node with letter indices for general equations: a_k^(l-1), or the input x_k when
+    the layer is 0; ``general("mu", 2)`` is mu^(2)."""
+    if kind == "a" and layer == 0:
+        return node_symbol(Node("x", None, *letters))
+    return node_symbol(Node(kind, layer, *letters) if letters else Node(kind, layer, None))
+
+
 class LazyRows(Sequence):
     """A read-only sequence whose items are built on first access, then kept.
 
@@ -145,6 +157,24 @@ class SymbolicLayer:
     def named(self) -> dict[sympy.Symbol, sympy.Expr]:
         """The layer's named intermediate quantities (mu, sigma, xhat) -> their definitions."""
         return {}
+
+    # ------------------------------------------------ general equations (letters)
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """The layer's definitions with letter indices, (left, right) in general nodes."""
+        raise NotImplementedError
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        """What this layer adds to dC_0/da_k^(source), node k of a layer it reads, in general
+        nodes (a sum over j of its own nodes, or node k alone)."""
+        raise NotImplementedError
+
+    def general_parameters(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """dC_0/dp = ... for each parameter array, in general nodes."""
+        return []
+
+    def adjoint_general(self, letter: str) -> sympy.Symbol:
+        """The accumulated gradient of entry ``letter``: delta_j^(l) or dC_0/da_j^(l)."""
+        return general("delta" if self.through_activation else "adj", self.index, letter)
 
     # ----------------------------------------------------------- shared
     @functools.cached_property
