@@ -33,8 +33,8 @@ AROUND = {
     "custom in a_j": [DENSE, {"kind": "custom", "width": 3, "formula": "a_j * tanh(s_j * a_j)",
                               "params": {"s": "j"}}, {"kind": "dense", "width": 2}],
     "custom k-only": [DENSE, {"kind": "custom", "width": 2,
-                              "formula": "sum_k(c_k * a_k**2) + b2_j",
-                              "params": {"c": "k", "b2": "j"}}],
+                              "formula": "sum_k(c_k * a_k**2) + t_j",
+                              "params": {"c": "k", "t": "j"}}],
 }
 
 

@@ -159,20 +159,20 @@ def activation_code(cls: type) -> ActivationCode:
                           prime, through_output=through is not None)
 
 
-def _separable_jacobian(engine: Backprop, layer: int):
-    """Split softmax-like Jacobian entries J(i, m) = delta_im d(a_i) + f(a_i) h(a_m)."""
+def _separable_jacobian(engine: Backprop, layer: int, derivative):
+    """Split softmax-like Jacobian entries J(i, m) = delta_im d(a_i) + f(a_i) h(a_m)
+    (``derivative(i, m)``: da_i / d(the activation's input m))."""
     g = engine.graph
     a = g.a[layer]
-    parts = sympy.separatevars(engine.activation_derivative(layer, 0, 1), symbols=[a[0], a[1]],
-                               dict=True)
+    parts = sympy.separatevars(derivative(0, 1), symbols=[a[0], a[1]], dict=True)
     if parts is None:
         raise NotImplementedError(f"layer {layer}: the Jacobian is not separable")
     f = parts["coeff"] * parts.get(a[0], 1)
     h = parts.get(a[1], sympy.S.One)
-    d = sympy.expand(engine.activation_derivative(layer, 0, 0) - f * h.xreplace({a[1]: a[0]}))
+    d = sympy.expand(derivative(0, 0) - f * h.xreplace({a[1]: a[0]}))
     n = len(a)
     for i, m in {(0, 1), (1, 0), (n - 1, 0), (0, n - 1), (n - 1, n - 1)}:
-        expected = engine.activation_derivative(layer, i, m)
+        expected = derivative(i, m)
         split = f.xreplace({a[0]: a[i]}) * h.xreplace({a[1]: a[m]})
         if i == m:
             split += d.xreplace({a[0]: a[i]})
@@ -189,17 +189,33 @@ def stable_loss_term(term: sympy.Expr, a: sympy.Symbol, forward: sympy.Expr,
 
 
 def output_code(engine: Backprop) -> OutputCode:
-    """delta^(L) and the stable loss of one output row, from the engine's results."""
+    """delta^(L) and the stable loss of one output row, from the engine's results.
+
+    The output layer's activation -- of a dense layer, or an activation layer whose input
+    then plays z -- meets the loss here, so their combined form is stable (softmax and
+    cross-entropy: a sum(y) - y); an output of another kind passes dC_0/da^(L) back as it is.
+    """
     g = engine.graph
     L = g.L
-    rows = {g.a[L][0]: A, g.y[0]: Y, g.z[L][0]: Z}
-    dC_da = engine.loss_derivative(0).xreplace(rows)
+    layer = g.layers[L]
+    dC_da = engine.loss_derivative(0).xreplace({g.a[L][0]: A, g.y[0]: Y})
+    if layer.kind not in ("dense", "activation"):
+        loss = g.loss_terms[0].xreplace({g.a[L][0]: A, g.y[0]: Y})
+        return OutputCode(loss_derivative=dC_da, delta=tidy(dC_da), loss=loss,
+                          how="the loss's derivative, simplified by SymPy")
+    pre = g.z[L] if layer.kind == "dense" else layer.below
+
+    def derivative(i, m):
+        if layer.kind == "dense":
+            return engine.activation_derivative(L, i, m)
+        return layer.local(i, pre[m])
+    dC_da = dC_da.xreplace({pre[0]: Z})
     act = activation_code(g.activation[L])
     if g.is_elementwise(L):
         delta = tidy(dC_da * act.prime)
         how = f"dC_0/da^(L) * {act.label}'(z^(L)), simplified by SymPy"
     else:
-        f, h, d = _separable_jacobian(engine, L)
+        f, h, d = _separable_jacobian(engine, L, derivative)
         delta = tidy(dC_da * d) + h * RowSum(tidy(dC_da * f))
         how = (f"sum_i dC_0/da_i^(L) da_i^(L)/dz_m^(L) with the {act.label} Jacobian "
                "split into its diagonal and a rank-one part, simplified by SymPy")

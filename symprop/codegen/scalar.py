@@ -17,12 +17,14 @@ from ..activations import ActivationPrime
 from ..derivation import Backprop, backprop
 from ..notation import node_of
 from ..printing.text import text
-from .printer import NumpyCodePrinter
+from ..spec import Spec
+from .context import activation_helpers, common_context
+from .printer import HELPERS, NumpyCodePrinter
 from .rules import A as A_ROW
-from .rules import Z, activation_code, stable_loss_term, tidy
+from .rules import Z, activation_code, output_code, stable_loss_term, tidy
 from .stable import LogSoftmax, SoftmaxRow
 
-__all__ = ["scalar_lines", "symbol_names"]
+__all__ = ["scalar_context", "scalar_lines", "symbol_names"]
 
 
 def symbol_names(engine: Backprop) -> dict[sympy.Symbol, str]:
@@ -157,3 +159,18 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
             "inputs": [{"target": names[x], "code": f"X[:, {k}]"} for k, x in enumerate(g.x)],
             "targets": [{"target": names[y], "code": f"Y[:, {j}]"} for j, y in enumerate(g.y)],
             "outputs": [names[a] for a in g.a[L]]}
+
+
+def scalar_context(spec: Spec, source: str | None = None) -> dict:
+    """Everything ``templates/codegen/scalar.py.j2`` needs."""
+    engine = backprop(spec)
+    printer = NumpyCodePrinter({"allow_unknown_functions": True})
+    # one line per node: g' of every layer; softmax is written out, not called
+    helpers = activation_helpers(engine, printer, prime_layers=range(1, spec.L + 1),
+                                  softmax_forward=False)
+    lines = scalar_lines(engine, printer)
+    context = common_context(spec, "scalar", source, output_code(engine))
+    context.update(helpers=helpers, builtins=[h for h in HELPERS if h in printer.helpers_used],
+                   reduce="np.mean" if spec.reduction == "mean" else "np.sum",
+                   **lines)
+    return context

@@ -6,6 +6,7 @@ derivatives g'(a_j^(l-1)) and, for softmax, the same Jacobian a_i (delta_im - a_
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -14,6 +15,8 @@ import sympy
 
 from ..activations import ElementwiseActivation, Softmax
 from .base import IDENTITY, ActivationChoice, LayerConfig, ParseContext, parse_activation
+from .derived import LetterForms
+from .letters import SumK, slot
 from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, activation_function, general, node
 
 __all__ = ["ActivationConfig", "ActivationLayer"]
@@ -80,6 +83,26 @@ class ActivationLayer(SymbolicLayer):
     @property
     def elementwise(self) -> bool:
         return issubclass(self.activation, ElementwiseActivation)
+
+    #: An activation layer reads layer l-1 only and has no parameters or named quantities.
+    named_forms: ClassVar[dict] = {}
+    param_specs: ClassVar[dict] = {}
+
+    @property
+    def roles(self) -> dict[str, int]:
+        return {"in": self.index - 1}
+
+    @property
+    def n_in(self) -> int:
+        return len(self.below)
+
+    @functools.cached_property
+    def forms(self) -> LetterForms:
+        """Node j in letters, g(a_j) or exp(a_j)/sum_k exp(a_k), and what SymPy derives."""
+        in_j, in_k = slot("in", letters="j"), slot("in", letters="k")
+        out = self.activation(in_j) if self.elementwise else \
+            sympy.exp(in_j) / SumK(sympy.exp(in_k))
+        return LetterForms(out, {}, ("in",), {})
 
     def sources(self, i: int):
         return self.below if not self.elementwise else (self.below[i],)

@@ -32,7 +32,8 @@ __all__ = ["RESERVED", "CustomConfig", "formula_functions"]
 RESERVED = frozenset({"a", "z", "w", "b", "x", "y", "u", "h", "gamma", "beta", "delta", "C",
                       "n", "i", "j", "k", "l", "L", "e", "pi", "mu", "sigma", "r", "xhat", "adj",
                       "sum_k"})
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+#: Letters only: the module key is the name and the layer number (c4), so no digits.
+_NAME = re.compile(r"[A-Za-z]+")
 _LETTERS = ("j", "k", "jk", "kj")
 
 
@@ -171,8 +172,8 @@ def _parse_params(params: Any, ctx: ParseContext) -> tuple[tuple[str, str], ...]
     for name, letters in params.items():
         if not _NAME.fullmatch(name) or name in RESERVED or name in FUNCTIONS:
             raise ctx.error(f"{name!r} cannot be a parameter's name", "params",
-                            hint="Use letters and digits, starting with a letter, and none of "
-                                 f"the reserved names {', '.join(sorted(RESERVED))}")
+                            hint="Use letters only (the module key adds the layer number: c4), "
+                                 f"and none of the reserved names {', '.join(sorted(RESERVED))}")
         if letters not in _LETTERS:
             raise ctx.error(f"parameter {name!r} has index letters {letters!r}", "params",
                             hint='Each parameter takes "j" (one per node of this layer), "k" '

@@ -25,16 +25,8 @@ import sympy
 
 from ..activations import absorb_sign
 from ..notation import Node
-from .letters import (
-    LETTERS,
-    N,
-    SumK,
-    concrete,
-    rename,
-    slot,
-    slot_of,
-    total_derivative,
-)
+from .derived import LetterForms
+from .letters import LETTERS, N, SumK, concrete, rename, slot, slot_of
 from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, general, node
 
 __all__ = ["FormulaLayer", "exact"]
@@ -101,52 +93,21 @@ class FormulaLayer(SymbolicLayer):
         return out
 
     # ------------------------------------------------------ derived, letters
-    def _rewrite(self, expr: sympy.Expr) -> sympy.Expr:
-        """A derivative in the layer's own names (see the module docstring)."""
-        out = self.output_form
-        for target, form in [*self.named_forms.items(), (slot("out", letters="j"), out),
-                             (slot("out", letters="k"), rename(out, "j", "k"))]:
-            if target in self.named_forms and form.is_Pow and form.args[1] == sympy.S.Half:
-                base, power = form.args  # sigma = sqrt(base): base^r = sigma^(2r)
-                expr = expr.replace(lambda t, b=base: t.is_Pow and t.args[0] == b,
-                                    lambda t, q=target, p=power: q ** (t.args[1] / p))
-                expr = expr.xreplace({base: target ** (1 / power)})
-            elif form.free_symbols:
-                expr = expr.xreplace({form: target})
-        eliminated = False
-        for q, form in self.named_forms.items():  # a_j = mu + sigma xhat_j
-            in_j = slot("in", letters="j")
-            if slot_of(q).letters == "j" and form.has(in_j):
-                solved = sympy.solve(sympy.Eq(form, q), in_j)
-                if len(solved) == 1:
-                    expr = expr.xreplace({in_j: solved[0],
-                                          slot("in", letters="k"): rename(solved[0], "j", "k")})
-                    eliminated = True
-        # written through a normalised quantity, terms cancel only once expanded
-        return absorb_sign(sympy.factor_terms(sympy.expand(expr) if eliminated else expr))
-
     @functools.cached_property
+    def forms(self) -> LetterForms:
+        """What SymPy derives from the layer's formula (see :mod:`.derived`)."""
+        return LetterForms(self.output_form, self.named_forms, tuple(self.roles),
+                           {kind: p.letters for kind, p in self.param_specs.items()})
+
+    @property
     def jacobians(self) -> dict[str, sympy.Expr]:
         """role ("in", "from") -> d a_j / d (node m of that input), in letters j, m."""
-        memo: dict = {}
-        out = {}
-        for role in self.roles:
-            direct = total_derivative(self.output_form, slot(role, letters="j"), self.named_forms,
-                                      memo)
-            summed = total_derivative(self.output_form, slot(role, letters="k"),
-                                      self.named_forms, memo)
-            jacobian = (sympy.KroneckerDelta(_J, _M) * self._rewrite(direct)
-                        + rename(self._rewrite(summed), "k", "m"))
-            out[role] = sympy.factor_terms(jacobian)
-        return out
+        return self.forms.jacobians
 
-    @functools.cached_property
+    @property
     def param_derivatives(self) -> dict[str, sympy.Expr]:
         """parameter kind -> d a_j / d p, in the parameter's letters (and j)."""
-        memo: dict = {}
-        return {kind: self._rewrite(total_derivative(
-            self.output_form, slot("param", kind, p.letters), self.named_forms, memo))
-            for kind, p in self.param_specs.items()}
+        return self.forms.param_derivatives
 
     def _reads_all(self, role: str) -> bool:
         """Does node j read every node of the input (through sum_k), or only node j?"""

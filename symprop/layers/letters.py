@@ -32,6 +32,7 @@ __all__ = [
     "LETTERS",
     "N",
     "Slot",
+    "SumJ",
     "SumK",
     "concrete",
     "expand_sums",
@@ -97,10 +98,20 @@ class SumK(sympy.Function):
         return SumK(inner) if inner != 0 else sympy.S.Zero
 
 
+class SumJ(sympy.Function):
+    """sum_j(expr): the sum over the nodes j of the layer itself (a vector-Jacobian product's
+    sum over the nodes a gradient comes from)."""
+
+    nargs = 1
+
+
 def free_letters(expr: sympy.Expr) -> set[str]:
-    """The index letters of the slots in ``expr`` outside any sum_k (k is bound inside)."""
+    """The index letters of the slots in ``expr`` outside any sum (k is bound in sum_k, j in
+    sum_j)."""
     if isinstance(expr, SumK):
         return free_letters(expr.args[0]) - {"k"}
+    if isinstance(expr, SumJ):
+        return free_letters(expr.args[0]) - {"j"}
     info = slot_of(expr)
     if info is not None:
         return set(info.letters)

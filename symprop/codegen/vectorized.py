@@ -1,0 +1,163 @@
+"""The ``vectorized`` style: seed 001's matrix form, one matmul per step of a dense layer,
+each other kind's array forms printed from its letter forms (:mod:`.kinds`).
+
+The backward pass walks the layers from the output down; each passes back to the layers it
+reads (the one before it, and a skip connection's earlier layer), the first contribution
+assigning the gradient of that layer's output, the others adding to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sympy
+
+from ..derivation import Backprop, backprop
+from ..spec import Spec
+from .context import activation_helpers, common_context, output_helpers
+from .kinds import layer_code
+from .printer import HELPERS, NumpyCodePrinter, inplace_statements
+from .rules import A, ActivationCode, OutputCode, Z, activation_code, output_code
+from .stable import LogSoftmax, SoftmaxRow
+
+__all__ = ["vectorized_context"]
+
+
+def _layer_steps(engine: Backprop, printer: NumpyCodePrinter) -> dict[int, dict]:
+    """Per layer of the vectorized module: how the forward step evaluates a = g(z) and what
+    the backward step multiplies Delta by.
+
+    A hidden layer whose g' is written through its output (sigma' = a(1 - a)) never needs
+    Z^(l) again, so a = g(z) is evaluated into Z^(l)'s own memory (``inplace``: ufuncs with
+    ``out=``) and the backward step uses A^(l) as its scratch once it is done reading it.
+    A softmax output is computed transposed in memory (``transposed``): its row reductions
+    then run along contiguous memory, which matters for a narrow output and a big batch.
+    """
+    g = engine.graph
+    steps = {}
+    for l, layer in g.layers.items():
+        if layer.kind != "dense":
+            continue
+        code = activation_code(g.activation[l])
+        printer._settings["symbol_names"] = {Z: f"Z{l}"}
+        inplace = (inplace_statements(code.forward, f"Z{l}", printer)
+                   if l < g.L and code.through_output else None)
+        scratch = f"A{l}" if inplace is not None else f"Z{l}"
+        steps[l] = {"forward": f"_act_{code.key}", "label": code.label, "inplace": inplace,
+                    "note": "",
+                    "transposed": l == g.L and not g.is_elementwise(l),
+                    "prime_factors": _prime_factors(code, l, printer, scratch)
+                    if l < g.L else [], "kind": "dense",
+                    "passes": {l - 1: f'Delta{l}.dot(params["W{l}"])'}}
+    return steps
+
+
+def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter,
+                   scratch: str) -> list[dict]:
+    """What Delta^(l) is multiplied by, in place, factor by factor (nothing for g' = 1).
+
+    A g' written through the output (sigma' = a (1 - a)) no longer needs Z^(l), so each
+    composite factor is evaluated into ``scratch`` (Z^(l), or A^(l) itself when Z^(l)'s
+    memory became A^(l)) and the backward step allocates no temporary array; any other g'
+    is one call of its helper.  With A^(l) as the scratch, the factors that read A^(l) go
+    first and one composite factor last (it overwrites A^(l)).
+    """
+    if code.prime == 1:
+        return []
+    if not code.through_output:
+        return [{"setup": [], "value": f"_act_{code.key}_prime(Z{layer}, A{layer})"}]
+    printer._settings["symbol_names"] = {A: f"A{layer}", Z: f"Z{layer}"}
+    def composite(f):
+        return not (f.is_Symbol or f.is_Number)
+
+    factors = sorted(sympy.Mul.make_args(code.prime), key=composite)
+    if scratch == f"A{layer}" and sum(map(composite, factors)) > 1:
+        factors = [sympy.expand(code.prime)]
+    steps = []
+    for f in factors:
+        setup = inplace_statements(f, scratch, printer) if composite(f) else None
+        if setup is None:
+            steps.append({"setup": [], "value": printer.doprint(f)})
+        else:
+            steps.append({"setup": setup, "value": scratch})
+    return steps
+
+
+def _through_log_softmax(out: OutputCode) -> OutputCode | None:
+    """The output forms for a forward pass that leaves Z^(L) = log softmax(Z^(L)), or None.
+
+    softmax and log softmax do not change when a row is shifted by a constant, and
+    log softmax(z) = z - logsumexp(z) is such a shift: with Z^(L) replaced by its log
+    softmax, LogSoftmax(z) is z itself and softmax(z) is the forward output a.  Valid only
+    when z appears nowhere else in delta^(L) and the loss (checked here).
+    """
+    done = {LogSoftmax(Z): Z, SoftmaxRow(Z): A}
+    hidden = sympy.Dummy()
+    if any(Z in e.xreplace(dict.fromkeys(done, hidden)).free_symbols
+           for e in (out.delta, out.loss)):
+        return None
+    return replace(out, delta=out.delta.xreplace(done), loss=out.loss.xreplace(done))
+
+
+def _gradient_name(graph, layer: int) -> str:
+    """The array of dC/dA^(l): Delta^(l) for a dense layer (its g' is applied in place),
+    dA^(l) for any other."""
+    return f"Delta{layer}" if graph.layers[layer].kind == "dense" else f"dA{layer}"
+
+
+def vectorized_context(spec: Spec, source: str | None = None) -> dict:
+    """Everything ``templates/codegen/vectorized.py.j2`` needs."""
+    engine = backprop(spec)
+    g, L = engine.graph, spec.L
+    out = output_code(engine)
+    printer = NumpyCodePrinter()
+    per_layer = _layer_steps(engine, printer)
+    inplace = frozenset(l for l, step in per_layer.items() if step["inplace"] is not None)
+    output = g.layers[L].kind
+    normalized = None if output != "dense" or g.is_elementwise(L) else _through_log_softmax(out)
+    if normalized is not None:
+        # one pass gives a = softmax(z) and turns Z^(L) into log softmax(z) for the loss
+        out = normalized
+        printer.helpers_used.add("softmax_keep_log")
+        per_layer[L].update(forward="_softmax_keep_log",
+                            note=f"Z{L} is now log softmax(Z{L}): the loss reads it")
+    for l, layer in g.layers.items():
+        if layer.kind != "dense":
+            per_layer[l] = layer_code(layer, printer)
+    # the backward pass: who passes back to whom, the first assigning, the others adding
+    assigned = set()
+    if output == "activation":  # its activation meets the loss: the combined stable form
+        assigned.add(L - 1)
+        per_layer[L]["passes"] = {}
+    for l in range(L, 0, -1):
+        lines = []
+        for reads, expr in per_layer[l]["passes"].items():
+            if reads == 0:
+                continue  # no gradient of the input X
+            name = _gradient_name(g, reads)
+            lines.append(f"{name} {'+=' if reads in assigned else '='} {expr}")
+            assigned.add(reads)
+        per_layer[l]["contributions"] = lines
+    # the backward pass calls g' of hidden layers; the output's is in _output_delta
+    helpers = (activation_helpers(engine, printer, prime_layers=range(1, L),
+                                  softmax_forward=True,
+                                  written_out=inplace | ({L} if normalized else set()))
+               + output_helpers(out, printer, "" if normalized is None else
+                                ", z being log softmax(z^(L)) after the forward pass"))
+    context = common_context(spec, "vectorized", source, out)
+    # what the backward pass reads besides the A: the pre-activations still needed after the
+    # forward pass (the rest became A^(l)) and the other kinds' saved quantities
+    kept = []
+    for l, step in sorted(per_layer.items()):
+        kept += step["saved"] if step["kind"] != "dense" else (
+            [] if l in inplace else [f"Z{l}"])
+    start = {"dense": (f"Delta{L}", f"Z{L}"),
+             "activation": (_gradient_name(g, L - 1) if L > 1 else None, f"A{L - 1}")}.get(
+        output, (f"dA{L}", f"A{L}"))
+    context.update(z_names=", ".join(kept) + ("," if len(kept) == 1 else ""),
+                   y_order="F" if output == "dense" and per_layer[L]["transposed"] else None,
+                   per_layer=per_layer, helpers=helpers, output_kind=output,
+                   start=start, loss_z={"dense": "Zs[-1]", "activation": "As[-2]"}.get(
+                       output, "As[-1]"),
+                   builtins=[h for h in HELPERS if h in printer.helpers_used])
+    return context
