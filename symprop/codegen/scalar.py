@@ -11,6 +11,8 @@ reduced over the batch; comments give the seed-notation formula a line implement
 
 from __future__ import annotations
 
+import re
+
 import sympy
 
 from ..activations import ActivationPrime
@@ -22,7 +24,7 @@ from .context import activation_helpers, common_context
 from .printer import HELPERS, NumpyCodePrinter
 from .rules import A as A_ROW
 from .rules import Z, activation_code, output_code, stable_loss_term, tidy
-from .stable import LogSoftmax, SoftmaxRow
+from .stable import LogSoftmax, SoftmaxRow, rewrite_stable
 
 __all__ = ["scalar_context", "scalar_lines", "symbol_names"]
 
@@ -33,25 +35,37 @@ def symbol_names(engine: Backprop) -> dict[sympy.Symbol, str]:
     names: dict[sympy.Symbol, str] = {}
     names.update({s: f"x_{k}" for k, s in enumerate(g.x)})
     names.update({s: f"y_{j}" for j, s in enumerate(g.y)})
-    for l in range(1, g.L + 1):
-        for j in range(g.widths[l]):
-            names[g.z[l][j]] = f"z{l}_{j}"
-            names[g.a[l][j]] = f"a{l}_{j}"
-            names[g.delta[l][j]] = f"delta{l}_{j}"
-            for k in range(g.widths[l - 1]):
-                names[g.w[l][j][k]] = f"W{l}[{j}, {k}]"
-            if g.b[l] is not None:
-                names[g.b[l][j]] = f"b{l}[{j}]"
+    for l, layer in g.layers.items():
+        names.update({a: f"a{l}_{j}" for j, a in enumerate(layer.outputs)})
+        if layer.kind == "dense":
+            for j in range(g.widths[l]):
+                names[g.z[l][j]] = f"z{l}_{j}"
+                names[g.delta[l][j]] = f"delta{l}_{j}"
+                for k in range(g.widths[l - 1]):
+                    names[g.w[l][j][k]] = f"W{l}[{j}, {k}]"
+                if g.b[l] is not None:
+                    names[g.b[l][j]] = f"b{l}[{j}]"
+            continue
+        names.update({s: f"dC_da{l}_{j}" for j, s in enumerate(layer.adjoints)})
+        for s in layer.named:
+            node = node_of(s)
+            names[s] = f"{node.kind}{l}" + (f"_{node.j}" if node.indices else "")
+        keys = {p.kind: p.key for p in getattr(layer, "param_specs", {}).values()}
+        for param in layer.parameters:
+            index = ", ".join(map(str, param.indices))
+            names[param.symbol] = f"{keys[param.kind]}{l}[{index}]"
     return names
 
 
 def _specialise_primes(engine: Backprop, expr: sympy.Expr) -> sympy.Expr:
-    """g'(z_j^(l)) -> its form through a_j^(l) (visible algebra), else the helper's call."""
+    """g'(u) -> its form through the output a = g(u) (visible algebra), else the helper's
+    call."""
+    from ..derivation import _output_of
+
     mapping = {}
     for call in expr.atoms(ActivationPrime):
-        node = node_of(call.args[0])
         code = activation_code(call.base)
-        a_j = engine.graph.a[node.layer][node.j]
+        a_j = _output_of(engine.graph, call)
         if code.through_output:
             mapping[call] = code.prime.xreplace({A_ROW: a_j})
         else:
@@ -60,15 +74,25 @@ def _specialise_primes(engine: Backprop, expr: sympy.Expr) -> sympy.Expr:
     return expr.xreplace(mapping)
 
 
+def _pre(graph) -> tuple[sympy.Symbol, ...] | None:
+    """What the output's activation reads (z^(L), or an activation layer's input), if the
+    output layer has an activation."""
+    layer = graph.layers[graph.L]
+    return {"dense": lambda: graph.z[graph.L], "activation": lambda: layer.below}.get(
+        layer.kind, lambda: None)()
+
+
 def _stable_loss_term(engine: Backprop, j: int, log_softmax: dict) -> sympy.Expr:
     """Node j's loss term with logs of probabilities written through z (see .stable)."""
     g = engine.graph
-    a_j, z_j = g.a[g.L][j], g.z[g.L][j]
+    a_j, pre = g.a[g.L][j], _pre(g)
+    if pre is None:
+        return g.loss_terms[j]
     code = activation_code(g.activation[g.L])
     if code.forward == SoftmaxRow(Z):  # the row form; its log is node j's column
         stable = stable_loss_term(g.loss_terms[j], a_j, SoftmaxRow(Z), a_j)
         return stable.xreplace({LogSoftmax(Z): log_softmax[j]})
-    return stable_loss_term(g.loss_terms[j], a_j, code.forward.xreplace({Z: z_j}), a_j)
+    return stable_loss_term(g.loss_terms[j], a_j, code.forward.xreplace({Z: pre[j]}), a_j)
 
 
 def _dependency_order(assignments: list[tuple]) -> list[tuple]:
@@ -105,40 +129,37 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
         return "np.stack([" + ", ".join(names[s] for s in symbols) + "], axis=1)"
 
     forward = []
-    for l in range(1, L + 1):
-        code = activation_code(g.activation[l])
-        forward += [line(names[g.z[l][j]], g.z_def(l, j),
-                         f"z_{j}^({l}) = {text(g.z_def(l, j), L, 'absolute')}")
-                    for j in range(g.widths[l])]
-        if code.forward == SoftmaxRow(Z):
-            printer.helpers_used.add("softmax")
-            forward.append({"target": f"_a{l}", "code": f"_softmax({stack(g.z[l])})",
-                            "comment": f"a^({l}) = softmax(z^({l})) over each sample's nodes"})
-            forward += [{"target": names[a], "code": f"_a{l}[:, {j}]", "comment": ""}
-                        for j, a in enumerate(g.a[l])]
-        else:
-            forward += [{"target": names[a], "code": f"_act_{code.key}({names[z]})",
-                         "comment": f"a_{j}^({l}) = {code.label}(z_{j}^({l}))"}
-                        for j, (z, a) in enumerate(zip(g.z[l], g.a[l]))]
+    for l, layer in g.layers.items():
+        forward += _forward_lines(engine, layer, names, line, stack, printer)
 
     loss_lines = []
     terms = [_stable_loss_term(engine, j, log_softmax) for j in range(g.widths[L])]
     if any(t.has(*log_softmax.values()) for t in terms):
         printer.helpers_used.add("log_softmax")
-        loss_lines.append({"target": f"_log_a{L}", "code": f"_log_softmax({stack(g.z[L])})",
+        loss_lines.append({"target": f"_log_a{L}", "code": f"_log_softmax({stack(_pre(g))})",
                            "comment": "log a^(L), computed through z (never log 0)"})
     loss_lines.append(line("C_i", sympy.Add(*terms),
                            f"C_i = {text(g.loss, L, 'absolute')}, one per sample"))
 
     deltas = []
+    combined = g.layers[L].kind == "activation"  # its activation meets the loss at L-1
+    outputs = {s: engine.dC_da(L, j) for j, s in enumerate(g.layers[L].adjoints)}
     for l in range(L, 0, -1):
-        for j in range(g.widths[l]):
-            compact = engine.dC_dz(l, j)
+        layer = g.layers[l]
+        if combined and l == L:
+            continue
+        for j, symbol in enumerate(layer.adjoints):
+            compact = engine.entry_gradient(l, j)
             value = _specialise_primes(engine, compact)
-            deltas.append((g.delta[l][j], tidy(value) if l == L else value,
-                           f"delta_{j}^({l}) = {text(compact, L, 'absolute')}"))
+            if combined and l == L - 1:
+                value = tidy(_specialise_primes(engine, compact.xreplace(outputs)))
+            lhs = node_of(symbol).text()
+            deltas.append((symbol, tidy(value) if l == L else value,
+                           f"{lhs} = {text(compact, L, 'absolute')}"))
+    # SymPy's temporaries are t0, t1, ...: _t0, ... when a parameter array is named like them
+    prefix = "_t" if any(re.match(r"t[0-9]+\[", k) for k in names.values()) else "t"
     replacements, reduced = sympy.cse([v for _, v, _ in deltas],
-                                      symbols=sympy.numbered_symbols("t"), order="none")
+                                      symbols=sympy.numbered_symbols(prefix), order="none")
     for symbol, _ in replacements:
         names[symbol] = str(symbol)
     assignments = [(s, v, "") for s, v in replacements]
@@ -147,11 +168,15 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
 
     gradient_lines = []
     for node in g.parameters():
-        delta = g.delta[node.layer][node.j]
-        expr = engine.gradient(node).subs(engine.dC_dz(node.layer, node.j), delta)
-        key = f"W{node.layer}" if node.kind == "w" else f"b{node.layer}"
-        index = f"{node.j}, {node.k}" if node.kind == "w" else f"{node.j}"
-        gradient_lines.append(line(f"d{key}[{index}]", expr,
+        layer = g.layers[node.layer]
+        if layer.kind == "dense":
+            delta = g.delta[node.layer][node.j]
+            expr = engine.gradient(node).subs(engine.dC_dz(node.layer, node.j), delta)
+        else:  # sum over the entries it enters of (their symbol) d entry / d node
+            expr = sympy.Add(*[layer.adjoints[i] * engine.local(node.layer, i, node.symbol)
+                               for i in layer.param_entries(node)])
+        target = names[node.symbol]
+        gradient_lines.append(line(f"d{target}", expr,
                                    f"dC_0/d{node.text()} = {text(expr, L, 'absolute')}"))
 
     return {"forward": forward, "loss_lines": loss_lines, "backward": backward,
@@ -161,13 +186,44 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
             "outputs": [names[a] for a in g.a[L]]}
 
 
+def _forward_lines(engine: Backprop, layer, names, line, stack, printer) -> list[dict]:
+    """One line per node of a layer: a dense layer's z_j and a_j, an activation layer's
+    a_j, every other kind's named quantities and a_j from their definitions."""
+    g, l, L = engine.graph, layer.index, engine.graph.L
+    if layer.kind == "concat":
+        return [{"target": names[a], "code": names[s], "comment": ""}
+                for a, s in zip(layer.outputs, layer.copied)]
+    if layer.kind not in ("dense", "activation"):
+        return [line(names[s], rewrite_stable(rhs), f"{text(s, L, 'absolute')} = "
+                                                      f"{text(rhs, L, 'absolute')}")
+                for s, rhs in layer.definitions().items()]
+    out = []
+    pre = g.z[l] if layer.kind == "dense" else layer.below
+    if layer.kind == "dense":
+        out += [line(names[g.z[l][j]], g.z_def(l, j),
+                     f"z_{j}^({l}) = {text(g.z_def(l, j), L, 'absolute')}")
+                for j in range(g.widths[l])]
+    code = activation_code(g.activation[l])
+    if code.forward == SoftmaxRow(Z):
+        printer.helpers_used.add("softmax")
+        out.append({"target": f"_a{l}", "code": f"_softmax({stack(pre)})",
+                    "comment": f"a^({l}) = softmax(z^({l})) over each sample's nodes"})
+        out += [{"target": names[a], "code": f"_a{l}[:, {j}]", "comment": ""}
+                for j, a in enumerate(g.a[l])]
+    else:
+        out += [{"target": names[a], "code": f"_act_{code.key}({names[z]})",
+                 "comment": f"a_{j}^({l}) = {code.label}({text(z, None)})"}
+                for j, (z, a) in enumerate(zip(pre, g.a[l]))]
+    return out
+
+
 def scalar_context(spec: Spec, source: str | None = None) -> dict:
     """Everything ``templates/codegen/scalar.py.j2`` needs."""
     engine = backprop(spec)
     printer = NumpyCodePrinter({"allow_unknown_functions": True})
     # one line per node: g' of every layer; softmax is written out, not called
     helpers = activation_helpers(engine, printer, prime_layers=range(1, spec.L + 1),
-                                  softmax_forward=False)
+                                 softmax_forward=False, kinds=("dense", "activation"))
     lines = scalar_lines(engine, printer)
     context = common_context(spec, "scalar", source, output_code(engine))
     context.update(helpers=helpers, builtins=[h for h in HELPERS if h in printer.helpers_used],
