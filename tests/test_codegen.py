@@ -91,9 +91,9 @@ def test_generated_sigmoid_is_accurate_to_its_documented_absolute_error(style):
 
 
 def test_log_softmax_in_place_only_when_z_is_read_through_softmax():
-    from symprop.codegen.vectorized import _through_log_softmax
     from symprop.codegen.rules import A, Y, Z
     from symprop.codegen.stable import LogSoftmax, RowSum, SoftmaxRow
+    from symprop.codegen.vectorized import _through_log_softmax
 
     out = output_code(backprop(_spec("tanh", "softmax", "cross_entropy")))
     moved = _through_log_softmax(out)

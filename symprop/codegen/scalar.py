@@ -164,7 +164,16 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
         names[symbol] = str(symbol)
     assignments = [(s, v, "") for s, v in replacements]
     assignments += [(s, r, c) for (s, _, c), r in zip(deltas, reduced)]
-    backward = [line(names[s], v, c) for s, v, c in _dependency_order(assignments)]
+    ordered = _dependency_order(assignments)
+    needed = set().union(*(engine.gradient(n).free_symbols for n in g.parameters()))
+    needed |= {s for l, layer in g.layers.items() for s in layer.adjoints
+               if any(n.layer == l for n in g.parameters())}
+    live = []  # from the end: an assignment nothing reads (a gradient of the input) goes
+    for symbol, value, comment in reversed(ordered):
+        if symbol in needed:
+            live.append((symbol, value, comment))
+            needed |= value.free_symbols
+    backward = [line(names[s], v, c) for s, v, c in reversed(live)]
 
     gradient_lines = []
     for node in g.parameters():
