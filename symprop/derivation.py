@@ -97,14 +97,15 @@ class Backprop(ChainSteps):
         if layer == g.L:
             return self.loss_derivative(j)
 
-        def build():
-            source, terms = g.output(layer, j), []
-            for c in g.consumers[layer]:
-                consumer = g.layers[c]
-                terms += [consumer.adjoints[i] * self.local(c, i, source)
-                          for i in consumer.readers(source)]
-            return sympy.Add(*terms)
-        return self._cached(("dC/da", layer, j), build)
+        return self._cached(("dC/da", layer, j), lambda: sympy.Add(*[
+            self.contribution(c, layer, j) for c in g.consumers[layer]]))
+
+    def contribution(self, consumer: int, layer: int, j: int) -> sympy.Expr:
+        """What layer ``consumer`` passes back to dC_0/da_j^(l): the sum over its entry nodes
+        u that read a_j^(l) of (u's accumulated-gradient symbol) du/da_j^(l)."""
+        source, lay = self.graph.output(layer, j), self.graph.layers[consumer]
+        return sympy.Add(*[lay.adjoints[i] * self.local(consumer, i, source)
+                           for i in lay.readers(source)])
 
     def dC_dz(self, layer: int, j: int) -> sympy.Expr:
         """delta_j^(l) = dC_0/dz_j^(l) = sum_i (dC_0/da_i^(l)) (da_i^(l)/dz_j^(l))."""

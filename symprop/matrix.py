@@ -30,42 +30,19 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from .chain import BATCH_SIZE
 from .derivation import Backprop
 from .matrix_notation import MatrixName, entrywise_symbol, matrix_of, matrix_symbol
+from .matrix_steps import (
+    CHECK_BATCH,
+    ROW,
+    MatrixStep,
+    formula_steps,
+    gradient_sum_step,
+    spread,
+)
 from .notation import node_of
 from .progress import progress
 
 __all__ = ["MatrixForm", "MatrixStep", "matrix_form"]
 
-#: Sample index of matrix entries, and the batch size of the exact check.
-ROW = sympy.Symbol("b", integer=True, nonnegative=True)
-CHECK_BATCH = 2
-#: At most this many entries of one step are checked (all of them when there are fewer).
-MAX_CHECKED = 12
-
-
-@dataclass(frozen=True)
-class MatrixStep:
-    """One equation of the batch form, with the proof that it matches the scalar results."""
-
-    #: Which of seed 001's steps: "loss", "output delta", "weights", "biases", "inputs",
-    #: "delta".
-    step: str
-    layer: int
-    lhs: sympy.Expr
-    rhs: sympy.Expr
-    #: Shape in words of the batch size n and the layer widths, e.g. ("n_{L}", "n_{L-1}").
-    shape: tuple[int | str, ...]
-    #: A representative entry: its indices, SymPy's entry of ``rhs`` there (in matrix
-    #: elements), and the per-sample scalar derivative it must equal.
-    entry_index: tuple
-    entry: sympy.Expr
-    scalar: sympy.Expr
-    #: True when the scalar is summed over the batch (weights, biases), False per sample.
-    summed: bool
-    #: Entries checked exactly against the scalar results, and how many there are.
-    checked: int
-    entries: int
-    #: True for an equation that holds entry by entry (the loss gradient, softmax rows).
-    entrywise: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,24 +78,26 @@ class _Check:
 
     @functools.cache  # noqa: B019 - one checker per matrix form, dropped with it
     def _copies(self, b: int) -> dict:
-        """Symbol -> its copy for sample b (x, y, a, z and delta differ per sample)."""
+        """Symbol -> its copy for sample b (x, y, a, z, the accumulated gradients and the
+        named quantities differ per sample; parameters do not)."""
         g = self.graph
         per_sample = [*g.x, *g.y]
-        for l in range(1, g.L + 1):
-            per_sample += [*g.a[l], *g.z[l], *g.delta[l]]
+        for layer in g.layers.values():
+            per_sample += [*layer.outputs, *layer.entries, *layer.adjoints, *layer.named]
         return {s: sympy.Symbol(f"{s.name}@{b}", real=True) for s in per_sample}
 
     def copy(self, expr: sympy.Expr, b: int) -> sympy.Expr:
         return expr.xreplace(self._copies(b))
 
-    def one_level(self, expr: sympy.Expr, layer: int) -> sympy.Expr:
-        """Replace the delta symbols of ``layer`` by their compact definitions."""
+    def one_level(self, expr: sympy.Expr, layers: int | tuple[int, ...]) -> sympy.Expr:
+        """Replace the accumulated-gradient symbols of ``layers`` (delta, dC_0/da) by their
+        compact definitions."""
         e, g = self.engine, self.graph
-        if layer > g.L:
-            return expr
-        deltas = (node_of(s) for s in expr.free_symbols)  # only those present: layers are wide
-        return expr.xreplace({d.symbol: e.dC_dz(layer, d.j) for d in deltas
-                              if d is not None and d.kind == "delta" and d.layer == layer})
+        layers = (layers,) if isinstance(layers, int) else layers
+        found = (node_of(s) for s in expr.free_symbols)  # only those present: layers are wide
+        return expr.xreplace({d.symbol: e.adjoint_of(d) for d in found
+                              if d is not None and d.kind in ("delta", "adj")
+                              and d.layer in layers and d.layer <= g.L})
 
     def element(self, name: MatrixName, b: int, i: int) -> sympy.Expr:
         """Per-sample value of entry (b, i) of a batch matrix."""
@@ -130,7 +109,9 @@ class _Check:
             "Y": lambda: g.y[i],
             "Delta": lambda: self.scale * self.one_level(g.delta[l][i], l),
             "dA": lambda: self.scale * (e.loss_derivative(i) if l == g.L
-                                        else self.one_level(e.dC_da(l, i), l + 1)),
+                                        else self.one_level(e.dC_da(l, i), g.consumers[l])),
+            "dApart": lambda: self.scale * self.one_level(e.contribution(name.via, l, i),
+                                                          name.via),
             "gprime": lambda: e.activation_derivative(l, i, i),
         }[name.kind]()
         return self.copy(value, b)
@@ -154,29 +135,6 @@ class _Check:
         return sympy.expand(a - b) == 0
 
 
-def _spread(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """All index tuples of a small shape, else corners plus an even spread (deterministic).
-
-    Positions are picked in row-major order without listing every entry of a big shape.
-    """
-    total = math.prod(shape)
-    if total <= MAX_CHECKED:
-        flat = range(total)
-    else:
-        step = total / MAX_CHECKED
-        flat = sorted({0, total - 1, *(int(i * step) for i in range(MAX_CHECKED))})
-    return [_unravel(f, shape) for f in flat]
-
-
-def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Row-major index tuple of position ``flat``."""
-    out = []
-    for size in reversed(shape):
-        flat, i = divmod(flat, size)
-        out.append(i)
-    return tuple(reversed(out))
-
-
 def _rename_dummy(expr: sympy.Expr) -> sympy.Expr:
     """SymPy's batch summation dummy (_i_1) becomes the row letter b, as the seed writes it."""
     return expr.xreplace({s: ROW for s in expr.atoms(sympy.Dummy)})
@@ -193,10 +151,14 @@ def matrix_form(engine: Backprop) -> MatrixForm:
          for l in range(L + 1)}
     steps: list[MatrixStep] = []
     bar = progress(what="matrix form: checking entries",
-                   total=1 + L + sum(map(spec.has_bias, range(1, L + 1))) + 2 * (L - 1))
+                   total=1 + L + sum(map(spec.has_bias, range(1, L + 1))) + 2 * (L - 1)
+                   if spec.is_dense else None)
 
-    def add(step, layer, lhs, rhs, shape, index, scalar, summed, indices, entrywise=False):
-        """Check ``indices`` of ``rhs`` (batch of two) against ``scalar``; record the step."""
+    def add(step, layer, lhs, rhs, shape, index, scalar, summed, indices, entrywise=False,
+            shows=None):
+        """Check ``indices`` of ``rhs`` (batch of two) against ``scalar``; record the step
+        (``shows``: the per-sample result its representative entry equals, if not the
+        default of its kind)."""
         concrete = rhs.subs(n, CHECK_BATCH)
         for idx in indices:
             entry = check.substitute(concrete[idx].doit())
@@ -207,8 +169,8 @@ def matrix_form(engine: Backprop) -> MatrixForm:
         bar.update()
         steps.append(MatrixStep(step, layer, lhs, rhs, shape, index,
                                 rhs if entrywise else _rename_dummy(rhs[index]),
-                                scalar_display(step, layer, index), summed,
-                                len(indices), total, entrywise))
+                                scalar_display(step, layer, index) if shows is None
+                                else shows(index[1]), summed, len(indices), total, entrywise))
 
     def per_sample(value):
         """The scalar side for entry (b, i): the reduction's factor times sample b's value."""
@@ -236,7 +198,7 @@ def matrix_form(engine: Backprop) -> MatrixForm:
     stand_in = {g.a[L][j0]: entrywise_symbol("A", L), g.y[j0]: entrywise_symbol("Y", None)}
     entrywise = sympy.factor_terms(engine.loss_derivative(j0).xreplace(stand_in))
     loss_rhs = sympy.Mul(1 / n, entrywise, evaluate=False) if mean else entrywise
-    loss_indices = _spread((CHECK_BATCH, widths[L]))
+    loss_indices = spread((CHECK_BATCH, widths[L]))
     for b, j in loss_indices:
         entry = loss_rhs.subs(n, CHECK_BATCH).xreplace(
             {stand_in[g.a[L][j0]]: check.copy(g.a[L][j], b),
@@ -246,42 +208,68 @@ def matrix_form(engine: Backprop) -> MatrixForm:
     steps.append(MatrixStep("loss", L, dA_out, loss_rhs, ("n", widths[L]), (ROW, j0),
                             loss_rhs, engine.loss_derivative(j0), False, len(loss_indices),
                             CHECK_BATCH * widths[L], entrywise=True))
-    delta = matrix_symbol("Delta", L, n, widths[L])
-    if g.is_elementwise(L):
-        rhs = sympy.HadamardProduct(dA_out, matrix_symbol("gprime", L, n, widths[L], g.activation[L]))
-        add("output delta", L, delta, rhs, ("n", widths[L]), (ROW, j0),
-            per_sample(lambda j: check.one_level(engine.dC_dz(L, j), L + 1)), False,
-            _spread((CHECK_BATCH, widths[L])))
-    else:
-        # softmax: row b of Delta^(L) is row b of dC/dA^(L) times that sample's Jacobian J.
-        row = matrix_symbol("dA", L, 1, widths[L])
-        rhs = row * matrix_symbol("J", L, widths[L], widths[L])
-        indices = [(0, m) for m in range(widths[L])]
-        add("output delta", L, delta, rhs, ("n", widths[L]), (0, j0),
-            lambda idx: check.copy(check.scale * engine.dC_dz(L, idx[1]), 0), False,
-            indices)
+    if g.layers[L].kind == "dense":
+        delta = matrix_symbol("Delta", L, n, widths[L])
+        if g.is_elementwise(L):
+            rhs = sympy.HadamardProduct(dA_out, matrix_symbol("gprime", L, n, widths[L],
+                                                              g.activation[L]))
+            add("output delta", L, delta, rhs, ("n", widths[L]), (ROW, j0),
+                per_sample(lambda j: check.one_level(engine.dC_dz(L, j), L + 1)), False,
+                spread((CHECK_BATCH, widths[L])))
+        else:
+            # softmax: row b of Delta^(L) is row b of dC/dA^(L) times that sample's Jacobian.
+            row = matrix_symbol("dA", L, 1, widths[L])
+            rhs = row * matrix_symbol("J", L, widths[L], widths[L])
+            indices = [(0, m) for m in range(widths[L])]
+            add("output delta", L, delta, rhs, ("n", widths[L]), (0, j0),
+                lambda idx: check.copy(check.scale * engine.dC_dz(L, idx[1]), 0), False,
+                indices)
+
+    def delta_step(s: int, via: int) -> None:
+        """Delta^(s) = dC/dA^(s) o g'(Z^(s)) of a dense layer s, filed under layer ``via``."""
+        dA = matrix_symbol("dA", s, n, widths[s])
+        G = matrix_symbol("gprime", s, n, widths[s], g.activation[s])
+        add("delta", via, matrix_symbol("Delta", s, n, widths[s]), sympy.HadamardProduct(dA, G),
+            ("n", widths[s]), (ROW, min(2, widths[s] - 1)),
+            per_sample(lambda i: check.one_level(engine.dC_dz(s, i), g.consumers[s])), False,
+            spread((CHECK_BATCH, widths[s])), shows=lambda i: engine.dC_dz(s, i))
+
     for l in range(L, 0, -1):
+        if l < L and len(g.consumers[l]) > 1:  # a skip connection's earlier layer
+            steps.append(gradient_sum_step(engine, check, l))
+            bar.update()
+            if g.layers[l].kind == "dense":
+                delta_step(l, l)
+        if g.layers[l].kind != "dense":
+            for step in formula_steps(engine, check, l):
+                steps.append(step)
+                bar.update()
+                source = step.layer_read
+                if source and g.consumers[source] == (l,) and g.layers[source].kind == "dense" \
+                        and step.step == "inputs":
+                    delta_step(source, l)
+            continue
         n_out, n_in = widths[l], widths[l - 1]
         D = matrix_symbol("Delta", l, n, n_out)
         j, k = min(1, n_out - 1), min(2, n_in - 1)
         add("weights", l, matrix_symbol("dW", l, n_out, n_in), D.T * A[l - 1], (n_out, n_in),
             (j, k), batch_sum(lambda idx, l=l: engine.gradient(node_of(g.w[l][idx[0]][idx[1]]))),
-            True, _spread((n_out, n_in)))
+            True, spread((n_out, n_in)))
         if g.b[l] is not None:
             add("biases", l, matrix_symbol("db", l, 1, n_out), sympy.OneMatrix(1, n) * D, (n_out,),
                 (0, j), batch_sum(lambda idx, l=l: engine.gradient(node_of(g.b[l][idx[1]]))),
-                True, [(0, i) for (i,) in _spread((n_out,))])
+                True, [(0, i) for (i,) in spread((n_out,))])
         if l == 1:
-            break
-        dA = matrix_symbol("dA", l - 1, n, n_in)
+            continue
+        alone = g.consumers[l - 1] == (l,)
+        dA = matrix_symbol("dA" if alone else "dApart", l - 1, n, n_in, via=None if alone else l)
         W = matrix_symbol("W", l, n_out, n_in)
+        passed = (lambda i, l=l: engine.dC_da(l - 1, i)) if alone else (
+            lambda i, l=l: engine.contribution(l, l - 1, i))
         add("inputs", l, dA, D * W, ("n", n_in), (ROW, k),
-            per_sample(lambda i, l=l: check.one_level(engine.dC_da(l - 1, i), l)), False,
-            _spread((CHECK_BATCH, n_in)))
-        G = matrix_symbol("gprime", l - 1, n, n_in, g.activation[l - 1])
-        add("delta", l, matrix_symbol("Delta", l - 1, n, n_in), sympy.HadamardProduct(dA, G),
-            ("n", n_in), (ROW, k),
-            per_sample(lambda i, l=l: check.one_level(engine.dC_dz(l - 1, i), l)), False,
-            _spread((CHECK_BATCH, n_in)))
+            per_sample(lambda i, l=l, passed=passed: check.one_level(passed(i), l)), False,
+            spread((CHECK_BATCH, n_in)), shows=passed)
+        if alone and g.layers[l - 1].kind == "dense":
+            delta_step(l - 1, l)
     bar.close()
     return MatrixForm(tuple(steps), L, spec.reduction)

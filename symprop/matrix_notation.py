@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-__all__ = ["MATRIX_KINDS", "MatrixName", "entrywise_symbol", "matrix_label", "matrix_of",
-           "matrix_symbol"]
+__all__ = ["MATRIX_KINDS", "PER_SAMPLE", "MatrixName", "entrywise_symbol", "matrix_label",
+           "matrix_of", "matrix_symbol"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class MatrixName:
     layer: int | None
     #: The activation class, for ``gprime`` (g'^(l)(Z^(l)) applied entrywise).
     activation: type | None = field(default=None, compare=False)
+    #: For ``dApart``: the layer that passes this part of the gradient back.
+    via: int | None = None
 
 
 #: kind -> (name in text, name in LaTeX, a gradient of the batch loss C?)
@@ -41,16 +43,30 @@ MATRIX_KINDS: dict[str, tuple[str, str, bool]] = {
     "dW": ("W", "W", True),
     "db": ("b", "b", True),
     "dA": ("A", "A", True),
+    #: What one layer passes back to the gradient of an earlier one (a skip connection's
+    #: earlier layer sums two): printed dC/dA^(l) restricted to the layer it comes from.
+    "dApart": ("A", "A", True),
+    #: A layer's named quantities over the batch: xhat as a matrix, mu, sigma, r per sample.
+    "xhat": ("Xhat", r"\hat{X}", False),
+    "mu": ("mu", r"\mu", False),
+    "sigma": ("sigma", r"\sigma", False),
+    "r": ("r", "r", False),
 }
 
 _MATRICES: dict[str, MatrixName] = {}
 
 
-def matrix_symbol(kind: str, layer: int | None, rows, cols, activation=None) -> sympy.MatrixSymbol:
+def matrix_symbol(kind: str, layer: int | None, rows, cols, activation=None,
+                  via: int | None = None) -> sympy.MatrixSymbol:
     """The MatrixSymbol of a named matrix (registered for the printers)."""
     name = f"{kind}^({layer})" if layer is not None else kind
-    _MATRICES[name] = MatrixName(kind, layer, activation)
+    name += f"<{via}>" if via is not None else ""
+    _MATRICES[name] = MatrixName(kind, layer, activation, via)
     return sympy.MatrixSymbol(name, rows, cols)
+
+
+#: Kinds of one value per sample: an entry is written with its row only, sigma_b.
+PER_SAMPLE = frozenset({"mu", "sigma", "r"})
 
 
 def entrywise_symbol(kind: str, layer: int | None) -> sympy.Symbol:

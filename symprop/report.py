@@ -143,6 +143,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> R
         "loss": f"C_{{0}} = {p.doprint(g.loss)}" if g.widths[-1] <= 6 else None,
         "composed": composed,
         "equations": backprop_equations(engine, p),
+        "notation": list(dict.fromkeys(row for c in spec.stack for row in c.notation())),
         "derivations": derivations,
         "matrix": _matrix_context(form, p),
     }

@@ -216,6 +216,13 @@ class LayerConfig:
         """The ``[[layer]]`` table this config reads back from."""
         return {"kind": self.kind}
 
+    def notation(self) -> list[tuple[str, str]]:
+        """The report's notation rows of this kind: (LaTeX symbol, meaning; the meaning's
+        maths between $ signs)."""
+        return [(r"\frac{\partial C_{0}}{\partial a_{j}^{(l)}}",
+                 ("the accumulated gradient at node $j$ of a layer without a $z$ (every kind "
+                  "but dense)"))]
+
     def reached(self, source: int, ks: set[int]) -> set[int]:
         """The drawing: the nodes of this layer that read any node ``ks`` of layer
         ``source`` (by default every node reads every node of layer l-1)."""

@@ -124,6 +124,12 @@ class CustomConfig(LayerConfig):
     def describe(self) -> str:
         return f"custom, {self.formula}"
 
+    def notation(self) -> list[tuple[str, str]]:
+        rows = [(f"{name}_{{{letters}}}^{{({self.index})}}",
+                 f"parameter of custom layer ${self.index}$, shape from its letters")
+                for name, letters in self.params]
+        return super().notation() + rows
+
     def composed_size(self, sizes: Mapping[int, int], spec) -> int:
         """The formula's tree, each input node counted at its own size, sum_k n times."""
         below = sizes[self.index - 1]

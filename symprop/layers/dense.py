@@ -61,6 +61,9 @@ class DenseConfig(LayerConfig):
     def describe(self) -> str:
         return f"dense, {self.activation}" + (", bias" if self.bias else "")
 
+    def notation(self) -> list[tuple[str, str]]:
+        return []  # seed 000's own: w, b, z, a, delta
+
     def composed_size(self, sizes: Mapping[int, int], spec) -> int:
         """z_j repeats every node below once; a softmax output repeats every z."""
         z = spec.layers[self.index - 1] * (sizes[self.index - 1] + 2) + self.bias

@@ -53,6 +53,16 @@ class LayerNormConfig(LayerConfig):
         sigma = n * (below + mu + 1) + 2
         return below + mu + sigma + 3
 
+    def notation(self) -> list[tuple[str, str]]:
+        return [*super().notation(),
+                (r"\mu^{(l)}, \sigma^{(l)}",
+                 (r"mean and $\sqrt{\mathrm{var} + \epsilon}$ of the nodes a layernorm reads, "
+                 r"one of each per sample")),
+                (r"\hat{x}_{j}^{(l)}",
+                 r"node $j$ normalised, $(a_{j}^{(l-1)} - \mu^{(l)})/\sigma^{(l)}$"),
+                (r"\gamma_{j}^{(l)}, \beta_{j}^{(l)}",
+                 "scale and shift of node $j$ of a normalisation layer")]
+
     def describe(self) -> str:
         return f"layernorm, eps {self.eps:g}" + ("" if self.affine else ", no affine")
 

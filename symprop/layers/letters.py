@@ -190,13 +190,16 @@ def total_derivative(form: sympy.Expr, wrt: sympy.Symbol,
 
 
 def concrete(expr: sympy.Expr, binding: Mapping[str, int], symbol_of: Callable,
-             width: int) -> sympy.Expr:
+             width: int, own_width: int | None = None) -> sympy.Expr:
     """``expr`` for one node: letters bound to numbers, sum_k written out over the ``width``
-    nodes of the input layer, slots replaced by the network's symbols (``symbol_of(slot,
-    indices)``), n by ``width``."""
+    nodes of the input layer (sum_j over the layer's ``own_width``), slots replaced by the
+    network's symbols (``symbol_of(slot, indices)``), n by ``width``."""
     def bind(e, binding):
         if isinstance(e, SumK):
             return sympy.Add(*[bind(e.args[0], {**binding, "k": k}) for k in range(width)])
+        if isinstance(e, SumJ):
+            return sympy.Add(*[bind(e.args[0], {**binding, "j": j})
+                               for j in range(own_width)])
         info = slot_of(e)
         if info is not None:
             return symbol_of(info, tuple(binding[c] for c in info.letters))

@@ -42,6 +42,14 @@ class RMSNormConfig(LayerConfig):
         below = sizes[self.index - 1]
         return below + self.width * (below + 1) + 4
 
+    def notation(self) -> list[tuple[str, str]]:
+        return [*super().notation(),
+                (r"r^{(l)}",
+                 (r"root mean square of the nodes an rmsnorm reads (with $\epsilon$), one per "
+                 r"sample")),
+                (r"\hat{x}_{j}^{(l)}", r"node $j$ over it, $a_{j}^{(l-1)}/r^{(l)}$"),
+                (r"\gamma_{j}^{(l)}", "scale of node $j$ of a normalisation layer")]
+
     def describe(self) -> str:
         return f"rmsnorm, eps {self.eps:g}"
 

@@ -177,6 +177,10 @@ class SymbolicLayer:
         return general("delta" if self.through_activation else "adj", self.index, letter)
 
     # ----------------------------------------------------------- shared
+    def sources_width(self, layer: int) -> int:
+        """The width of a layer this one reads."""
+        return len(self.sources_of[layer])
+
     @functools.cached_property
     def _definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         return self.definitions()

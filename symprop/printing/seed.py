@@ -15,7 +15,7 @@ from typing import ClassVar
 import sympy
 from sympy.matrices.expressions import MatrixSymbol
 
-from ..matrix_notation import MATRIX_KINDS, matrix_label, matrix_of
+from ..matrix_notation import MATRIX_KINDS, PER_SAMPLE, matrix_label, matrix_of
 from ..notation import Node, layer_label, node_of
 
 __all__ = ["MAX_TERMS", "SEED_SETTINGS", "Elided", "SeedNotation", "elide"]
@@ -90,7 +90,12 @@ class SeedNotation:
             z = matrix_label(type(name)("Z", name.layer), layer, self.latex_output)
             act = self._activation_name(name.activation, True)
             return rf"{act}\left({z}\right)" if self.latex_output else f"{act}({z})"
-        return matrix_label(name, layer, self.latex_output, transpose)
+        label = matrix_label(name, layer, self.latex_output, transpose)
+        if name.via is not None:  # the part of dC/dA^(l) that layer ``via`` passes back
+            via = self.layer(name.via)
+            return rf"\left.{label}\right|_{{({via})}}" if self.latex_output else \
+                f"{label}|({via})"
+        return label
 
     def _print_MatrixSymbol(self, expr):
         """Delta^(L), A^(L-1), dC/dW^(L), g'^(L)(Z^(L)) for the batch form's matrices."""
@@ -113,6 +118,8 @@ class SeedNotation:
         if kind == "gprime" or MATRIX_KINDS[kind][2]:  # g'(Z) and dC/dW need parentheses
             name = rf"\left({name}\right)" if self.latex_output else f"({name})"
         i, j = self._print(expr.i), self._print(expr.j)
+        if kind in PER_SAMPLE:  # one value per sample: sigma_b
+            return f"{name}_{{{i}}}" if self.latex_output else f"{name}[{i}]"
         return f"{name}_{{{i},{j}}}" if self.latex_output else f"{name}[{i}, {j}]"
 
     def _print_Elided(self, expr):
