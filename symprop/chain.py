@@ -53,6 +53,9 @@ class Factor:
     terms: Sequence[sympy.Expr] = ()
     term_derivatives: Sequence[sympy.Expr] = ()
     backward: Derivation | None = field(default=None, compare=False)
+    #: For a factor whose terms are a sum inside the numerator's formula (a custom layer's
+    #: sum_k): (u, the numerator written in u, d numerator / du).
+    inner: tuple | None = field(default=None, compare=False)
 
     @functools.cached_property
     def value(self) -> sympy.Expr:
@@ -212,6 +215,11 @@ class ChainSteps:
         lay = self.graph.layers[layer]
         output = lay.outputs[i]
         value = self.local(layer, i, wrt)
+        expansion = getattr(lay, "expansion", lambda *_: None)(i, wrt)
+        if expansion is not None:  # the sum's terms one by one, then the rest of the formula
+            u, outer, terms, derivatives, through = expansion
+            return Factor(output, wrt, value, terms=tuple(terms),
+                          term_derivatives=tuple(derivatives), inner=(u, outer, through))
         return Factor(output, wrt, value, terms=(lay.definition(output),),
                       term_derivatives=(value,))
 

@@ -153,6 +153,23 @@ class FormulaLayer(SymbolicLayer):
         return found if found is not None and found.layer == self.index \
             and found.kind in self.param_specs else None
 
+    def expansion(self, i: int, wrt: sympy.Symbol):
+        """How a textbook expands d a_i / d wrt when ``wrt`` sits inside the formula's one
+        sum_k: (u, a_i written in u, the sum's terms, each term's derivative, d a_i / du),
+        as seed 000 expands z; None when the formula has no such sum."""
+        sums = list(self.output_form.atoms(SumK))
+        if len(sums) != 1 or self.named_forms:
+            return None
+        (total,) = sums
+        terms = [self.concrete(total.args[0], j=i, k=k) for k in range(self.n_in)]
+        if not any(t.has(wrt) for t in terms):
+            return None
+        u = sympy.Symbol("u", real=True)
+        outer = self.concrete(self.output_form.xreplace({total: u}), j=i)
+        through = sympy.diff(outer, u).subs(outer, self.outputs[i])
+        return (u, outer, terms, [sympy.factor_terms(sympy.diff(t, wrt)) for t in terms],
+                absorb_sign(sympy.factor_terms(through)))
+
     def param_entries(self, param: Node):
         letters = self.param_specs[param.kind].letters
         return (param.indices[letters.index("j")],) if "j" in letters else range(self.width)

@@ -70,7 +70,9 @@ class Flavor:
             if item is None:
                 out.append(("+ " if n else "") + self.ellipsis)
             elif n and item.could_extract_minus_sign():
-                out.append("- " + printer.doprint(-item))
+                negated = -item
+                text = printer.doprint(negated)
+                out.append("- " + (self.paren(text) if negated.is_Add else text))
             else:
                 out.append(("+ " if n else "") + printer.doprint(item))
         return " ".join(out)
@@ -186,6 +188,12 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         view["expansion"] = flavor.d_by(view["wrt"], terms)
         view["term_derivatives"] = flavor.terms(p, [None if t is None else t[1] for t in shown])
         view["vanishing"] = len(f.vanishing)
+        view["inner"] = None
+        if f.inner is not None:  # a custom formula's sum: its terms, then the rest
+            u, outer, through = f.inner
+            view["inner"] = {"u": pr(u), "outer": f"{pr(f.numerator)} = {pr(outer)}",
+                             "sum": f"{pr(u)} = {terms}",
+                             "through": f"{pr(sympy.Derivative(f.numerator, u))} = {pr(through)}"}
         return view
 
     def general_chain(group) -> str:
