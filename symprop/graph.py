@@ -155,8 +155,11 @@ class SymbolicGraph:
             raise NameLookupError(
                 f"{name!s} is a bias, but layer {node_.layer} has none",
                 hint="Set bias = true (or a list per layer) in the spec to add biases.")
-        if layer is None or node_.symbol not in self._symbols_of(node_.layer):
-            what = "dense" if layer is None else layer.kind
+        if layer is None:
+            raise NameLookupError(f"{name!s} names layer {node_.layer}, which has no "
+                                  f"{node_.kind}", hint=f"Layers run 1..{self.L}")
+        if node_.symbol not in self._symbols_of(node_.layer):
+            what = layer.kind
             raise NameLookupError(f"{name!s} is not a node or parameter of layer "
                                   f"{node_.layer}, a {what} layer",
                                   hint=self._has_hint(node_.layer))

@@ -107,6 +107,54 @@ def test_hostile_spec_strings_are_refused_and_never_run(tmp_path, capsys):
     assert not canary.exists()
 
 
+def _layer_list_file(tmp_path: Path, layer: dict) -> str:
+    """A design.md 3b spec: input 2, the given layer, a dense output layer."""
+    text = 'name = "t"\ninput = 2\nloss = "sse"\n'
+    for table in (layer, {"kind": "dense", "width": 2}):
+        text += "[[layer]]\n" + "".join(f"{k} = {_value(v)}\n" for k, v in table.items())
+    path = tmp_path / "layers.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _value(v) -> str:
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {json.dumps(x)}" for k, x in v.items()) + " }"
+    return json.dumps(v)
+
+
+def test_hostile_layer_lists_are_refused_and_never_run(tmp_path, capsys):
+    """A custom layer's formula, its parameter names and every other key of a [[layer]]
+    table are parsed, never evaluated: each is refused with the layer and key named."""
+    code = _payload(tmp_path / "CANARY")
+    custom = {"kind": "custom", "width": 2, "formula": "sum_k(c_jk * a_k)",
+              "params": {"c": "jk"}}
+    cases = [
+        (custom | {"formula": code}, "layer 1 (custom), key 'formula'"),
+        (custom | {"formula": "a_j.__class__"}, "Attribute access is not allowed"),
+        (custom | {"formula": "eval('a_j')"}, "layer 1 (custom), key 'formula'"),
+        (custom | {"formula": "(lambda: a_j)()"}, "layer 1 (custom), key 'formula'"),
+        (custom | {"formula": "a_j" + " + a_j" * 2000}, "layer 1 (custom), key 'formula'"),
+        (custom | {"formula": "a_j**99999999999"}, "layer 1 (custom), key 'formula'"),
+        (custom | {"params": {"__class__": "jk"}}, "layer 1 (custom), key 'params'"),
+        (custom | {"params": {"c": code}}, "layer 1 (custom), key 'params'"),
+        (custom | {"init": {"c": code}}, "layer 1 (custom), key 'init.c'"),
+        (custom | {"width": 10 ** 9}, "layer 1 (custom), key 'width'"),
+        ({"kind": code}, "layer 1, key 'kind'"),
+        ({"kind": "add", "from": code}, "layer 1 (add), key 'from'"),
+        ({"kind": "dense", "width": 2, "activation": code}, "layer 1 (dense), key 'activation'"),
+    ]
+    for layer, fragment in cases:
+        spec = _layer_list_file(tmp_path, layer)
+        for command in (["derive", spec, "--wrt", "w_11^(L)"], ["codegen", spec, "-o",
+                                                                   str(tmp_path / "m.py")]):
+            status, _out, err = _run(command, capsys)
+            assert status == 2, (layer, err)
+            assert fragment in err and "Traceback" not in err, (layer, err)
+            assert not (tmp_path / "m.py").exists()
+    assert not (tmp_path / "CANARY").exists()
+
+
 def _hostile_formulas(canary: Path) -> list[str]:
     return [_payload(canary), r"\input{/etc/passwd}", r"\write18{touch " + str(canary) + "}",
             "a_1^(L).__class__", "lambda: 1", "eval(a_1^(L))", "exec(1)", "__import__",

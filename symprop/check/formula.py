@@ -30,6 +30,7 @@ from ..derivation import Backprop, backprop
 from ..errors import InputError
 from ..formula import FormulaError, FreeIndexError, Meaning, Scope, is_batch_formula, parse_formula
 from ..formula.syntax import Deriv, Equation, Expr, Layer, Loss, NodeRef, Sum, walk
+from ..notation import node_of
 from ..spec import Spec
 from .diagnosis import Finding, diagnose
 from .identity import DIGITS, FLOAT, MPMATH, Probe, agree, make_probes, symbolic_equal
@@ -214,16 +215,14 @@ def _counterexample(probes: list[Probe], values, truth, lowered, engine: Backpro
     probe = probes[index]
     L = engine.graph.L
     symbols = sorted((s for s in (lowered.free_symbols | truth.free_symbols)
-                      if getattr(s, "name", "").split("_")[0] in ("w", "b", "x", "y", "a", "z")),
+                      if node_of(s) is not None and node_of(s).kind not in ("adj", "delta")),
                      key=lambda s: s.name)[:12]
-    from ..notation import node_of
-
     shown = tuple((node_of(s).text(L), _number(probe(s))) for s in symbols if node_of(s))
     generic = tuple(
         f"g^({_layer_label(l, L)})(x) = {f.alpha:.4g} tanh({f.beta:.4g} x "
         f"{'-' if f.gamma < 0 else '+'} {abs(f.gamma):.4g}) + {f.eps:.4g} x"
         for l, f in sorted(probe.generic.items())
-        if issubclass(engine.graph.activation[l], GenericActivation))
+        if issubclass(engine.graph.activation.get(l, object), GenericActivation))
     case = ", ".join(f"{k} = {v}" for k, v in scope.bound.items())
     u, v = values[index]
     return Counterexample(probe.seed, _number(v), _number(u), shown, generic, case)
@@ -238,8 +237,8 @@ def _activation_notes(engine: Backprop, equation: Equation, formula: str, wrt, r
     """Whether the verdict depends on the activation: right only for one, or for any g."""
     graph = engine.graph
     spec = graph.spec
-    layers = [l for l in range(1, graph.L + 1) if issubclass(graph.activation[l],
-                                                             ElementwiseActivation)]
+    layers = [l for l, cls in sorted(graph.activation.items())
+              if issubclass(cls, ElementwiseActivation)]
     if not layers:
         return []
     generic = all(issubclass(graph.activation[l], GenericActivation) for l in layers)

@@ -25,6 +25,7 @@ import sympy
 from ..activations import Softmax, activation_class
 from ..chain import BATCH_SIZE
 from ..derivation import Backprop
+from ..errors import NameLookupError
 from ..notation import KINDS, Node
 from .parser import FormulaError
 from .syntax import (
@@ -141,11 +142,29 @@ class Meaning:
     def node(self, ref: NodeRef, scope: Scope) -> Node:
         indices = [self.index(i, ref, scope) for i in ref.indices]
         layer = self.layer(ref.layer, ref, scope) if ref.layer is not None else None
-        node = Node(ref.kind, layer, *indices)
-        problem = node_problem(node, self.graph.widths)
-        if problem:
-            raise self.error(problem, ref, hint=f"The network has layers 0..{self.graph.L} "
-                                                f"with widths {list(self.graph.widths)}")
+        kinds = self.graph.kinds
+        if ref.kind not in kinds:
+            own = sorted(set(kinds) - set(KINDS))
+            raise self.error(f"this network has no {ref.kind}", ref,
+                             hint="Its own names besides seed 000's: " + (", ".join(own) or
+                                                                          "none"))
+        count = kinds[ref.kind][1]
+        if count == 1 and len(indices) == 2 and all(isinstance(i, int) for i in indices):
+            indices = [int("".join(map(str, indices)))]  # c_{12} of a parameter with one index
+        if len(indices) != count:
+            raise self.error(f"{ref.kind} takes {count} node ind{'ex' if count == 1 else 'ices'}",
+                             ref)
+        node = Node(ref.kind, layer, *indices) if count else Node(ref.kind, layer, None)
+        if ref.kind in KINDS and ref.kind not in _LAYER_KINDS:
+            problem = node_problem(node, self.graph.widths)
+            if problem:
+                raise self.error(problem, ref, hint=f"The network has layers 0..{self.graph.L} "
+                                                    f"with widths {list(self.graph.widths)}")
+        else:
+            try:
+                self.graph.resolve(node)
+            except NameLookupError as exc:
+                raise self.error(exc.what, ref, hint=exc.hint) from None
         if node.kind == "a" and node.layer == 0:
             return Node("x", None, node.j)
         return node
@@ -174,9 +193,10 @@ class Meaning:
         else:
             raise self.error("g has no layer, and the layers' activations differ", call,
                              hint="Write g^{(L)}(..) or g'^{(L-1)}(..)")
-        if not 1 <= layer <= self.graph.L:
-            raise self.error(f"layer {layer} has no activation; layers 1..{self.graph.L} do",
-                             call)
+        if layer not in self.graph.activation:
+            having = ", ".join(map(str, sorted(self.graph.activation))) or "none"
+            raise self.error(f"layer {layer} has no activation g", call,
+                             hint=f"The layers with one: {having}")
         cls = self.graph.activation[layer]
         if cls is Softmax:
             raise self.error(f"layer {layer} is a softmax, a function of the whole layer", call,
@@ -201,6 +221,12 @@ class Meaning:
         return sympy.diff(expr.xreplace(self.graph.composed_above(wrt)), wrt.symbol)
 
     def _loss_gradient(self, loss: Loss, wrt: Node, scope: Scope) -> sympy.Expr:
+        if not (wrt.is_parameter or wrt.kind in ("a", "z", "x")):
+            kind = self.graph.layers[wrt.layer].kind
+            raise self.error(f"{wrt.kind} is an intermediate quantity of layer {wrt.layer} "
+                             f"(a {kind}); C_0 is differentiated by parameters and nodes",
+                             loss, hint="Write the derivative by a parameter or a node "
+                                        "(a, z, x)")
         gradient = self.engine.gradient(wrt)
         if loss.sample is None:
             if not self.batch:
@@ -276,12 +302,22 @@ class Meaning:
                     layer = self.layer(e.layer, e, scope) if e.layer is not None else None
                 except FreeIndexError:
                     continue
-                widths.add(self.graph.widths[node_layer(e.kind, layer, position, self.graph.L)])
+                widths.add(self.graph.widths[self.width_layer(e.kind, layer, position)]
+                           if layer is None or layer in self.graph.layers or layer == 0 else 0)
         if len(widths) > 1:
             raise self.error(f"{s.index} indexes layers of different widths "
                              f"({', '.join(map(str, sorted(widths)))})", s,
                              hint="Write the upper bound as a number")
         return widths.pop() if widths else None
+
+    def width_layer(self, kind: str, layer: int | None, position: int) -> int:
+        """The layer whose width bounds index ``position`` of a node: w_jk's k and a custom
+        parameter's k are layer l-1's."""
+        lay = self.graph.layers.get(layer)
+        specs = getattr(lay, "param_specs", {}) if lay is not None else {}
+        if kind in specs:
+            return layer - 1 if specs[kind].letters[position] == "k" else layer
+        return node_layer(kind, layer, position, self.graph.L)
 
     # -------------------------------------------------------------- numbers
     def _size(self, expr: Size, scope: Scope) -> sympy.Expr:
@@ -301,6 +337,9 @@ class Meaning:
             raise self.error("division by zero", d.den)
         return self.lower(d.num, scope) / den
 
+
+#: The kinds whose nodes exist in some layers only (the graph decides, not the widths).
+_LAYER_KINDS = frozenset({"gamma", "beta", "mu", "sigma", "r", "xhat", "w", "b", "z", "delta"})
 
 #: The width symbol of a summation bound's n (replaced by the width of the index's layer).
 _WIDTH = sympy.Symbol("n_width", integer=True, positive=True)

@@ -124,7 +124,10 @@ _SUB = re.compile(r"_\s*(?:\{(?P<braced>[^{}]*)\}|(?P<plain>[0-9A-Za-z,]+))")
 _LAYER = re.compile(r"\^\s*\{?\s*(?:\\left\s*)?\(\s*(?P<layer>[^()]*?)\s*(?:\\right\s*)?\)")
 _LAYER_TEXT = re.compile(
     r"(?:(?P<base>[A-Za-z])\s*(?:(?P<sign>[-+−])\s*(?P<offset>[0-9]+))?|(?P<abs>[0-9]+))")
-_KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta"}
+_KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta", "\\gamma": "gamma", "γ": "gamma",
+         "\\beta": "beta", "β": "beta", "\\mu": "mu", "μ": "mu", "\\sigma": "sigma",
+         "σ": "sigma", "\\hat{x}": "xhat"}
+_KIND_TEXT = re.compile(r"\\hat\s*\{\s*x\s*\}|\\?[A-Za-zγβμσδ]+")
 _FUNCTION_NAME = re.compile(r"\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt)")
 _FUNCTION_ALIASES = {"σ": "sigma", "ln": "log"}
 _PRIME = re.compile(r"'|′|\\prime(?![A-Za-z])")
@@ -143,6 +146,14 @@ def _layer(text: str, where: int, source_text: str) -> Layer:
 
 
 def _indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str, ...]:
+    if kind not in KINDS:  # a custom layer's letters: the network knows how many indices
+        compact = sub.replace(" ", "")
+        parts = compact.split(",") if "," in compact else list(compact) if compact.isdigit() \
+            or compact.isalpha() else [compact]
+        if not all(p.isdigit() or (len(p) == 1 and p.isalpha()) for p in parts):
+            raise FormulaError(f"cannot read the indices {sub!r} of {kind}", text=text,
+                               position=where, hint="Write e.g. c_{12}, c_{jk} or c_{10,3}")
+        return tuple(int(p) if p.isdigit() else p for p in parts)
     count = KINDS[kind][1]
     compact = sub.replace(" ", "")
     if "," in compact:
@@ -181,13 +192,14 @@ class _Builder(Transformer):
     # --------------------------------------------------------------- tokens
     def NODE(self, tok: Token) -> NodeRef:
         text = str(tok)
-        kind_text = re.match(r"\\delta|δ|delta|[wbzaxy]", text).group(0)
-        kind = _KIND.get(kind_text, kind_text)
+        kind_text = _KIND_TEXT.match(text).group(0)
+        kind = _KIND.get(re.sub(r"\s+", "", kind_text), kind_text)
         sub = _SUB.search(text)
-        indices = _indices(sub["braced"] if sub["braced"] is not None else sub["plain"], kind,
-                           tok.start_pos, self.text)
+        indices = () if sub is None else _indices(
+            sub["braced"] if sub["braced"] is not None else sub["plain"], kind, tok.start_pos,
+            self.text)
         sup = _LAYER.search(text)
-        has_layer = KINDS[kind][0]
+        has_layer = KINDS.get(kind, (True, 0))[0]
         layer = None
         if sup is not None:
             if not has_layer:

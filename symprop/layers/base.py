@@ -137,12 +137,14 @@ class ParseContext:
             raise self.error(f"expected true or false, got {describe(value)}", key)
         return value
 
-    def number(self, table: Mapping, key: str, positive: bool = False) -> float:
+    def number(self, table: Mapping, key: str, positive: bool = False,
+               label: str | None = None) -> float:
+        """A finite float from ``table[key]``; errors name ``label`` (a dotted key) or key."""
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value) or (positive and value <= 0):
             what = "a positive number" if positive else "a finite number"
-            raise self.error(f"expected {what}, got {describe(value)}", key)
+            raise self.error(f"expected {what}, got {describe(value)}", label or key)
         return float(value)
 
     def earlier_layer(self, table: Mapping, key: str = "from") -> int:

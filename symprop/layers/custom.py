@@ -196,7 +196,7 @@ def _parse_init(init: Any, params: dict[str, str], ctx: ParseContext
         if name not in params:
             raise ctx.error(f"{name!r} is not a declared parameter", "init",
                             hint=f"Declared: {', '.join(params) or 'none'}")
-    return tuple((name, ctx.number(init, name)) for name in init)
+    return tuple((name, ctx.number(init, name, label=f"init.{name}")) for name in init)
 
 
 def _check_form(expr: sympy.Expr, config: CustomConfig, where: str) -> None:
