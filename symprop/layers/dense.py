@@ -161,9 +161,15 @@ class DenseLayer(SymbolicLayer):
         return range(self.width)
 
     def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
-        """dz_i/d(wrt): the derivative of z_i's one term that holds ``wrt``."""
+        """dz_i/d(wrt): the derivative of z_i's one term that holds ``wrt``, read off the term
+        (d(w_ik a_k)/dw_ik = a_k, d(w_ik a_k)/da_k = w_ik, db_i/db_i = 1): what SymPy's diff
+        of the term returns, without a diff per weight."""
         k = self.term_of(i, wrt)
-        return sympy.S.Zero if k is None else sympy.diff(self.z_terms[i][k], wrt)
+        if k is None:
+            return sympy.S.Zero
+        if k == len(self.below):
+            return sympy.S.One
+        return self.w[i][k] if wrt is self.below[k] else self.below[k]
 
     def param_entries(self, param: Node) -> tuple[int]:
         return (param.j,)

@@ -111,7 +111,13 @@ class FormulaLayer(SymbolicLayer):
 
     def _reads_all(self, role: str) -> bool:
         """Does node j read every node of the input (through sum_k), or only node j?"""
-        return self.jacobians[role].subs(sympy.KroneckerDelta(_J, _M), 0) != 0
+        return self._local_forms[role][0] != 0
+
+    @functools.cached_property
+    def _position(self) -> dict[str, dict[sympy.Symbol, int]]:
+        """role -> {node of that input: its index m} (a dict, not a scan per lookup)."""
+        return {role: {s: m for m, s in enumerate(self.sources_of[layer])}
+                for role, layer in self.roles.items()}
 
     # -------------------------------------------------- the engine's views
     def sources(self, i: int):
@@ -123,19 +129,32 @@ class FormulaLayer(SymbolicLayer):
 
     def readers(self, source: sympy.Symbol):
         found = set()
-        for role, layer in self.roles.items():
-            nodes = self.sources_of[layer]
-            if source in nodes:
-                found |= set(range(self.width)) if self._reads_all(role) else {
-                    nodes.index(source)}
+        for role, where in self._position.items():
+            if source in where:
+                found |= set(range(self.width)) if self._reads_all(role) else {where[source]}
         return sorted(i for i in found if i < self.width)
 
+    @functools.cached_property
+    def _local_forms(self) -> dict[str, tuple[sympy.Expr, sympy.Expr]]:
+        """role -> d a_j / d (node m of that input) factored once in letters: (m != j, m = j).
+        Binding the letters renames symbols one to one, so each node's derivative is its
+        factored form without a factor_terms per pair of nodes."""
+        out = {}
+        for role, jac in self.jacobians.items():
+            jac = jac.xreplace({N: sympy.Integer(self.n_in)})  # as concrete() binds n
+            delta = sympy.KroneckerDelta(_J, _M)
+            off, diag = jac.subs(delta, 0), rename(jac.subs(delta, 1), "m", "j")
+            out[role] = tuple(absorb_sign(sympy.factor_terms(f)) for f in (off, diag))
+        return out
+
     def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        roles = [(role, where[wrt]) for role, where in self._position.items() if wrt in where]
+        if len(roles) == 1:
+            (role, m), = roles
+            return self.concrete(self._local_forms[role][m == i], j=i, m=m)
         total = sympy.S.Zero
-        for role, layer in self.roles.items():
-            nodes = self.sources_of[layer]
-            if wrt in nodes:
-                total += self.concrete(self.jacobians[role], j=i, m=nodes.index(wrt))
+        for role, m in roles:  # both inputs are one layer: factor their sum
+            total += self.concrete(self.jacobians[role], j=i, m=m)
         if total != 0 or self._param_of(wrt) is None:
             return absorb_sign(sympy.factor_terms(total))
         param = self._param_of(wrt)
