@@ -171,14 +171,13 @@ def layer_code(layer, helpers_printer: NumpyCodePrinter) -> dict:
         text, three = _print(printer, vjp, width)
         if three:
             text = f"({text})[:, 0, :]"
-        elif vjp.is_Symbol:
-            text += ".copy()"  # its own array: later steps add to it in place
         passes.setdefault(source, []).append(text)
         reads |= vjp.free_symbols
     saved = sorted({array_name(layer, slot_of(s)) for s in reads
                     if slot_of(s) is not None and slot_of(s).role == "named"})
     return {"kind": layer.kind, "forward": forward, "saved": saved, "backward": backward,
-            "passes": {s: " + ".join(texts) for s, texts in passes.items()}}
+            "passes": {s: " + ".join(texts) for s, texts in passes.items()},
+            "bare": {s for s, texts in passes.items() if texts == [f"dA{l}"]}}
 
 
 def _concat_code(layer) -> dict:
@@ -188,4 +187,4 @@ def _concat_code(layer) -> dict:
     passes[m] = passes.pop(m) + f" + dA{l}[:, {split}:]" if m == l - 1 else \
         f"dA{l}[:, {split}:].copy()"
     return {"kind": "concat", "forward": [f"A{l} = np.concatenate([A{l - 1}, A{m}], axis=1)"],
-            "saved": [], "backward": [], "passes": passes}
+            "saved": [], "backward": [], "passes": passes, "bare": set()}

@@ -131,9 +131,14 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
         per_layer[L]["passes"] = {}
     for l in range(L, 0, -1):
         lines = []
-        for reads, expr in per_layer[l]["passes"].items():
-            if reads == 0:
-                continue  # no gradient of the input X
+        passes = {reads: expr for reads, expr in per_layer[l]["passes"].items() if reads}
+        # dA^(l) passed on as it is (a residual sum's): nothing reads it after these lines, so
+        # the last layer that starts from it takes the array itself, the others a copy (a
+        # later step changes each in place)
+        starting = [r for r in passes if r in per_layer[l].get("bare", ()) and r not in assigned]
+        for reads, expr in passes.items():
+            if reads in starting[:-1]:
+                expr += ".copy()"
             name = _gradient_name(g, reads)
             lines.append(f"{name} {'+=' if reads in assigned else '='} {expr}")
             assigned.add(reads)
