@@ -187,7 +187,7 @@ def step_worker(name: str, module: str, configs: str, repeat: int) -> None:
         loss, grads = step()
         checks[key] = [float(loss)] + [float(np.abs(np.asarray(grads[k])).sum())
                                        for k in sorted(grads)]
-        times[key] = harness.time_calls(step, max(3, repeat // (1 + int(batch) // 512)))
+        times[key] = harness.time_calls(step, max(5, repeat // (1 + int(batch) // 1024)))
     harness.report({"times": times, "checks": checks})
 
 
@@ -203,22 +203,28 @@ def run_step(rounds: int, repeat: int) -> list[bool]:
     module = Path(tempfile.mkdtemp(prefix="symprop-bench-")) / "residual.py"
     generate(Spec.from_dict(RESIDUAL), "vectorized").write(module)
     configs = [f"{d}/{b}" for d in ("float32", "float64") for b in (256, 2048)]
-    commands = {name: harness.worker_command(__file__, "step", "--name", name, "--module",
-                                             str(module), "--configs", ",".join(configs),
-                                             "--repeat", str(repeat)) for name in STEP}
-    print(f"one training step, one process each, median of {repeat} calls; milliseconds")
+    # one process per contender and configuration: what one configuration allocated would
+    # otherwise change the next one's times (glibc's malloc adapts its mmap threshold to the
+    # sizes freed, and fresh pages fault in: up to 1.8x on float32 2048 here)
+    commands = {f"{name} {key}": harness.worker_command(
+        __file__, "step", "--name", name, "--module", str(module), "--configs", key,
+        "--repeat", str(repeat)) for name in STEP for key in configs}
+    print(f"one training step, one process per contender and configuration, median of "
+          f"{repeat} calls; milliseconds")
     per_round = harness.alternate(commands, rounds)
-    for name in STEP:
-        for key, summary in per_round[name][0]["checks"].items():
-            if not _agree(summary, per_round["hand"][0]["checks"][key], key.split("/")[0]):
-                sys.exit(f"{name} disagrees with the hand-written step at {key}")
+    for label, answers in per_round.items():
+        name, key = label.split()
+        if not _agree(answers[0]["checks"][key], per_round[f"hand {key}"][0]["checks"][key],
+                      key.split("/")[0]):
+            sys.exit(f"{name} disagrees with the hand-written step at {key}")
     print(f"\n{'dtype':>8} {'batch':>6} " + " ".join(f"{n:>8}" for n in STEP)
           + "   " + " ".join(f"{'/' + n:>7}" for n in STEP[1:]) + "  target")
     verdicts = []
     for key in configs:
         dtype, batch = key.split("/")
-        t = {n: harness.median(per_round, n, key) for n in STEP}
-        r = {n: harness.ratio(per_round, "symprop", n, key) for n in STEP[1:]}
+        t = {n: harness.median(per_round, f"{n} {key}", key) for n in STEP}
+        r = {n: harness.ratio(per_round, f"symprop {key}", f"{n} {key}", key)
+             for n in STEP[1:]}
         ok = r["hand"] <= 1.10
         verdicts.append(ok)
         print(f"{dtype:>8} {batch:>6} " + " ".join(f"{t[n] * 1e3:>8.2f}" for n in STEP)
