@@ -120,15 +120,19 @@ def data(batch: int, dtype):
 
 def hand_written(p, X, Y):
     """What an expert writes by hand: seed 001's matrix form, the layernorm's backward in its
-    usual O(n) form, a stable softmax."""
+    usual O(n) form, a stable softmax, biases and the residual sum added in place (a fresh
+    array per ``X @ W.T + b`` costs 1.3x at float64 2048 here: 36-40 ms against 29)."""
     n = X.shape[0]
-    Z1 = X @ p["W1"].T + p["b1"]
+    Z1 = X @ p["W1"].T
+    Z1 += p["b1"]
     A1 = np.maximum(Z1, 0)
     D = A1 - A1.mean(axis=1, keepdims=True)
     sigma = np.sqrt((D * D).mean(axis=1, keepdims=True) + EPS)
     Xh = D / sigma
     A2 = Xh * p["gamma2"] + p["beta2"]
-    A4 = A1 + (A2 @ p["W3"].T + p["b3"])
+    A4 = A2 @ p["W3"].T
+    A4 += p["b3"]
+    A4 += A1
     Z5 = A4 @ p["W5"].T + p["b5"]
     S = Z5 - Z5.max(axis=1, keepdims=True)
     E = np.exp(S)

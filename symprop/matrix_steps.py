@@ -130,11 +130,48 @@ def _value(check, layer, form: sympy.Expr, b: int, binding: dict[str, int]) -> s
     return check.copy(value, b)
 
 
+def _passed_back(engine, l: int, source: int) -> sympy.Expr:
+    """The matrix that layer l's part of dC/dA^(source) is written to: dC/dA^(source) itself
+    when l is its only reader, else l's part of it."""
+    g = engine.graph
+    width = g.layers[l].sources_width(source)
+    alone = g.consumers[source] == (l,)
+    return matrix_symbol("dA" if alone else "dApart", source, BATCH_SIZE, width,
+                         via=None if alone else l)
+
+
+def copy_steps(engine, check, l: int) -> list[MatrixStep]:
+    """A layer whose nodes copy nodes of the layers it reads (concat): each passes back the
+    columns of G^(l) that copy it, checked entry by entry."""
+    layer, steps = engine.graph.layers[l], []
+    G = matrix_symbol("dA", l, BATCH_SIZE, layer.width)
+    m = LETTERS["m"]
+    for source, offsets in layer.offsets.items():
+        if source == 0:
+            continue
+        width = layer.sources_width(source)
+        rhs = sympy.Add(*[G[ROW, m + offset] for offset in offsets])
+        indices = spread((CHECK_BATCH, width))
+        for b, i in indices:
+            got = sympy.Add(*[check.copy(check.scale * layer.adjoints[i + o], b) for o in offsets])
+            if not check.equal(got, check.copy(check.scale * engine.contribution(l, source, i),
+                                               b)):
+                raise AssertionError(f"matrix form, what layer {l} passes back to layer "
+                                     f"{source} differs at entry {(b, i)}")
+        steps.append(MatrixStep("inputs", l, _passed_back(engine, l, source)[ROW, m], rhs,
+                                ("n", width), (ROW, m), rhs, engine.contribution(l, source, 0),
+                                False, len(indices), CHECK_BATCH * width, entrywise=True,
+                                layer_read=source))
+    return steps
+
+
 def formula_steps(engine, check, l: int) -> list[MatrixStep]:
     """The batch form of a layer without a z: its parameters' gradients (summed over the
     batch) and what it passes back to each layer it reads, each checked entry by entry."""
     g = engine.graph
     layer = g.layers[l]
+    if not hasattr(layer, "forms"):
+        return copy_steps(engine, check, l)
     forms = layer.forms
     steps = []
     for kind, gradient in forms.param_gradients.items():
@@ -165,9 +202,7 @@ def formula_steps(engine, check, l: int) -> list[MatrixStep]:
         if source == 0:
             continue
         width = layer.sources_width(source)
-        alone = g.consumers[source] == (l,)
-        lhs_matrix = matrix_symbol("dA" if alone else "dApart", source, BATCH_SIZE, width,
-                                   via=None if alone else l)
+        lhs_matrix = _passed_back(engine, l, source)
         indices = spread((CHECK_BATCH, width))
         for b, m in indices:
             got = _value(check, layer, vjp, b, {"m": m})

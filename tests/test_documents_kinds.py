@@ -126,3 +126,17 @@ def test_every_kind_renders_in_every_format(fmt):
         for target in _targets(kind):
             out = derivation_document(engine.derive(target), fmt)
             assert len(out) > 500, (kind, target)
+
+
+@pytest.mark.parametrize("kind", AROUND)
+def test_the_matrix_form_of_every_kind_is_checked_entry_by_entry(kind):
+    """Seed 001's batch form around each kind: every layer has its steps, and each step was
+    compared entry by entry with the engine's per-sample results (a mismatch raises)."""
+    from symprop.matrix import matrix_form
+
+    spec = spec_around(kind)
+    form = matrix_form(backprop(spec))
+    assert {s.layer for s in form.steps} >= set(range(1, spec.L + 1)) - {
+        l for l, c in enumerate(spec.stack, 1) if not c.parameters(spec.layers)
+        and l == spec.L}
+    assert form.steps and all(s.checked > 0 for s in form.steps), kind

@@ -96,6 +96,10 @@ class ActivationLayer(SymbolicLayer):
     def n_in(self) -> int:
         return len(self.below)
 
+    def symbol_of(self, info, indices: tuple[int, ...]) -> sympy.Symbol:
+        """The network's symbol for a slot of :attr:`forms`: node j of layer l-1 or of l."""
+        return (self.below if info.role == "in" else self.outputs)[indices[0]]
+
     @functools.cached_property
     def forms(self) -> LetterForms:
         """Node j in letters, g(a_j) or exp(a_j)/sum_k exp(a_k), and what SymPy derives."""

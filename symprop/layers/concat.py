@@ -41,6 +41,12 @@ class ConcatLayer(SymbolicLayer):
         self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
         self.copied = (*self.sources_of[self.index - 1], *self.sources_of[config.source])
 
+    @property
+    def offsets(self) -> dict[int, tuple[int, ...]]:
+        """Each layer read -> where its node m sits in this one, minus m (0, then n_{l-1})."""
+        l, m = self.index - 1, self.config.source
+        return {l: (0, self._split) if m == l else (0,)} | ({} if m == l else {m: (self._split,)})
+
     def sources(self, i: int):
         return (self.copied[i],)
 
