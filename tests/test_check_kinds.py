@@ -35,6 +35,34 @@ def test_right_formulas_of_other_kinds(spec, formula):
     assert result.right, str(result)
 
 
+@pytest.mark.parametrize("kind, formula", [
+    ("rmsnorm", (r"\frac{\partial C_0}{\partial \gamma_j^{(2)}} = "
+                r"\frac{\partial C_0}{\partial a_j^{(2)}} \hat{x}_j^{(2)}")),
+    ("rmsnorm", r"\frac{\partial r^{(2)}}{\partial a_1^{(1)}} = \frac{a_1^{(1)}}{3 r^{(2)}}"),
+    ("multiply", r"\frac{\partial a_j^{(2)}}{\partial a_j^{(1)}} = x_j"),
+    ("concat", r"\frac{\partial a_4^{(2)}}{\partial x_1} = 1"),
+    ("activation", r"\frac{\partial a_j^{(2)}}{\partial a_j^{(1)}} = \sigma(a_j^{(1)})"),
+    # a^(1) feeds dense layer 2 and, through the residual sum, layer 3: two paths
+    ("add", (r"\frac{\partial C_0}{\partial a_j^{(1)}} = \sum_{i=0}^{n-1} \delta_i^{(2)} "
+            r"w_{ij}^{(2)} + \frac{\partial C_0}{\partial a_j^{(3)}}")),
+])
+def test_formulas_about_every_kind(kind, formula):
+    """One formula about each other kind, on the small networks of tests/test_layers.py."""
+    from test_layers import spec_around
+
+    result = check_formula(spec_around(kind), formula)
+    assert result.right, str(result)
+
+
+def test_a_residual_node_with_one_path_through_the_wrong_quantity_is_wrong():
+    from test_layers import spec_around
+
+    result = check_formula(spec_around("add"), (
+        r"\frac{\partial C_0}{\partial a_j^{(1)}} = \frac{\partial C_0}{\partial a_j^{(2)}}"
+        r" + \frac{\partial C_0}{\partial a_j^{(3)}}"))
+    assert not result.right and "Counterexample" in str(result)
+
+
 def test_a_wrong_custom_gradient_is_diagnosed():
     formula = (r"\frac{\partial C_0}{\partial s_j^{(1)}} = \frac{\partial C_0}{\partial "
                r"a_j^{(1)}} a_j^{(1)} \sum_{k=0}^{n-1} (x_k - c_{jk}^{(1)})^2")
