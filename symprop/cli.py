@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="derive seed 000's examples on the tutorial network")
     demo.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
+    for command in (derive, report, codegen, verify, check, demo):
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show a traceback on errors")
     return parser
 
 

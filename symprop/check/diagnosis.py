@@ -9,6 +9,7 @@ factor on its own (a missing 2, a sign, 1/n) is found from the ratio of the two 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -32,6 +33,10 @@ CATEGORIES: dict[str, str] = {
     "a_z": "a and z confused",
     "g_prime": "a missing or wrong g' factor",
     "sum": "a sum over the wrong index",
+    "transpose": "a transpose",
+    "order": "the product's order",
+    "product": "a matrix product where an entrywise one belongs, or the reverse",
+    "axis": "the column sum on the wrong axis",
 }
 
 
@@ -158,6 +163,22 @@ def _wrong_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
                                       "")
 
 
+def _swapped_letters(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
+    """Two index letters swapped throughout, delta_k a_j for delta_j a_k: the entry of a
+    transposed matrix."""
+    letters = sorted({i for e in walk(tree) if isinstance(e, NodeRef) for i in e.indices
+                      if isinstance(i, str) and i in ctx.scope.bound})
+    for x, y in itertools.combinations(letters, 2):
+        swap = {x: y, y: x}
+        new = {e.span: replace(e, indices=tuple(swap.get(i, i) for i in e.indices))
+               for e in walk(tree) if isinstance(e, NodeRef) and {x, y} & set(e.indices)}
+        changed = rebuild(tree, lambda e, new=new: new[e.span]
+                          if isinstance(e, NodeRef) and e.span in new else None)
+        yield Mistake("index", f"swap the letters {x} and {y} throughout (as written it is "
+                               "the entry of the transposed matrix)", changed,
+                      tuple((span, node_text(ref, ctx.latex)) for span, ref in new.items()))
+
+
 def _a_vs_z(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
     swap = {"a": "z", "z": "a"}
     for ref, where in _targets(tree):
@@ -247,7 +268,7 @@ def _toggle_prime(head: str, call: Call) -> str:
 
 #: The mistakes tried, in order of likelihood.
 MISTAKES: tuple[Callable[[_Context, Expr], Iterator[Mistake]], ...] = (
-    _wrong_layers, _wrong_indices, _a_vs_z, _g_primes, _sum_indices)
+    _wrong_layers, _swapped_letters, _wrong_indices, _a_vs_z, _g_primes, _sum_indices)
 
 
 # ------------------------------------------------------------------ search

@@ -17,11 +17,7 @@ make a general formula, checked for every j and l the network has.
 from __future__ import annotations
 
 import functools
-import itertools
-import random
 import time
-from dataclasses import dataclass, field
-from typing import ClassVar
 
 import sympy
 
@@ -29,54 +25,20 @@ from ..activations import ElementwiseActivation, GenericActivation
 from ..derivation import Backprop, backprop
 from ..errors import InputError
 from ..formula import FormulaError, FreeIndexError, Meaning, Scope, is_batch_formula, parse_formula
-from ..formula.syntax import Deriv, Equation, Expr, Layer, Loss, NodeRef, Sum, walk
+from ..formula.matrices import is_matrix_formula
+from ..formula.syntax import Deriv, Equation, Expr, Layer, Loss, NodeRef
 from ..notation import node_of
 from ..spec import Spec
-from .diagnosis import Finding, diagnose
-from .identity import DIGITS, FLOAT, MPMATH, Probe, agree, make_probes, symbolic_equal
-from .result import CheckResult
+from .cases import _cases
+from .diagnosis import diagnose
+from .identity import FLOAT, MPMATH, Probe, agree, make_probes, symbolic_equal
+from .matrix_formula import check_matrix_formula
+from .result import PROBES, Counterexample, FormulaCheck
 
 __all__ = ["Counterexample", "FormulaCheck", "check_formula"]
 
-PROBES = 3
-MAX_CASES = 24
 #: Activations tried when a formula may be right for one activation only.
 ALTERNATIVES = ("sigmoid", "tanh", "identity", "softplus", "swish", "elu", "relu")
-
-
-@dataclass(frozen=True)
-class Counterexample:
-    """A point where the formula and the truth differ, with both values."""
-
-    seed: int
-    formula_value: str
-    true_value: str
-    values: tuple[tuple[str, str], ...]
-    generic: tuple[str, ...] = ()
-    case: str = ""
-
-
-@dataclass
-class FormulaCheck(CheckResult):
-    """The verdict on one formula (``symprop check --formula``)."""
-
-    template: ClassVar[str] = "formula"
-
-    formula: str
-    spec: Spec
-    target: str
-    right: bool
-    sides: list[dict] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    counterexample: Counterexample | None = None
-    notes: list[str] = field(default_factory=list)
-    cases: int = 1
-    seconds: float = 0.0
-    #: Why the formula cannot be evaluated as written (when a fix makes it right).
-    unreadable: str = ""
-
-    def template_context(self) -> dict:
-        return {"digits": DIGITS, "probes": PROBES}
 
 
 def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *,
@@ -86,12 +48,14 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     engine = spec if isinstance(spec, Backprop) else backprop(spec)
     spec = engine.graph.spec
     equation = parse_formula(formula, source=source)
+    if is_matrix_formula(equation):
+        return check_matrix_formula(engine, equation, formula, seed=seed, source=source)
     batch = is_batch_formula(equation)
     meaning = Meaning(engine, formula, batch=batch, source=source)
     reference, claims, target = _reference(equation, wrt, meaning)
-    cases = _cases(meaning, reference)
+    cases, coverage = _cases(meaning, reference, claims)
     probes = make_probes(engine, PROBES, seed=seed)
-    result = FormulaCheck(formula, spec, target, True, cases=len(cases))
+    result = FormulaCheck(formula, spec, target, True, cases=len(cases), coverage=coverage)
 
     @functools.cache
     def floats():  # float64 points for the diagnosis, built only when one is needed
@@ -163,45 +127,6 @@ def _reference(equation: Equation, wrt: str | None, meaning: Meaning
     return lhs, equation.sides[1:], label
 
 
-def _free_letters(expr: Expr) -> list[str]:
-    """Letters used as node indices or layers that no sum inside ``expr`` binds."""
-    bound = {e.index for e in walk(expr) if isinstance(e, Sum)}
-    letters = []
-    for e in walk(expr):
-        items = []
-        if isinstance(e, NodeRef):
-            items = [i for i in e.indices if isinstance(i, str)]
-            if e.layer is not None and e.layer.base not in (None, "L"):
-                items.append(e.layer.base)
-        for letter in items:
-            if letter not in bound and letter not in letters:
-                letters.append(letter)
-    return letters
-
-
-def _cases(meaning: Meaning, reference: Expr) -> list[tuple[Scope, sympy.Expr]]:
-    """The values of the left side's free letters (one empty case for a concrete formula),
-    each with the left side's meaning there."""
-    letters = _free_letters(reference)
-    if not letters:
-        return [(Scope(), meaning.lower(reference, Scope()))]
-    top = max(max(meaning.graph.widths), meaning.graph.L + 1)
-    cases = []
-    for values in itertools.product(range(top), repeat=len(letters)):
-        scope = Scope(dict(zip(letters, values)))
-        try:
-            cases.append((scope, meaning.lower(reference, scope)))
-        except FormulaError:
-            continue
-    if not cases:
-        raise InputError(f"the left side names no quantity of this network for any value of "
-                         f"{', '.join(letters)}")
-    if len(cases) > MAX_CASES:
-        cases = [cases[0]] + random.Random(0).sample(cases[1:], MAX_CASES - 1)
-    return cases
-
-
-# ------------------------------------------------------------------ reporting
 def _number(value) -> str:
     if value is None:
         return "undefined"
@@ -268,7 +193,7 @@ def _holds_with(spec: Spec, layers: list[int], name: str, equation: Equation, fo
         reference, claims, _ = _reference(equation, wrt, meaning)
         probes = make_probes(engine, PROBES, backend=FLOAT, seed=seed + 1)
         informative = False
-        for scope, truth in _cases(meaning, reference)[:4]:
+        for scope, truth in _cases(meaning, reference, claims)[0][:4]:
             want = [p(truth) for p in probes]
             informative = informative or any(w for w in want)
             for claim in claims:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import ClassVar
 
-__all__ = ["CheckResult"]
+from ..spec import Spec
+from .diagnosis import Finding
+from .identity import DIGITS
+
+__all__ = ["CheckResult", "Counterexample", "FormulaCheck"]
+
+PROBES = 3
 
 
 class CheckResult:
@@ -40,3 +47,44 @@ class CheckResult:
 
     def _repr_markdown_(self) -> str:
         return self.render("markdown")
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """A point where the formula and the truth differ, with both values."""
+
+    seed: int
+    formula_value: str
+    true_value: str
+    values: tuple[tuple[str, str], ...]
+    generic: tuple[str, ...] = ()
+    case: str = ""
+
+
+@dataclass
+class FormulaCheck(CheckResult):
+    """The verdict on one formula (``symprop check --formula``)."""
+
+    template: ClassVar[str] = "formula"
+
+    formula: str
+    spec: Spec
+    target: str
+    right: bool
+    sides: list[dict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    counterexample: Counterexample | None = None
+    notes: list[str] = field(default_factory=list)
+    cases: int = 1
+    #: Which values of a general formula's layer letters were checked, and which left out.
+    coverage: list[str] = field(default_factory=list)
+    #: A matrix formula's sides and their shapes ("dC/dW^(L): (n_L, n_{L-1}) = (4, 6)").
+    shapes: list[str] = field(default_factory=list)
+    #: What is wrong beyond the values (a matrix formula's shapes).
+    problem: str = ""
+    seconds: float = 0.0
+    #: Why the formula cannot be evaluated as written (when a fix makes it right).
+    unreadable: str = ""
+
+    def template_context(self) -> dict:
+        return {"digits": DIGITS, "probes": PROBES}

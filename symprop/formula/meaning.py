@@ -18,8 +18,6 @@ Every symbol and function comes from a table; nothing the user typed is evaluate
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import sympy
 
 from ..activations import Softmax, activation_class
@@ -28,6 +26,8 @@ from ..derivation import Backprop
 from ..errors import NameLookupError
 from ..notation import KINDS, Node
 from .parser import FormulaError
+from .scope import AtSample, BatchSum, FreeIndexError, Scope
+from .sums import _WIDTH, SumsMixin, node_layer
 from .syntax import (
     Add,
     Call,
@@ -53,41 +53,6 @@ from .syntax import (
 __all__ = ["AtSample", "BatchSum", "FreeIndexError", "Meaning", "Scope", "is_batch_formula"]
 
 MAX_EXPONENT = 1000
-#: Terms written out by the sums of one formula (nested sums multiply), at most.
-MAX_TERMS = 20_000
-
-
-class BatchSum(sympy.Function):
-    """The sum over the samples of a batch of its argument (evaluated sample by sample)."""
-
-    nargs = 1
-
-
-class AtSample(sympy.Function):
-    """``AtSample(s, expr)``: ``expr`` evaluated at sample s of the batch (C_1, ...)."""
-
-    nargs = 2
-
-
-class FreeIndexError(FormulaError):
-    """A letter index or layer that no sum binds and the left side does not name."""
-
-    def __init__(self, letter: str, *args, **kwargs):
-        self.letter = letter
-        super().__init__(*args, **kwargs)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Letters bound to numbers (sum indices, free indices of the left side), and the sample."""
-
-    bound: dict[str, int] = field(default_factory=dict)
-    sample: str | None = None
-    #: Inside a summation bound, where n is the width of the layer the index runs over.
-    in_bounds: bool = False
-
-    def bind(self, letter: str, value: int) -> Scope:
-        return Scope({**self.bound, letter: value}, self.sample)
 
 
 def is_batch_formula(equation: Equation) -> bool:
@@ -95,7 +60,7 @@ def is_batch_formula(equation: Equation) -> bool:
     return any(isinstance(e, Loss) and not isinstance(e.sample, int) for e in walk(equation))
 
 
-class Meaning:
+class Meaning(SumsMixin):
     """Lowers syntax to SymPy for the network of ``engine``."""
 
     def __init__(self, engine: Backprop, text: str, *, batch: bool = False,
@@ -114,7 +79,7 @@ class Meaning:
 
     def lower(self, expr: Expr, scope: Scope | None = None) -> sympy.Expr:
         scope = scope or Scope()
-        return _LOWER[type(expr)](self, expr, scope)
+        return self.TABLE[type(expr)](self, expr, scope)
 
     # ---------------------------------------------------------------- nodes
     def layer(self, layer: Layer, expr: Expr, scope: Scope) -> int:
@@ -128,6 +93,24 @@ class Meaning:
                                  hint=f"Name {layer.base} on the left side (a general formula) "
                                       "or write L, L-1 or a number")
         return scope.bound[layer.base] + layer.offset
+
+    def missing(self, expr: Expr, scope: Scope) -> str | None:
+        """Why ``expr`` names something this network lacks at ``scope``'s letter values (a
+        layer past the output, a node beyond a width, g of a layer without one), or None.
+        Sum indices count as 0, so only the layers and free letters decide."""
+        sums = Scope({**{e.index: 0 for e in walk(expr) if isinstance(e, Sum)},
+                      **scope.bound}, scope.sample)
+        for e in walk(expr):
+            try:
+                if isinstance(e, NodeRef):
+                    self.node(e, sums)
+                elif isinstance(e, Call) and e.name == "g":
+                    self._activation(e, sums)  # a layer without g, or a softmax
+            except FreeIndexError:
+                raise
+            except FormulaError as exc:
+                return f"{self.text[e.span[0]:e.span[1]].strip()}: {exc.what}"
+        return None
 
     def index(self, index: int | str, expr: Expr, scope: Scope) -> int:
         if isinstance(index, int):
@@ -246,79 +229,6 @@ class Meaning:
                              f"\\sum_{{{loss.sample}=0}}^{{n-1}}", loss)
         return gradient
 
-    # ---------------------------------------------------------------- sums
-    def _sum(self, s: Sum, scope: Scope) -> sympy.Expr:
-        if any(isinstance(e, Loss) and e.sample == s.index for e in walk(s.body)):
-            return self._sample_sum(s, scope)
-        width = self.index_width(s, scope)
-        lower = 0 if s.lower is None else self.bound(s.lower, scope, width)
-        if s.upper is None:
-            if width is None:
-                raise self.error(f"the index {s.index} does not appear in the sum, so its range "
-                                 "is unknown", s, hint="Write the bounds with numbers")
-            upper = width - 1
-        else:
-            upper = self.bound(s.upper, scope, width)
-        if width is not None and not 0 <= lower <= upper < width:
-            raise self.error(f"{s.index} runs over {lower}..{upper}, but the nodes it indexes "
-                             f"are numbered 0..{width - 1}", s)
-        self.terms += upper - lower + 1
-        if self.terms > MAX_TERMS:
-            raise self.error(f"the sums write out more than {MAX_TERMS} terms", s,
-                             hint="Check a smaller formula, or the network's narrower layers")
-        return sympy.Add(*[self.lower(s.body, scope.bind(s.index, v))
-                           for v in range(lower, upper + 1)])
-
-    def _sample_sum(self, s: Sum, scope: Scope) -> sympy.Expr:
-        if not self.batch:
-            raise self.error("a sum over samples needs a formula about the batch loss C", s)
-        ok = s.lower is None or self.bound(s.lower, scope, self.batch_size) == 0
-        ok = ok and (s.upper is None or self.bound(s.upper, scope, self.batch_size)
-                     == self.batch_size - 1)
-        if not ok:
-            raise self.error(f"a sum over the samples runs over {s.index} = 0..n-1", s)
-        return BatchSum(self.lower(s.body, Scope(scope.bound, s.index)))
-
-    def bound(self, expr: Expr, scope: Scope, width: int | None) -> int:
-        if width is None and any(isinstance(e, Size) for e in walk(expr)):
-            raise self.error("n is the width of the layer the index runs over, but the index "
-                             "does not appear in the sum", expr)
-        value = self.lower(expr, Scope(scope.bound, scope.sample, in_bounds=True)).xreplace(
-            {_WIDTH: width if width is not None else 0})
-        if not value.is_Integer:
-            raise self.error("a summation bound must be a whole number", expr)
-        return int(value)
-
-    def index_width(self, s: Sum, scope: Scope) -> int | None:
-        """The width of the layer the summation index runs over (None when it is not used)."""
-        widths = set()
-        for e in walk(s.body):
-            if not isinstance(e, NodeRef):
-                continue
-            for position, index in enumerate(e.indices):
-                if index != s.index:
-                    continue
-                try:
-                    layer = self.layer(e.layer, e, scope) if e.layer is not None else None
-                except FreeIndexError:
-                    continue
-                widths.add(self.graph.widths[self.width_layer(e.kind, layer, position)]
-                           if layer is None or layer in self.graph.layers or layer == 0 else 0)
-        if len(widths) > 1:
-            raise self.error(f"{s.index} indexes layers of different widths "
-                             f"({', '.join(map(str, sorted(widths)))})", s,
-                             hint="Write the upper bound as a number")
-        return widths.pop() if widths else None
-
-    def width_layer(self, kind: str, layer: int | None, position: int) -> int:
-        """The layer whose width bounds index ``position`` of a node: w_jk's k and a custom
-        parameter's k are layer l-1's."""
-        lay = self.graph.layers.get(layer)
-        specs = getattr(lay, "param_specs", {}) if lay is not None else {}
-        if kind in specs:
-            return layer - 1 if specs[kind].letters[position] == "k" else layer
-        return node_layer(kind, layer, position, self.graph.L)
-
     # -------------------------------------------------------------- numbers
     def _size(self, expr: Size, scope: Scope) -> sympy.Expr:
         if scope.in_bounds:
@@ -341,9 +251,6 @@ class Meaning:
 #: The kinds whose nodes exist in some layers only (the graph decides, not the widths).
 _LAYER_KINDS = frozenset({"gamma", "beta", "mu", "sigma", "r", "xhat", "w", "b", "z", "delta"})
 
-#: The width symbol of a summation bound's n (replaced by the width of the index's layer).
-_WIDTH = sympy.Symbol("n_width", integer=True, positive=True)
-
 #: The functions a formula names besides g (the spec's own activation of a layer).
 _NAMED = {
     "sigma": activation_class("sigmoid"),
@@ -352,15 +259,6 @@ _NAMED = {
     "log": sympy.log,
     "sqrt": sympy.sqrt,
 }
-
-
-def node_layer(kind: str, layer: int | None, position: int, L: int) -> int:
-    """The layer whose width bounds index ``position`` of a node (w's k is layer l-1's)."""
-    if kind == "x":
-        return 0
-    if kind == "y":
-        return L
-    return layer - 1 if (kind == "w" and position == 1) else layer
 
 
 def node_problem(node: Node, widths: tuple[int, ...]) -> str | None:
@@ -407,3 +305,5 @@ _LOWER = {
     Loss: _loss_alone,
     Dots: _dots_alone,
 }
+#: syntax type -> how it lowers (a subclass extends it: :mod:`.matrices`).
+Meaning.TABLE = _LOWER

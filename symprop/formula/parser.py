@@ -18,9 +18,9 @@ from pathlib import Path
 import lark
 from lark import Token, Transformer, v_args
 
-from ..errors import ExpressionError
 from ..notation import KINDS
 from ..safe_parse import MAX_DEPTH, bracket_depth
+from . import tokens as T
 from .dots import fill_dots
 from .syntax import (
     Add,
@@ -32,8 +32,8 @@ from .syntax import (
     Euler,
     Expr,
     Group,
-    Layer,
     Loss,
+    MatrixRef,
     Mul,
     Neg,
     NodeRef,
@@ -41,15 +41,13 @@ from .syntax import (
     Pow,
     Size,
     Sum,
+    Transpose,
 )
+from .tokens import FormulaError
 
 __all__ = ["MAX_FORMULA_LENGTH", "FormulaError", "parse_formula"]
 
 MAX_FORMULA_LENGTH = 5000
-
-
-class FormulaError(ExpressionError):
-    """A formula that cannot be read; ``position`` points at the problem."""
 
 
 @functools.cache
@@ -119,58 +117,6 @@ def _expected(expected) -> str:
     return "; expected " + " or ".join(names)
 
 
-# ------------------------------------------------------------------ tokens
-_SUB = re.compile(r"_\s*(?:\{(?P<braced>[^{}]*)\}|(?P<plain>[0-9A-Za-z,]+))")
-_LAYER = re.compile(r"\^\s*\{?\s*(?:\\left\s*)?\(\s*(?P<layer>[^()]*?)\s*(?:\\right\s*)?\)")
-_LAYER_TEXT = re.compile(
-    r"(?:(?P<base>[A-Za-z])\s*(?:(?P<sign>[-+−])\s*(?P<offset>[0-9]+))?|(?P<abs>[0-9]+))")
-_KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta", "\\gamma": "gamma", "γ": "gamma",
-         "\\beta": "beta", "β": "beta", "\\mu": "mu", "μ": "mu", "\\sigma": "sigma",
-         "σ": "sigma", "\\hat{x}": "xhat"}
-_KIND_TEXT = re.compile(r"\\hat\s*\{\s*x\s*\}|\\?[A-Za-zγβμσδ]+")
-_FUNCTION_NAME = re.compile(r"\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt)")
-_FUNCTION_ALIASES = {"σ": "sigma", "ln": "log"}
-_PRIME = re.compile(r"'|′|\\prime(?![A-Za-z])")
-
-
-def _layer(text: str, where: int, source_text: str) -> Layer:
-    match = _LAYER_TEXT.fullmatch(text.strip())
-    if not match:
-        raise FormulaError(f"cannot read the layer {text!r}", text=source_text, position=where,
-                           hint="A parenthesised superscript is always a layer: write L, L-1, "
-                                "l, l+1 or a number; for a power write ^{2} or ^2")
-    if match["abs"] is not None:
-        return Layer(None, int(match["abs"]))
-    offset = int(match["offset"] or 0)
-    return Layer(match["base"], -offset if match["sign"] in ("-", "−") else offset)
-
-
-def _indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str, ...]:
-    if kind not in KINDS:  # a custom layer's letters: the network knows how many indices
-        compact = sub.replace(" ", "")
-        parts = compact.split(",") if "," in compact else list(compact) if compact.isdigit() \
-            or compact.isalpha() else [compact]
-        if not all(p.isdigit() or (len(p) == 1 and p.isalpha()) for p in parts):
-            raise FormulaError(f"cannot read the indices {sub!r} of {kind}", text=text,
-                               position=where, hint="Write e.g. c_{12}, c_{jk} or c_{10,3}")
-        return tuple(int(p) if p.isdigit() else p for p in parts)
-    count = KINDS[kind][1]
-    compact = sub.replace(" ", "")
-    if "," in compact:
-        parts = compact.split(",")
-    elif count == 2 and len(compact) == 2:
-        parts = list(compact)
-    else:
-        parts = [compact]
-    ok = len(parts) == count and all(p.isdigit() or (len(p) == 1 and p.isalpha()) for p in parts)
-    if not ok:
-        example = "w_{12}, w_{jk} or w_{10,3}" if count == 2 else f"{kind}_{{2}} or {kind}_{{j}}"
-        raise FormulaError(f"{kind} takes {count} node ind{'ices' if count == 2 else 'ex'}, "
-                           f"not {sub!r}", text=text, position=where,
-                           hint=f"Write {example}; separate two-digit indices with a comma")
-    return tuple(int(p) if p.isdigit() else p for p in parts)
-
-
 class _Builder(Transformer):
     """Lark tree -> syntax values, with spans in the user's text."""
 
@@ -192,13 +138,13 @@ class _Builder(Transformer):
     # --------------------------------------------------------------- tokens
     def NODE(self, tok: Token) -> NodeRef:
         text = str(tok)
-        kind_text = _KIND_TEXT.match(text).group(0)
-        kind = _KIND.get(re.sub(r"\s+", "", kind_text), kind_text)
-        sub = _SUB.search(text)
-        indices = () if sub is None else _indices(
+        kind_text = T.KIND_TEXT.match(text).group(0)
+        kind = T.KIND.get(re.sub(r"\s+", "", kind_text), kind_text)
+        sub = T.SUB.search(text)
+        indices = () if sub is None else T.read_indices(
             sub["braced"] if sub["braced"] is not None else sub["plain"], kind, tok.start_pos,
             self.text)
-        sup = _LAYER.search(text)
+        sup = T.LAYER.search(text)
         has_layer = KINDS.get(kind, (True, 0))[0]
         layer = None
         if sup is not None:
@@ -206,7 +152,7 @@ class _Builder(Transformer):
                 raise self._error(f"{kind}_{{..}} has no layer superscript", tok.start_pos,
                                   hint=f"{'Inputs' if kind == 'x' else 'Targets'} belong to one "
                                        "layer; write it without ^{(..)}")
-            layer = _layer(sup["layer"], tok.start_pos + sup.start(), self.text)
+            layer = T.read_layer(sup["layer"], tok.start_pos + sup.start(), self.text)
         elif has_layer:
             raise self._error(f"{text.strip()} needs a layer superscript", tok.end_pos,
                               hint="Write ^{(L)}, ^{(L-1)} or a layer number, e.g. "
@@ -214,7 +160,7 @@ class _Builder(Transformer):
         return NodeRef(kind, indices, layer, span=self._span(tok.start_pos, tok.end_pos))
 
     def LOSS(self, tok: Token) -> Loss:
-        sub = _SUB.search(str(tok))
+        sub = T.SUB.search(str(tok))
         sample = None
         if sub is not None:
             value = (sub["braced"] if sub["braced"] is not None else sub["plain"]).strip()
@@ -223,18 +169,18 @@ class _Builder(Transformer):
 
     def FUNCTION(self, tok: Token):
         text = str(tok)
-        match = _FUNCTION_NAME.match(text)
-        name = _FUNCTION_ALIASES.get(match["name"], match["name"])
+        match = T.FUNCTION_NAME.match(text)
+        name = T.FUNCTION_ALIASES.get(match["name"], match["name"])
         decoration = text[match.end():]
-        primes = len(_PRIME.findall(decoration))
-        cleaned = re.sub(r"\\(?:left|right)(?![A-Za-z])", "", _PRIME.sub("", decoration))
+        primes = len(T.PRIME.findall(decoration))
+        cleaned = re.sub(r"\\(?:left|right)(?![A-Za-z])", "", T.PRIME.sub("", decoration))
         layers = re.findall(r"\(([^()]*)\)", cleaned)
         if len(layers) > 1 or re.sub(r"\([^()]*\)|[\s{}^]", "", cleaned):
             raise self._error(f"cannot read the superscript of {text.strip()!r}", tok.start_pos,
                               hint="On a function a superscript is a layer, (L), or a "
                                    "derivative, \\prime or '; write a power of g(z) as "
                                    "\\left(g(z)\\right)^{2}")
-        layer = _layer(layers[0], tok.start_pos + match.end(), self.text) if layers else None
+        layer = T.read_layer(layers[0], tok.start_pos + match.end(), self.text) if layers else None
         if layer is not None and name != "g":
             raise self._error(f"{name} is the same function in every layer; it takes no layer",
                               tok.start_pos)
@@ -304,10 +250,39 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def mul(self, meta, items):
         exprs = [i for i in items if isinstance(i, Expr)]
+        ops = [_OPS.get(str(i).strip(), "cdot") for i in items if isinstance(i, Token)]
         return Mul(_factors(exprs[0]) + _factors(exprs[1]),
+                   _ops(exprs[0]) + tuple(ops or [""]) + _ops(exprs[1]),
                    span=self._span(meta.start_pos, meta.end_pos))
 
     mul_op = mul
+
+    def MATRIX(self, tok: Token) -> MatrixRef:
+        text = str(tok)
+        kind = T.MATRIX_KIND.search(text)
+        name = T.MATRIX_KINDS.get(kind[0], kind[0]) if kind else "ones"
+        sup = T.LAYER.search(text)
+        layer = T.read_layer(sup["layer"], tok.start_pos + sup.start(), self.text) \
+            if sup else None
+        transposed = bool(sup) and bool(T.INNER_TRANSPOSE.search(text[sup.end():]))
+        return MatrixRef(name, layer, transposed, span=self._span(tok.start_pos, tok.end_pos))
+
+    def ONES(self, tok: Token) -> MatrixRef:
+        return MatrixRef("ones", span=self._span(tok.start_pos, tok.end_pos))
+
+    def matrix(self, items):
+        return items[0]
+
+    @v_args(meta=True)
+    def transpose(self, meta, items):
+        return Transpose(items[0], span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def derivative_plain(self, meta, items):
+        tok, wrt = items
+        return Deriv(wrt, of=self.LOSS(Token("LOSS", str(tok).split("/")[0][1:].strip(),
+                                             start_pos=tok.start_pos, end_pos=tok.end_pos)),
+                     span=self._span(meta.start_pos, meta.end_pos))
 
     @v_args(meta=True)
     def div(self, meta, items):
@@ -387,7 +362,8 @@ class _Builder(Transformer):
     def prefixed_after(self, meta, items):
         factors, op, body = items[0], items[-2], items[-1]
         applied = self._apply(op, body, meta)
-        return Mul(_factors(factors) + (applied,),
+        times = [_OPS.get(str(i).strip(), "cdot") for i in items[1:-2] if isinstance(i, Token)]
+        return Mul(_factors(factors) + (applied,), _ops(factors) + tuple(times or [""]),
                    span=self._span(meta.start_pos, meta.end_pos))
 
     prefixed_after_times = prefixed_after
@@ -414,3 +390,15 @@ def _terms(expr: Expr) -> tuple[Expr, ...]:
 
 def _factors(expr: Expr) -> tuple[Expr, ...]:
     return expr.factors if isinstance(expr, Mul) else (expr,)
+
+
+def _ops(expr: Expr) -> tuple[str, ...]:
+    """How the factors of a product meet, one entry per pair ("" when side by side)."""
+    return tuple(expr.op(i) for i in range(len(expr.factors) - 1)) if isinstance(expr, Mul) \
+        else ()
+
+
+#: The product operators as written -> their name (between matrices: "*" and "odot" are
+#: entrywise, the others the matrix product).
+_OPS = {"*": "*", "@": "@", "\\odot": "odot", "\\circ": "odot", "⊙": "odot", "∘": "odot",
+        "**": "*"}

@@ -24,6 +24,7 @@ __all__ = [
     "Group",
     "Layer",
     "Loss",
+    "MatrixRef",
     "Mul",
     "Neg",
     "NodeRef",
@@ -32,6 +33,7 @@ __all__ = [
     "Size",
     "Span",
     "Sum",
+    "Transpose",
     "walk",
 ]
 
@@ -88,6 +90,23 @@ class NodeRef(Expr):
 
 
 @dataclass(frozen=True)
+class MatrixRef(Expr):
+    """A batch matrix of seed 001 (one sample per row): W^(l), b^(l), A^(l), Z^(l), X, Y,
+    Delta^(l) = dC/dZ^(l), or the column of ones; ``transposed`` when written W^{(l)\top}."""
+
+    kind: str
+    layer: Layer | None = None
+    transposed: bool = False
+
+
+@dataclass(frozen=True)
+class Transpose(Expr):
+    """``M^\top``, ``M^T``, ``M'``."""
+
+    arg: Expr
+
+
+@dataclass(frozen=True)
 class Loss(Expr):
     """C (the batch loss), C_0, C_1 or C_i (one sample's loss)."""
 
@@ -106,7 +125,15 @@ class Neg(Expr):
 
 @dataclass(frozen=True)
 class Mul(Expr):
+    """A product; ``ops`` says how each factor meets the next ("" side by side, "*", "cdot",
+    "@", "odot"), which matters only between two matrices (empty: all side by side)."""
+
     factors: tuple[Expr, ...]
+    ops: tuple[str, ...] = ()
+
+    def op(self, i: int) -> str:
+        """How factor i meets factor i + 1."""
+        return self.ops[i] if i < len(self.ops) else ""
 
 
 @dataclass(frozen=True)
@@ -140,9 +167,10 @@ class Call(Expr):
 
 @dataclass(frozen=True)
 class Deriv(Expr):
-    r"""``\frac{\partial C_0}{\partial w}`` (``of`` set) or ``\frac{\partial}{\partial w}(..)``."""
+    r"""``\frac{\partial C_0}{\partial w}`` (``of`` set) or ``\frac{\partial}{\partial w}(..)``;
+    ``\frac{\partial C}{\partial W^{(l)}}`` by a whole matrix."""
 
-    wrt: NodeRef
+    wrt: NodeRef | MatrixRef
     of: NodeRef | Loss | None = None
     operand: Expr | None = None
 

@@ -1,0 +1,209 @@
+"""The usual mistakes in a matrix-form formula, a table tried in order (see
+:mod:`.matrix_formula`): each row makes edited copies of the formula -- its syntax tree and
+the text edits that write the correction in the user's own notation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+from ..formula.matrices import MatrixMeaning
+from ..formula.scope import Scope
+from ..formula.syntax import Add, Call, Expr, Group, Layer, MatrixRef, Mul, Transpose, rebuild, walk
+from ..formula.tokens import FormulaError
+from .diagnosis import Mistake
+
+__all__ = ["MATRIX_MISTAKES", "MistakeContext", "matrix_text", "wrapped"]
+
+
+def _latex(text: str) -> bool:
+    return "\\" in text or "{" in text
+
+
+def matrix_text(ref: MatrixRef, latex: bool) -> str:
+    """A matrix in the style the user typed: W^{(L)\\top}, Delta^(2)^T, \\mathbf{1}."""
+    name = {"Delta": "\\Delta" if latex else "Delta",
+            "ones": "\\mathbf{1}" if latex else "ones"}.get(ref.kind, ref.kind)
+    if ref.layer is None:
+        return name + (("^\\top" if latex else "^T") if ref.transposed else "")
+    if latex:
+        return f"{name}^{{({ref.layer.text()}){chr(92) + 'top' if ref.transposed else ''}}}"
+    return f"{name}^({ref.layer.text()})" + ("^T" if ref.transposed else "")
+
+
+def wrapped(text: str, latex: bool) -> str:
+    return f"\\left({text}\\right)" if latex else f"({text})"
+
+
+def _transposed_text(ctx, e: Expr) -> str:
+    """The text of ``e`` transposed: W^{(l)\\top} for a matrix, the inside of M^\\top, else
+    (..)^\\top."""
+    if isinstance(e, MatrixRef):
+        return matrix_text(replace(e, transposed=not e.transposed), ctx.latex)
+    if isinstance(e, Transpose):
+        return ctx.text_of(e.arg)
+    inner = ctx.text_of(e.arg) if isinstance(e, Group) else ctx.text_of(e)
+    return wrapped(inner, ctx.latex) + ("^\\top" if ctx.latex else "^T")
+
+
+def _flip(e: Expr) -> Expr:
+    if isinstance(e, MatrixRef):
+        return replace(e, transposed=not e.transposed)
+    return e.arg if isinstance(e, Transpose) else Transpose(e, span=e.span)
+
+
+class MistakeContext:
+    def __init__(self, meaning: MatrixMeaning, claim: Expr):
+        self.meaning, self.text, self.claim = meaning, meaning.text, claim
+        self.latex = _latex(meaning.text)
+        self.L = meaning.graph.L
+
+    def text_of(self, e: Expr) -> str:
+        return self.text[e.span[0]:e.span[1]].strip()
+
+    def swap(self, tree: Expr, old: Expr, new: Expr) -> Expr:
+        return rebuild(tree, lambda e: new if e is old else None)
+
+
+def _is_matrix(e: Expr) -> bool:
+    return any(isinstance(x, MatrixRef) for x in walk(e))
+
+
+def _matrix_products(tree: Expr) -> Iterator[tuple[Mul, int]]:
+    """(product, i) for each pair of neighbouring matrix factors i, i + 1."""
+    for m in (e for e in walk(tree) if isinstance(e, Mul)):
+        for i in range(len(m.factors) - 1):
+            if _is_matrix(m.factors[i]) and _is_matrix(m.factors[i + 1]):
+                yield m, i
+
+
+# ------------------------------------------------------------------ mistakes
+def _transposes(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    """(B^T A^T for A B), the result transposed, or one operand transposed."""
+    for m, i in _matrix_products(tree):
+        if len(m.factors) == 2 and m.op(0) not in ("*", "odot"):
+            a, b = m.factors
+            new = replace(m, factors=(_flip(b), _flip(a)))
+            texts = (_transposed_text(ctx, b), _transposed_text(ctx, a))
+            yield Mistake("transpose", f"the result is transposed: {ctx.text_of(m)} is the "
+                          f"transpose of {texts[0]} {texts[1]}", ctx.swap(tree, m, new),
+                          ((a.span, texts[0]), (b.span, texts[1])))
+    yield Mistake("transpose", "the result is transposed", Transpose(Group(tree)),
+                  ((tree.span, _transposed_text(ctx, Group(tree, span=tree.span))
+                    if not isinstance(tree, Group) else _transposed_text(ctx, tree)),))
+    for e in (x for x in walk(tree) if isinstance(x, MatrixRef | Transpose | Group)
+              and _is_matrix(x)):
+        if isinstance(e, Group) and not isinstance(e.arg, Mul | Add):
+            continue
+        yield Mistake("transpose", f"transpose {ctx.text_of(e)}", ctx.swap(tree, e, _flip(e)),
+                      ((e.span, _transposed_text(ctx, e)),))
+
+
+def _layers(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    """A matrix of the layer next to the right one (A^{(l)} for A^{(l-1)})."""
+    for ref in (e for e in walk(tree) if isinstance(e, MatrixRef) and e.layer is not None):
+        for step in (-1, 1):
+            new = replace(ref, layer=replace(ref.layer, offset=ref.layer.offset + step))
+            yield Mistake("layer", f"{matrix_text(new, ctx.latex)}, not {ctx.text_of(ref)}",
+                          ctx.swap(tree, ref, new), ((ref.span, matrix_text(new, ctx.latex)),))
+
+
+def _orders(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    for m, i in _matrix_products(tree):
+        a, b = m.factors[i], m.factors[i + 1]
+        factors = list(m.factors)
+        factors[i], factors[i + 1] = b, a
+        yield Mistake("order", f"the product's order: {ctx.text_of(b)} comes first",
+                      ctx.swap(tree, m, replace(m, factors=tuple(factors))),
+                      ((a.span, ctx.text_of(b)), (b.span, ctx.text_of(a))))
+
+
+def _products(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    """A matrix product where an entrywise one belongs, or the reverse."""
+    odot = " \\odot " if ctx.latex else " * "
+    for m, i in _matrix_products(tree):
+        entrywise = m.op(i) in ("*", "odot")
+        ops = tuple(m.op(k) for k in range(len(m.factors) - 1))
+        ops = ops[:i] + ("" if entrywise else "odot",) + ops[i + 1:]
+        gap = (m.factors[i].span[1], m.factors[i + 1].span[0])
+        what = "a matrix product" if entrywise else "an entrywise product"
+        yield Mistake("product", f"{ctx.text_of(m.factors[i])} and "
+                                 f"{ctx.text_of(m.factors[i + 1])} meet in {what}",
+                      ctx.swap(tree, m, replace(m, ops=ops)),
+                      ((gap, " " if entrywise else odot),))
+
+
+def _prime_call(layer: Layer, kind: str, latex: bool) -> str:
+    z = matrix_text(MatrixRef(kind, layer), latex)
+    return f"g^{{\\prime ({layer.text()})}}\\left({z}\\right)" if latex else \
+        f"g'^({layer.text()})({z})"
+
+
+def _layer_like(original: Layer | None, layer: int, L: int) -> Layer:
+    if original is not None and original.base == "L":
+        return Layer("L", layer - L)
+    return Layer(None, layer)
+
+
+def _g_primes(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    g = ctx.meaning.graph
+    hidden = [l for l in range(1, g.L + 1) if l in g.activation and g.is_elementwise(l)]
+    calls = [c for c in walk(tree) if isinstance(c, Call) and _is_matrix(c)]
+    # the Hadamard product with g' missing
+    odot = " \\odot " if ctx.latex else " * "
+    for l in hidden:
+        layer = _layer_like(Layer("L", 0), l, g.L)
+        factor = Call("g", MatrixRef("Z", layer), 1, layer)
+        inner = Group(tree, span=tree.span) if isinstance(tree, Add) else tree
+        text = ctx.text_of(tree)
+        new_text = (wrapped(text, ctx.latex) if isinstance(tree, Add) else text) + odot + \
+            _prime_call(layer, "Z", ctx.latex)
+        yield Mistake("g_prime", f"multiply entrywise by {_prime_call(layer, 'Z', ctx.latex)}",
+                      Mul((inner, factor), ("odot",), span=tree.span), ((tree.span, new_text),))
+    for call in calls:
+        arg = call.arg.arg if isinstance(call.arg, Group) else call.arg
+        if not isinstance(arg, MatrixRef) or arg.layer is None:
+            continue
+        try:
+            current = ctx.meaning.layer(arg.layer, arg, Scope())
+        except FormulaError:
+            continue
+        for l in hidden:  # g' of the wrong layer
+            if l == current:
+                continue
+            layer = _layer_like(arg.layer, l, g.L)
+            new = replace(call, arg=replace(arg, layer=layer), layer=layer if call.layer else None)
+            yield Mistake("g_prime", f"g' of layer {layer.text()}, not {arg.layer.text()}",
+                          ctx.swap(tree, call, new),
+                          ((call.span, _prime_call(layer, arg.kind, ctx.latex)),))
+        if arg.kind in ("A", "Z") and call.primes:  # g'(A) for g'(Z)
+            other = {"A": "Z", "Z": "A"}[arg.kind]
+            new_arg = replace(arg, kind=other)
+            yield Mistake("a_z", f"g' reads {matrix_text(new_arg, ctx.latex)}, not "
+                                 f"{ctx.text_of(arg)}",
+                          ctx.swap(tree, arg, new_arg),
+                          ((arg.span, matrix_text(new_arg, ctx.latex)),))
+
+
+def _axes(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    """The column of ones on the wrong side: M 1 (row sums) for 1^T M (column sums)."""
+    for m in (e for e in walk(tree) if isinstance(e, Mul) and len(e.factors) == 2):
+        a, b = m.factors
+        ones = [f for f in (a, b) if isinstance(f, MatrixRef | Transpose)
+                and any(isinstance(x, MatrixRef) and x.kind == "ones" for x in walk(f))]
+        if not ones:
+            continue
+        other = b if ones[0] is a else a
+        row = MatrixRef("ones", transposed=True)
+        new = Mul((row, other), span=m.span)
+        text = matrix_text(row, ctx.latex) + " " + ctx.text_of(other)
+        yield Mistake("axis", "sum the columns over the samples: "
+                              f"{matrix_text(row, ctx.latex)} on the left",
+                      ctx.swap(tree, m, new), ((m.span, text),))
+
+
+#: Matrix mistakes, most likely first.
+MATRIX_MISTAKES: tuple[Callable[[MistakeContext, Expr], Iterator[Mistake]], ...] = (
+    _transposes, _g_primes, _products, _orders, _layers, _axes)
+
+

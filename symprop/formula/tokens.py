@@ -1,0 +1,76 @@
+"""Reading the parts of one token of a formula: a node's indices and layer, a function's
+decoration (shared by :mod:`.parser`)."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import ExpressionError
+from ..notation import KINDS
+from .syntax import Layer
+
+__all__ = ["FormulaError", "read_indices", "read_layer"]
+
+
+class FormulaError(ExpressionError):
+    """A formula that cannot be read; ``position`` points at the problem."""
+
+
+SUB = re.compile(r"_\s*(?:\{(?P<braced>[^{}]*)\}|(?P<plain>[0-9A-Za-z,]+))")
+LAYER = re.compile(r"\^\s*\{?\s*(?:\\left\s*)?\(\s*(?P<layer>[^()]*?)\s*(?:\\right\s*)?\)")
+LAYER_TEXT = re.compile(
+    r"(?:(?P<base>[A-Za-z])\s*(?:(?P<sign>[-+−])\s*(?P<offset>[0-9]+))?|(?P<abs>[0-9]+))")
+KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta", "\\gamma": "gamma", "γ": "gamma",
+         "\\beta": "beta", "β": "beta", "\\mu": "mu", "μ": "mu", "\\sigma": "sigma",
+         "σ": "sigma", "\\hat{x}": "xhat"}
+KIND_TEXT = re.compile(r"\\hat\s*\{\s*x\s*\}|\\?[A-Za-zγβμσδ]+")
+FUNCTION_NAME = re.compile(r"\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt)")
+FUNCTION_ALIASES = {"σ": "sigma", "ln": "log"}
+PRIME = re.compile(r"'|′|\\prime(?![A-Za-z])")
+
+
+def read_layer(text: str, where: int, source_text: str) -> Layer:
+    match = LAYER_TEXT.fullmatch(text.strip())
+    if not match:
+        raise FormulaError(f"cannot read the layer {text!r}", text=source_text, position=where,
+                           hint="A parenthesised superscript is always a layer: write L, L-1, "
+                                "l, l+1 or a number; for a power write ^{2} or ^2")
+    if match["abs"] is not None:
+        return Layer(None, int(match["abs"]))
+    offset = int(match["offset"] or 0)
+    return Layer(match["base"], -offset if match["sign"] in ("-", "−") else offset)
+
+
+def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str, ...]:
+    if kind not in KINDS:  # a custom layer's letters: the network knows how many indices
+        compact = sub.replace(" ", "")
+        parts = compact.split(",") if "," in compact else list(compact) if compact.isdigit() \
+            or compact.isalpha() else [compact]
+        if not all(p.isdigit() or (len(p) == 1 and p.isalpha()) for p in parts):
+            raise FormulaError(f"cannot read the indices {sub!r} of {kind}", text=text,
+                               position=where, hint="Write e.g. c_{12}, c_{jk} or c_{10,3}")
+        return tuple(int(p) if p.isdigit() else p for p in parts)
+    count = KINDS[kind][1]
+    compact = sub.replace(" ", "")
+    if "," in compact:
+        parts = compact.split(",")
+    elif count == 2 and len(compact) == 2:
+        parts = list(compact)
+    else:
+        parts = [compact]
+    ok = len(parts) == count and all(p.isdigit() or (len(p) == 1 and p.isalpha()) for p in parts)
+    if not ok:
+        example = "w_{12}, w_{jk} or w_{10,3}" if count == 2 else f"{kind}_{{2}} or {kind}_{{j}}"
+        raise FormulaError(f"{kind} takes {count} node ind{'ices' if count == 2 else 'ex'}, "
+                           f"not {sub!r}", text=text, position=where,
+                           hint=f"Write {example}; separate two-digit indices with a comma")
+    return tuple(int(p) if p.isdigit() else p for p in parts)
+
+
+
+
+#: A batch matrix's letter in its token, and the kind it names.
+MATRIX_KIND = re.compile(r"\\Delta|Δ|Delta|[WAZbXY](?![A-Za-z])|1")
+MATRIX_KINDS = {"\\Delta": "Delta", "Δ": "Delta", "1": "ones"}
+#: ``^{(L)\top}``: a transpose inside a matrix's layer superscript.
+INNER_TRANSPOSE = re.compile(r"^\s*(?:\\top|\\intercal|T|\\mathsf\s*\{\s*T\s*\})")
