@@ -1,4 +1,5 @@
-"""How long ``symprop check`` takes on the tutorial network: right < 1 s, wrong < 3 s.
+"""How long ``symprop check`` takes on the tutorial network: right < 1 s, wrong < 3 s, for
+formulas in seed 000's notation and in seed 001's matrix notation.
 
 Each case runs as the real command (``python -m symprop check ...``, a fresh process each
 time, so nothing is cached) and the median of --repeat runs is held against the target,
@@ -43,6 +44,18 @@ CASES = [
      "a_2^(L-1)", False),
     ("wrong: no single fix explains it",
      HIDDEN.replace("a_2^{(L-2)}", "a_1^{(L-2)} a_0^{(L-2)}"), None, False),
+]
+MATRIX_W = r"\frac{\partial C}{\partial W^{(L)}} = "
+CASES += [  # seed 001's matrix notation (issue 18)
+    ("right: matrix dC/dW^(L) = Delta^T A", MATRIX_W + r"\Delta^{(L)\top} A^{(L-1)}", None,
+     True),
+    ("right: matrix Delta^(L-1), Hadamard g'",
+     r"\Delta^{(L-1)} = (\Delta^{(L)} W^{(L)}) \odot g'^{(L-1)}(Z^{(L-1)})", None, True),
+    ("right: matrix general dC/dW^(l), every l",
+     r"\frac{\partial C}{\partial W^{(l)}} = \Delta^{(l)\top} A^{(l-1)}", None, True),
+    ("wrong: matrix transposed result", MATRIX_W + r"A^{(L-1)\top} \Delta^{(L)}", None, False),
+    ("wrong: matrix g' missing", r"\Delta^{(L-1)} = \Delta^{(L)} W^{(L)}", None, False),
+    ("wrong: matrix, no single fix", MATRIX_W + r"A^{(L-1)\top} \Delta^{(L-1)}", None, False),
 ]
 TARGET = {True: 1.0, False: 3.0}
 

@@ -172,6 +172,31 @@ def test_hostile_formulas_are_refused_and_never_run(tmp_path, capsys):
     assert not canary.exists()
 
 
+def _hostile_matrix_formulas(canary: Path) -> list[tuple[str, str]]:
+    """(formula, a fragment of the message): seed 001's matrix grammar under attack."""
+    lhs = r"\frac{\partial C}{\partial W^{(2)}} = "
+    return [
+        (lhs + _payload(canary), "--formula"),
+        (lhs + r"\Delta^{(2)\top}.__class__", "--formula"),
+        (lhs + "W^{(__import__)}", "cannot read the layer"),
+        ("dC/d__import__('os') = X", "--formula"),
+        (lhs + "X @ __import__", "--formula"),
+        (lhs + "W^{(2)} " * 1200, "characters long"),
+        (lhs + "(" * 100 + "W^{(2)}" + ")" * 100, "nests brackets"),
+        (lhs + r"W^{(2)} W^{(2)\top} " * 8 + "W^{(2)}", "writes out"),
+        (lhs + r"W^{(2)} \odot \exp(W^{(2)})^{99999}", "small number"),
+    ]
+
+
+def test_hostile_matrix_formulas_are_refused_and_never_run(tmp_path, capsys):
+    canary = tmp_path / "CANARY"
+    for text, fragment in _hostile_matrix_formulas(canary):
+        code, _out, err = _run(["check", TUTORIAL, "--formula", text], capsys)
+        assert code == 2, (text[:60], err)
+        assert fragment in err and "Traceback" not in err, (text[:60], err)
+    assert not canary.exists()
+
+
 HOSTILE_WRT = ["__import__('os').system('true')", "w_12^(L); rm -rf /", "w_12^(L).real",
                "w_" + "1" * 5000 + "^(L)", "w_{12}^{(" + "(" * 100 + "L)}", "\\input{x}",
                "w_12^(__import__)", ""]

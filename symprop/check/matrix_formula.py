@@ -183,8 +183,9 @@ def _diagnose(meaning, claim, cases, truth, value, scope, probes) -> list[Findin
             if compare(meaning, m.tree, scope, truth, probes, strict=False)[0] and \
                     _confirmed(meaning, corrected, claim, cases, probes):
                 found.append(Finding(m.category, m.fix, corrected))
-                if len(found) >= 2:
-                    return found
+                break  # one finding per row of the table
+        if len(found) >= 2:
+            break
     return found
 
 

@@ -51,6 +51,8 @@ from .tokens import FormulaError
 __all__ = ["Mat", "MatrixMeaning", "ShapeMismatch", "is_matrix_formula"]
 
 Entry = Callable[[int, int], sympy.Expr]
+#: Terms one entry of a matrix expression may write out (products of wide matrices multiply).
+MAX_ENTRY_TERMS = 100_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Mat:
     cols: int
     names: tuple[str, str]
     entry: Entry
+    #: Terms one entry writes out (a product of an (r, k) and a (k, c) matrix: k per entry).
+    cost: int = 1
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -74,10 +78,11 @@ class Mat:
     @property
     def T(self) -> Mat:
         """The transpose."""
-        return Mat(self.cols, self.rows, self.names[::-1], lambda i, j: self.entry(j, i))
+        return Mat(self.cols, self.rows, self.names[::-1], lambda i, j: self.entry(j, i),
+                   self.cost)
 
     def map(self, f: Callable[[sympy.Expr], sympy.Expr]) -> Mat:
-        return Mat(self.rows, self.cols, self.names, lambda i, j: f(self.entry(i, j)))
+        return Mat(self.rows, self.cols, self.names, lambda i, j: f(self.entry(i, j)), self.cost)
 
     @property
     def is_vector(self) -> bool:
@@ -110,7 +115,8 @@ def _entrywise(a: Mat, b: Mat, f, what: str, meaning, spans) -> Mat:
     return Mat(rows, cols, names, lambda i, j: f(a.entry(i if a.rows > 1 else 0,
                                                           j if a.cols > 1 else 0),
                                                  b.entry(i if b.rows > 1 else 0,
-                                                         j if b.cols > 1 else 0)))
+                                                         j if b.cols > 1 else 0)),
+               meaning.within(a.cost + b.cost, spans))
 
 
 def _matmul(a: Mat, b: Mat, meaning, spans) -> Mat:
@@ -119,7 +125,8 @@ def _matmul(a: Mat, b: Mat, meaning, spans) -> Mat:
                                   f"({a.names[1]}) to match the rows of the second "
                                   f"({b.names[0]})", (a, b), spans)
     return Mat(a.rows, b.cols, (a.names[0], b.names[1]),
-               lambda i, j: sympy.Add(*[a.entry(i, k) * b.entry(k, j) for k in range(a.cols)]))
+               lambda i, j: sympy.Add(*[a.entry(i, k) * b.entry(k, j) for k in range(a.cols)]),
+               meaning.within(a.cols * (a.cost + b.cost), spans))
 
 
 def _scalar_op(value, f) -> Mat | sympy.Expr:
@@ -133,6 +140,15 @@ class MatrixMeaning(Meaning):
         kwargs.setdefault("batch", True)
         super().__init__(engine, text, **kwargs)
         self.scale = 1 / BATCH_SIZE if self.graph.spec.reduction == "mean" else sympy.S.One
+
+    def within(self, cost: int, spans) -> int:
+        """``cost`` if one entry's terms stay within :data:`MAX_ENTRY_TERMS`, else an error."""
+        if cost > MAX_ENTRY_TERMS:
+            raise FormulaError(f"one entry of this product writes out {cost:,} terms; the limit "
+                               f"is {MAX_ENTRY_TERMS:,}", text=self.text, position=spans[0][0],
+                               where=self.source,
+                               hint="Check the formula on a smaller network")
+        return cost
 
     def shape_error(self, what: str, mats: tuple[Mat, ...], spans) -> ShapeMismatch:
         texts = tuple(self.text[s[0]:s[1]].strip() for s in spans)
@@ -328,7 +344,8 @@ class MatrixMeaning(Meaning):
                              f"\\sum_{{{s.index}=1}}^{{n}} of a matrix with one row per sample",
                              s)
         return Mat(1, body.cols, ("1", body.names[1]),
-                   lambda i, j: sympy.Add(*[body.entry(b, j) for b in range(n)]))
+                   lambda i, j: sympy.Add(*[body.entry(b, j) for b in range(n)]),
+                   self.within(n * body.cost, (s.span,)))
 
     def _neg(self, e: Neg, scope: Scope):
         return _scalar_op(self.lower(e.arg, scope), lambda v: -v)
