@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="FILE" + "/".join(REPORT_SUFFIXES) + " (written atomically; "
                              ".pdf runs pdflatex)")
     report.add_argument("--layers", choices=("relative", "absolute"), default="relative")
+    report.add_argument("--interactive", action="store_true",
+                        help="an HTML file whose diagram is clickable: every parameter's and "
+                             "node's derivation, one shown at a time, its path marked, the "
+                             "URL fragment (#w_12^(L)) selecting it")
 
     codegen = sub.add_parser("codegen", help="write the NumPy backprop module of SPEC")
     codegen.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
@@ -162,7 +166,12 @@ def _demo(args) -> int:
 
 def _report(args) -> int:
     spec = Spec.from_toml(args.spec)
-    path = write_report(spec, args.output, args.layers, force=args.force)
+    if args.interactive:
+        from .interactive import write_interactive
+
+        path = write_interactive(spec, args.output, args.layers, force=args.force)
+    else:
+        path = write_report(spec, args.output, args.layers, force=args.force)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -49,6 +49,9 @@ class DiagramEdge:
     target_weight: Node | None = None
     #: An arrow that jumps layers (a skip connection), drawn as an arc.
     skip: bool = False
+    #: The parameter that sits on this arrow (w_jk^(l), c_jk^(l)); None for an arrow of a
+    #: layer without one (a norm, a sum) and for the arrows into the loss node.
+    parameter: Node | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,8 @@ def diagram(spec, target: Node | None = None) -> Diagram:
                                    and source >= start)
                     edges.append(DiagramEdge(f"n{source}_{k}", f"n{l}_{j}", lit,
                                              target if mine else None,
-                                             skip=source != l - 1))
+                                             skip=source != l - 1,
+                                             parameter=_arrow_parameter(spec, source, k, l, j)))
     for j in columns[L]:
         if j is not None:
             edges.append(DiagramEdge(f"n{L}_{j}", loss_key, j in reach.get(L, ())))
@@ -186,6 +190,30 @@ def _own_arrow(spec, target: Node | None) -> tuple[int, int, int, int] | None:
     return target.layer - 1, k, target.layer, j
 
 
+def _arrow_parameter(spec, source: int, k: int, layer: int, j: int) -> Node | None:
+    """The parameter that sits on the arrow from node k of ``source`` to node j of
+    ``layer``: w_jk^(l), a custom layer's c_jk^(l) or c_kj^(l); None when there is none."""
+    config = spec.layer(layer)
+    if config.inputs != (source,):
+        return None
+    for p in config.parameters(spec.layers):
+        if p.letters == "jk":
+            return Node(p.kind, layer, j, k)
+        if p.letters == "kj":
+            return Node(p.kind, layer, k, j)
+    return None
+
+
+def node_id(key: str) -> str:
+    """The SVG id of a diagram node (``n-n1_2``, ``n-loss``)."""
+    return f"n-{key}"
+
+
+def edge_id(source: str, target: str) -> str:
+    """The SVG id of a diagram arrow (``e-n0_1-n1_2``)."""
+    return f"e-{source}-{target}"
+
+
 def _parts(node: Node, L: int | None) -> tuple[str, str, str]:
     """(kind, subscript, superscript) of a node for SVG tspans: ("w", "12", "(L)")."""
     sup = f"({layer_label(node.layer, L)})" if node.layer is not None else ""
@@ -196,8 +224,12 @@ def _parts(node: Node, L: int | None) -> tuple[str, str, str]:
 SVG_SCALE, SVG_MARGIN, SVG_RADIUS = 48, 30, 15
 
 
-def diagram_view(d: Diagram, layers: str = "relative") -> dict:
-    """What the TikZ and SVG templates draw, with labels and coordinates already worked out."""
+def diagram_view(d: Diagram, layers: str = "relative", interactive: bool = False) -> dict:
+    """What the TikZ and SVG templates draw, with labels and coordinates already worked out.
+
+    ``interactive``: every node and arrow has an id, and those that stand for a quantity
+    (a node, the parameter on an arrow) are choices the interactive report's script selects.
+    """
     L = d.L if layers == "relative" else None
 
     def px(x, y):
@@ -216,7 +248,9 @@ def diagram_view(d: Diagram, layers: str = "relative") -> dict:
         else:
             view = {"latex": r"\vdots", "base": "\u22ee", "sub": ""}
         nodes.append({"name": f"({n.key})", "at": f"({n.x:.2f},{n.y:.2f})", "sx": sx, "sy": sy,
-                      "lit": n.highlighted, "ellipsis": n.ellipsis, **view})
+                      "lit": n.highlighted, "ellipsis": n.ellipsis, "id": node_id(n.key),
+                      "choice": n.label.text(L) if n.label else None,
+                      "group": 2 * n.layer if n.layer is not None else None, **view})
     edges = []
     for e in d.edges:
         a, b = d.node(e.source), d.node(e.target)
@@ -230,7 +264,10 @@ def diagram_view(d: Diagram, layers: str = "relative") -> dict:
             "label_parts": _parts(e.target_weight, L) if e.target_weight else None,
             "x1": round(x1 + ux * r, 1), "y1": round(y1 + uy * r, 1),
             "x2": round(x2 - ux * (r + 4), 1), "y2": round(y2 - uy * (r + 4), 1),
-            "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2 - 6, 1), "skip": e.skip}
+            "mx": round((x1 + x2) / 2, 1), "my": round((y1 + y2) / 2 - 6, 1), "skip": e.skip,
+            "id": edge_id(e.source, e.target),
+            "choice": e.parameter.text(L) if e.parameter else None,
+            "group": 2 * b.layer - 1 if b.layer is not None else None}
         if e.skip:  # an arc over the layers it jumps: its control point above the middle
             view.update(cx=round((x1 + x2) / 2, 1),
                         cy=round(min(y1, y2) - 0.35 * abs(x2 - x1), 1))
@@ -249,7 +286,7 @@ def diagram_view(d: Diagram, layers: str = "relative") -> dict:
                         "sx": sx, "sy": round(sy - 28, 1),
                         "kind": d.kinds[l - 1] if d.kinds and l else None,
                         "kind_at": f"({x:.2f},{top + 0.45:.2f})"})
-    return {"nodes": nodes, "edges": edges, "columns": columns,
+    return {"nodes": nodes, "edges": edges, "columns": columns, "interactive": interactive,
             "svg_width": round(2 * SVG_MARGIN + d.width * SVG_SCALE, 1),
             "svg_height": round(2 * SVG_MARGIN + d.height * SVG_SCALE + 30, 1),
             "target": d.target.latex(L) if d.target else None,

@@ -146,6 +146,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> R
         "notation": list(dict.fromkeys(row for c in spec.stack for row in c.notation())),
         "derivations": derivations,
         "matrix": _matrix_context(form, p),
+        "interactive": None,
     }
     return Report(spec, context, form)
 

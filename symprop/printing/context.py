@@ -162,12 +162,15 @@ def _general_factor(chain, n: int) -> sympy.Derivative:
 
 
 def derivation_context(derivation, flavor: str | Flavor = "text",
-                       layers: str = "relative", seen: set | None = None) -> dict:
+                       layers: str = "relative", seen: set | None = None,
+                       linked: dict | None = None) -> dict:
     """Everything a derivation template needs, printed in ``flavor`` (templates only lay out).
 
     A nested backward step is worked out once per document (``seen``: the targets already
-    worked out), however many paths reach it.
+    worked out), however many paths reach it; one whose target has a derivation of its own
+    in the document (``linked``: target -> its anchor) is a link to it instead.
     """
+    linked = linked or {}
     flavor = FLAVORS[flavor] if isinstance(flavor, str) else flavor
     seen = set() if seen is None else seen
     seen.add(derivation.target)
@@ -226,8 +229,10 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         summed = {"index": letter, "layer": p.layer(layer), "terms": len(chain.paths)}
     nested = []
     for backward in derivation.backwards:  # depth first: a later branch may be worked out
-        if backward.target not in seen:    # inside an earlier one already
-            nested.append(derivation_context(backward, flavor, layers, seen))
+        if backward.target in linked:      # inside an earlier one already
+            nested.append({"link": linked[backward.target], "title": pr(backward.lhs)})
+        elif backward.target not in seen:
+            nested.append(derivation_context(backward, flavor, layers, seen, linked))
     spec = graph.spec
     deltas = derivation.delta_nodes  # a wide layer's are many: only the shown are worked out
     # substituting many deltas back to the output multiplies the size; say so instead
@@ -263,4 +268,5 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "nested": nested[0] if nested else None,
         "more_nested": nested[1:],
         "diagram": None,
+        "link": None,
     }
