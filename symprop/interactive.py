@@ -34,8 +34,15 @@ from .report import Report, build_report, representative
 from .spec import Spec
 from .templating import render
 
-__all__ = ["Choice", "INTERACTIVE_LIMIT", "InteractiveReport", "build_interactive", "choices",
-           "interactive_estimate", "write_interactive"]
+__all__ = [
+    "INTERACTIVE_LIMIT",
+    "Choice",
+    "InteractiveReport",
+    "build_interactive",
+    "choices",
+    "interactive_estimate",
+    "write_interactive",
+]
 
 #: Bytes of an interactive report written without --force (a browser opens 25 MB of
 #: MathML in about a second; the tutorial network's file is 3.5 MB).
@@ -85,7 +92,7 @@ def _names(node: Node, L: int, layers: str) -> tuple[str, tuple[str, ...]]:
     name = node.text(L if layers == "relative" else None)
     spellings = {node.text(L), node.text(None)}
     if len(node.indices) > 1:  # w_1,2^(L) reads as w_12^(L)
-        for text in list(spellings):
+        for text in sorted(spellings):  # a copy: the loop adds to it
             sub = ",".join(map(str, node.indices))
             spellings.add(text.replace(f"_{''.join(map(str, node.indices))}^", f"_{sub}^", 1))
     spellings.discard(name)

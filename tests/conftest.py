@@ -35,6 +35,11 @@ def need_program(name: str) -> str:
     return path
 
 
+#: Headless Chromium as the HTML tests run it: no network of its own, no first-run work.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs(program, ...): the test runs the named programs "
                                        "(pdflatex, chromium); skipped when one is missing")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+from conftest import CHROMIUM_FLAGS
 
 from symprop import Node, Spec, backprop, derive
 from symprop.cli import main
@@ -276,8 +277,6 @@ def test_hostile_spec_name_is_escaped_in_latex(tmp_path):
     compile_ok(tex)
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 MEASURE = """<script>
 const frac = document.querySelector('mfrac');
