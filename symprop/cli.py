@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .codegen import STYLES, generate
+from .codegen import STYLES, TARGETS, generate
 from .derivation import backprop
 from .documents import FORMATS, derivation_document, render_derivation
 from .errors import InputError, SympropError
@@ -71,11 +71,16 @@ def _parser() -> argparse.ArgumentParser:
                          help="where to write the module (atomically)")
     codegen.add_argument("--style", choices=STYLES, default="vectorized",
                          help="matrix form of seed 001 (default) or one line per weight")
+    codegen.add_argument("--target", choices=TARGETS, default="numpy",
+                         help="numpy (default), or torch: autograd Functions whose backward "
+                              "is the derivation, a Net module (dense layers for now)")
 
     verify = sub.add_parser("verify", help="check the generated module against autodiff "
                                            "and finite differences")
     verify.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
     verify.add_argument("--style", choices=STYLES, default="vectorized")
+    verify.add_argument("--target", choices=TARGETS, default="numpy",
+                        help="verify the numpy (default) or the torch module")
     verify.add_argument("--against", choices=(*AGAINST, "all"), action="append",
                         help="reference (repeatable; default all: jax, torch and fd)")
     verify.add_argument("--dtype", choices=DTYPES, default="float64")
@@ -178,10 +183,12 @@ def _report(args) -> int:
 
 def _codegen(args) -> int:
     spec = Spec.from_toml(args.spec)
-    module = generate(spec, args.style, source=args.spec, force=args.force)
+    module = generate(spec, args.style, source=args.spec, force=args.force,
+                      target=args.target)
     module.write(args.output)
     lines = module.source.count("\n")
-    print(f"wrote {args.output} ({args.style}, {lines} lines, {spec.n_parameters} parameters)",
+    what = args.style if args.target == "numpy" else args.target
+    print(f"wrote {args.output} ({what}, {lines} lines, {spec.n_parameters} parameters)",
           file=sys.stderr)
     for note in module.cautions:
         print(f"caution: {note}.", file=sys.stderr)
@@ -194,7 +201,8 @@ def _verify(args) -> int:
     chosen = AGAINST if "all" in against else tuple(dict.fromkeys(against))
     if args.batch < 1:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
-    module = generate(spec, args.style, source=args.spec, force=args.force)
+    module = generate(spec, args.style, source=args.spec, force=args.force,
+                      target=args.target)
     report = verify(spec, style=args.style, against=chosen, dtype=args.dtype, seed=args.seed,
                     batch=args.batch, module=module, path=args.keep)
     sys.stdout.write(str(report))

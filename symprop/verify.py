@@ -25,6 +25,8 @@ from types import ModuleType
 import numpy as np
 
 from .codegen import GeneratedModule, generate
+from .comparison import TOLERANCES, Comparison
+from .comparison import compare as _compare
 from .errors import InputError
 from .losses import LOSSES
 from .progress import progress
@@ -36,38 +38,10 @@ __all__ = ["AGAINST", "DTYPES", "FD_STEPS", "TOLERANCES", "Comparison", "VerifyR
 
 AGAINST = ("jax", "torch", "fd")
 DTYPES = ("float64", "float32")
-#: (method kind, dtype) -> (atol, rtol).
-TOLERANCES = {
-    ("autodiff", "float64"): (1e-12, 1e-10),
-    ("autodiff", "float32"): (1e-6, 1e-4),
-    ("fd", "float64"): (1e-7, 1e-5),
-    ("fd", "float32"): (5e-4, 1e-2),
-}
 #: Central-difference step per dtype, relative to max(1, |parameter|): about eps^(1/3).
 FD_STEPS = {"float64": 1e-6, "float32": 1e-2}
 #: Finite differences sample at most this many entries of each parameter array.
 FD_MAX_ENTRIES = 64
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One parameter (or the loss) against one reference."""
-
-    parameter: str
-    against: str
-    entries: int
-    total: int
-    max_abs_error: float
-    max_rel_error: float
-    atol: float
-    rtol: float
-    passed: bool
-    #: Index of the worst entry (relative to its tolerance).
-    worst: tuple[int, ...] = ()
-
-    @property
-    def tolerance(self) -> str:
-        return f"{self.atol:.0e} + {self.rtol:.0e}|ref|"
 
 
 @dataclass
@@ -150,25 +124,6 @@ def random_inputs(spec: Spec, module: ModuleType, *, seed: int = 0, batch: int =
 
 
 # -------------------------------------------------------------- comparing
-def _compare(name: str, against: str, ours: np.ndarray, ref: np.ndarray, atol: float,
-             rtol: float, total: int | None = None) -> Comparison:
-    ours = np.asarray(ours, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    if ours.shape != ref.shape:
-        return Comparison(name, against, ref.size, total or ref.size, np.inf, np.inf, atol,
-                          rtol, False)
-    err = np.abs(ours - ref)
-    finite = bool(np.all(np.isfinite(ours)))
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    max_abs = float(np.max(err)) if err.size else 0.0
-    ratio = err / (atol + rtol * np.abs(ref)) if err.size else np.zeros(1)
-    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape)) \
-        if err.size else ()
-    return Comparison(name, against, ref.size, total or ref.size, max_abs,
-                      max_abs / scale if scale > 0 else max_abs, atol, rtol,
-                      finite and bool(np.all(err <= atol + rtol * np.abs(ref))), worst)
-
-
 def _finite_differences(module: ModuleType, params, X, Y, dtype: str, seed: int
                         ) -> dict[str, tuple[np.ndarray, np.ndarray, tuple]]:
     """Central differences of ``module.loss``: key -> (indices, estimates, shape)."""
@@ -245,20 +200,33 @@ def _dtype_checks(grads, params, dtype: str) -> list[Comparison]:
 
 def verify(spec: Spec, *, style: str = "vectorized", against=AGAINST, dtype: str = "float64",
            seed: int = 0, batch: int = 7, module: GeneratedModule | None = None,
-           path: str | Path | None = None) -> VerifyReport:
+           path: str | Path | None = None, target: str = "numpy") -> VerifyReport:
     """Generate (or take) the module of ``spec``, import it from a real file, and verify it.
 
-    The file is ``path`` when given (kept), else a temporary one, removed afterwards.
+    The file is ``path`` when given (kept), else a temporary one, removed afterwards. A torch
+    module (``target="torch"``) is compared through :class:`~.verify_torch.TorchAsArrays`,
+    then gradcheck-ed and its ``Net`` trained one backward pass (:func:`~.verify_torch.
+    torch_checks`).
     """
     start = time.perf_counter()
     against = tuple(against)
-    generated = module or generate(spec, style)
+    generated = module or generate(spec, style, target=target)
     with tempfile.TemporaryDirectory(prefix="symprop-verify-") as folder:
         file = Path(path) if path is not None else Path(folder) / f"{generated.name}.py"
         loaded = generated.load(file)
-        comparisons = verify_module(loaded, spec, against=against, dtype=dtype, seed=seed,
-                                    batch=batch)
-    report = VerifyReport(spec, generated.style, dtype, against, comparisons,
+        if generated.target == "torch":
+            from .verify_torch import TorchAsArrays, torch_checks
+
+            arrays = TorchAsArrays(loaded)
+            comparisons = verify_module(arrays, spec, against=against, dtype=dtype,
+                                        seed=seed, batch=batch)
+            params64, X, Y = random_inputs(spec, arrays, seed=seed, batch=batch)
+            comparisons += torch_checks(loaded, params64, X, Y, dtype)
+        else:
+            comparisons = verify_module(loaded, spec, against=against, dtype=dtype,
+                                        seed=seed, batch=batch)
+    label = generated.style if generated.target == "numpy" else generated.target
+    report = VerifyReport(spec, label, dtype, against, comparisons,
                           module_path=file if path is not None else None,
                           seconds=time.perf_counter() - start)
     if "fd" in against:

@@ -6,6 +6,6 @@ the derivation becomes array code, :mod:`.printer` for the NumPy printer and
 ``templates/codegen/`` for the module templates.
 """
 
-from .module import STYLES, GeneratedModule, generate, load_module
+from .module import STYLES, TARGETS, GeneratedModule, generate, load_module
 
-__all__ = ["STYLES", "GeneratedModule", "generate", "load_module"]
+__all__ = ["STYLES", "TARGETS", "GeneratedModule", "generate", "load_module"]

@@ -26,11 +26,14 @@ from ..templating import render
 from .printer import _generic_error
 from .rules import Z
 from .scalar import scalar_context
+from .torch_target import torch_context
 from .vectorized import vectorized_context
 
-__all__ = ["STYLES", "GeneratedModule", "generate", "load_module"]
+__all__ = ["STYLES", "TARGETS", "GeneratedModule", "generate", "load_module"]
 
 STYLES = ("vectorized", "scalar")
+#: The library a module computes with: NumPy (both styles), or torch (autograd Functions).
+TARGETS = ("numpy", "torch")
 _module_counter = itertools.count()
 
 
@@ -43,6 +46,7 @@ class GeneratedModule:
     source: str
     #: The template context the source was rendered from (inspectable).
     context: dict = field(repr=False)
+    target: str = "numpy"
 
     def write(self, path: str | Path) -> Path:
         """Write the source atomically to ``path``."""
@@ -51,7 +55,7 @@ class GeneratedModule:
     @property
     def name(self) -> str:
         """A module name for its file: the spec's name as an identifier, and the style."""
-        return f"{_module_name(self.spec)}_{self.style}"
+        return f"{_module_name(self.spec)}_{self.style if self.target == 'numpy' else self.target}"
 
     def load(self, path: str | Path | None = None) -> ModuleType:
         """Write the source to ``path`` (or a temporary file) and import it from there."""
@@ -97,12 +101,16 @@ _CONTEXTS = {"vectorized": vectorized_context, "scalar": scalar_context}
 
 
 def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None,
-             force: bool = False) -> GeneratedModule:
-    """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header).
+             force: bool = False, target: str = "numpy") -> GeneratedModule:
+    """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header),
+    or with ``target="torch"`` the torch module whose autograd Functions' backward is the
+    derivation.
 
     The scalar style writes a line per weight: a big network is refused before any work
     (:class:`~symprop.budget.TooBigError`) unless ``force``.
     """
+    if target not in TARGETS:
+        raise InputError(f"unknown target {target!r}", hint=f"Use one of {', '.join(TARGETS)}")
     if style not in _CONTEXTS:
         raise InputError(f"unknown style {style!r}", hint=f"Use one of {', '.join(STYLES)}")
     if style == "scalar":
@@ -115,6 +123,11 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
         choice = spec.activation_of(l)
         if choice is not None and choice.name == "g":
             raise _generic_error(generic_activation(l)(Z), source or spec.source)
+    if target == "torch":
+        context = torch_context(spec, source or spec.source)
+        text = render("codegen/torch.py.j2", **context)
+        return GeneratedModule(spec=spec, style=style, source=text, context=context,
+                               target=target)
     context = _CONTEXTS[style](spec, source or spec.source)
     text = render(f"codegen/{style}.py.j2", **context)
     return GeneratedModule(spec=spec, style=style, source=text, context=context)

@@ -1,0 +1,155 @@
+"""One training step of 784-256-256-10 (sigmoid, softmax + cross-entropy) with the torch target
+(``codegen --target torch``) against PyTorch eager autograd of the same network, torch's
+matmuls alone (the floor) and the NumPy target.
+
+Each contender runs in its own process per configuration (design.md section 8, and glibc's
+malloc carrying one batch size's allocations into the next otherwise), rounds alternated;
+figures are medians, ratios medians of same-round ratios. Before any figure counts, every
+contender's loss and gradient sums must match eager autograd's.
+
+    python benchmarks/torch_target.py [--rounds 5] [--repeat 20]
+
+Required: torch target <= 1.00x eager at every batch and dtype. Aimed at: within 1.10x of
+the floor at batch >= 256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness
+
+SPEC = {"layers": [784, 256, 256, 10], "activation": ["sigmoid", "sigmoid", "softmax"],
+        "loss": "cross_entropy", "bias": True}
+CONTENDERS = ("torch_target", "eager", "floor", "numpy_target")
+
+
+def data(batch: int, dtype):
+    """The same parameters, X and one-hot Y in every worker (NumPy arrays)."""
+    rng = np.random.default_rng(0)
+    params = {}
+    for l, (n_out, n_in) in enumerate([(256, 784), (256, 256), (10, 256)], start=1):
+        limit = np.sqrt(6.0 / (n_in + n_out))
+        params[f"W{l}"] = rng.uniform(-limit, limit, size=(n_out, n_in)).astype(dtype)
+        params[f"b{l}"] = (0.01 * rng.normal(size=n_out)).astype(dtype)
+    X = rng.normal(size=(batch, 784)).astype(dtype)
+    Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, batch)]
+    return params, X, Y
+
+
+def _load(path: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generated_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_step(name: str, folder: str, params, X, Y):
+    if name == "numpy_target":
+        module = _load(f"{folder}/net_numpy.py")
+        return lambda: module.loss_and_gradients(params, X, Y)
+    import torch
+    from torch.nn import functional as F
+
+    p = {k: torch.from_numpy(v) for k, v in params.items()}
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    if name == "torch_target":
+        module = _load(f"{folder}/net_torch.py")
+        return lambda: module.loss_and_gradients(p, Xt, Yt)
+    if name == "floor":  # the step's matmuls alone: 3 forward, 3 weight gradients, 2 back
+        def floor():
+            A1 = torch.mm(Xt, p["W1"].t())
+            A2 = torch.mm(A1, p["W2"].t())
+            Z3 = torch.mm(A2, p["W3"].t())
+            D2 = torch.mm(Z3, p["W3"])
+            D1 = torch.mm(D2, p["W2"])
+            return 0.0, {"W3": torch.mm(Z3.t(), A2), "W2": torch.mm(D2.t(), A1),
+                         "W1": torch.mm(D1.t(), Xt)}
+        return floor
+    q = {k: v.clone().requires_grad_() for k, v in p.items()}
+
+    def eager():
+        for v in q.values():
+            v.grad = None
+        a1 = torch.sigmoid(F.linear(Xt, q["W1"], q["b1"]))
+        a2 = torch.sigmoid(F.linear(a1, q["W2"], q["b2"]))
+        loss = -(Yt * torch.log_softmax(F.linear(a2, q["W3"], q["b3"]), dim=1)).sum() / len(Xt)
+        loss.backward()
+        return float(loss.detach()), {k: v.grad for k, v in q.items()}
+    return eager
+
+
+def step_worker(name: str, folder: str, key: str, repeat: int) -> None:
+    dtype, batch = key.split("/")
+    params, X, Y = data(int(batch), np.dtype(dtype))
+    step = make_step(name, folder, params, X, Y)
+    loss, grads = step()
+    check = [float(loss)] + [float(np.abs(np.asarray(grads[k])).sum()) for k in sorted(grads)]
+    seconds = harness.time_calls(step, max(5, repeat // (1 + int(batch) // 1024)))
+    harness.report({"times": {key: seconds}, "checks": {key: check}})
+
+
+def _agree(a: list[float], b: list[float], dtype: str) -> bool:
+    rtol = 1e-3 if dtype == "float32" else 1e-8
+    return len(a) == len(b) and all(abs(x - y) <= rtol * max(abs(y), 1e-12) for x, y in zip(a, b))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return step_worker(args.worker, args.folder, args.config, args.repeat)
+    import torch
+
+    from symprop import Spec
+    from symprop.codegen import generate
+
+    folder = tempfile.mkdtemp(prefix="symprop-bench-")
+    spec = Spec.from_dict(SPEC)
+    generate(spec).write(f"{folder}/net_numpy.py")
+    generate(spec, target="torch").write(f"{folder}/net_torch.py")
+    configs = [f"{d}/{b}" for d in ("float32", "float64") for b in (32, 256, 2048)]
+    commands = {f"{name} {key}": [sys.executable, __file__, "--worker", name, "--folder",
+                                  folder, "--config", key, "--repeat", str(args.repeat)]
+                for name in CONTENDERS for key in configs}
+    print(f"{harness.machine()}; torch {torch.__version__}, numpy {np.__version__}, "
+          f"{torch.get_num_threads()} torch threads")
+    print(f"one training step, one process per contender and configuration, median of "
+          f"{args.repeat} calls, {args.rounds} rounds; milliseconds\n")
+    per_round = harness.alternate(commands, args.rounds)
+    for key in configs:
+        for name in ("torch_target", "numpy_target"):
+            if not _agree(per_round[f"{name} {key}"][0]["checks"][key],
+                          per_round[f"eager {key}"][0]["checks"][key], key.split("/")[0]):
+                sys.exit(f"{name} disagrees with eager autograd at {key}")
+    print(f"{'dtype':>8} {'batch':>6} " + " ".join(f"{n:>13}" for n in CONTENDERS)
+          + "  /eager  /floor  /numpy  required (<= 1.00x eager)")
+    missed = 0
+    for key in configs:
+        dtype, batch = key.split("/")
+        t = {n: harness.median(per_round, f"{n} {key}", key) for n in CONTENDERS}
+        r = {n: harness.ratio(per_round, f"torch_target {key}", f"{n} {key}", key)
+             for n in CONTENDERS[1:]}
+        ok = r["eager"] <= 1.00
+        missed += not ok
+        print(f"{dtype:>8} {batch:>6} " + " ".join(f"{t[n] * 1e3:>13.3f}" for n in CONTENDERS)
+              + f"  {r['eager']:6.2f}  {r['floor']:6.2f}  {r['numpy_target']:6.2f}  "
+              + ("MET" if ok else "MISSED"))
+    print(f"\n{len(configs) - missed} of {len(configs)} configurations meet the requirement")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""``TorchCodePrinter``: SymPy's ``TorchPrinter`` with the forms generated torch modules need.
+
+The same row forms the NumPy target prints (:mod:`.rules`, :mod:`.stable`) printed for
+tensors: the stable sigmoid, softplus and softmax are torch's own fused kernels, a sum over
+a row of nodes is ``.sum(dim=1, keepdim=True)``, a step function a comparison. Nothing here
+imports torch: the printer only writes text.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import sympy
+from sympy.codegen.cfunctions import expm1, log1p
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pytorch import TorchPrinter
+
+from ..activations import ActivationPrime, ElementwiseActivation
+from .printer import _generic_error
+
+__all__ = ["TorchCodePrinter"]
+
+
+class TorchCodePrinter(TorchPrinter):
+    """Prints SymPy row forms as torch code; network symbols under their module names."""
+
+    #: SymPy's table plus the accurate forms the stable rewrites use.
+    mapping: ClassVar[dict] = {**TorchPrinter.mapping, expm1: "torch.expm1", log1p: "torch.log1p"}
+
+    _default_settings: ClassVar[dict] = {
+        **TorchPrinter._default_settings,
+        "fully_qualified_modules": True,
+        "symbol_names": None,
+    }
+
+    def _print_Symbol(self, expr):
+        names = self._settings["symbol_names"] or {}
+        return names[expr] if expr in names else super()._print_Symbol(expr)
+
+    def _call(self, name: str, *args) -> str:
+        return f"{name}({', '.join(self._print(a) for a in args)})"
+
+    def _print_Sigmoid(self, expr):
+        """torch's sigmoid kernel saturates without overflow."""
+        return self._call("torch.sigmoid", expr.args[0])
+
+    def _print_Softplus(self, expr):
+        """log(1 + e^u), finite for any u."""
+        return self._call("torch.nn.functional.softplus", expr.args[0])
+
+    def _print_SoftmaxRow(self, expr):
+        return f"torch.softmax({self._print(expr.args[0])}, dim=1)"
+
+    def _print_LogSoftmax(self, expr):
+        return f"torch.log_softmax({self._print(expr.args[0])}, dim=1)"
+
+    def _print_RowSum(self, expr):
+        summand = self.parenthesize(expr.args[0], PRECEDENCE["Atom"], strict=True)
+        return f"{summand}.sum(dim=1, keepdim=True)"
+
+    def _print_Heaviside(self, expr):
+        """0 at 0, the subgradient torch and JAX use for relu; a bool mask keeps the dtype
+        of what it multiplies."""
+        return f"({self._print(expr.args[0])} > 0)"
+
+    def _print_Max(self, expr):
+        return self._nested("torch.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested("torch.minimum", expr.args)
+
+    def _nested(self, func: str, args) -> str:
+        printed = self._print(args[-1])
+        for arg in reversed(args[:-1]):
+            printed = f"{func}({self._tensor(arg)}, {printed})"
+        return printed
+
+    def _tensor(self, arg) -> str:
+        """A number beside a tensor in maximum/where: torch wants a tensor there."""
+        like = self._settings["symbol_names"] or {}
+        if arg.is_Number and like:
+            return f"torch.full_like({next(iter(like.values()))}, {self._print(arg)})"
+        return self._print(arg)
+
+    def _print_Piecewise(self, expr):
+        """Nested ``torch.where``; both branches are evaluated (their inf is discarded)."""
+        pieces = list(expr.args)
+        if pieces[-1].cond != sympy.true:
+            raise ValueError(f"Piecewise without an otherwise-branch: {expr}")
+        printed = self._tensor(pieces[-1].expr)
+        for piece in reversed(pieces[:-1]):
+            printed = (f"torch.where({self._print(piece.cond)}, {self._tensor(piece.expr)}, "
+                       f"{printed})")
+        return printed
+
+    def _print_Pow(self, expr):
+        """Squares and square roots as operators, reciprocals as division."""
+        base = self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True)
+        if expr.exp == -1:
+            return f"1 / {base}"
+        if expr.exp == sympy.S.Half:
+            return f"torch.sqrt({self._print(expr.base)})"
+        if expr.exp == -sympy.S.Half:
+            return f"torch.rsqrt({self._print(expr.base)})"
+        return f"{base}**{self._print(expr.exp)}"
+
+    def _print(self, expr, **kwargs):
+        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
+            raise _generic_error(expr.base(expr.args[0]) if isinstance(expr, ActivationPrime)
+                                 else expr)
+        return super()._print(expr, **kwargs)
