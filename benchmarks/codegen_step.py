@@ -222,11 +222,6 @@ def work(args) -> None:
     harness.report({"times": times, "checks": checks})
 
 
-def _agree(a: list[float], b: list[float], dtype: str) -> bool:
-    rtol = 1e-3 if dtype == "float32" else 1e-8
-    return len(a) == len(b) and all(abs(x - y) <= rtol * max(abs(y), 1e-12) for x, y in zip(a, b))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -261,7 +256,7 @@ def main() -> None:
     rounds = harness.alternate(commands, args.rounds)
     for name, answers in rounds.items():  # every contender computes what hand computes
         for key, summary in answers[0]["checks"].items():
-            if not _agree(summary, rounds["hand" if key in rounds["hand"][0]["checks"]
+            if not harness.agree(summary, rounds["hand" if key in rounds["hand"][0]["checks"]
                                            else "symprop"][0]["checks"][key], key.split("/")[1]):
                 sys.exit(f"{name} disagrees with the hand-written step at {key}")
     print(f"{'dtype':>8} {'batch':>6} " + " ".join(f"{n:>8}" for n in CONTENDERS)

@@ -20,7 +20,8 @@ import sys
 import time
 from collections.abc import Callable
 
-__all__ = ["alternate", "machine", "median", "ratio", "report", "time_calls", "worker_command"]
+__all__ = ["agree", "alternate", "machine", "median", "ratio", "report", "time_calls",
+           "worker_command"]
 
 
 def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
@@ -33,6 +34,13 @@ def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
         fn()
         runs.append(time.perf_counter() - start)
     return statistics.median(runs)
+
+
+def agree(a: list[float], b: list[float], dtype: str) -> bool:
+    """Do two contenders' checks (loss, then each gradient's sum of magnitudes) match, to
+    float32's or float64's accuracy? A figure counts only when they do."""
+    rtol = 1e-3 if dtype == "float32" else 1e-8
+    return len(a) == len(b) and all(abs(x - y) <= rtol * max(abs(y), 1e-12) for x, y in zip(a, b))
 
 
 def report(result: dict) -> None:

@@ -195,11 +195,6 @@ def step_worker(name: str, module: str, configs: str, repeat: int) -> None:
     harness.report({"times": times, "checks": checks})
 
 
-def _agree(a: list[float], b: list[float], dtype: str) -> bool:
-    rtol = 1e-3 if dtype == "float32" else 1e-8
-    return len(a) == len(b) and all(abs(x - y) <= rtol * max(abs(y), 1e-12) for x, y in zip(a, b))
-
-
 def run_step(rounds: int, repeat: int) -> list[bool]:
     from symprop import Spec
     from symprop.codegen import generate
@@ -218,7 +213,7 @@ def run_step(rounds: int, repeat: int) -> list[bool]:
     per_round = harness.alternate(commands, rounds)
     for label, answers in per_round.items():
         name, key = label.split()
-        if not _agree(answers[0]["checks"][key], per_round[f"hand {key}"][0]["checks"][key],
+        if not harness.agree(answers[0]["checks"][key], per_round[f"hand {key}"][0]["checks"][key],
                       key.split("/")[0]):
             sys.exit(f"{name} disagrees with the hand-written step at {key}")
     print(f"\n{'dtype':>8} {'batch':>6} " + " ".join(f"{n:>8}" for n in STEP)

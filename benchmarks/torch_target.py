@@ -97,11 +97,6 @@ def step_worker(name: str, folder: str, key: str, repeat: int) -> None:
     harness.report({"times": {key: seconds}, "checks": {key: check}})
 
 
-def _agree(a: list[float], b: list[float], dtype: str) -> bool:
-    rtol = 1e-3 if dtype == "float32" else 1e-8
-    return len(a) == len(b) and all(abs(x - y) <= rtol * max(abs(y), 1e-12) for x, y in zip(a, b))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -132,7 +127,7 @@ def main() -> None:
     per_round = harness.alternate(commands, args.rounds)
     for key in configs:
         for name in ("torch_target", "numpy_target"):
-            if not _agree(per_round[f"{name} {key}"][0]["checks"][key],
+            if not harness.agree(per_round[f"{name} {key}"][0]["checks"][key],
                           per_round[f"eager {key}"][0]["checks"][key], key.split("/")[0]):
                 sys.exit(f"{name} disagrees with eager autograd at {key}")
     print(f"{'dtype':>8} {'batch':>6} " + " ".join(f"{n:>13}" for n in CONTENDERS)
