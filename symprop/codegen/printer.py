@@ -17,14 +17,67 @@ from ..activations import ActivationPrime, ElementwiseActivation
 from ..errors import InputError
 from .stable import Sigmoid
 
-__all__ = ["HELPERS", "NumpyCodePrinter", "inplace_statements", "ufunc_name"]
+__all__ = ["HELPERS", "ArrayCodeNames", "NumpyCodePrinter", "inplace_statements", "ufunc_name"]
 
 #: Helper functions a printed expression may call; the module template defines the ones used.
 HELPERS = ("sigmoid", "softmax", "log_softmax", "softmax_keep_log")
 
 
-class NumpyCodePrinter(NumPyPrinter):
+class ArrayCodeNames:
+    """What symprop's array-code printers (NumPy, torch) share, mixed in before SymPy's
+    printer: network symbols under their names in the module, the generic activation
+    refused, relu's step as a comparison, max and min elementwise."""
+
+    #: The library's elementwise maximum and minimum, fully qualified.
+    MAXIMUM: ClassVar[str]
+    MINIMUM: ClassVar[str]
+
+    def _print_Symbol(self, expr):
+        """Network symbols print under their names in the module (``z1_0``, ``W2[1, 0]``)."""
+        names = self._settings["symbol_names"] or {}
+        if expr in names:
+            return names[expr]
+        return super()._print_Symbol(expr)
+
+    def _print(self, expr, **kwargs):
+        """Network activations never print by name (SymPy would print our class ``tanh`` as
+        np.tanh and ``sigmoid_prime`` as an unknown call): codegen writes concrete ones out
+        before printing, so only the generic g gets here, and it has no numerical value."""
+        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
+            raise _generic_error(expr.base(expr.args[0]) if isinstance(expr, ActivationPrime)
+                                 else expr)
+        return super()._print(expr, **kwargs)
+
+    def _print_Heaviside(self, expr):
+        """Step function, 0 at 0 (the subgradient PyTorch and JAX use for relu), as the
+        boolean ``x > 0``: a product with it keeps the other factor's dtype, and it costs a
+        comparison where ``np.heaviside`` costs as much as a matmul (2.6 ms vs 0.05 ms on
+        2048 x 256 here)."""
+        return f"({self._print(expr.args[0])} > 0)"
+
+    def _print_Max(self, expr):
+        """Elementwise ``maximum`` (SymPy's default reduces over a list)."""
+        return self._nested(self.MAXIMUM, expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested(self.MINIMUM, expr.args)
+
+    def _nested(self, fqn: str, args) -> str:
+        func = self._module_format(fqn)
+        printed = self._print(args[-1])
+        for arg in reversed(args[:-1]):
+            printed = f"{func}({self._operand(arg)}, {printed})"
+        return printed
+
+    def _operand(self, arg) -> str:
+        """An argument of maximum or minimum beside the last one."""
+        return self._print(arg)
+
+
+class NumpyCodePrinter(ArrayCodeNames, NumPyPrinter):
     """Prints SymPy expressions as NumPy code for symprop's generated modules."""
+
+    MAXIMUM, MINIMUM = "numpy.maximum", "numpy.minimum"
 
     _default_settings: ClassVar[dict] = {
         **NumPyPrinter._default_settings,
@@ -42,13 +95,6 @@ class NumpyCodePrinter(NumPyPrinter):
         """Spell NumPy as ``np`` (the generated module does ``import numpy as np``)."""
         printed = super()._module_format(fqn, register)
         return "np." + printed[len("numpy."):] if printed.startswith("numpy.") else printed
-
-    def _print_Symbol(self, expr):
-        """Network symbols print under their names in the module (``z1_0``, ``W2[1, 0]``)."""
-        names = self._settings["symbol_names"] or {}
-        if expr in names:
-            return names[expr]
-        return super()._print_Symbol(expr)
 
     def _helper(self, name: str, *args) -> str:
         self.helpers_used.add(name)
@@ -74,27 +120,6 @@ class NumpyCodePrinter(NumPyPrinter):
         summand = self.parenthesize(expr.args[0], PRECEDENCE["Atom"], strict=True)
         return f"{summand}.sum(axis=1, keepdims=True)"
 
-    def _print_Max(self, expr):
-        """Elementwise ``maximum`` (SymPy's default reduces over a list)."""
-        return self._nested("numpy.maximum", expr.args)
-
-    def _print_Min(self, expr):
-        return self._nested("numpy.minimum", expr.args)
-
-    def _nested(self, fqn: str, args) -> str:
-        func = self._module_format(fqn)
-        printed = self._print(args[-1])
-        for arg in reversed(args[:-1]):
-            printed = f"{func}({self._print(arg)}, {printed})"
-        return printed
-
-    def _print_Heaviside(self, expr):
-        """Step function, 0 at 0 (the subgradient PyTorch and JAX use for relu), as the
-        boolean ``x > 0``: a product with it keeps the other factor's dtype, and it costs a
-        comparison where ``np.heaviside`` costs as much as a matmul (2.6 ms vs 0.05 ms on
-        2048 x 256 here)."""
-        return f"({self._print(expr.args[0])} > 0)"
-
     def _print_Piecewise(self, expr):
         """Nested ``np.where``; constant branches keep the input's dtype (float32 stays)."""
         self.uses_where = True
@@ -110,15 +135,6 @@ class NumpyCodePrinter(NumPyPrinter):
             like = min(expr.free_symbols, key=str)
             printed = f"{printed}.astype({self._print(like)}.dtype)"
         return printed
-
-    def _print(self, expr, **kwargs):
-        """Network activations never print by name (SymPy would print our class ``tanh`` as
-        np.tanh and ``sigmoid_prime`` as an unknown call): codegen writes concrete ones out
-        before printing, so only the generic g gets here, and it has no numerical value."""
-        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
-            raise _generic_error(expr.base(expr.args[0]) if isinstance(expr, ActivationPrime)
-                                 else expr)
-        return super()._print(expr, **kwargs)
 
     def _print_Softmax(self, expr):
         raise ValueError("Softmax(i, ...) must be replaced by the row form before printing")

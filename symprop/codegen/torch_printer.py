@@ -15,14 +15,15 @@ from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pytorch import TorchPrinter
 
-from ..activations import ActivationPrime, ElementwiseActivation
-from .printer import _generic_error
+from .printer import ArrayCodeNames
 
 __all__ = ["TorchCodePrinter"]
 
 
-class TorchCodePrinter(TorchPrinter):
+class TorchCodePrinter(ArrayCodeNames, TorchPrinter):
     """Prints SymPy row forms as torch code; network symbols under their module names."""
+
+    MAXIMUM, MINIMUM = "torch.maximum", "torch.minimum"
 
     #: SymPy's table plus the accurate forms the stable rewrites use.
     mapping: ClassVar[dict] = {**TorchPrinter.mapping, expm1: "torch.expm1", log1p: "torch.log1p"}
@@ -32,10 +33,6 @@ class TorchCodePrinter(TorchPrinter):
         "fully_qualified_modules": True,
         "symbol_names": None,
     }
-
-    def _print_Symbol(self, expr):
-        names = self._settings["symbol_names"] or {}
-        return names[expr] if expr in names else super()._print_Symbol(expr)
 
     def _call(self, name: str, *args) -> str:
         return f"{name}({', '.join(self._print(a) for a in args)})"
@@ -58,24 +55,7 @@ class TorchCodePrinter(TorchPrinter):
         summand = self.parenthesize(expr.args[0], PRECEDENCE["Atom"], strict=True)
         return f"{summand}.sum(dim=1, keepdim=True)"
 
-    def _print_Heaviside(self, expr):
-        """0 at 0, the subgradient torch and JAX use for relu; a bool mask keeps the dtype
-        of what it multiplies."""
-        return f"({self._print(expr.args[0])} > 0)"
-
-    def _print_Max(self, expr):
-        return self._nested("torch.maximum", expr.args)
-
-    def _print_Min(self, expr):
-        return self._nested("torch.minimum", expr.args)
-
-    def _nested(self, func: str, args) -> str:
-        printed = self._print(args[-1])
-        for arg in reversed(args[:-1]):
-            printed = f"{func}({self._tensor(arg)}, {printed})"
-        return printed
-
-    def _tensor(self, arg) -> str:
+    def _operand(self, arg) -> str:
         """A number beside a tensor in maximum/where: torch wants a tensor there."""
         like = self._settings["symbol_names"] or {}
         if arg.is_Number and like:
@@ -87,9 +67,9 @@ class TorchCodePrinter(TorchPrinter):
         pieces = list(expr.args)
         if pieces[-1].cond != sympy.true:
             raise ValueError(f"Piecewise without an otherwise-branch: {expr}")
-        printed = self._tensor(pieces[-1].expr)
+        printed = self._operand(pieces[-1].expr)
         for piece in reversed(pieces[:-1]):
-            printed = (f"torch.where({self._print(piece.cond)}, {self._tensor(piece.expr)}, "
+            printed = (f"torch.where({self._print(piece.cond)}, {self._operand(piece.expr)}, "
                        f"{printed})")
         return printed
 
@@ -103,9 +83,3 @@ class TorchCodePrinter(TorchPrinter):
         if expr.exp == -sympy.S.Half:
             return f"torch.rsqrt({self._print(expr.base)})"
         return f"{base}**{self._print(expr.exp)}"
-
-    def _print(self, expr, **kwargs):
-        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
-            raise _generic_error(expr.base(expr.args[0]) if isinstance(expr, ActivationPrime)
-                                 else expr)
-        return super()._print(expr, **kwargs)
