@@ -85,8 +85,8 @@ def test_the_module_saves_the_output_and_works_in_place():
     assert "    return A, (A_prev, W, A)\n" in source
     assert "    Delta = dA * (A*(1 - A))\n" in source
     assert "torch.addmm(b, A_prev, W.t())" in source
-    assert "    return A*Y.sum(dim=1, keepdim=True) - Y\n" in source
-    assert "    return Y*torch.log_softmax(Z, dim=1)\n" in source
+    assert "    return a*y.sum(dim=1, keepdim=True) - y\n" in source
+    assert "    return y*torch.log_softmax(z, dim=1)\n" in source
     assert "autograd.grad" not in source and ".backward()" not in source.split("class Net")[0]
     # relu's derivative reads z: z is saved
     relu = generate(_spec("relu", "identity", "sse"), target="torch").source

@@ -12,14 +12,11 @@ kinds are refused with a message until their array forms are printed for torch.
 
 from __future__ import annotations
 
-import sympy
-
 from ..derivation import backprop
 from ..errors import InputError
 from ..spec import Spec
-from .context import common_context
-from .helpers import make_helper
-from .rules import A, Y, Z, activation_code, output_code
+from .context import coefficient_code, common_context, output_helpers
+from .rules import A, Z, activation_code, output_code
 from .torch_printer import TorchCodePrinter
 
 __all__ = ["torch_context"]
@@ -54,21 +51,12 @@ def torch_context(spec: Spec, source: str | None = None) -> dict:
     hidden = {l: _hidden(activation_code(g.activation[l]), printer) for l in range(1, L)}
     output = activation_code(g.activation[L])
     printer._settings["symbol_names"] = {Z: "Z"}
-    row = {Z: "Z", A: "A", Y: "Y"}
-    coefficient, terms = out.loss.as_coeff_Mul()
-    if not coefficient.is_Number:
-        coefficient, terms = sympy.S.One, out.loss
+    output_forward = printer.doprint(output.forward)
     context = common_context(spec, "torch", source, out)
     context.update(
         hidden=hidden,
-        output={"label": output.label, "forward": printer.doprint(output.forward)},
-        delta=make_helper("_output_delta", row, out.delta,
-                          f"delta^(L) = dC_0/dz^(L) = {out.delta}, one sample per row "
-                          f"(RowSum: sum over the output nodes). From {out.how}.", printer),
-        loss_terms=make_helper("_loss_terms", row, terms,
-                               f"Each output node's loss is {coefficient} times {terms}; "
-                               "C_0 is their row sum.", printer),
-        coefficient="" if coefficient == 1 else ("-" if coefficient == -1
-                                                 else f"{printer.doprint(coefficient)} * "),
+        output={"label": output.label, "forward": output_forward},
+        helpers=output_helpers(out, printer),
+        coefficient=coefficient_code(out, printer),
         target="torch")
     return context
