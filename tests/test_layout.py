@@ -2,6 +2,8 @@
 stay small enough to read."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "symprop"
@@ -82,3 +84,13 @@ def test_modules_are_small():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+def test_the_command_line_starts_without_torch_or_jax():
+    """Every command imports the CLI; torch and JAX cost over a second to import, so only the
+    work that needs them (verify, the torch target) may import them."""
+    script = ("import sys, symprop.cli, symprop.report, symprop.check, symprop.codegen\n"
+              "print(sorted(m for m in ('torch', 'jax') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.strip() == "[]"

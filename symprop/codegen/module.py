@@ -26,7 +26,6 @@ from ..templating import render
 from .printer import _generic_error
 from .rules import Z
 from .scalar import scalar_context
-from .torch_target import torch_context
 from .vectorized import vectorized_context
 
 __all__ = ["STYLES", "TARGETS", "GeneratedModule", "generate", "load_module"]
@@ -124,6 +123,10 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
         if choice is not None and choice.name == "g":
             raise _generic_error(generic_activation(l)(Z), source or spec.source)
     if target == "torch":
+        # imported here: SymPy's TorchPrinter imports torch itself, 1.2 s of start-up that no
+        # other command should pay
+        from .torch_target import torch_context
+
         context = torch_context(spec, source or spec.source)
         text = render("codegen/torch.py.j2", **context)
         return GeneratedModule(spec=spec, style=style, source=text, context=context,
