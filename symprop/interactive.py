@@ -124,12 +124,12 @@ def choices(spec: Spec, graph, layers: str = "relative") -> list[Choice]:
     for layer in range(graph.L, -1, -1):
         wide = _wide(spec, layer)
         full = _representatives(graph, layer)
-        lead = representative(graph, layer) if layer else min(full)
+        lead = _names(representative(graph, layer) if layer else min(full), graph.L,
+                      layers)[0]
         for node in _quantities(graph, layer):
             name, aliases = _names(node, graph.L, layers)
-            out.append(Choice(node, name, not wide or node in full,
-                              _names(lead, graph.L, layers)[0], _path(spec, node, drawn),
-                              aliases))
+            out.append(Choice(node, name, not wide or node in full, lead,
+                              _path(spec, node, drawn), aliases))
     return out
 
 
