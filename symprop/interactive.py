@@ -206,8 +206,8 @@ def build_interactive(spec: Spec, layers: str = "relative",
     linked = {c.node: c.name for c in offered if c.full and not c.node.is_parameter}
     sections = []
     for c in progress(offered, what="interactive report: derivations"):
-        others = {node: name for node, name in linked.items() if node != c.node}
-        d = derivation_context(engine.derive(c.node), "latex", layers, linked=others)
+        # a derivation's backward steps are of other nodes, never of its own target
+        d = derivation_context(engine.derive(c.node), "latex", layers, linked=linked)
         sections.append({"name": c.name, "full": c.full, "representative": c.representative,
                          "label": d["target"], "d": d})
     return InteractiveReport(report, offered, sections, layers)
