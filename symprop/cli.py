@@ -72,15 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     codegen.add_argument("--style", choices=STYLES, default="vectorized",
                          help="matrix form of seed 001 (default) or one line per weight")
     codegen.add_argument("--target", choices=TARGETS, default="numpy",
-                         help="numpy (default), or torch: autograd Functions whose backward "
-                              "is the derivation, a Net module (dense layers for now)")
+                         help="numpy (default); torch: autograd Functions whose backward is "
+                              "the derivation and a Net module; jax: custom_vjp functions "
+                              "(torch and jax: dense layers for now)")
 
     verify = sub.add_parser("verify", help="check the generated module against autodiff "
                                            "and finite differences")
     verify.add_argument("spec", metavar="SPEC", help="architecture spec (TOML file)")
     verify.add_argument("--style", choices=STYLES, default="vectorized")
     verify.add_argument("--target", choices=TARGETS, default="numpy",
-                        help="verify the numpy (default) or the torch module")
+                        help="verify the numpy (default), torch or jax module")
     verify.add_argument("--against", choices=(*AGAINST, "all"), action="append",
                         help="reference (repeatable; default all: jax, torch and fd)")
     verify.add_argument("--dtype", choices=DTYPES, default="float64")

@@ -204,9 +204,9 @@ def verify(spec: Spec, *, style: str = "vectorized", against=AGAINST, dtype: str
     """Generate (or take) the module of ``spec``, import it from a real file, and verify it.
 
     The file is ``path`` when given (kept), else a temporary one, removed afterwards. A torch
-    module (``target="torch"``) is compared through :class:`~.verify_torch.TorchAsArrays`,
-    then gradcheck-ed and its ``Net`` trained one backward pass (:func:`~.verify_torch.
-    torch_checks`).
+    or JAX module is compared through :class:`~.verify_frameworks.FrameworkAsArrays`, then
+    checked by the framework's own gradient check (:func:`~.verify_frameworks.
+    framework_checks`).
     """
     start = time.perf_counter()
     against = tuple(against)
@@ -214,14 +214,14 @@ def verify(spec: Spec, *, style: str = "vectorized", against=AGAINST, dtype: str
     with tempfile.TemporaryDirectory(prefix="symprop-verify-") as folder:
         file = Path(path) if path is not None else Path(folder) / f"{generated.name}.py"
         loaded = generated.load(file)
-        if generated.target == "torch":
-            from .verify_torch import TorchAsArrays, torch_checks
+        if generated.target != "numpy":
+            from .verify_frameworks import FrameworkAsArrays, framework_checks
 
-            arrays = TorchAsArrays(loaded)
+            arrays = FrameworkAsArrays(loaded, generated.target)
             comparisons = verify_module(arrays, spec, against=against, dtype=dtype,
                                         seed=seed, batch=batch)
             params64, X, Y = random_inputs(spec, arrays, seed=seed, batch=batch)
-            comparisons += torch_checks(loaded, params64, X, Y, dtype)
+            comparisons += framework_checks(arrays, params64, X, Y, dtype)
         else:
             comparisons = verify_module(loaded, spec, against=against, dtype=dtype,
                                         seed=seed, batch=batch)

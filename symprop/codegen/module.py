@@ -31,8 +31,9 @@ from .vectorized import vectorized_context
 __all__ = ["STYLES", "TARGETS", "GeneratedModule", "generate", "load_module"]
 
 STYLES = ("vectorized", "scalar")
-#: The library a module computes with: NumPy (both styles), or torch (autograd Functions).
-TARGETS = ("numpy", "torch")
+#: The library a module computes with: NumPy (both styles), torch (autograd Functions) or
+#: JAX (custom_vjp functions).
+TARGETS = ("numpy", "torch", "jax")
 _module_counter = itertools.count()
 
 
@@ -102,8 +103,8 @@ _CONTEXTS = {"vectorized": vectorized_context, "scalar": scalar_context}
 def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None,
              force: bool = False, target: str = "numpy") -> GeneratedModule:
     """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header),
-    or with ``target="torch"`` the torch module whose autograd Functions' backward is the
-    derivation.
+    or with ``target="torch"`` (``"jax"``) the module whose autograd Functions' (custom_vjp
+    functions') backward is the derivation.
 
     The scalar style writes a line per weight: a big network is refused before any work
     (:class:`~symprop.budget.TooBigError`) unless ``force``.
@@ -122,13 +123,13 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
         choice = spec.activation_of(l)
         if choice is not None and choice.name == "g":
             raise _generic_error(generic_activation(l)(Z), source or spec.source)
-    if target == "torch":
+    if target != "numpy":
         # imported here: SymPy's TorchPrinter imports torch itself, 1.2 s of start-up that no
         # other command should pay
-        from .torch_target import torch_context
+        from .framework import framework_context
 
-        context = torch_context(spec, source or spec.source)
-        text = render("codegen/torch.py.j2", **context)
+        context = framework_context(spec, source or spec.source, target)
+        text = render(f"codegen/{target}.py.j2", **context)
         return GeneratedModule(spec=spec, style=style, source=text, context=context,
                                target=target)
     context = _CONTEXTS[style](spec, source or spec.source)

@@ -26,11 +26,12 @@ HELPERS = ("sigmoid", "softmax", "log_softmax", "softmax_keep_log")
 class ArrayCodeNames:
     """What symprop's array-code printers (NumPy, torch) share, mixed in before SymPy's
     printer: network symbols under their names in the module, the generic activation
-    refused, relu's step as a comparison, max and min elementwise."""
+    refused, relu's step as a comparison, max, min and piecewise forms elementwise."""
 
-    #: The library's elementwise maximum and minimum, fully qualified.
+    #: The library's elementwise maximum, minimum and where, fully qualified.
     MAXIMUM: ClassVar[str]
     MINIMUM: ClassVar[str]
+    WHERE: ClassVar[str]
 
     def _print_Symbol(self, expr):
         """Network symbols print under their names in the module (``z1_0``, ``W2[1, 0]``)."""
@@ -69,6 +70,21 @@ class ArrayCodeNames:
             printed = f"{func}({self._operand(arg)}, {printed})"
         return printed
 
+    def _print_Piecewise(self, expr):
+        """Nested ``where``; constant branches keep the input's dtype (float32 stays)."""
+        pieces = list(expr.args)
+        if pieces[-1].cond != sympy.true:
+            raise ValueError(f"Piecewise without an otherwise-branch: {expr}")
+        constant = all(p.expr.is_Number for p in pieces)
+        where = self._module_format(self.WHERE)
+        printed = self._print(pieces[-1].expr)
+        for piece in reversed(pieces[:-1]):
+            printed = f"{where}({self._print(piece.cond)}, {self._print(piece.expr)}, {printed})"
+        if constant:
+            like = min(expr.free_symbols, key=str)
+            printed = f"{printed}.astype({self._print(like)}.dtype)"
+        return printed
+
     def _operand(self, arg) -> str:
         """An argument of maximum or minimum beside the last one."""
         return self._print(arg)
@@ -77,7 +93,7 @@ class ArrayCodeNames:
 class NumpyCodePrinter(ArrayCodeNames, NumPyPrinter):
     """Prints SymPy expressions as NumPy code for symprop's generated modules."""
 
-    MAXIMUM, MINIMUM = "numpy.maximum", "numpy.minimum"
+    MAXIMUM, MINIMUM, WHERE = "numpy.maximum", "numpy.minimum", "numpy.where"
 
     _default_settings: ClassVar[dict] = {
         **NumPyPrinter._default_settings,
@@ -121,20 +137,10 @@ class NumpyCodePrinter(ArrayCodeNames, NumPyPrinter):
         return f"{summand}.sum(axis=1, keepdims=True)"
 
     def _print_Piecewise(self, expr):
-        """Nested ``np.where``; constant branches keep the input's dtype (float32 stays)."""
+        """Nested ``np.where``, which evaluates both branches: the module silences overflow
+        in the discarded one (``uses_where``)."""
         self.uses_where = True
-        pieces = list(expr.args)
-        if pieces[-1].cond != sympy.true:
-            raise ValueError(f"Piecewise without an otherwise-branch: {expr}")
-        constant = all(p.expr.is_Number for p in pieces)
-        where = self._module_format("numpy.where")
-        printed = self._print(pieces[-1].expr)
-        for piece in reversed(pieces[:-1]):
-            printed = f"{where}({self._print(piece.cond)}, {self._print(piece.expr)}, {printed})"
-        if constant:
-            like = min(expr.free_symbols, key=str)
-            printed = f"{printed}.astype({self._print(like)}.dtype)"
-        return printed
+        return super()._print_Piecewise(expr)
 
     def _print_Softmax(self, expr):
         raise ValueError("Softmax(i, ...) must be replaced by the row form before printing")

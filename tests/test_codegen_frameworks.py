@@ -1,6 +1,8 @@
-"""The torch target (`codegen --target torch`): autograd Functions whose backward is the
-derivation, against PyTorch autograd and JAX of the independent forward pass, finite
-differences, gradcheck, Net's .grad, float32, |z| = 1e3, torch.compile, the command line."""
+"""The torch and JAX targets (`codegen --target torch|jax`): autograd Functions and
+custom_vjp functions whose backward is the derivation, against PyTorch autograd and JAX of
+the independent forward pass, finite differences, the framework's own gradient check
+(gradcheck, check_grads), Net's .grad and jax.grad, float32, |z| = 1e3, torch.compile, ruff,
+the command line."""
 
 import shutil
 import subprocess
@@ -31,52 +33,68 @@ def _spec(hidden, out, loss, bias=True, layers=(3, 4, 3), reduction="mean"):
                 reduction=reduction)
 
 
-def _verified(spec, dtype="float64"):
+TARGETS = ["torch", "jax"]
+#: What each target's verification adds: the framework's gradient check and autodiff entry.
+OWN_CHECKS = {"torch": {"torch gradcheck", "Net.loss().backward()"},
+              "jax": {"jax check_grads", "jax.grad(loss)"}}
+
+
+def _verified(spec, target, dtype="float64"):
     need("torch")
     need("jax")
-    report = verify(spec, target="torch", dtype=dtype)
+    report = verify(spec, target=target, dtype=dtype)
     assert report.passed, str(report)
     kinds = {c.against for c in report.comparisons}
-    assert {"jax", "torch", "fd", "torch gradcheck", "Net.loss().backward()"} <= kinds
+    assert {"jax", "torch", "fd"} | OWN_CHECKS[target] <= kinds
     return report
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("hidden", HIDDEN)
-def test_every_hidden_activation_matches_autograd_gradcheck_and_net(hidden):
-    report = _verified(_spec(hidden, "softmax", "cross_entropy"))
+def test_every_hidden_activation_matches_autograd_and_its_own_checks(hidden, target):
+    report = _verified(_spec(hidden, "softmax", "cross_entropy"), target)
     for c in report.comparisons:
         if c.against in ("jax", "torch"):  # rtol 1e-10 against autodiff, float64
             assert c.max_abs_error <= 1e-12 + 1e-10 * max(1.0, c.max_abs_error), c
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize(("out", "loss"), OUTPUTS)
-def test_every_output_and_loss_matches_autograd_gradcheck_and_net(out, loss):
-    _verified(_spec("tanh", out, loss))
+def test_every_output_and_loss_matches_autograd_and_its_own_checks(out, loss, target):
+    _verified(_spec("tanh", out, loss), target)
 
 
-def test_deeper_nets_without_biases_and_summed():
+@pytest.mark.parametrize("target", TARGETS)
+def test_deeper_nets_without_biases_and_summed(target):
     _verified(Spec(layers=(4, 5, 5, 3, 2), activation=["sigmoid", "relu", "tanh", "softmax"],
-                   loss="cross_entropy", bias=[True, False, True, False], reduction="sum"))
-    _verified(Spec(layers=(2, 3), activation="tanh", loss="sse"))  # one layer
+                   loss="cross_entropy", bias=[True, False, True, False], reduction="sum"),
+              target)
+    _verified(Spec(layers=(2, 3), activation="tanh", loss="sse"), target)  # one layer
 
 
-def test_float32_agrees_to_float32_accuracy():
-    report = _verified(_spec("sigmoid", "softmax", "cross_entropy"), dtype="float32")
+@pytest.mark.parametrize("target", TARGETS)
+def test_float32_agrees_to_float32_accuracy(target):
+    report = _verified(_spec("sigmoid", "softmax", "cross_entropy"), target, dtype="float32")
     worst = max(c.max_rel_error for c in report.comparisons if c.against == "torch")
     assert 1e-9 < worst < 1e-5
 
 
-def test_a_wrong_backward_is_caught():
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_wrong_backward_is_caught(target):
+    """The derived backward is what the framework runs: an error in it is caught by the
+    autodiff references and by the framework's own gradient check."""
     need("torch")
+    need("jax")
     spec = _spec("tanh", "softmax", "cross_entropy")
-    module = generate(spec, target="torch")
+    module = generate(spec, target=target)
     line = "    Delta = dA * (1 - A**2)\n"
     assert line in module.source
     module.source = module.source.replace(line, "    Delta = dA * (1 - A**2) * 1.001\n")
     report = verify(spec, module=module, against=("torch", "fd"))
     assert not report.passed
     assert {c.parameter for c in report.failures if c.against == "torch"} == {"W1", "b1"}
-    assert any(c.against == "torch gradcheck" for c in report.failures)
+    check = {"torch": "torch gradcheck", "jax": "jax check_grads"}[target]
+    assert any(c.against == check for c in report.failures)
 
 
 def test_the_module_saves_the_output_and_works_in_place():
@@ -93,32 +111,53 @@ def test_the_module_saves_the_output_and_works_in_place():
     assert "    return A, (A_prev, W, Z)\n" in relu
 
 
-def _module(tmp_path, spec, name="net"):
-    need("torch")
-    path = tmp_path / f"{name}.py"
-    return generate(spec, target="torch").load(path), path
+def test_the_jax_module_is_custom_vjp_functions_of_the_derivation():
+    source = generate(_spec("sigmoid", "softmax", "cross_entropy"), target="jax").source
+    assert "@jax.custom_vjp\ndef layer1(A_prev, W, b):\n" in source
+    assert "layer1.defvjp(_layer1_forward, _layer1_backward)\n" in source
+    assert "output_loss.defvjp(_output_forward, _output_backward)\n" in source
+    assert "    A = jax.nn.sigmoid(Z)\n    return A, (A_prev, W, A)\n" in source
+    assert "    Delta = dA * (A*(1 - A))\n" in source
+    assert "    return a*y.sum(axis=1, keepdims=True) - y\n" in source
+    assert "_value_and_grad = jax.jit(jax.value_and_grad(_loss))\n" in source
+    imports = [line for line in source.splitlines() if line.startswith(("import", "from"))]
+    assert imports == ["import math", "import jax", "import jax.numpy as jnp"]
 
 
+def _module(tmp_path, spec, name="net", target="torch"):
+    need(target)
+    path = tmp_path / f"{name}_{target}.py"
+    return generate(spec, target=target).load(path), path
+
+
+#: Pre-activations of +-1e3, targets at 0 and 1 (W1, W2, X, Y of a 2-3-3 network).
+EXTREME = ([[1.0, 0], [0, 1], [1, 1]], [[1.0, 0, 0], [0, -1, 0], [0, 0, 0.5]],
+           [[1e3, -1e3], [-1e3, 1e3], [0.5, -0.2]], [[0.0, 1, 0], [1, 0, 0], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_finite_at_z_1e3(tmp_path, dtype):
-    torch = need("torch")
-    t = getattr(torch, dtype)
+def test_finite_at_z_1e3(tmp_path, dtype, target):
+    lib = need(target)
+    if target == "jax":
+        lib.config.update("jax_enable_x64", True)
+        xp = lib.numpy
+    else:
+        xp = lib
+    t = getattr(xp, dtype)
     for hidden in HIDDEN:
         for out, loss in OUTPUTS:
             if (out, loss) == ("softmax", "binary_cross_entropy"):
                 continue  # the module's Caution says where it is not overflow-safe
             m, _ = _module(tmp_path, _spec(hidden, out, loss, layers=(2, 3, 3)),
-                           f"n_{len(hidden)}_{len(out)}_{len(loss)}")
-            p = m.init_params(0, t)
-            p["W1"].copy_(torch.tensor([[1.0, 0], [0, 1], [1, 1]]))
-            p["W2"].copy_(torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, 0.5]]))
-            X = torch.tensor([[1e3, -1e3], [-1e3, 1e3], [0.5, -0.2]], dtype=t)
-            Y = torch.tensor([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=t)
+                           f"n_{len(hidden)}_{len(out)}_{len(loss)}", target)
+            W1, W2, X, Y = (xp.asarray(np.array(a), dtype=t) for a in EXTREME)
+            p = {**m.init_params(0, t), "W1": W1, "W2": W2}
             value, grads = m.loss_and_gradients(p, X, Y)
             assert np.isfinite(value), (hidden, out, loss)
             for key, g in grads.items():
                 assert g.dtype == t and g.shape == p[key].shape
-                assert bool(torch.isfinite(g).all()), (hidden, out, loss, key)
+                assert bool(np.isfinite(np.asarray(g)).all()), (hidden, out, loss, key)
 
 
 def test_net_is_a_module_whose_backward_fills_grad(tmp_path):
@@ -161,42 +200,54 @@ def test_torch_compile_traces_it(tmp_path):
         torch.testing.assert_close(p[key].grad, g, rtol=1e-5, atol=1e-6)
 
 
-def test_generated_torch_file_passes_ruff_and_runs_without_symprop(tmp_path):
-    need("torch")
-    path = tmp_path / "net.py"
-    generate(_spec("elu", "softmax", "cross_entropy"), target="torch").write(path)
+@pytest.mark.parametrize("target", TARGETS)
+def test_generated_files_pass_ruff_and_run_without_symprop(tmp_path, target):
+    need(target)
+    paths = []
+    for hidden in HIDDEN:  # every activation, with and without biases, through two layers
+        for bias in (True, False):
+            path = tmp_path / f"net_{len(paths)}.py"
+            generate(Spec(layers=(3, 4, 4, 3), activation=[hidden, hidden, "softmax"],
+                          loss="cross_entropy", bias=bias), target=target).write(path)
+            paths.append(path)
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
-    proc = subprocess.run([ruff, "check", "--isolated", str(path)], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run([ruff, "check", "--isolated", *map(str, paths)],
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    script = ("import sys\nsys.modules['symprop'] = None\nsys.modules['numpy'] = None\n"
-              "import importlib.util, torch\n"
-              f"spec = importlib.util.spec_from_file_location('net', {str(path)!r})\n"
+    array = {"torch": "import torch\nX = torch.ones(2, 3, dtype=torch.float64)\n"
+                      "Y = torch.eye(3, dtype=torch.float64)[:2]\n",
+             "jax": "import jax\njax.config.update('jax_enable_x64', True)\n"
+                    "X = jax.numpy.ones((2, 3)); Y = jax.numpy.eye(3)[:2]\n"}[target]
+    blocked = "['symprop', 'numpy']" if target == "torch" else "['symprop']"  # jax needs numpy
+    script = (f"import sys\nfor name in {blocked}: sys.modules[name] = None\n"
+              f"import importlib.util\n{array}"
+              f"spec = importlib.util.spec_from_file_location('net', {str(paths[0])!r})\n"
               "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-              "p = m.init_params(0)\nX = torch.ones(2, 3, dtype=torch.float64)\n"
-              "Y = torch.eye(3, dtype=torch.float64)[:2]\n"
-              "print(sorted(m.gradients(p, X, Y)))\n")
+              "print(sorted(m.gradients(m.init_params(0), X, Y)))\n")
     proc = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True,
                           text=True, cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['W1', 'W2', 'b1', 'b2']"
+    assert proc.stdout.strip() == "['W1', 'W2', 'W3', 'b1', 'b2', 'b3']"
 
 
-def test_command_line(tmp_path, capsys):
+@pytest.mark.parametrize(("target", "marks"), [
+    ("torch", ("class OutputLoss", "torch gradcheck")),
+    ("jax", ("def output_loss", "jax check_grads"))])
+def test_command_line(tmp_path, capsys, target, marks):
     need("torch")
     need("jax")
     out = tmp_path / "net.py"
     assert main(["codegen", str(EXAMPLES / "softmax_ce.toml"), "-o", str(out),
-                 "--target", "torch"]) == 0
-    assert "(torch, " in capsys.readouterr().err and "class OutputLoss" in out.read_text()
-    assert main(["verify", str(EXAMPLES / "softmax_ce.toml"), "--target", "torch"]) == 0
+                 "--target", target]) == 0
+    assert f"({target}, " in capsys.readouterr().err and marks[0] in out.read_text()
+    assert main(["verify", str(EXAMPLES / "softmax_ce.toml"), "--target", target]) == 0
     text = capsys.readouterr().out
-    assert "style torch" in text and "torch gradcheck" in text and "PASS" in text
-    # a kind the torch target does not print yet: exit 2, and no file
+    assert f"style {target}" in text and marks[1] in text and "PASS" in text
+    # a kind the target does not print yet: exit 2, and no file
     assert main(["codegen", str(EXAMPLES / "residual.toml"), "-o", str(tmp_path / "r.py"),
-                 "--target", "torch"]) == 2
+                 "--target", target]) == 2
     err = capsys.readouterr().err
-    assert "the torch target does not yet print a layernorm layer" in err
+    assert f"the {target} target does not yet print a layernorm layer" in err
     assert not (tmp_path / "r.py").exists()
     with pytest.raises(InputError, match="unknown target 'tf'"):
         generate(_spec("tanh", "identity", "sse"), target="tf")
