@@ -87,9 +87,14 @@ def test_a_wrong_backward_is_caught(target):
     need("jax")
     spec = _spec("tanh", "softmax", "cross_entropy")
     module = generate(spec, target=target)
-    line = "    Delta = dA * (1 - A**2)\n"
+    line, wrong = {
+        "torch": (("        dA *= (1 - A**2)\n        Delta = dA\n    else:\n"
+                   "        Delta = dA * (1 - A**2)\n"),
+                  ("        dA *= (1 - A**2) * 1.001\n        Delta = dA\n    else:\n"
+                   "        Delta = dA * (1 - A**2) * 1.001\n")),
+        "jax": ("    Delta = dA * (1 - A**2)\n", "    Delta = dA * (1 - A**2) * 1.001\n")}[target]
     assert line in module.source
-    module.source = module.source.replace(line, "    Delta = dA * (1 - A**2) * 1.001\n")
+    module.source = module.source.replace(line, wrong)
     report = verify(spec, module=module, against=("torch", "fd"))
     assert not report.passed
     assert {c.parameter for c in report.failures if c.against == "torch"} == {"W1", "b1"}
@@ -101,7 +106,9 @@ def test_the_module_saves_the_output_and_works_in_place():
     source = generate(_spec("sigmoid", "softmax", "cross_entropy"), target="torch").source
     assert "    A = Z.sigmoid_()  # in z's memory: the backward reads only a\n" in source
     assert "    return A, (A_prev, W, A)\n" in source
-    assert "    Delta = dA * (A*(1 - A))\n" in source
+    assert ("    if owned:  # the caller's own array: g' multiplies it in place\n"
+            "        dA *= (A*(1 - A))\n        Delta = dA\n    else:\n"
+            "        Delta = dA * (A*(1 - A))\n") in source
     assert "torch.addmm(b, A_prev, W.t())" in source
     assert "    return a*y.sum(dim=1, keepdim=True) - y\n" in source
     assert "    return y*torch.log_softmax(z, dim=1)\n" in source
