@@ -2,72 +2,194 @@
 (``templates/codegen/torch.py.j2``: a ``torch.autograd.Function``; ``jax.py.j2``: a
 ``jax.custom_vjp``).
 
-The forms are the NumPy target's (:mod:`.rules`: the stable forward, g' through the output
-where SymPy finds one, the output layer's delta and loss in their combined stable forms),
-printed for the framework by its printer (:mod:`.torch_printer`, :mod:`.jax_printer`). A
-hidden layer whose g' is written through its output saves a^(l), not z^(l); torch evaluates
-a = g(z) in z's memory (XLA decides memory itself).
+The forms are the NumPy target's, printed for the framework by its printer
+(:mod:`.torch_printer`, :mod:`.jax_printer`) and its :class:`~.kinds.ArrayForms`:
 
-This first version covers networks of dense layers (every activation and loss); the other
-kinds are refused with a message until their array forms are printed for the frameworks.
+* a dense layer: the stable forward, g' through the output where SymPy finds one (such a
+  hidden layer saves a^(l), not z^(l), and torch evaluates a = g(z) in z's memory);
+* any other kind: its derived letter forms (:func:`~.kinds.layer_code`), one function over
+  the layers it reads and its parameters, saving what its backward reads;
+* the output layer and the loss: delta^(L) and the loss in their combined stable forms,
+  from z^(L) (a dense output), from a^(L-1) (an activation layer's input plays z) or from
+  a^(L) (any other kind's output meets the loss as it is).
+
+torch's ``loss_and_gradients`` runs the layers' forward and backward functions itself,
+without building an autograd graph (:func:`_walk`); JAX's is ``jit(value_and_grad)``
+through the custom_vjp functions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sympy.printing.precedence import PRECEDENCE
 
 from ..derivation import backprop
-from ..errors import InputError
 from ..spec import Spec
 from .context import coefficient_code, common_context, output_helpers
 from .jax_printer import JaxCodePrinter
+from .kinds import ArrayForms, layer_code, param_gradient_name
 from .rules import A, Z, activation_code, output_code
 from .torch_printer import TorchCodePrinter
 
-__all__ = ["FRAMEWORKS", "framework_context"]
+__all__ = ["FRAMEWORKS", "Framework", "framework_context"]
 
-#: target -> (its printer, a = g(z) written over z's memory for the forwards that have an
-#: in-place form; an identity layer's a is its z in every framework).
+
+@dataclass(frozen=True)
+class Framework:
+    """What a framework target prints with: its array forms (printer included), and a =
+    g(z) written over z's memory for the forwards that have an in-place form (an identity
+    layer's a is its z in every framework)."""
+
+    forms: ArrayForms
+    in_place: dict[str, str]
+
+
 FRAMEWORKS = {
-    "torch": (TorchCodePrinter, {"torch.sigmoid(Z)": "Z.sigmoid_()", "torch.tanh(Z)":
-                                 "Z.tanh_()", "torch.exp(Z)": "Z.exp_()", "Z": "Z"}),
-    "jax": (JaxCodePrinter, {"Z": "Z"}),
+    "torch": Framework(
+        ArrayForms(printer=TorchCodePrinter, total="torch.sum({x}, dim={axis}, keepdim=True)",
+                   batch_total="torch.sum({x}, dim={axis})",
+                   broadcast=" + {like}.new_zeros({width})",
+                   concatenate="torch.cat([{a}, {b}], dim=1)",
+                   softmax="torch.softmax({x}, dim=1)", copy="{x}.clone()", param="{key}"),
+        {"torch.sigmoid(Z)": "Z.sigmoid_()", "torch.tanh(Z)": "Z.tanh_()",
+         "torch.exp(Z)": "Z.exp_()", "Z": "Z"}),
+    "jax": Framework(
+        ArrayForms(printer=JaxCodePrinter, total="jnp.sum({x}, axis={axis}, keepdims=True)",
+                   batch_total="jnp.sum({x}, axis={axis})",
+                   broadcast=" + jnp.zeros({width}, {like}.dtype)",
+                   concatenate="jnp.concatenate([{a}, {b}], axis=1)",
+                   softmax="jax.nn.softmax({x}, axis=1)", copy="{x}", param="{key}"),
+        {"Z": "Z"}),
 }
 
 
-def _hidden(code, printer, in_place: dict) -> dict:
-    """One hidden dense layer: its forward a = g(z), what it saves, and dC/dz from dC/da."""
+def _dense(spec: Spec, l: int, code, printer, in_place: dict) -> dict:
+    """One dense layer: its forward a = g(z), what it saves, and dC/dz from dC/da."""
     printer._settings["symbol_names"] = {Z: "Z", A: "A"}
     forward = printer.doprint(code.forward)
     inplace = in_place.get(forward) if code.through_output else None
     # parenthesised as a factor: (A*(1 - A)), (1 - A**2), but (Z > 0) as it prints
     prime = None if code.prime == 1 else printer.parenthesize(code.prime, PRECEDENCE["Mul"])
-    return {"label": code.label, "forward": inplace or forward, "inplace": inplace is not None,
-            "saved": "A" if code.through_output else "Z", "prime": prime,
-            "formula": f"{code.label}'(z) = {code.prime}"}
+    params = [(f"W{l}", "W")] + ([(f"b{l}", "b")] if spec.has_bias(l) else [])
+    return {"kind": "dense", "label": code.label, "forward": inplace or forward,
+            "inplace": inplace is not None, "saved": "A" if code.through_output else "Z",
+            "prime": prime, "formula": f"{code.label}'(z) = {code.prime}", "inputs": [l - 1],
+            "params": params, "bare": set()}
+
+
+def _output(spec: Spec, engine, printer) -> dict:
+    """The output layer and the loss: what the output function reads (z^(L) of a dense
+    layer from a^(L-1) through W and b, else the array playing z) and its activation."""
+    g, L = engine.graph, engine.graph.L
+    kind = g.layers[L].kind
+    printer._settings["symbol_names"] = {Z: "Z"}
+    if kind in ("dense", "activation"):
+        code = activation_code(g.activation[L])
+        label, forward = code.label, printer.doprint(code.forward)
+    else:
+        label, forward = "identity", "Z"
+    return {"affine": kind == "dense", "bias": kind == "dense" and spec.has_bias(L),
+            "source": L if kind not in ("dense", "activation")
+            else L - 1, "kind": kind, "label": label, "forward": forward}
+
+
+def _tuple(names: list[str]) -> str:
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+
+def _function_parts(code: dict) -> dict:
+    """A layer function's arguments at its call and in its definition (the arrays it reads,
+    then its parameters); for a kind's functions, what the forward saves and the backward
+    returns (dC/dA of each input, then each parameter's gradient)."""
+    inputs = [f"A{s}" for s in code["inputs"]]
+    parts = {"args": ", ".join(inputs + [f'params["{key}"]' for key, _ in code["params"]]),
+             "signature": ", ".join(inputs + [name for _, name in code["params"]])}
+    if code["kind"] != "dense":
+        returned = [code["passes"][s] for s in code["inputs"]] + [param_gradient_name(key) for key, _ in
+                                                                  code["params"]]
+        parts.update(saves=_tuple(code["reads"]) if code["reads"] else "()",
+                     returns=", ".join(returned) + ("," if len(returned) == 1 else ""),
+                     reads_from=" and ".join(f"a^({s})" for s in code["inputs"]))
+    return parts
+
+
+def _walk(layers: dict[int, dict], output: dict) -> list[str]:
+    """torch's ``loss_and_gradients`` after the forward pass: the output's backward, then each
+    layer's from the top down, each handing dC/dA to the layers it reads.
+
+    The first contribution to a layer's dA assigns it, a later one adds (out of place: a
+    residual sum hands its own dA on to both of its inputs, so two names may hold one
+    tensor). A dense layer multiplies its dA by g' in place (``owned``) unless that dA is such
+    a tensor handed on as it is."""
+    received: dict[int, list[bool]] = {output["source"]: [False]}
+    for l, code in layers.items():
+        for s in code["inputs"]:
+            received.setdefault(s, []).append(s in code["bare"])
+    assigned, lines = set(), []
+
+    def take(s: int, l: int) -> str:
+        if s == 0:
+            return "_"  # X needs no gradient
+        if s in assigned:
+            return f"dA{s}_{l}"
+        assigned.add(s)
+        return f"dA{s}"
+
+    def adds(names: list[str], sources: list[int]) -> list[str]:
+        return [f"dA{s} = dA{s} + {n}" for n, s in zip(names, sources) if n not in ("_", f"dA{s}")]
+
+    src = output["source"]
+    if output["affine"]:
+        lines.append(f"{take(src, src + 1)}, grads[\"W{src + 1}\"], "
+                     f"{'db' if output['bias'] else '_'} = "
+                     f"_output_backward(saved_out, 1.0, {src > 0})")
+        if output["bias"]:
+            lines.append(f'grads["b{src + 1}"] = db')
+    else:
+        lines.append(f"{take(src, src + 1)} = _output_backward(saved_out, 1.0)")
+    for l in sorted(layers, reverse=True):
+        code = layers[l]
+        names = [take(s, l) for s in code["inputs"]]
+        grads = [f'grads["{key}"]' for key, _ in code["params"]]
+        if code["kind"] == "dense":  # it returns dC/dA^(l-1), dW and db (None without b)
+            grads += ["_"] * (3 - len(names + grads))
+            owned = received[l] != [True]
+            call = f"_layer{l}_backward(saved{l}, dA{l}, {l > 1}, owned={owned})"
+        else:
+            call = f"_layer{l}_backward(saved{l}, dA{l})"
+        targets = names + grads
+        lines.append(f"{', '.join(targets)}{',' if len(targets) == 1 else ''} = {call}")
+        lines += adds(names, code["inputs"])
+    return lines
 
 
 def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     """Everything ``templates/codegen/<target>.py.j2`` needs."""
-    if not spec.is_dense:
-        other = next(c.kind for c in spec.stack if c.kind != "dense")
-        raise InputError(f"the {target} target does not yet print a {other} layer",
-                         where=spec.source, hint="Generate the NumPy module (--target numpy, "
-                         "the default), which covers every kind")
     engine = backprop(spec)
     g, L = engine.graph, spec.L
-    printer_class, in_place = FRAMEWORKS[target]
-    printer = printer_class()
+    framework = FRAMEWORKS[target]
+    printer = framework.forms.printer()
+    output = _output(spec, engine, printer)
+    top = L if output["source"] == L else L - 1
+    layers = {}
+    for l in range(1, top + 1):
+        layer = g.layers[l]
+        if layer.kind == "dense":
+            layers[l] = _dense(spec, l, activation_code(g.activation[l]), printer,
+                               framework.in_place)
+        else:
+            layers[l] = layer_code(layer, set(), framework.forms)
+        layers[l].update(describe=spec.stack[l - 1].describe(), **_function_parts(layers[l]))
     out = output_code(engine)
-    hidden = {l: _hidden(activation_code(g.activation[l]), printer, in_place)
-              for l in range(1, L)}
-    output = activation_code(g.activation[L])
     printer._settings["symbol_names"] = {Z: "Z"}
-    output_forward = printer.doprint(output.forward)
     context = common_context(spec, target, source, out)
     context.update(
-        hidden=hidden,
-        output={"label": output.label, "forward": output_forward},
+        per_layer=layers, output=output,
+        output_args=(f'A{L - 1}, params["W{L}"], '
+                     + (f'params["b{L}"]' if spec.has_bias(L) else "None")
+                     if output["affine"] else f"A{output['source']}"),
+        walk=_walk(layers, output),
         helpers=output_helpers(out, printer),
         coefficient=coefficient_code(out, printer),
         target=target)

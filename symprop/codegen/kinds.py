@@ -4,7 +4,7 @@ passes back to each input, and the batch sums of its parameter gradients.  Nothi
 written per kind.
 
 A letter form prints on the axes (batch, j, k): node j of the layer on axis 1, node k (or m)
-of its input on axis 2, a sum over k or j a sum over that axis (:class:`AxesPrinter`).  Where
+of its input on axis 2, a sum over k or j a sum over that axis (:func:`axes_printer`).  Where
 no quantity carries two letters -- a normalisation, a residual sum, a gate, a softmax -- it
 prints on (batch, node) alone, every sum a row sum, and reads like hand-written NumPy::
 
@@ -16,6 +16,9 @@ A custom layer whose parameter carries both letters (an RBF's c_jk) needs the th
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar
 
 import sympy
@@ -26,13 +29,44 @@ from .printer import NumpyCodePrinter
 from .rules import A, Z, activation_code
 from .stable import rewrite_stable
 
-__all__ = ["AxesPrinter", "array_name", "layer_code"]
+__all__ = ["NUMPY_FORMS", "ArrayForms", "array_name", "axes_printer", "layer_code",
+           "param_gradient_name"]
 
 #: A named quantity's array in generated code: mu -> Mu2, xhat -> Xhat2.
 _NAMED = {"mu": "Mu", "sigma": "Sigma", "r": "R", "xhat": "Xhat"}
 
 
-def array_name(layer, info) -> str:
+@dataclass(frozen=True)
+class ArrayForms:
+    """How one target spells what a layer's letter forms need besides its printer: a sum
+    over an axis kept (``{x}``, ``{axis}``), the batch sum of a parameter gradient, a
+    row that does not depend on the node broadcast to the layer's width (``{like}`` an
+    array of the layer), two blocks of columns side by side, a row softmax, a copy of an
+    array the backward pass hands on, and a parameter of layer l by its key (``{key}``)."""
+
+    printer: type
+    total: str
+    batch_total: str
+    broadcast: str
+    concatenate: str
+    softmax: str
+    copy: str
+    param: str
+
+
+#: The NumPy target's spellings (its softmax is the module's helper).
+NUMPY_FORMS = ArrayForms(
+    printer=NumpyCodePrinter, total="np.sum({x}, axis={axis}, keepdims=True)",
+    batch_total="np.sum({x}, axis={axis})", broadcast=" + np.zeros({width})",
+    concatenate="np.concatenate([{a}, {b}], axis=1)", softmax="_softmax({x})",
+    copy="{x}.copy()", param='params["{key}"]')
+
+#: Local names of a framework module's layer functions that a parameter's name (its key and
+#: the layer number) must not take: such a parameter is spelt p_<key><l> there.
+_TAKEN = re.compile(r"(d?A|Mu|Sigma|R|Xhat|Z|Delta|W|b)\d+")
+
+
+def array_name(layer, info, param: str = NUMPY_FORMS.param) -> str:
     """The generated module's name for what a slot stands for in layer ``layer``."""
     l = layer.index
     if info.role == "in":
@@ -45,15 +79,29 @@ def array_name(layer, info) -> str:
         return f"dA{l}"
     if info.role == "param":
         key = next(p.key for p in layer.param_specs.values() if p.kind == info.name)
-        return f'params["{key}{l}"]'
+        return param_name(f"{key}{l}", param)
     return f"{_NAMED.get(info.name, info.name.capitalize())}{l}"
 
 
-class AxesPrinter(NumpyCodePrinter):
-    """Prints a letter form as NumPy on the axes (batch, j, k), or (batch, node) in 2-D."""
+def param_gradient_name(key: str) -> str:
+    """The array of dC/dparam in generated code: dgamma2, dW1, but d_A4 for a custom
+    parameter named A (dA4 is dC/dA^(4))."""
+    return f"d_{key}" if re.fullmatch(r"A\d+", key) else f"d{key}"
 
-    _default_settings: ClassVar[dict] = {**NumpyCodePrinter._default_settings,
-                                         "layer": None, "three_d": False}
+
+def param_name(key: str, param: str) -> str:
+    """A parameter as the layer's code reads it: params["c4"] in NumPy, c4 in a framework's
+    layer function (p_A4 where c4's name would be one of the function's own)."""
+    if param == "{key}" and _TAKEN.fullmatch(key):
+        return f"p_{key}"
+    return param.format(key=key)
+
+
+class _Axes:
+    """Prints a letter form on the axes (batch, j, k), or (batch, node) in 2-D; mixed in
+    before a target's printer (:func:`axes_printer`)."""
+
+    forms: ClassVar[ArrayForms]
 
     def _print_Symbol(self, expr):
         """A slot is an array: node quantities (batch, n), a layer's quantity of one value
@@ -62,7 +110,7 @@ class AxesPrinter(NumpyCodePrinter):
         info = slot_of(expr)
         if info is None:
             return super()._print_Symbol(expr)
-        name = array_name(self._settings["layer"], info)
+        name = array_name(self._settings["layer"], info, self.forms.param)
         letters = info.letters
         if letters == "kj" or (info.role == "param" and letters == "mk"):
             name, letters = f"{name}.T", letters[::-1]
@@ -77,8 +125,7 @@ class AxesPrinter(NumpyCodePrinter):
         return f"{name}[:, :, None]"
 
     def _sum(self, expr, axis: int) -> str:
-        return f"{self._module_format('numpy.sum')}({self._print(expr.args[0])}, " \
-               f"axis={axis}, keepdims=True)"
+        return self.forms.total.format(x=self._print(expr.args[0]), axis=axis)
 
     def _print_SumK(self, expr):
         """The sum over the input's nodes: its own axis in 3-D, the row in 2-D."""
@@ -86,6 +133,15 @@ class AxesPrinter(NumpyCodePrinter):
 
     def _print_SumJ(self, expr):
         return self._sum(expr, 1)
+
+
+@cache
+def axes_printer(forms: ArrayForms) -> type:
+    """The axes printer of a target: :class:`_Axes` over the target's printer."""
+    base = forms.printer
+    return type(f"Axes{base.__name__}", (_Axes, base), {
+        "forms": forms,
+        "_default_settings": {**base._default_settings, "layer": None, "three_d": False}})
 
 
 def _three_d(expr: sympy.Expr) -> bool:
@@ -122,69 +178,88 @@ def stable(expr: sympy.Expr) -> sympy.Expr:
     return rewrite_stable(expr)
 
 
-def _print(printer: AxesPrinter, expr: sympy.Expr, width: int) -> tuple[str, bool]:
+def _print(printer, expr: sympy.Expr, width: int, reads: set | None = None
+           ) -> tuple[str, bool]:
+    """A form printed in its stable code form, and whether on three axes; the symbols that
+    form reads are added to ``reads`` (a^(l) where sigma' is written through the output)."""
     expr = stable(expr).xreplace({N: sympy.Integer(width)})
     three = _three_d(expr)
     printer._settings["three_d"] = three
+    if reads is not None:
+        reads |= expr.free_symbols
     return printer.doprint(expr), three
 
 
-def layer_code(layer, helpers_printer: NumpyCodePrinter) -> dict:
+def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dict:
     """The forward lines, the arrays the backward reads, the parameter gradients and what
-    the layer passes back to each input, for one layer without a z."""
+    the layer passes back to each input, for one layer without a z, in ``forms``' target
+    (the NumPy helpers it calls are added to ``helpers``).
+
+    Also what a framework's layer function takes and saves: ``inputs``, the layers it reads
+    (in order); ``params``, its parameters' (key, name in the code); ``reads``, every array
+    its backward lines read besides dA^(l)."""
+    l = layer.index
+    inputs = list(dict.fromkeys(layer.roles.values())) if layer.kind != "concat" else \
+        list(dict.fromkeys([l - 1, layer.config.source]))
     if layer.kind == "concat":
-        return _concat_code(layer)
-    printer = AxesPrinter({"layer": layer})
-    printer.helpers_used = helpers_printer.helpers_used
-    forms = layer.forms
-    l, width = layer.index, layer.n_in
+        return {**_concat_code(layer, forms), "inputs": inputs, "params": [], "reads": []}
+    params = [(f"{p.key}{l}", param_name(f"{p.key}{l}", forms.param))
+              for p in layer.param_specs.values()]
+    printer = axes_printer(forms)({"layer": layer})
+    printer.helpers_used = helpers
+    letter_forms = layer.forms
+    width = layer.n_in
     forward = []
     for q, form in layer.named_forms.items():
         text, three = _print(printer, form, width)
         if three and slot_of(q).letters:
             text = f"({text})[:, :, 0]"
-        forward.append(f"{array_name(layer, slot_of(q))} = {text}")
+        forward.append(f"{array_name(layer, slot_of(q), forms.param)} = {text}")
     if getattr(layer, "activation", None) is Softmax:
-        helpers_printer.helpers_used.add("softmax")
-        forward.append(f"A{l} = _softmax(A{l - 1})  # softmax over each sample's nodes")
+        helpers.add("softmax")
+        forward.append(f"A{l} = {forms.softmax.format(x=f'A{l - 1}')}"
+                       "  # softmax over each sample's nodes")
     else:
-        text, three = _print(printer, forms.output, width)
+        text, three = _print(printer, letter_forms.output, width)
         if three:
             text = f"({text})[:, :, 0]"
-        forward.append(f"A{l} = {text}" + ("" if "j" in free_letters(forms.output)
-                                           else f" + np.zeros({layer.width})"))
+        forward.append(f"A{l} = {text}" + ("" if "j" in free_letters(letter_forms.output)
+                                           else forms.broadcast.format(width=layer.width,
+                                                                       like=f"A{l - 1}")))
     backward, reads = [], set()
-    for kind, gradient in forms.param_gradients.items():
+    for kind, gradient in letter_forms.param_gradients.items():
         spec = layer.param_specs[kind]
-        text, three = _print(printer, gradient, width)
+        text, three = _print(printer, gradient, width, reads)
         axes = "(0, 1)" if three and "j" not in spec.letters else "0"
-        total = f"np.sum({text}, axis={axes})"
+        total = forms.batch_total.format(x=text, axis=axes)
         if three and spec.letters == "j":
             total += "[:, 0]"
         elif three and spec.letters == "kj":
             total += ".T"
-        backward.append(f"d{spec.key}{l} = {total}")
-        reads |= gradient.free_symbols
+        backward.append(f"{param_gradient_name(f'{spec.key}{l}')} = {total}")
     passes = {}
-    for role, vjp in forms.vjp.items():
+    for role, vjp in letter_forms.vjp.items():
         source = layer.roles[role]
-        text, three = _print(printer, vjp, width)
+        text, three = _print(printer, vjp, width, reads)
         if three:
             text = f"({text})[:, 0, :]"
         passes.setdefault(source, []).append(text)
-        reads |= vjp.free_symbols
-    saved = sorted({array_name(layer, slot_of(s)) for s in reads
-                    if slot_of(s) is not None and slot_of(s).role == "named"})
+    slots = [slot_of(s) for s in reads if slot_of(s) is not None]
+    saved = sorted({array_name(layer, info) for info in slots if info.role == "named"})
     return {"kind": layer.kind, "forward": forward, "saved": saved, "backward": backward,
             "passes": {s: " + ".join(texts) for s, texts in passes.items()},
-            "bare": {s for s, texts in passes.items() if texts == [f"dA{l}"]}}
+            "bare": {s for s, texts in passes.items() if texts == [f"dA{l}"]},
+            "inputs": inputs, "params": params,
+            "reads": sorted({array_name(layer, info, forms.param) for info in slots
+                             if info.role != "grad"})}
 
 
-def _concat_code(layer) -> dict:
+def _concat_code(layer, forms: ArrayForms) -> dict:
     """a^(l) = [a^(l-1), a^(m)]: the gradient splits back into the two blocks of columns."""
     l, m, split = layer.index, layer.config.source, layer.config.split
-    passes = {l - 1: f"dA{l}[:, :{split}].copy()"}
+    passes = {l - 1: forms.copy.format(x=f"dA{l}[:, :{split}]")}
     passes[m] = passes.pop(m) + f" + dA{l}[:, {split}:]" if m == l - 1 else \
-        f"dA{l}[:, {split}:].copy()"
-    return {"kind": "concat", "forward": [f"A{l} = np.concatenate([A{l - 1}, A{m}], axis=1)"],
-            "saved": [], "backward": [], "passes": passes, "bare": set()}
+        forms.copy.format(x=f"dA{l}[:, {split}:]")
+    forward = f"A{l} = {forms.concatenate.format(a=f'A{l - 1}', b=f'A{m}')}"
+    return {"kind": "concat", "forward": [forward], "saved": [], "backward": [],
+            "passes": passes, "bare": set()}

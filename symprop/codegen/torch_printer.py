@@ -55,22 +55,39 @@ class TorchCodePrinter(ArrayCodeNames, TorchPrinter):
         summand = self.parenthesize(expr.args[0], PRECEDENCE["Atom"], strict=True)
         return f"{summand}.sum(dim=1, keepdim=True)"
 
-    def _operand(self, arg) -> str:
-        """A number beside a tensor in maximum/where: torch wants a tensor there."""
-        like = self._settings["symbol_names"] or {}
+    def _like(self, expr) -> str | None:
+        """The tensor a number beside tensors in ``expr`` takes its dtype, device and shape
+        from: the first of the printer's names, else the first array ``expr`` reads."""
+        names = self._settings["symbol_names"] or {}
+        if names:
+            return next(iter(names.values()))
+        symbols = sorted(expr.free_symbols, key=str)
+        return self._print(symbols[0]) if symbols else None
+
+    def _operand(self, arg, like: str | None = None) -> str:
+        """A number beside a tensor in maximum/where: torch wants a tensor there, of the
+        other operand's dtype (a Python float would make a float32 tensor)."""
         if arg.is_Number and like:
-            return f"torch.full_like({next(iter(like.values()))}, {self._print(arg)})"
+            return f"torch.full_like({like}, {self._print(arg)})"
         return self._print(arg)
+
+    def _nested(self, fqn: str, args) -> str:
+        like = self._like(sympy.Tuple(*args))
+        printed = self._print(args[-1])
+        for arg in reversed(args[:-1]):
+            printed = f"{self._module_format(fqn)}({self._operand(arg, like)}, {printed})"
+        return printed
 
     def _print_Piecewise(self, expr):
         """Nested ``torch.where``; both branches are evaluated (their inf is discarded)."""
         pieces = list(expr.args)
         if pieces[-1].cond != sympy.true:
             raise ValueError(f"Piecewise without an otherwise-branch: {expr}")
-        printed = self._operand(pieces[-1].expr)
+        like = self._like(expr)
+        printed = self._operand(pieces[-1].expr, like)
         for piece in reversed(pieces[:-1]):
-            printed = (f"torch.where({self._print(piece.cond)}, {self._operand(piece.expr)}, "
-                       f"{printed})")
+            printed = (f"torch.where({self._print(piece.cond)}, "
+                       f"{self._operand(piece.expr, like)}, {printed})")
         return printed
 
     def _print_Pow(self, expr):

@@ -15,7 +15,7 @@ import sympy
 from ..derivation import Backprop, backprop
 from ..spec import Spec
 from .context import activation_helpers, common_context, output_helpers
-from .kinds import layer_code
+from .kinds import layer_code, param_gradient_name
 from .printer import HELPERS, NumpyCodePrinter, inplace_statements
 from .rules import A, ActivationCode, OutputCode, Z, activation_code, output_code
 from .stable import LogSoftmax, SoftmaxRow
@@ -123,7 +123,7 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
                             note=f"Z{L} is now log softmax(Z{L}): the loss reads it")
     for l, layer in g.layers.items():
         if layer.kind != "dense":
-            per_layer[l] = layer_code(layer, printer)
+            per_layer[l] = layer_code(layer, printer.helpers_used)
     # the backward pass: who passes back to whom, the first assigning, the others adding
     assigned = set()
     if output == "activation":  # its activation meets the loss: the combined stable form
@@ -159,7 +159,8 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     start = {"dense": (f"Delta{L}", f"Z{L}"),
              "activation": (_gradient_name(g, L - 1) if L > 1 else None, f"A{L - 1}")}.get(
         output, (f"dA{L}", f"A{L}"))
-    context.update(z_names=", ".join(kept) + ("," if len(kept) == 1 else ""),
+    context.update(gradient_names={key: param_gradient_name(key) for key in context["keys"]},
+                   z_names=", ".join(kept) + ("," if len(kept) == 1 else ""),
                    y_order="F" if output == "dense" and per_layer[L]["transposed"] else None,
                    per_layer=per_layer, helpers=helpers, output_kind=output,
                    start=start, loss_z={"dense": "Zs[-1]", "activation": "As[-2]"}.get(
