@@ -137,6 +137,15 @@ def _module(tmp_path, spec, name="net", target="torch"):
     return generate(spec, target=target).load(path), path
 
 
+def array_library(target):
+    """torch, or jax.numpy with float64 enabled."""
+    lib = need(target)
+    if target == "jax":
+        lib.config.update("jax_enable_x64", True)
+        return lib.numpy
+    return lib
+
+
 #: Pre-activations of +-1e3, targets at 0 and 1 (W1, W2, X, Y of a 2-3-3 network).
 EXTREME = ([[1.0, 0], [0, 1], [1, 1]], [[1.0, 0, 0], [0, -1, 0], [0, 0, 0.5]],
            [[1e3, -1e3], [-1e3, 1e3], [0.5, -0.2]], [[0.0, 1, 0], [1, 0, 0], [0, 0, 1]])
@@ -145,12 +154,7 @@ EXTREME = ([[1.0, 0], [0, 1], [1, 1]], [[1.0, 0, 0], [0, -1, 0], [0, 0, 0.5]],
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_finite_at_z_1e3(tmp_path, dtype, target):
-    lib = need(target)
-    if target == "jax":
-        lib.config.update("jax_enable_x64", True)
-        xp = lib.numpy
-    else:
-        xp = lib
+    xp = array_library(target)
     t = getattr(xp, dtype)
     for hidden in HIDDEN:
         for out, loss in OUTPUTS:
@@ -191,12 +195,15 @@ def test_net_is_a_module_whose_backward_fills_grad(tmp_path):
         net.loss(X[:, :2], Y)
 
 
-def test_torch_compile_traces_it(tmp_path):
+@pytest.mark.parametrize("example", ["dense", "residual"])
+def test_torch_compile_traces_it(tmp_path, example):
     torch = need("torch")
-    m, _ = _module(tmp_path, _spec("sigmoid", "softmax", "cross_entropy"))
+    spec = (_spec("sigmoid", "softmax", "cross_entropy") if example == "dense" else
+            Spec.from_toml(EXAMPLES / "residual.toml"))  # layernorm, add, custom layers
+    m, _ = _module(tmp_path, spec)
     p = {k: v.requires_grad_() for k, v in m.init_params(0, torch.float32).items()}
-    X = torch.randn(8, 3)
-    Y = torch.softmax(torch.randn(8, 3), dim=1)
+    X = torch.randn(8, m.LAYERS[0])
+    Y = torch.softmax(torch.randn(8, m.LAYERS[-1]), dim=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compiled = torch.compile(m.loss, backend="eager")
@@ -204,7 +211,7 @@ def test_torch_compile_traces_it(tmp_path):
     C.backward()
     _, grads = m.loss_and_gradients({k: v.detach() for k, v in p.items()}, X, Y)
     for key, g in grads.items():
-        torch.testing.assert_close(p[key].grad, g, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(p[key].grad, g, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -250,11 +257,5 @@ def test_command_line(tmp_path, capsys, target, marks):
     assert main(["verify", str(EXAMPLES / "softmax_ce.toml"), "--target", target]) == 0
     text = capsys.readouterr().out
     assert f"style {target}" in text and marks[1] in text and "PASS" in text
-    # a kind the target does not print yet: exit 2, and no file
-    assert main(["codegen", str(EXAMPLES / "residual.toml"), "-o", str(tmp_path / "r.py"),
-                 "--target", target]) == 2
-    err = capsys.readouterr().err
-    assert f"the {target} target does not yet print a layernorm layer" in err
-    assert not (tmp_path / "r.py").exists()
     with pytest.raises(InputError, match="unknown target 'tf'"):
         generate(_spec("tanh", "identity", "sse"), target="tf")
