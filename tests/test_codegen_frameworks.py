@@ -88,10 +88,10 @@ def test_a_wrong_backward_is_caught(target):
     spec = _spec("tanh", "softmax", "cross_entropy")
     module = generate(spec, target=target)
     line, wrong = {
-        "torch": (("        dA *= (1 - A**2)\n        Delta = dA\n    else:\n"
-                   "        Delta = dA * (1 - A**2)\n"),
-                  ("        dA *= (1 - A**2) * 1.001\n        Delta = dA\n    else:\n"
-                   "        Delta = dA * (1 - A**2) * 1.001\n")),
+        "torch": (("        dA.addcmul_(dA * A, A, value=-1)  # dA * (1 - A**2)\n"
+                   "        Delta = dA\n    else:\n        Delta = dA * (1 - A**2)\n"),
+                  ("        dA.addcmul_(dA * A, A, value=-1.002)\n        Delta = dA\n"
+                   "    else:\n        Delta = dA * (1 - 1.002*A**2)\n")),
         "jax": ("    Delta = dA * (1 - A**2)\n", "    Delta = dA * (1 - A**2) * 1.001\n")}[target]
     assert line in module.source
     module.source = module.source.replace(line, wrong)
@@ -107,7 +107,8 @@ def test_the_module_saves_the_output_and_works_in_place():
     assert "    A = Z.sigmoid_()  # in z's memory: the backward reads only a\n" in source
     assert "    return A, (A_prev, W, A)\n" in source
     assert ("    if owned:  # the caller's own array: g' multiplies it in place\n"
-            "        dA *= (A*(1 - A))\n        Delta = dA\n    else:\n"
+            "        dA.mul_(A).addcmul_(dA, A, value=-1)  # dA * (A*(1 - A))\n"
+            "        Delta = dA\n    else:\n"
             "        Delta = dA * (A*(1 - A))\n") in source
     assert "torch.addmm(b, A_prev, W.t())" in source
     assert "    return a*y.sum(dim=1, keepdim=True) - y\n" in source

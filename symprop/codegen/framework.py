@@ -37,12 +37,15 @@ __all__ = ["FRAMEWORKS", "Framework", "framework_context"]
 
 @dataclass(frozen=True)
 class Framework:
-    """What a framework target prints with: its array forms (printer included), and a =
-    g(z) written over z's memory for the forwards that have an in-place form (an identity
-    layer's a is its z in every framework)."""
+    """What a framework target prints with: its array forms (printer included); a = g(z)
+    written over z's memory for the forwards that have an in-place form (an identity
+    layer's a is its z in every framework); and dC/dA multiplied by g' in its own memory
+    for the g' written through a that have a form without temporaries (torch's fused
+    multiply-adds: a (1 - a) g = a g - a (a g))."""
 
     forms: ArrayForms
     in_place: dict[str, str]
+    prime_in_place: dict[str, str]
 
 
 FRAMEWORKS = {
@@ -53,28 +56,32 @@ FRAMEWORKS = {
                    concatenate="torch.cat([{a}, {b}], dim=1)",
                    softmax="torch.softmax({x}, dim=1)", copy="{x}.clone()", param="{key}"),
         {"torch.sigmoid(Z)": "Z.sigmoid_()", "torch.tanh(Z)": "Z.tanh_()",
-         "torch.exp(Z)": "Z.exp_()", "Z": "Z"}),
+         "torch.exp(Z)": "Z.exp_()", "Z": "Z"},
+        {"(A*(1 - A))": "dA.mul_(A).addcmul_(dA, A, value=-1)",
+         "(1 - A**2)": "dA.addcmul_(dA * A, A, value=-1)"}),
     "jax": Framework(
         ArrayForms(printer=JaxCodePrinter, total="jnp.sum({x}, axis={axis}, keepdims=True)",
                    batch_total="jnp.sum({x}, axis={axis})",
                    broadcast=" + jnp.zeros({width}, {like}.dtype)",
                    concatenate="jnp.concatenate([{a}, {b}], axis=1)",
                    softmax="jax.nn.softmax({x}, axis=1)", copy="{x}", param="{key}"),
-        {"Z": "Z"}),
+        {"Z": "Z"}, {}),
 }
 
 
-def _dense(spec: Spec, l: int, code, printer, in_place: dict) -> dict:
+def _dense(spec: Spec, l: int, code, printer, framework: Framework) -> dict:
     """One dense layer: its forward a = g(z), what it saves, and dC/dz from dC/da."""
     printer._settings["symbol_names"] = {Z: "Z", A: "A"}
     forward = printer.doprint(code.forward)
-    inplace = in_place.get(forward) if code.through_output else None
+    inplace = framework.in_place.get(forward) if code.through_output else None
     # parenthesised as a factor: (A*(1 - A)), (1 - A**2), but (Z > 0) as it prints
     prime = None if code.prime == 1 else printer.parenthesize(code.prime, PRECEDENCE["Mul"])
     params = [(f"W{l}", "W")] + ([(f"b{l}", "b")] if spec.has_bias(l) else [])
     return {"kind": "dense", "label": code.label, "forward": inplace or forward,
             "inplace": inplace is not None, "saved": "A" if code.through_output else "Z",
-            "prime": prime, "formula": f"{code.label}'(z) = {code.prime}", "inputs": [l - 1],
+            "prime": prime,
+            "prime_in_place": framework.prime_in_place.get(prime, f"dA *= {prime}"),
+            "formula": f"{code.label}'(z) = {code.prime}", "inputs": [l - 1],
             "params": params, "bare": set()}
 
 
@@ -176,8 +183,7 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     for l in range(1, top + 1):
         layer = g.layers[l]
         if layer.kind == "dense":
-            layers[l] = _dense(spec, l, activation_code(g.activation[l]), printer,
-                               framework.in_place)
+            layers[l] = _dense(spec, l, activation_code(g.activation[l]), printer, framework)
         else:
             layers[l] = layer_code(layer, set(), framework.forms)
         layers[l].update(describe=spec.stack[l - 1].describe(), **_function_parts(layers[l]))
