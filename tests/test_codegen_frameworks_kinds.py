@@ -14,7 +14,7 @@ import pytest
 from conftest import need
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_codegen_frameworks import OWN_CHECKS, TARGETS, array_library
+from test_codegen_frameworks import HIDDEN, OWN_CHECKS, TARGETS, array_library
 from test_codegen_kinds import ENDINGS
 from test_layers import AROUND, layer_lists, spec_around
 
@@ -266,3 +266,23 @@ def test_random_layer_lists_agree_with_autodiff(spec, target):
     assert {c.against for c in checked} == {"jax", "torch", entry}
     for c in checked:  # within 1e-12 + 1e-10 |reference| entry by entry
         assert c.passed and (c.atol, c.rtol) == (1e-12, 1e-10), c
+
+
+def test_every_kind_runs_on_another_device(tmp_path):
+    """No tensor is made on a fixed device: on PyTorch's meta device (shapes without data,
+    this machine's stand-in for CUDA, which it lacks) loss, backward and forward run and every
+    gradient stays there."""
+    torch = need("torch")
+    specs = [_finite_case(kind) for kind in list(AROUND) + list(ENDINGS)]
+    specs += [Spec(layers=(3, 4, 3), activation=[h, "softmax"], loss="cross_entropy")
+              for h in HIDDEN]
+    for n, spec in enumerate(specs):
+        m = generate(spec, target="torch").load(tmp_path / f"d{n}.py")
+        p = {k: v.requires_grad_() for k, v in
+             m.init_params(0, torch.float64, device="meta").items()}
+        X = torch.empty(5, m.LAYERS[0], dtype=torch.float64, device="meta")
+        Y = torch.empty(5, m.LAYERS[-1], dtype=torch.float64, device="meta")
+        m.loss(p, X, Y).backward()
+        for key, value in p.items():
+            assert value.grad.device.type == "meta" and value.grad.shape == value.shape, key
+        assert m.forward({k: v.detach() for k, v in p.items()}, X).device.type == "meta"
