@@ -29,6 +29,8 @@ import harness
 SPEC = {"layers": [784, 256, 256, 10], "activation": ["sigmoid", "sigmoid", "softmax"],
         "loss": "cross_entropy", "bias": True}
 CONTENDERS = ("torch_target", "eager", "floor", "numpy_target", "jax_target", "jax_jit")
+#: Each worker warms up for half this long and times calls for at least this long.
+SECONDS = 0.5
 
 
 def data(batch: int, dtype):
@@ -123,7 +125,8 @@ def step_worker(name: str, folder: str, key: str, repeat: int) -> None:
     step = make_step(name, folder, params, X, Y)
     loss, grads = step()
     check = [float(loss)] + [float(np.abs(np.asarray(grads[k])).sum()) for k in sorted(grads)]
-    seconds = harness.time_calls(step, max(5, repeat // (1 + int(batch) // 1024)))
+    seconds = harness.time_calls(step, max(5, repeat // (1 + int(batch) // 1024)),
+                                 seconds=SECONDS)
     harness.report({"times": {key: seconds}, "checks": {key: check}})
 
 
@@ -153,8 +156,9 @@ def main() -> None:
                 for name in CONTENDERS for key in configs}
     print(f"{harness.machine()}; torch {torch.__version__}, numpy {np.__version__}, "
           f"{torch.get_num_threads()} torch threads")
-    print(f"one training step, one process per contender and configuration, median of "
-          f"{args.repeat} calls, {args.rounds} rounds; milliseconds\n")
+    print(f"one training step, one process per contender and configuration, median of at "
+          f"least {args.repeat} calls and {SECONDS} s after {SECONDS / 2} s of warm-up, "
+          f"{args.rounds} rounds; milliseconds\n")
     per_round = harness.alternate(commands, args.rounds)
     for key in configs:
         for name in ("torch_target", "numpy_target", "jax_target", "jax_jit"):

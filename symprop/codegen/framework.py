@@ -79,8 +79,8 @@ def _dense(spec: Spec, l: int, code, printer, framework: Framework) -> dict:
     params = [(f"W{l}", "W")] + ([(f"b{l}", "b")] if spec.has_bias(l) else [])
     return {"kind": "dense", "label": code.label, "forward": inplace or forward,
             "inplace": inplace is not None, "saved": "A" if code.through_output else "Z",
-            "prime": prime,
-            "prime_in_place": framework.prime_in_place.get(prime, f"dA *= {prime}"),
+            "prime": prime, "prime_in_place": prime and framework.prime_in_place.get(
+                prime, f"dA *= {prime}"),
             "formula": f"{code.label}'(z) = {code.prime}", "inputs": [l - 1],
             "params": params, "bare": set()}
 
@@ -97,8 +97,8 @@ def _output(spec: Spec, engine, printer) -> dict:
     else:
         label, forward = "identity", "Z"
     return {"affine": kind == "dense", "bias": kind == "dense" and spec.has_bias(L),
-            "source": L if kind not in ("dense", "activation")
-            else L - 1, "kind": kind, "label": label, "forward": forward}
+            "source": L - 1 if kind in ("dense", "activation") else L, "kind": kind,
+            "label": label, "forward": forward}
 
 
 def _tuple(names: list[str]) -> str:
@@ -113,8 +113,8 @@ def _function_parts(code: dict) -> dict:
     parts = {"args": ", ".join(inputs + [f'params["{key}"]' for key, _ in code["params"]]),
              "signature": ", ".join(inputs + [name for _, name in code["params"]])}
     if code["kind"] != "dense":
-        returned = [code["passes"][s] for s in code["inputs"]] + [param_gradient_name(key) for key, _ in
-                                                                  code["params"]]
+        returned = ([code["passes"][s] for s in code["inputs"]]
+                    + [param_gradient_name(key) for key, _ in code["params"]])
         parts.update(saves=_tuple(code["reads"]) if code["reads"] else "()",
                      returns=", ".join(returned) + ("," if len(returned) == 1 else ""),
                      reads_from=" and ".join(f"a^({s})" for s in code["inputs"]))

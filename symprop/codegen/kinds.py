@@ -91,7 +91,7 @@ def param_gradient_name(key: str) -> str:
 
 def param_name(key: str, param: str) -> str:
     """A parameter as the layer's code reads it: params["c4"] in NumPy, c4 in a framework's
-    layer function (p_A4 where c4's name would be one of the function's own)."""
+    layer function, and p_A4 there for a name the function uses itself (A4 is a^(4))."""
     if param == "{key}" and _TAKEN.fullmatch(key):
         return f"p_{key}"
     return param.format(key=key)
