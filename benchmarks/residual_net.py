@@ -12,7 +12,9 @@ derive  Build the graph and derive the compact gradient of every parameter, cold
         twin within 1.2x of the dense-only engine.
 step    One call of the generated vectorized module's ``loss_and_gradients`` against a
         hand-written NumPy step and PyTorch eager autograd, batches 256 and 2048, float32 and
-        float64.  Target: within 1.10x of hand-written NumPy.
+        float64.  Target: within 1.10x of hand-written NumPy.  Also the torch target's step
+        (``codegen --target torch``: the layernorm and the residual sum as autograd
+        Functions of their derivation) against the same eager autograd, reported.
 
 Every figure is the median over --rounds rounds (the processes alternated, order rotated);
 each ratio is the median over rounds of two figures of the same round.  Before any figure
@@ -51,7 +53,7 @@ DENSE = {"name": "dense-twin", "layers": [784, 256, 256, 10], "loss": "cross_ent
 
 DERIVE = {"dense, dense-only engine": ("dense", "baseline"), "dense, today": ("dense", "now"),
           "residual, today": ("residual", "now")}
-STEP = ("symprop", "hand", "torch")
+STEP = ("symprop", "hand", "torch", "torch_target")
 
 
 # ------------------------------------------------------------------ derive
@@ -179,6 +181,18 @@ def make_step(name: str, module: str, params, X, Y):
         return lambda: generated.loss_and_gradients(params, X, Y)
     if name == "hand":
         return lambda: hand_written(params, X, Y)
+    if name == "torch_target":
+        import importlib.util
+
+        import torch
+
+        spec = importlib.util.spec_from_file_location("generated_torch", module.replace(
+            ".py", "_torch.py"))
+        generated = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(generated)
+        p = {k: torch.from_numpy(v) for k, v in params.items()}
+        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+        return lambda: generated.loss_and_gradients(p, Xt, Yt)
     return torch_step(params, X, Y)
 
 
@@ -201,6 +215,8 @@ def run_step(rounds: int, repeat: int) -> list[bool]:
 
     module = Path(tempfile.mkdtemp(prefix="symprop-bench-")) / "residual.py"
     generate(Spec.from_dict(RESIDUAL), "vectorized").write(module)
+    generate(Spec.from_dict(RESIDUAL), target="torch").write(str(module).replace(".py",
+                                                                                 "_torch.py"))
     configs = [f"{d}/{b}" for d in ("float32", "float64") for b in (256, 2048)]
     # one process per contender and configuration: what one configuration allocated would
     # otherwise change the next one's times (glibc's malloc adapts its mmap threshold to the
@@ -216,19 +232,21 @@ def run_step(rounds: int, repeat: int) -> list[bool]:
         if not harness.agree(answers[0]["checks"][key], per_round[f"hand {key}"][0]["checks"][key],
                       key.split("/")[0]):
             sys.exit(f"{name} disagrees with the hand-written step at {key}")
-    print(f"\n{'dtype':>8} {'batch':>6} " + " ".join(f"{n:>8}" for n in STEP)
-          + "   " + " ".join(f"{'/' + n:>7}" for n in STEP[1:]) + "  target")
+    print(f"\n{'dtype':>8} {'batch':>6} " + " ".join(f"{n:>12}" for n in STEP)
+          + "   " + " ".join(f"{'/' + n:>7}" for n in STEP[1:3])
+          + "  target              torch_target/torch")
     verdicts = []
     for key in configs:
         dtype, batch = key.split("/")
         t = {n: harness.median(per_round, f"{n} {key}", key) for n in STEP}
         r = {n: harness.ratio(per_round, f"symprop {key}", f"{n} {key}", key)
-             for n in STEP[1:]}
+             for n in STEP[1:3]}
+        framework = harness.ratio(per_round, f"torch_target {key}", f"torch {key}", key)
         ok = r["hand"] <= 1.10
         verdicts.append(ok)
-        print(f"{dtype:>8} {batch:>6} " + " ".join(f"{t[n] * 1e3:>8.2f}" for n in STEP)
-              + "   " + " ".join(f"{r[n]:>7.2f}" for n in STEP[1:])
-              + f"  /hand <= 1.10 {'MET' if ok else 'MISSED'}")
+        print(f"{dtype:>8} {batch:>6} " + " ".join(f"{t[n] * 1e3:>12.2f}" for n in STEP)
+              + "   " + " ".join(f"{r[n]:>7.2f}" for n in STEP[1:3])
+              + f"  /hand <= 1.10 {'MET' if ok else 'MISSED':<6} {framework:>18.2f}")
     return verdicts
 
 

@@ -71,6 +71,20 @@ class TorchCodePrinter(ArrayCodeNames, TorchPrinter):
             return f"torch.full_like({like}, {self._print(arg)})"
         return self._print(arg)
 
+    def _print_Max(self, expr):
+        """max(0, z) as ``torch.clamp_min(z, 0)``: one pass, no tensor of zeros."""
+        return self._clamped("torch.clamp_min", expr) or super()._print_Max(expr)
+
+    def _print_Min(self, expr):
+        return self._clamped("torch.clamp_max", expr) or super()._print_Min(expr)
+
+    def _clamped(self, name: str, expr) -> str | None:
+        numbers = [a for a in expr.args if a.is_Number]
+        if len(expr.args) != 2 or len(numbers) != 1:
+            return None
+        other = next(a for a in expr.args if not a.is_Number)
+        return f"{name}({self._print(other)}, {self._print(numbers[0])})"
+
     def _nested(self, fqn: str, args) -> str:
         like = self._like(sympy.Tuple(*args))
         printed = self._print(args[-1])
