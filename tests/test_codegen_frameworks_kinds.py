@@ -14,7 +14,8 @@ import pytest
 from conftest import need
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_codegen_frameworks import HIDDEN, OWN_CHECKS, TARGETS, array_library
+from test_codegen_frameworks import HIDDEN, TARGETS, array_library
+from test_codegen_frameworks import _verified as verified
 from test_codegen_kinds import ENDINGS
 from test_layers import AROUND, layer_lists, spec_around
 
@@ -35,11 +36,9 @@ def _ending(name):
 
 
 def _verified(spec, target, dtype="float64", rtol=1e-10):
-    need("torch")
-    need("jax")
-    report = verify(spec, target=target, dtype=dtype)
-    assert report.passed, str(report)
-    assert {"jax", "torch", "fd"} | OWN_CHECKS[target] <= {c.against for c in report.comparisons}
+    """The dense tests' verification (passed, with autodiff, fd and the framework's own
+    checks), and in float64 rtol 1e-10 against autodiff."""
+    report = verified(spec, target, dtype)
     if dtype == "float64":
         for c in report.comparisons:
             if c.against in ("jax", "torch"):

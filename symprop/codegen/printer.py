@@ -65,9 +65,10 @@ class ArrayCodeNames:
 
     def _nested(self, fqn: str, args) -> str:
         func = self._module_format(fqn)
+        like = self._like(sympy.Tuple(*args))
         printed = self._print(args[-1])
         for arg in reversed(args[:-1]):
-            printed = f"{func}({self._operand(arg)}, {printed})"
+            printed = f"{func}({self._operand(arg, like)}, {printed})"
         return printed
 
     def _print_Piecewise(self, expr):
@@ -85,7 +86,12 @@ class ArrayCodeNames:
             printed = f"{printed}.astype({self._print(like)}.dtype)"
         return printed
 
-    def _operand(self, arg) -> str:
+    def _like(self, expr) -> str | None:
+        """The array a number among ``expr``'s operands must take its dtype from, where the
+        library wants arrays there (NumPy does not: none)."""
+        return None
+
+    def _operand(self, arg, like: str | None = None) -> str:
         """An argument of maximum or minimum beside the last one."""
         return self._print(arg)
 

@@ -85,13 +85,6 @@ class TorchCodePrinter(ArrayCodeNames, TorchPrinter):
         other = next(a for a in expr.args if not a.is_Number)
         return f"{name}({self._print(other)}, {self._print(numbers[0])})"
 
-    def _nested(self, fqn: str, args) -> str:
-        like = self._like(sympy.Tuple(*args))
-        printed = self._print(args[-1])
-        for arg in reversed(args[:-1]):
-            printed = f"{self._module_format(fqn)}({self._operand(arg, like)}, {printed})"
-        return printed
-
     def _print_Piecewise(self, expr):
         """Nested ``torch.where``; both branches are evaluated (their inf is discarded)."""
         pieces = list(expr.args)
