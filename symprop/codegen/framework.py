@@ -96,9 +96,13 @@ def _output(spec: Spec, engine, printer) -> dict:
         label, forward = code.label, printer.doprint(code.forward)
     else:
         label, forward = "identity", "Z"
-    return {"affine": kind == "dense", "bias": kind == "dense" and spec.has_bias(L),
-            "source": L - 1 if kind in ("dense", "activation") else L, "kind": kind,
-            "label": label, "forward": forward}
+    affine, bias = kind == "dense", kind == "dense" and spec.has_bias(L)
+    source = L - 1 if kind in ("dense", "activation") else L
+    # the output function's arguments before Y: a^(L-1), W and b of a dense layer, else z
+    args = (f'A{source}, params["W{L}"], ' + (f'params["b{L}"]' if bias else "None")
+            if affine else f"A{source}")
+    return {"affine": affine, "bias": bias, "source": source, "kind": kind, "label": label,
+            "forward": forward, "args": args}
 
 
 def _tuple(names: list[str]) -> str:
@@ -192,9 +196,6 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     context = common_context(spec, target, source, out)
     context.update(
         per_layer=layers, output=output,
-        output_args=(f'A{L - 1}, params["W{L}"], '
-                     + (f'params["b{L}"]' if spec.has_bias(L) else "None")
-                     if output["affine"] else f"A{output['source']}"),
         walk=_walk(layers, output),
         helpers=output_helpers(out, printer),
         coefficient=coefficient_code(out, printer),
