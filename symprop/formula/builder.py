@@ -72,9 +72,13 @@ class Builder(Transformer):
             sub["braced"] if sub["braced"] is not None else sub["plain"], kind, tok.start_pos,
             self.text)
         sup = T.LAYER.search(text)
+        nielsen = sup is None and T.NIELSEN_LAYER.search(text)
         has_layer = KINDS.get(kind, (True, 0))[0]
         layer = None
-        if sup is not None:
+        if nielsen:
+            written = nielsen["layer"] or nielsen["braced"]
+            layer = T.read_layer(written, tok.start_pos + nielsen.start(), self.text)
+        elif sup is not None:
             if not has_layer:
                 raise self._error(f"{kind}_{{..}} has no layer superscript", tok.start_pos,
                                   hint=f"{'Inputs' if kind == 'x' else 'Targets'} belong to one "
@@ -84,7 +88,8 @@ class Builder(Transformer):
             raise self._error(f"{text.strip()} needs a layer superscript", tok.end_pos,
                               hint="Write ^{(L)}, ^{(L-1)} or a layer number, e.g. "
                                    f"{kind}_{{1}}^{{(L)}}")
-        return NodeRef(kind, indices, layer, span=self._span(tok.start_pos, tok.end_pos))
+        return NodeRef(kind, indices, layer, nielsen=bool(nielsen),
+                       span=self._span(tok.start_pos, tok.end_pos))
 
     def LOSS(self, tok: Token) -> Loss:
         sub = T.SUB.search(str(tok))

@@ -3,7 +3,9 @@ r"""What a parsed formula means for one network: :mod:`.syntax` values -> SymPy.
 Rules of reading (design.md section 4, seed 000):
 
 * a node name is the network's symbol (a_k^(0) is the input x_k); a, z and delta keep their
-  layered definitions, which evaluation and proofs expand;
+  layered definitions, which evaluation and proofs expand; Nielsen's a^{l-1}_k is a_k^{(l-1)};
+* ``C`` is C_0, the loss of one sample, unless the formula sums C_i over the samples (seed
+  000's ``C = 1/n sum_i C_i``): then it is the batch loss;
 * ``g^{(l)}`` / ``g'^{(l)}`` is layer l's activation of the spec and its derivative (the layer
   may be left out when the argument is a z_j^(l)); ``\sigma`` is the sigmoid whatever the spec
   says;
@@ -56,8 +58,10 @@ MAX_EXPONENT = 1000
 
 
 def is_batch_formula(equation: Equation) -> bool:
-    """Whether the formula speaks of the batch loss C or of C_i summed over samples."""
-    return any(isinstance(e, Loss) and not isinstance(e.sample, int) for e in walk(equation))
+    """Whether the formula speaks of a batch: C_i, one sample's loss by a letter, which sums
+    over the samples (seed 000's C = 1/n sum_i C_i).  Otherwise, in index notation, C is the
+    loss of one sample, C_0, as in seed 000's derivations and Nielsen's book."""
+    return any(isinstance(e, Loss) and isinstance(e.sample, str) for e in walk(equation))
 
 
 class Meaning(SumsMixin):
@@ -212,9 +216,8 @@ class Meaning(SumsMixin):
                                         "(a, z, x)")
         gradient = self.engine.gradient(wrt)
         if loss.sample is None:
-            if not self.batch:
-                raise self.error("C is the batch loss, but the formula is about one sample",
-                                 loss)
+            if not self.batch:  # index notation: C is C_0, the loss of one sample
+                return gradient
             total = BatchSum(gradient)
             return total / BATCH_SIZE if self.graph.spec.reduction == "mean" else total
         if isinstance(loss.sample, int):

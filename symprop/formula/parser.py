@@ -13,6 +13,7 @@ Seed 000 writes ``\frac{\partial C_{0}}{\partial w_{12}^{(L)}} = 2 \left( a_{1}^
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import lark
@@ -54,9 +55,9 @@ def _parse(text: str, source: str | None, offset: int = 0):
     try:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedCharacters as exc:
-        raise FormulaError(f"cannot read {text[exc.pos_in_stream]!r} here",
-                           text=text, position=exc.pos_in_stream, where=source,
-                           hint=_HINT) from None
+        what, hint = _unreadable(text, exc.pos_in_stream)
+        raise FormulaError(what, text=text, position=exc.pos_in_stream, where=source,
+                           hint=hint) from None
     except lark.exceptions.UnexpectedEOF as exc:
         raise FormulaError("the formula ends too early" + _expected(exc.expected),
                            text=text, position=len(text.rstrip()), where=source) from None
@@ -79,6 +80,27 @@ def _parse(text: str, source: str | None, offset: int = 0):
 _HINT = ("Write nodes in seed notation (w_{12}^{(L)}, a_2^(L-1), \\delta_1^{(L)}, y_1, x_0), "
          "g'^{(L)}(z), \\sigma(z), \\frac{..}{..}, \\sum_{j=0}^{n-1}, and \\cdot or * for "
          "products")
+
+#: A node with a number where Nielsen writes its layer (a^2_j), or with an unparenthesised
+#: layer after its subscript (a_j^L): both read as something else, so each gets its own hint.
+_POWER_FIRST = re.compile(r"(?:\\delta|δ|delta|[wbza])\s*\^\s*\{?\s*[0-9]")
+_LAYER_AFTER = re.compile(r"\^\s*\{?\s*[lL]\b")
+
+
+def _unreadable(text: str, position: int) -> tuple[str, str]:
+    """What to say about the character at ``position`` that no token begins with."""
+    here = text[position:]
+    if _POWER_FIRST.match(here):
+        return ("a number in a node's superscript is a power, not a layer",
+                "For a layer write it in parentheses, a^{(2)}_j or a_j^{(2)}; Nielsen's "
+                "unparenthesised superscript is l or L, plus or minus a number: a^{l-1}_k, "
+                "\\delta^L_j")
+    if here[:1] in "lL" and _LAYER_AFTER.search(text[max(0, position - 4):position + 1]):
+        return (f"cannot read {here[0]!r} here",
+                "A layer after the subscript is parenthesised, a_j^{(L)}; unparenthesised, "
+                "write it first as Nielsen does: a^L_j, w^l_{jk}")
+    return f"cannot read {text[position]!r} here", _HINT
+
 
 _TOKEN_NAMES = {
     "RPAR": "')'", "RB": "'}'", "RBRACKET": "']'", "RCURLY": "'\\}'", "LB": "'{'",

@@ -82,11 +82,15 @@ class Dots(Expr):
 
 @dataclass(frozen=True)
 class NodeRef(Expr):
-    """w_jk^(l), b_j^(l), z_j^(l), a_j^(l), delta_j^(l), x_k, y_j; indices int or letter."""
+    """w_jk^(l), b_j^(l), z_j^(l), a_j^(l), delta_j^(l), x_k, y_j; indices int or letter
+    (also in Nielsen's spelling, w^l_{jk}, a^{l-1}_k)."""
 
     kind: str
     indices: tuple[int | str, ...]
     layer: Layer | None = None
+    #: Written superscript first, unparenthesised, as Nielsen does (a^{l-1}_k): corrections
+    #: print in the same spelling.
+    nielsen: bool = field(default=False, compare=False, kw_only=True)
 
 
 @dataclass(frozen=True)

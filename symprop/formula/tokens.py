@@ -18,6 +18,9 @@ class FormulaError(ExpressionError):
 
 SUB = re.compile(r"_\s*(?:\{(?P<braced>[^{}]*)\}|(?P<plain>[0-9A-Za-z,]+))")
 LAYER = re.compile(r"\^\s*\{?\s*(?:\\left\s*)?\(\s*(?P<layer>[^()]*?)\s*(?:\\right\s*)?\)")
+#: Nielsen's layer superscript, unparenthesised: ^l, ^L, ^{l-1}, ^{L+2}.
+NIELSEN_LAYER = re.compile(r"\^\s*(?:(?P<layer>[lL])(?![A-Za-z0-9])|\{\s*(?P<braced>[lL]\s*(?:[-+−]"
+                           r"\s*[0-9]+\s*)?)\})")
 LAYER_TEXT = re.compile(
     r"(?:(?P<base>[A-Za-z])\s*(?:(?P<sign>[-+−])\s*(?P<offset>[0-9]+))?|(?P<abs>[0-9]+))")
 KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta", "\\gamma": "gamma", "γ": "gamma",
