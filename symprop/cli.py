@@ -1,4 +1,4 @@
-"""The ``symprop`` command line (design.md section 4).
+"""The ``symprop`` command line (README: Use).
 
 Exit codes: 0 success, 1 a negative answer (a proof failed), 2 bad input or work estimated
 too big (``--force`` does it anyway) -- with a one-paragraph message on stderr and no
@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     codegen.add_argument("--target", choices=TARGETS, default="numpy",
                          help="numpy (default); torch: autograd Functions whose backward is "
                               "the derivation and a Net module; jax: custom_vjp functions "
-                              "(torch and jax: dense layers for now)")
+                              "(every target prints every layer kind)")
 
     verify = sub.add_parser("verify", help="check the generated module against autodiff "
                                            "and finite differences")

@@ -1,7 +1,7 @@
 """Errors that name what is wrong, where, and how to fix it.
 
 Every error a user can cause by their input derives from :class:`InputError`; the command
-line turns it into a one-paragraph message on stderr and exit code 2 (design.md section 4).
+line turns it into a one-paragraph message on stderr and exit code 2.
 """
 
 from __future__ import annotations

@@ -238,7 +238,8 @@ class Spec:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(f"not valid TOML ({exc})", where=source,
-                            hint="See design.md section 3 for the format.") from None
+                            hint="A spec is TOML such as layers = [3, 6, 6, 4] and loss = \"sse\"; "
+                                 "README's section \"The spec\" has every key.") from None
         return cls.from_dict(data, source)
 
     @classmethod
