@@ -95,9 +95,9 @@ def _matrix_entry(layer, form: sympy.Expr) -> sympy.Expr:
 
     def walk(e):
         if isinstance(e, SumK):
-            return sympy.Sum(walk(e.args[0]), (LETTERS["k"], 0, layer.n_in - 1))
+            return sympy.Sum(walk(e.args[0]), (LETTERS[e.bound], 0, layer.n_in - 1))
         if isinstance(e, SumJ):
-            return sympy.Sum(walk(e.args[0]), (LETTERS["j"], 0, layer.width - 1))
+            return sympy.Sum(walk(e.args[0]), (LETTERS[e.bound], 0, layer.width - 1))
         info = slot_of(e)
         if info is not None:
             index = LETTERS[info.letters[0]] if info.letters else 0

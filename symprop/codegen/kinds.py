@@ -112,27 +112,28 @@ class _Axes:
             return super()._print_Symbol(expr)
         name = array_name(self._settings["layer"], info, self.forms.param)
         letters = info.letters
-        if letters == "kj" or (info.role == "param" and letters == "mk"):
-            name, letters = f"{name}.T", letters[::-1]
-        if not self._settings["three_d"]:
+        axes = self._settings["axes"]
+        if not axes:
             return name
-        j = "j" in letters
-        k = any(c in letters for c in "km")
-        if info.role == "param":
-            return f"{name}[None, {':' if j else 'None'}, {':' if k else 'None'}]"
-        if k:
-            return f"{name}[:, None, :]"
-        return f"{name}[:, :, None]"
+        where = [axes[c] for c in letters]
+        if where != sorted(where):  # c_kj on (j, k): its transpose
+            name = f"{name}.T"
+        ndim = max(axes.values()) + 1
+        index = [":" if (i in where or (i == 0 and info.role != "param")) else "None"
+                 for i in range(ndim)]
+        return f"{name}[{', '.join(index)}]"
 
     def _sum(self, expr, axis: int) -> str:
         return self.forms.total.format(x=self._print(expr.args[0]), axis=axis)
 
     def _print_SumK(self, expr):
-        """The sum over the input's nodes: its own axis in 3-D, the row in 2-D."""
-        return self._sum(expr, 2 if self._settings["three_d"] else 1)
+        """The sum over the input's nodes: its letter's own axis, the row in 2-D."""
+        axes = self._settings["axes"]
+        return self._sum(expr, axes[expr.bound] if axes else 1)
 
     def _print_SumJ(self, expr):
-        return self._sum(expr, 1)
+        axes = self._settings["axes"]
+        return self._sum(expr, axes[expr.bound] if axes else 1)
 
 
 @cache
@@ -141,22 +142,31 @@ def axes_printer(forms: ArrayForms) -> type:
     base = forms.printer
     return type(f"Axes{base.__name__}", (_Axes, base), {
         "forms": forms,
-        "_default_settings": {**base._default_settings, "layer": None, "three_d": False}})
+        "_default_settings": {**base._default_settings, "layer": None, "axes": None}})
 
 
-def _three_d(expr: sympy.Expr) -> bool:
-    """Does a form need the third axis: a quantity with two letters, a sum whose terms also
-    depend on a letter it does not sum, or two letters side by side outside the sums (node j
-    of the layer times node k of its input)?"""
+#: The axes of a letter form's letters: (batch, j, k) -- k or m, the input's node, on the
+#: third -- and (batch, j, m, k) where a sum over k holds the input's node m as well (a
+#: custom layer's backward through sum_k c_mk ...).
+THREE_D = {"j": 1, "k": 2, "m": 2}
+FOUR_D = {"j": 1, "m": 2, "k": 3}
+
+
+def _axes(expr: sympy.Expr) -> dict[str, int] | None:
+    """The axes a form needs: None (batch, node) where no quantity carries two letters, no
+    sum's terms depend on a letter it does not sum, and no two letters stand side by side
+    outside the sums (node j of the layer times node k of its input); else three axes, or
+    four where a sum over k holds m too."""
+    sums = [(e, e.bound) for e in expr.atoms(SumK) | expr.atoms(SumJ)]
+    if any(isinstance(e, SumK) and "m" in free_letters(e.args[0]) for e, _ in sums):
+        return FOUR_D
     for s in expr.free_symbols:
         info = slot_of(s)
         if info is not None and len(info.letters) > 1:
-            return True
-    for total, letter in [(e, "k") for e in expr.atoms(SumK)] + [(e, "j") for e in
-                                                                expr.atoms(SumJ)]:
-        if free_letters(total.args[0]) - {letter}:
-            return True
-    return len(free_letters(expr)) > 1
+            return THREE_D
+    if any(free_letters(total.args[0]) - {letter} for total, letter in sums):
+        return THREE_D
+    return THREE_D if len(free_letters(expr)) > 1 else None
 
 
 def stable(expr: sympy.Expr) -> sympy.Expr:
@@ -179,15 +189,16 @@ def stable(expr: sympy.Expr) -> sympy.Expr:
 
 
 def _print(printer, expr: sympy.Expr, width: int, reads: set | None = None
-           ) -> tuple[str, bool]:
-    """A form printed in its stable code form, and whether on three axes; the symbols that
-    form reads are added to ``reads`` (a^(l) where sigma' is written through the output)."""
+           ) -> tuple[str, dict | None]:
+    """A form printed in its stable code form, and the axes it took (None: two); the symbols
+    that form reads are added to ``reads`` (a^(l) where sigma' is written through the
+    output)."""
     expr = stable(expr).xreplace({N: sympy.Integer(width)})
-    three = _three_d(expr)
-    printer._settings["three_d"] = three
+    axes = _axes(expr)
+    printer._settings["axes"] = axes
     if reads is not None:
         reads |= expr.free_symbols
-    return printer.doprint(expr), three
+    return printer.doprint(expr), axes
 
 
 def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dict:
@@ -240,9 +251,9 @@ def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dic
     passes = {}
     for role, vjp in letter_forms.vjp.items():
         source = layer.roles[role]
-        text, three = _print(printer, vjp, width, reads)
-        if three:
-            text = f"({text})[:, 0, :]"
+        text, axes = _print(printer, vjp, width, reads)
+        if axes:
+            text = f"({text})[:, 0, :{', 0' if axes is FOUR_D else ''}]"
         passes.setdefault(source, []).append(text)
     slots = [slot_of(s) for s in reads if slot_of(s) is not None]
     saved = sorted({array_name(layer, info) for info in slots if info.role == "named"})

@@ -26,7 +26,7 @@ import sympy
 from ..activations import absorb_sign
 from ..notation import Node
 from .derived import LetterForms
-from .letters import LETTERS, N, SumK, concrete, rename, slot, slot_of
+from .letters import LETTERS, N, SumK, concrete, distinct_sums, rename, slot, slot_of
 from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, general, node
 
 __all__ = ["FormulaLayer", "exact"]
@@ -230,12 +230,12 @@ class FormulaLayer(SymbolicLayer):
         sum_k as a SymPy Sum over k = 0 .. n - 1 (``n``: default the input's width)."""
         from ..notation import node_symbol
 
-        k = LETTERS["k"]
         upper = (self.n_in if n is None else n) - 1
+        expr = distinct_sums(expr)
 
         def walk(e):
             if isinstance(e, SumK):
-                return sympy.Sum(walk(e.args[0]), (k, 0, upper))
+                return sympy.Sum(walk(e.args[0]), (LETTERS[e.bound], 0, upper))
             info = slot_of(e)
             if info is not None:
                 layer = self.roles.get(info.role, self.index)

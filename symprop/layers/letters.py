@@ -35,6 +35,7 @@ __all__ = [
     "SumJ",
     "SumK",
     "concrete",
+    "distinct_sums",
     "expand_sums",
     "free_letters",
     "rename",
@@ -44,9 +45,12 @@ __all__ = [
     "vanishes",
 ]
 
-#: The number of nodes k runs over (the input layer's width), and the letters of node indices.
+#: The number of nodes k runs over (the input layer's width), and the letters of node indices:
+#: j, k, m as the formulas write them, q a spare one a sum is renamed to when a free letter
+#: would otherwise be captured by it (see :func:`rename`).
 N = sympy.Symbol("n", integer=True, positive=True)
-LETTERS = {letter: sympy.Symbol(letter, integer=True, nonnegative=True) for letter in "jkm"}
+LETTERS = {letter: sympy.Symbol(letter, integer=True, nonnegative=True) for letter in "jkmq"}
+_SPARE = "q"
 
 
 @dataclass(frozen=True)
@@ -80,38 +84,53 @@ def slot_of(symbol: sympy.Basic) -> Slot | None:
     return _SLOTS.get(symbol) if isinstance(symbol, sympy.Symbol) else None
 
 
-class SumK(sympy.Function):
+class _BoundSum(sympy.Function):
+    """A sum that binds one index letter: ``Sum(body)`` binds the class's letter, and
+    ``Sum(body, q)`` the letter q (a sum renamed so that a free letter is not captured)."""
+
+    nargs = (1, 2)
+    letter = ""
+
+    @property
+    def bound(self) -> str:
+        """The letter this sum binds."""
+        return str(self.args[1]) if len(self.args) > 1 else self.letter
+
+    def with_body(self, body: sympy.Expr) -> sympy.Expr:
+        """The same sum (same bound letter) over another body."""
+        return self.func(body, *self.args[1:])
+
+
+class SumK(_BoundSum):
     """sum_k(expr): the sum over the nodes k of the input layer.
 
-    Its derivative by a slot carrying the letter k (a_k, c_jk) is the derivative of the one
-    term that holds it -- the summand's derivative, k left free; by anything else it is the
-    sum of the derivatives.
+    Its derivative by a slot carrying the bound letter (a_k, c_jk) is the derivative of the
+    one term that holds it -- the summand's derivative, the letter left free; by anything
+    else it is the sum of the derivatives.
     """
 
-    nargs = 1
+    letter = "k"
 
     def _eval_derivative(self, s):
         inner = sympy.diff(self.args[0], s)
         info = slot_of(s)
-        if info is not None and "k" in info.letters:
+        if info is not None and self.bound in info.letters:
             return inner
-        return SumK(inner) if inner != 0 else sympy.S.Zero
+        return self.with_body(inner) if inner != 0 else sympy.S.Zero
 
 
-class SumJ(sympy.Function):
+class SumJ(_BoundSum):
     """sum_j(expr): the sum over the nodes j of the layer itself (a vector-Jacobian product's
     sum over the nodes a gradient comes from)."""
 
-    nargs = 1
+    letter = "j"
 
 
 def free_letters(expr: sympy.Expr) -> set[str]:
     """The index letters of the slots in ``expr`` outside any sum (k is bound in sum_k, j in
     sum_j)."""
-    if isinstance(expr, SumK):
-        return free_letters(expr.args[0]) - {"k"}
-    if isinstance(expr, SumJ):
-        return free_letters(expr.args[0]) - {"j"}
+    if isinstance(expr, _BoundSum):
+        return free_letters(expr.args[0]) - {expr.bound}
     info = slot_of(expr)
     if info is not None:
         return set(info.letters)
@@ -124,15 +143,63 @@ def free_letters(expr: sympy.Expr) -> set[str]:
 
 
 def rename(expr: sympy.Expr, old: str, new: str) -> sympy.Expr:
-    """Every free slot letter ``old`` becomes ``new`` (k -> m: the k-th term, named m)."""
-    mapping = {}
+    """Every free letter ``old`` becomes ``new`` (k -> m: the k-th term, named m).
+
+    Letters bound by a sum are left alone (in ``a_k sum_k a_k**2`` renaming k to m gives
+    ``a_m sum_k a_k**2``), and a sum whose bound letter is ``new`` while ``old`` is free in
+    its terms is first renamed to a spare letter, so the free letter is not captured
+    (``sum_k c_jk`` with j -> k is ``sum_q c_kq``, not ``sum_k c_kk``)."""
+    if old == new:
+        return expr
+
+    def walk(e):
+        if isinstance(e, _BoundSum):
+            if e.bound == old:
+                return e
+            body = e.args[0]
+            if e.bound == new and old in free_letters(body):
+                spare = _spare_letter(body, (old, new))
+                return e.func(walk(rename(body, new, spare)), LETTERS[spare])
+            return e.with_body(walk(body))
+        info = slot_of(e)
+        if info is not None:
+            return slot(info.role, info.name, info.letters.replace(old, new)) \
+                if old in info.letters else e
+        if old in LETTERS and new in LETTERS and e == LETTERS[old]:
+            return LETTERS[new]
+        if not e.args:
+            return e
+        args = [walk(a) for a in e.args]
+        return e.func(*args) if args != list(e.args) else e
+    return walk(expr)
+
+
+def distinct_sums(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every sum whose bound letter is also free outside it renamed to a spare
+    letter, for a reader: ``a_k sum_k a_k**2`` reads ``a_k sum_q a_q**2`` (the same value)."""
+    free = free_letters(expr)
+
+    def walk(e):
+        if isinstance(e, _BoundSum) and e.bound in free:
+            spare = _spare_letter(e.args[0], tuple(free))
+            return e.func(rename(e.args[0], e.bound, spare), LETTERS[spare])
+        return e.func(*[walk(a) for a in e.args]) if e.args else e
+    return walk(expr)
+
+
+def _letters_in(expr: sympy.Expr) -> set[str]:
+    """Every index letter in ``expr``, free or bound."""
+    out = set()
     for s in expr.free_symbols:
         info = slot_of(s)
-        if info is not None and old in info.letters:
-            mapping[s] = slot(info.role, info.name, info.letters.replace(old, new))
-    if old in LETTERS and new in LETTERS:
-        mapping[LETTERS[old]] = LETTERS[new]
-    return expr.xreplace(mapping)
+        out |= set(info.letters) if info is not None else {str(s)} & set(LETTERS)
+    return out
+
+
+def _spare_letter(body: sympy.Expr, taken: tuple[str, ...]) -> str:
+    if _SPARE in _letters_in(body) or _SPARE in taken:
+        raise ValueError(f"no spare letter to rename a sum over {body} to")
+    return _SPARE
 
 
 def expand_sums(expr: sympy.Expr) -> sympy.Expr:
@@ -148,9 +215,9 @@ def expand_sums(expr: sympy.Expr) -> sympy.Expr:
     for term in sympy.Add.make_args(inner):
         free, bound = [], []
         for factor in sympy.Mul.make_args(term):
-            (bound if "k" in free_letters(factor) else free).append(factor)
+            (bound if expr.bound in free_letters(factor) else free).append(factor)
         rest = sympy.Mul(*bound)
-        total.append(sympy.Mul(*free) * (SumK(rest) if bound else N))
+        total.append(sympy.Mul(*free) * (expr.with_body(rest) if bound else N))
     return sympy.Add(*total)
 
 
@@ -195,11 +262,9 @@ def concrete(expr: sympy.Expr, binding: Mapping[str, int], symbol_of: Callable,
     nodes of the input layer (sum_j over the layer's ``own_width``), slots replaced by the
     network's symbols (``symbol_of(slot, indices)``), n by ``width``."""
     def bind(e, binding):
-        if isinstance(e, SumK):
-            return sympy.Add(*[bind(e.args[0], {**binding, "k": k}) for k in range(width)])
-        if isinstance(e, SumJ):
-            return sympy.Add(*[bind(e.args[0], {**binding, "j": j})
-                               for j in range(own_width)])
+        if isinstance(e, _BoundSum):
+            size = width if isinstance(e, SumK) else own_width
+            return sympy.Add(*[bind(e.args[0], {**binding, e.bound: i}) for i in range(size)])
         info = slot_of(e)
         if info is not None:
             return symbol_of(info, tuple(binding[c] for c in info.letters))
