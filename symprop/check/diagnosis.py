@@ -12,14 +12,27 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import sympy
 
 from ..activations import ActivationPrime
 from ..formula.meaning import Meaning, Scope
 from ..formula.parser import FormulaError
-from ..formula.syntax import Call, Expr, Group, Layer, Mul, NodeRef, Sum, rebuild, walk
+from ..formula.syntax import (
+    Add,
+    Call,
+    Deriv,
+    Expr,
+    Group,
+    Layer,
+    Mul,
+    Neg,
+    NodeRef,
+    Sum,
+    rebuild,
+    walk,
+)
 from ..notation import index_label, node_of
 from .identity import agree, ratio
 
@@ -48,6 +61,10 @@ class Mistake:
     fix: str
     tree: Expr
     edits: tuple[tuple[tuple[int, int], str], ...]
+    #: Variants of one correction (the same g' over j or over k): the first confirmed counts.
+    group: str = ""
+    #: Ranked after the other findings of an exact fix (a restatement of a definition).
+    later: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,7 @@ class Finding:
     corrected: str
     exact: bool = True
     factor: sympy.Expr | None = None
+    later: bool = field(default=False, compare=False, repr=False)
 
     @property
     def title(self) -> str:
@@ -71,9 +89,14 @@ def _is_latex(text: str) -> bool:
 
 
 def node_text(ref: NodeRef, latex: bool) -> str:
-    """A node in the style the user typed: w_{12}^{(L-1)} or w_12^(L-1)."""
+    """A node in the style the user typed: w_{12}^{(L-1)}, w_12^(L-1), or Nielsen's
+    w^{l-1}_{jk}."""
     name = ("\\delta" if latex else "delta") if ref.kind == "delta" else ref.kind
     sub = index_label(ref.indices)
+    if ref.nielsen and ref.layer is not None:
+        layer = ref.layer.text()
+        return (name + (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
+                + (f"_{sub}" if len(sub) == 1 else f"_{{{sub}}}"))
     if ref.layer is None:
         return f"{name}_{{{sub}}}" if latex else f"{name}_{sub}"
     layer = ref.layer.text()
@@ -129,17 +152,23 @@ def _node_edits(ctx: _Context, tree, occurrences: tuple[NodeRef, ...], new: Node
 
 
 def _wrong_layers(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
+    """A node of another layer, written as the formula writes its layer (2, L-1, l+1)."""
     L = ctx.meaning.graph.L
+    primed = {id(c.arg) for c in walk(tree) if isinstance(c, Call) and c.primes}
     for ref, where in _targets(tree):
-        if ref.layer is None or ref.layer.base not in (None, "L"):
+        if ref.layer is None or ref.layer.base not in (None, "L", *ctx.scope.bound):
             continue
-        current = ref.layer.offset if ref.layer.base is None else L + ref.layer.offset
+        base = ref.layer.base
+        zero = {None: 0, "L": L}.get(base, ctx.scope.bound.get(base, 0))
+        current = zero + ref.layer.offset
         lowest = 0 if ref.kind == "a" else 1
         for layer in sorted(range(lowest, L + 1), key=lambda m: abs(m - current)):
             if layer == current:
                 continue
-            new_layer = Layer(None, layer) if ref.layer.base is None else Layer("L", layer - L)
-            yield _node_edits(ctx, tree, where, replace(ref, layer=new_layer), "layer", "")
+            new_layer = Layer(base, layer - zero)
+            what = (f"g' of layer {new_layer.text()}, not {ref.layer.text()}"
+                    if ref.kind == "z" and all(id(o) in primed for o in where) else "")
+            yield _node_edits(ctx, tree, where, replace(ref, layer=new_layer), "layer", what)
 
 
 def _wrong_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
@@ -181,9 +210,12 @@ def _swapped_letters(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
 
 def _a_vs_z(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
     swap = {"a": "z", "z": "a"}
+    # dC/da for dC/dz is as often a missing g' (Nielsen's BP1 without sigma'): g' comes first
+    by = {id(e.wrt) for e in walk(tree) if isinstance(e, Deriv)}
     for ref, where in _targets(tree):
         if ref.kind in swap and ref.layer is not None:
-            yield _node_edits(ctx, tree, where, replace(ref, kind=swap[ref.kind]), "a_z", "")
+            mistake = _node_edits(ctx, tree, where, replace(ref, kind=swap[ref.kind]), "a_z", "")
+            yield replace(mistake, later=any(id(o) in by for o in where))
 
 
 def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
@@ -227,13 +259,54 @@ def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
             yield Mistake("g_prime", f"multiply the sum's terms by {insert}",
                           rebuild(tree, lambda e, old=s, new=body: new if e is old else None),
                           (((s.span[1], s.span[1]), " " + insert),))
-    # a missing g' of one node, at the end
+    # a missing g' of one node, at the end, over the formula's own letters: g'(z_j^(L)) in a
+    # formula for every j, not the node of the case that failed
     for layer, j in ctx.missing_primes:
-        ref = NodeRef("z", (j,), Layer("L", layer - ctx.meaning.graph.L))
-        insert = prime_text(ref.layer.text(), ref, ctx.latex)
-        yield Mistake("g_prime", f"multiply by {insert}",
-                      Mul((tree, Call("g", ref, 1, ref.layer))),
-                      (((tree.span[1], tree.span[1]), " " + insert),))
+        for index in _own_indices(ctx, j):
+            for written in _own_layers(ctx, tree, layer):
+                ref = NodeRef("z", (index,), written, nielsen=ctx.nielsen)
+                insert = prime_text(written.text(), ref, ctx.latex)
+                yield Mistake("g_prime", f"multiply by {insert}",
+                              Mul((tree, Call("g", ref, 1, written))),
+                              _times_edits(ctx, tree, insert),
+                              group=f"g' of z_{j}^({layer})")
+
+
+def _times_edits(ctx: _Context, tree: Expr, factor: str):
+    """The text edits that multiply the whole of ``tree`` by ``factor``: appended to a
+    product, around a sum (whose terms the factor would otherwise join)."""
+    last = tree.factors[-1] if isinstance(tree, Mul) else tree
+    if isinstance(tree, Add | Neg | Sum) or isinstance(last, Sum) or (
+            isinstance(last, Deriv) and last.operand is not None):
+        opening, closing = ("\\left(", "\\right)") if ctx.latex else ("(", ")")
+        return (((tree.span[0], tree.span[0]), opening),
+                ((tree.span[1], tree.span[1]), f"{closing} {factor}"))
+    return (((tree.span[1], tree.span[1]), " " + factor),)
+
+
+def _own_indices(ctx: _Context, j: int) -> list[int | str]:
+    """Node index j as the formula may write it: each free letter that has the value j here,
+    then the number."""
+    return [x for x, v in ctx.scope.bound.items() if v == j] + [j]
+
+
+def _own_layers(ctx: _Context, tree: Expr, layer: int) -> list[Layer]:
+    """Layer ``layer`` as the formula writes it (l+1, L-1 or 2, from its own nodes), then
+    relative to L."""
+    out = []
+    for e in walk(tree):
+        if isinstance(e, NodeRef) and e.layer is not None and e.layer not in out:
+            try:
+                if ctx.meaning.layer(e.layer, e, ctx.scope) == layer:
+                    out.append(e.layer)
+            except FormulaError:
+                continue
+    letters = [e.layer.base for e in walk(tree) if isinstance(e, NodeRef) and e.layer
+               is not None and e.layer.base in ctx.scope.bound]
+    for letter in dict.fromkeys(letters):
+        out.append(Layer(letter, layer - ctx.scope.bound[letter]))
+    out.append(Layer("L", layer - ctx.meaning.graph.L))
+    return list(dict.fromkeys(out))
 
 
 def _sum_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
@@ -280,6 +353,8 @@ class _Context:
     scope: Scope
     max_width: int
     missing_primes: list[tuple[int, int]]
+    #: Whether the formula spells its nodes as Nielsen does (a^{l-1}_k).
+    nielsen: bool = False
 
 
 def _prime_nodes(expr: sympy.Expr) -> set[tuple[int, int]]:
@@ -321,33 +396,43 @@ def factor_fix(c: sympy.Expr, meaning: Meaning) -> str:
 
 
 def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, probes,
-             text: str, *, lowered: sympy.Expr | None, limit: int = 3) -> list[Finding]:
+             text: str, *, lowered: sympy.Expr | None, limit: int = 3,
+             confirm: Callable[[str], bool] | None = None) -> list[Finding]:
     """The most likely mistakes that explain why ``claim`` differs from ``truth``.
 
     ``lowered`` is the claim in SymPy, or None when it cannot be evaluated as written (then
-    only edits that make it readable and right count).
+    only edits that make it readable and right count).  An edit is tried at ``scope``, the
+    case that failed; ``confirm(corrected text)`` then re-reads the corrected formula and
+    checks it over every case, and only what it confirms is reported.
     """
     latex = _is_latex(text)
     want = [p(truth) for p in probes]
     present = set() if lowered is None else _prime_nodes(meaning.engine.expand_deltas(lowered))
     ctx = _Context(meaning, text, latex, scope, max(meaning.graph.widths),
-                   sorted(_prime_nodes(meaning.engine.expand_deltas(truth)) - present))
+                   sorted(_prime_nodes(meaning.engine.expand_deltas(truth)) - present),
+                   any(isinstance(e, NodeRef) and e.nielsen for e in walk(claim)))
     claim_text = text[claim.span[0]:claim.span[1]].strip()
     findings: list[Finding] = []
     factor = None if lowered is None else _constant_ratio(
         want, [p(lowered) for p in probes], meaning)
     before, after = text[:claim.span[0]], text[claim.span[1]:]
+    confirmed = confirm or (lambda corrected: True)
 
     def whole(corrected_claim: str) -> str:
         return (before + corrected_claim + after).strip()
 
     if factor is not None:
-        findings.append(Finding("factor", factor_fix(factor, meaning),
-                                whole(_scaled(claim_text, factor, latex)), True, factor))
+        corrected = whole(_scaled(claim_text, factor, latex))
+        if confirmed(corrected):
+            findings.append(Finding("factor", factor_fix(factor, meaning), corrected, True,
+                                    factor))
     seen: set[str] = set()
+    groups: set[str] = set()
     with_factor: list[Finding] = []
     for mistakes in MISTAKES:
         for m in mistakes(ctx, claim):
+            if m.group and m.group in groups:
+                continue
             try:
                 value = meaning.lower(m.tree, scope)
             except FormulaError:
@@ -359,12 +444,16 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
                 continue
             seen.add(corrected)
             if all(agree(u, v, p.backend) for u, v, p in zip(want, got, probes)):
-                findings.append(Finding(m.category, m.fix, whole(corrected)))
+                if confirmed(whole(corrected)):
+                    findings.append(Finding(m.category, m.fix, whole(corrected),
+                                            later=m.later))
+                    groups.add(m.group)
             else:
                 c = _constant_ratio(want, got, meaning)
-                if c is not None:
+                scaled = whole(_scaled(corrected, c, latex)) if c is not None else ""
+                if c is not None and len(with_factor) < limit and confirmed(scaled):
                     with_factor.append(Finding(m.category, f"{m.fix}, and multiply by {c}",
-                                               whole(_scaled(corrected, c, latex)), False, c))
+                                               scaled, False, c))
             if len(findings) >= limit:
                 return _ranked(findings)
     return _ranked(findings + with_factor)[:limit]
@@ -372,7 +461,7 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
 
 def _ranked(findings: list[Finding]) -> list[Finding]:
     order = list(CATEGORIES)
-    return sorted(findings, key=lambda f: (not f.exact, order.index(f.category)))
+    return sorted(findings, key=lambda f: (not f.exact, f.later, order.index(f.category)))
 
 
 def _constant_ratio(want, got, meaning: Meaning) -> sympy.Expr | None:

@@ -26,7 +26,7 @@ from ..derivation import Backprop, backprop
 from ..errors import InputError
 from ..formula import FormulaError, FreeIndexError, Meaning, Scope, is_batch_formula, parse_formula
 from ..formula.matrices import is_matrix_formula
-from ..formula.syntax import Deriv, Equation, Expr, Layer, Loss, NodeRef
+from ..formula.syntax import Call, Deriv, Equation, Expr, Layer, Loss, NodeRef, walk
 from ..notation import node_of
 from ..spec import Spec
 from .cases import _cases
@@ -61,7 +61,8 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     def floats():  # float64 points for the diagnosis, built only when one is needed
         return make_probes(engine, PROBES, backend=FLOAT, seed=seed)
 
-    for claim in claims:
+    for number, claim in enumerate(claims):
+        confirm = functools.partial(_confirmed, engine, wrt, number, floats)
         side = {"text": formula[claim.span[0]:claim.span[1]].strip(), "right": True,
                 "symbolic": None}
         result.sides.append(side)
@@ -71,7 +72,7 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
             except FormulaError as exc:
                 # unreadable as written; wrong (exit 1) only if a usual mistake explains it
                 findings = diagnose(meaning, claim, scope, truth, floats(), formula,
-                                    lowered=None)
+                                    lowered=None, confirm=confirm)
                 if not findings:
                     raise
                 side["right"] = result.right = False
@@ -86,13 +87,36 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
             side["right"] = result.right = False
             if not result.findings:
                 result.findings = diagnose(meaning, claim, scope, truth, floats(), formula,
-                                           lowered=lowered)
+                                           lowered=lowered, confirm=confirm)
                 result.counterexample = _counterexample(probes, values, truth, lowered, engine,
                                                         scope)
             break
     result.notes = _activation_notes(engine, equation, formula, wrt, result.right, seed)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _confirmed(engine: Backprop, wrt: str | None, number: int, floats, corrected: str) -> bool:
+    """Whether side ``number`` (after the first, or of a bare formula) of the corrected
+    formula, read afresh from its text, is right at every case it has: how each diagnosis is
+    confirmed before it is reported."""
+    try:
+        equation = parse_formula(corrected)
+        if is_matrix_formula(equation):
+            return False
+        meaning = Meaning(engine, corrected, batch=is_batch_formula(equation))
+        reference, claims, _ = _reference(equation, wrt, meaning)
+        if number >= len(claims):
+            return False
+        claim = claims[number]
+        probes = floats()
+        for scope, truth in _cases(meaning, reference, (claim,))[0]:
+            lowered = meaning.lower(claim, scope)
+            if not all(agree(p(truth), p(lowered), FLOAT) for p in probes):
+                return False
+        return True
+    except (InputError, FormulaError):
+        return False
 
 
 # ------------------------------------------------------------------ reading
@@ -177,6 +201,14 @@ def _activation_notes(engine: Backprop, equation: Equation, formula: str, wrt, r
             return ["It holds for any activation g: the network's g is generic."]
         if holds_with("g"):
             return [f"It holds for any activation g, not only for {names}."]
+        latex = "\\" in formula
+        named = [("\\" if latex and n == "sigma" else "") + n for n in ("sigma", "tanh")
+                 if any(isinstance(e, Call) and e.name == n for e in walk(equation))]
+        if named and _holds_with(spec, layers, "g", equation, formula, wrt, seed,
+                                 named_as_g=True):
+            fn = " and ".join(named)
+            return [f"It holds for {names} only because it names {fn} itself: with g in "
+                    f"place of {fn} it holds for any activation g."]
         return [(f"It holds for {names} only: with a general g it would not (the "
                  "formula writes g' through the activation itself, e.g. a(1 - a)).")]
     now = "the generic g" if generic else names
@@ -185,15 +217,18 @@ def _activation_notes(engine: Backprop, equation: Equation, formula: str, wrt, r
 
 
 def _holds_with(spec: Spec, layers: list[int], name: str, equation: Equation, formula: str,
-                wrt, seed: int) -> bool:
+                wrt, seed: int, *, named_as_g: bool = False) -> bool:
+    """Whether the formula is right, at every case, on the network with activation ``name``
+    (and the truth is not zero everywhere, which any formula of zeros would match)."""
     try:
         variant = spec.with_activations(dict.fromkeys(layers, name))
         engine = backprop(variant)
-        meaning = Meaning(engine, formula, batch=is_batch_formula(equation))
+        meaning = Meaning(engine, formula, batch=is_batch_formula(equation),
+                          named_as_g=named_as_g)
         reference, claims, _ = _reference(equation, wrt, meaning)
         probes = make_probes(engine, PROBES, backend=FLOAT, seed=seed + 1)
         informative = False
-        for scope, truth in _cases(meaning, reference, claims)[0][:4]:
+        for scope, truth in _cases(meaning, reference, claims)[0]:
             want = [p(truth) for p in probes]
             informative = informative or any(w for w in want)
             for claim in claims:

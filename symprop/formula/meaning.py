@@ -68,8 +68,11 @@ class Meaning(SumsMixin):
     """Lowers syntax to SymPy for the network of ``engine``."""
 
     def __init__(self, engine: Backprop, text: str, *, batch: bool = False,
-                 batch_size: int = 3, source: str | None = None):
+                 batch_size: int = 3, source: str | None = None, named_as_g: bool = False):
         self.engine = engine
+        #: Read \sigma and tanh as the layer's g (to tell whether a formula holds for any g
+        #: once the activation it names is generalised).
+        self.named_as_g = named_as_g
         self.graph = engine.graph
         self.text = text
         self.batch = batch
@@ -162,7 +165,7 @@ class Meaning(SumsMixin):
     # ------------------------------------------------------------ functions
     def _call(self, call: Call, scope: Scope) -> sympy.Expr:
         arg = self.lower(call.arg, scope)
-        if call.name == "g":
+        if call.name == "g" or (self.named_as_g and call.name in ("sigma", "tanh")):
             cls = self._activation(call, scope)
         else:
             cls = _NAMED[call.name]
