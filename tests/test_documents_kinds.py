@@ -38,10 +38,12 @@ def test_a_node_feeding_a_layernorm_sums_over_its_jacobian():
     assert d["chain_general"].startswith(r"\sum_{j=0}^{2} \frac{\partial C_{0}}{\partial "
                                          r"a_{j}^{(L-1)}} \cdot \frac{\partial a_{j}^{(L-1)}}"
                                          r"{\partial a_{1}^{(L-2)}}")
+    # the layer's width is its number (3 here), as in mu's definition: n is the batch size
     assert d["jacobians"] == [
         (r"\frac{\partial a_{j}^{(L-1)}}{\partial a_{m}^{(L-2)}} = \frac{\left([j = m] - "
-        r"\frac{1 + \hat{x}_{j}^{(L-1)} \hat{x}_{m}^{(L-1)}}{n}\right) \gamma_{j}^{(L-1)}}"
+        r"\frac{1 + \hat{x}_{j}^{(L-1)} \hat{x}_{m}^{(L-1)}}{3}\right) \gamma_{j}^{(L-1)}}"
         r"{\sigma^{(L-1)}}")]
+    assert d["iverson"] == [{"bracket": "[j = m]", "i": "j", "j": "m"}]
 
 
 def test_a_residual_node_shows_the_two_paths_and_their_sum():

@@ -240,7 +240,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
                 and derivation.expanded_size <= MAX_EXPANDED_SIZE else None)
     specialised = derivation.specialised()
     shown = derivation.result if expanded is None else expanded
-    return {
+    context = {
         "title": pr(derivation.lhs),
         "target": pr(derivation.symbol),
         "spec": {"name": spec.name, "layers": list(spec.layers),
@@ -270,3 +270,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "diagram": None,
         "link": None,
     }
+    # what a Kronecker delta printed above means, said once: [j = m] with j = m
+    context["iverson"] = [{"bracket": bracket, "i": i, "j": j}
+                          for bracket, (i, j) in getattr(p, "iverson", {}).items()]
+    return context

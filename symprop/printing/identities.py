@@ -3,7 +3,8 @@
 * a concrete activation's g' (SymPy's derivative, and its form through the output);
 * softmax's Jacobian entry, in general form;
 * the Jacobian entry of a layer without a z on the path (a layernorm's
-  gamma_j/sigma (delta_jm - 1/n - xhat_j xhat_m/n)), from the layer's letter form;
+  gamma_j/sigma ([j = m] - (1 + xhat_j xhat_m)/n_(l-1)), n_(l-1) printed as the
+  number it is), from the layer's letter form;
 * the definitions of the named quantities a result uses (mu, sigma, xhat).
 """
 
@@ -12,8 +13,9 @@ from __future__ import annotations
 import sympy
 
 from ..activations import A, ActivationPrime, Softmax
-from ..layers.letters import N as _N
+from ..layers.letters import N
 from ..notation import Node, node_of
+from .seed import Width
 
 __all__ = ["activation_identities", "general_node", "jacobian_identities", "layer_jacobians",
            "named_definitions"]
@@ -68,16 +70,19 @@ def _formula_layers(chain, graph) -> list:
 
 
 def layer_jacobians(chain, graph, printer) -> list[str]:
-    """d a_j^(l) / d a_m of each input of a formula layer on the path, in general form."""
+    """d a_j^(l) / d a_m of each input of a formula layer on the path, in general form.
+
+    The width a layer averages over is its number (a layernorm of 8 nodes: (... )/8), as in
+    the definitions of mu and sigma beside it: in a document n is the batch size only.
+    """
     lines = []
-    n = sympy.Symbol("n", integer=True, positive=True)
     for layer in _formula_layers(chain, graph):
         for role, jacobian in layer.jacobians.items():
             source = layer.roles[role]
             wrt = general_node("x", None, "m") if source == 0 else \
                 general_node("a", source, "m")
             lhs = sympy.Derivative(general_node("a", layer.index, "j"), wrt)
-            rhs = layer.general(jacobian, n if jacobian.has(_N) else None)
+            rhs = layer.general(jacobian.xreplace({N: Width(layer.n_in)}))
             lines.append(f"{printer.doprint(lhs)} = {printer.doprint(rhs)}")
     return lines
 

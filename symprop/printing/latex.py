@@ -80,9 +80,9 @@ class SeedLatexPrinter(SeedNotation, LatexPrinter):
         return f"{base}_{{{','.join(self._print(i) for i in expr.indices)}}}"
 
     def _print_KroneckerDelta(self, expr, exp=None):
-        """The Kronecker delta of softmax's Jacobian, distinct from the seed's delta_j^(l)."""
-        i, j = (self._print(a) for a in expr.args)
-        text = rf"[{i} = {j}]"
+        """The Kronecker delta of a Jacobian, [i = m] (Iverson's bracket), distinct from the
+        seed's delta_j^(l)."""
+        text = self._iverson(*(self._print(a) for a in expr.args))
         return text if exp is None else rf"{text}^{{{exp}}}"
 
 

@@ -18,7 +18,7 @@ from sympy.matrices.expressions import MatrixSymbol
 from ..matrix_notation import MATRIX_KINDS, PER_SAMPLE, matrix_label, matrix_of
 from ..notation import Node, layer_label, node_of
 
-__all__ = ["MAX_TERMS", "SEED_SETTINGS", "Elided", "SeedNotation", "elide"]
+__all__ = ["MAX_TERMS", "SEED_SETTINGS", "Elided", "SeedNotation", "Width", "elide"]
 
 #: Settings every seed-notation printer adds to its SymPy base's ``_default_settings``:
 #: the output layer L, relative or absolute layers, factors in the order given, and the
@@ -50,6 +50,18 @@ class Elided(sympy.Symbol):
 
     def __new__(cls):
         return super().__new__(cls, "Elided")
+
+
+class Width(sympy.Symbol):
+    """A layer's width in a general formula, printed as its number: a symbol, so that
+    (1 + xhat_j xhat_m)/8 keeps the form the derivation gives it."""
+
+    def __new__(cls, value: int):
+        return super().__new__(cls, f"width{int(value)}", integer=True, positive=True)
+
+    @property
+    def value(self) -> int:
+        return int(self.name.removeprefix("width"))
 
 
 def _node_order(term: sympy.Expr) -> tuple:
@@ -121,6 +133,18 @@ class SeedNotation:
         if kind in PER_SAMPLE:  # one value per sample: sigma_b
             return f"{name}_{{{i}}}" if self.latex_output else f"{name}[{i}]"
         return f"{name}_{{{i},{j}}}" if self.latex_output else f"{name}[{i}, {j}]"
+
+    def _iverson(self, i: str, j: str) -> str:
+        """``[i = j]``, the Kronecker delta; each one printed is kept in ``self.iverson`` (a
+        document says once what the bracket means)."""
+        text = f"[{i} = {j}]"
+        if not hasattr(self, "iverson"):
+            self.iverson: dict[str, tuple[str, str]] = {}
+        self.iverson.setdefault(text, (i, j))
+        return text
+
+    def _print_Width(self, expr):
+        return str(expr.value)
 
     def _print_Elided(self, expr):
         return r"\cdots" if self.latex_output else "..."

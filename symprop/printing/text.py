@@ -17,7 +17,7 @@ from sympy.printing.str import StrPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
 from ..notation import node_of
-from .seed import SEED_SETTINGS, SeedNotation
+from .seed import SEED_SETTINGS, SeedNotation, Width
 
 __all__ = ["SeedStrPrinter", "seed_factor_key", "text"]
 
@@ -28,7 +28,7 @@ _KIND_ORDER = {"delta": 3, "adj": 3, "w": 5, "b": 6, "a": 7, "x": 7, "z": 8, "y"
 
 def seed_factor_key(factor: sympy.Basic) -> tuple:
     """Numbers, sums, derivatives, deltas, g', then w, b, a, z, y; ties by SymPy's order."""
-    if factor.is_Number:
+    if factor.is_Number or isinstance(factor, Width):
         rank = 0
     elif factor.is_Add or isinstance(factor, sympy.Sum) or (
             factor.is_Pow and factor.base.is_Add):
@@ -116,6 +116,11 @@ class SeedStrPrinter(SeedNotation, StrPrinter):
         (index, low, high), = expr.limits
         return f"sum_({self._print(index)}={self._print(low)})^({self._print(high)}) " \
                f"[ {self._print(expr.function)} ]"
+
+    def _print_KroneckerDelta(self, expr):
+        """[j = m]: 1 when the two indices are equal, else 0 (as the LaTeX printer writes it,
+        and not delta_jm, which a reader takes for the seed's delta_j^(l))."""
+        return self._iverson(*(self._print(a) for a in expr.args))
 
     def _print_Derivative(self, expr):
         """d(num)/d(den), the seed's partial-derivative notation in plain text."""

@@ -1,0 +1,98 @@
+"""What a derivation prints, in the reader's notation: the Kronecker delta as [j = m] (never
+SymPy's KroneckerDelta), n only for the batch size (a layer's width is its number), and the
+layers as the user spelt them (a name typed with a layer number is answered with numbers)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import sympy
+
+from symprop import Spec, backprop
+from symprop.documents import derivation_document, render_derivation
+from symprop.printing.latex import latex
+from symprop.printing.text import text
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+#: A custom layer that normalises its input (the issue's l2.toml): its Jacobian has a
+#: Kronecker delta beside a sum.
+L2NORM = """
+name = "l2norm"
+input = 3
+loss = "half_sse"
+
+[[layer]]
+kind = "dense"
+width = 4
+activation = "tanh"
+bias = true
+
+[[layer]]
+kind = "custom"
+width = 4
+formula = "s_j * a_j / sqrt(sum_k(a_k**2) + 1)"
+params = { s = "j" }
+
+[[layer]]
+kind = "dense"
+width = 2
+bias = true
+"""
+
+
+@pytest.fixture(scope="module")
+def residual():
+    return backprop(Spec.from_toml(EXAMPLES / "residual.toml"))
+
+
+def test_the_kronecker_delta_prints_as_a_bracket_in_text_and_latex():
+    j, m = sympy.symbols("j m", integer=True)
+    assert text(sympy.KroneckerDelta(j, m)) == "[j = m]"
+    assert latex(sympy.KroneckerDelta(j, m)) == "[j = m]"
+
+
+def test_a_layernorm_gamma_in_text_has_no_kronecker_delta_and_no_width_n(residual):
+    out = render_derivation(residual.derive("gamma_0^(2)"))
+    assert "KroneckerDelta" not in out
+    assert ("    da_j^(L-3)/da_m^(L-4) = ([j = m] - (1 + xhat_j^(L-3)*xhat_m^(L-3))/8)"
+            "*gamma_j^(L-3)/sigma^(L-3)\n"
+            "  ([j = m] is 1 when j = m and 0 otherwise.)\n") in out
+    # the width is 8 there as in mu's definition; n is the batch, and said to be
+    assert "    mu^(L-3) = sum_(k=0)^(7) [ a_k^(L-4) ]/8\n" in out
+    assert not re.search(r"[^(1]/n\b", out), "n stands for a width somewhere"
+    assert ("Over a batch of n samples:\n"
+            "  dC/dgamma_0^(L-3) = (1/n) sum_(i=0)^(n-1) dC_i/dgamma_0^(L-3)\n") in out
+    # a residual sum's Jacobian and softmax's
+    assert "    da_j^(L-2)/da_m^(L-3) = [j = m]\n" in out
+    assert ("    da_i^(L)/dz_m^(L) = ([i = m] - a_m^(L))*a_i^(L)\n"
+            "  ([i = m] is 1 when i = m and 0 otherwise.)\n") in out
+
+
+def test_a_custom_layers_jacobian_prints_the_bracket():
+    engine = backprop(Spec.from_toml_string(L2NORM))
+    out = render_derivation(engine.derive("a_0^(1)"))
+    assert "KroneckerDelta" not in out
+    assert "    da_j^(L-1)/da_m^(L-2) = [j = m]*s_j^(L-1)/sqrt(1 + sum_(k=0)^(3) [ " in out
+    assert "  ([j = m] is 1 when j = m and 0 otherwise.)\n" in out
+
+
+def test_the_latex_document_says_what_the_bracket_and_n_are(residual):
+    body = derivation_document(residual.derive("gamma_0^(2)"), "latex")
+    assert "KroneckerDelta" not in body
+    assert (r"\frac{\partial a_{j}^{(L-3)}}{\partial a_{m}^{(L-4)}} = \frac{\left([j = m] - "
+            r"\frac{1 + \hat{x}_{j}^{(L-3)} \hat{x}_{m}^{(L-3)}}{8}\right) \gamma_{j}^{(L-3)}}"
+            r"{\sigma^{(L-3)}}") in body
+    assert "$[j = m]$ is 1 when $j = m$ and 0 otherwise." in body
+    assert "The loss $C$ of a batch of $n$ samples is the mean of the per-sample losses" in body
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex", "markdown", "html"])
+def test_no_document_of_any_example_prints_kronecker_delta(fmt):
+    for name in ("residual", "softmax_ce", "gated", "rbf"):
+        engine = backprop(Spec.from_toml(EXAMPLES / f"{name}.toml"))
+        for target in ("a_0^(1)", engine.graph.parameters()[-1]):
+            out = derivation_document(engine.derive(target), fmt)
+            assert "KroneckerDelta" not in out, (name, target)
