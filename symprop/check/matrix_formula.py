@@ -149,7 +149,7 @@ def _shape(value) -> str:
 
 
 def _diagnose(meaning, claim, cases, truth, value, scope, probes) -> list[Finding]:
-    ctx = MistakeContext(meaning, claim)
+    ctx = MistakeContext(meaning, claim, scope)
     text, before = meaning.text, meaning.text[:claim.span[0]]
     after = meaning.text[claim.span[1]:]
     factor = _ratio(meaning, claim, scope, truth, value, probes) if value is not None else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from ..formula.matrices import MatrixMeaning
+from ..formula.matrices import Mat, MatrixMeaning
 from ..formula.scope import Scope
 from ..formula.syntax import Add, Call, Expr, Group, Layer, MatrixRef, Mul, Transpose, rebuild, walk
 from ..formula.tokens import FormulaError
@@ -53,10 +53,35 @@ def _flip(e: Expr) -> Expr:
 
 
 class MistakeContext:
-    def __init__(self, meaning: MatrixMeaning, claim: Expr):
+    def __init__(self, meaning: MatrixMeaning, claim: Expr, scope: Scope | None = None):
         self.meaning, self.text, self.claim = meaning, meaning.text, claim
+        #: The letters' values of the case that failed (l = 2 in a general formula).
+        self.scope = scope or Scope()
         self.latex = _latex(meaning.text)
         self.L = meaning.graph.L
+
+    def value(self, e: Expr):
+        """What ``e`` is at the failing case (a :class:`Mat`, a number), or None."""
+        try:
+            return self.meaning.lower(e, self.scope)
+        except FormulaError:
+            return None
+
+    def layer_of(self, layer: int) -> Layer:
+        """Layer ``layer`` as the formula writes layers: as one of its own matrices does
+        (A^{(l-1)}, W^{(L)}, Z^{(2)}), else relative to its letter, to L, or as a number."""
+        refs = [e for e in walk(self.claim) if isinstance(e, MatrixRef) and e.layer is not None]
+        for ref in refs:
+            try:
+                if self.meaning.layer(ref.layer, ref, self.scope) == layer:
+                    return ref.layer
+            except FormulaError:
+                continue
+        bases = [r.layer.base for r in refs]
+        letter = next((b for b in bases if b in self.scope.bound), None)
+        if letter is not None:
+            return Layer(letter, layer - self.scope.bound[letter])
+        return _layer_like(Layer("L", 0) if "L" in bases or not refs else None, layer, self.L)
 
     def text_of(self, e: Expr) -> str:
         return self.text[e.span[0]:e.span[1]].strip()
@@ -145,33 +170,79 @@ def _layer_like(original: Layer | None, layer: int, L: int) -> Layer:
     return Layer(None, layer)
 
 
+def _missing_g_primes(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    """dC/dA^{(l)} without its entrywise g'^{(l)}(Z^{(l)}) wherever it stands: the whole side,
+    inside parentheses ((\\Delta^{(3)} W^{(3)})^\\top A^{(1)}), or the first factors of a
+    product -- each place whose value is an (n, n_l) matrix of a layer with an elementwise g."""
+    g = ctx.meaning.graph
+    hidden = {l for l in range(1, g.L + 1) if l in g.activation and g.is_elementwise(l)}
+    widths = {ctx.meaning.width_name(l): l for l in range(g.L + 1)}
+    odot = " \\odot " if ctx.latex else " * "
+
+    def layers(e: Expr) -> list[int]:
+        value = ctx.value(e)
+        if not isinstance(value, Mat) or value.names[0] != "n":
+            return []
+        named = widths.get(value.names[1])
+        same = [l for l in sorted(hidden) if g.widths[l] == value.cols and l != named]
+        return ([named] if named in hidden else []) + same
+
+    def factor(l: int) -> tuple[Call, str]:
+        layer = ctx.layer_of(l)
+        return (Call("g", MatrixRef("Z", layer), 1, layer),
+                _prime_call(layer, "Z", ctx.latex))
+
+    # the whole side
+    for l in layers(tree):
+        call, text = factor(l)
+        inner = Group(tree, span=tree.span) if isinstance(tree, Add) else tree
+        body = ctx.text_of(tree)
+        new_text = (wrapped(body, ctx.latex) if isinstance(tree, Add) else body) + odot + text
+        yield Mistake("g_prime", f"multiply entrywise by {text}",
+                      Mul((inner, call), ("odot",), span=tree.span), ((tree.span, new_text),))
+    # inside parentheses
+    for group in (e for e in walk(tree) if isinstance(e, Group) and e is not tree):
+        for l in layers(group.arg):
+            call, text = factor(l)
+            arg = group.arg
+            inner = Group(arg, span=arg.span) if isinstance(arg, Add) else arg
+            body = ctx.text_of(arg)
+            new_text = (wrapped(body, ctx.latex) if isinstance(arg, Add) else body) + odot + text
+            new = replace(group, arg=Mul((inner, call), ("odot",), span=arg.span))
+            yield Mistake("g_prime", f"multiply {ctx.text_of(group)} entrywise by {text}",
+                          ctx.swap(tree, group, new), ((arg.span, new_text),))
+    # after the first factors of a product: (A B) C read left to right
+    for m in (e for e in walk(tree) if isinstance(e, Mul)):
+        for i in range(len(m.factors) - 1):
+            first = Mul(m.factors[:i + 1], tuple(m.op(k) for k in range(i)),
+                        span=(m.factors[0].span[0], m.factors[i].span[1])) if i else m.factors[0]
+            for l in layers(first):
+                call, text = factor(l)
+                ops = tuple(m.op(k) for k in range(len(m.factors) - 1))
+                new = replace(m, factors=m.factors[:i + 1] + (call,) + m.factors[i + 1:],
+                              ops=ops[:i] + ("odot",) + ops[i:])
+                end = m.factors[i].span[1]
+                yield Mistake("g_prime", f"multiply {ctx.text_of(first)} entrywise by {text}",
+                              ctx.swap(tree, m, new), (((end, end), odot.rstrip() + " " + text),))
+
+
 def _g_primes(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
     g = ctx.meaning.graph
     hidden = [l for l in range(1, g.L + 1) if l in g.activation and g.is_elementwise(l)]
     calls = [c for c in walk(tree) if isinstance(c, Call) and _is_matrix(c)]
-    # the Hadamard product with g' missing
-    odot = " \\odot " if ctx.latex else " * "
-    for l in hidden:
-        layer = _layer_like(Layer("L", 0), l, g.L)
-        factor = Call("g", MatrixRef("Z", layer), 1, layer)
-        inner = Group(tree, span=tree.span) if isinstance(tree, Add) else tree
-        text = ctx.text_of(tree)
-        new_text = (wrapped(text, ctx.latex) if isinstance(tree, Add) else text) + odot + \
-            _prime_call(layer, "Z", ctx.latex)
-        yield Mistake("g_prime", f"multiply entrywise by {_prime_call(layer, 'Z', ctx.latex)}",
-                      Mul((inner, factor), ("odot",), span=tree.span), ((tree.span, new_text),))
+    yield from _missing_g_primes(ctx, tree)
     for call in calls:
         arg = call.arg.arg if isinstance(call.arg, Group) else call.arg
         if not isinstance(arg, MatrixRef) or arg.layer is None:
             continue
         try:
-            current = ctx.meaning.layer(arg.layer, arg, Scope())
+            current = ctx.meaning.layer(arg.layer, arg, ctx.scope)
         except FormulaError:
             continue
-        for l in hidden:  # g' of the wrong layer
+        for l in hidden:  # g' of the wrong layer, written as the argument writes its layer
             if l == current:
                 continue
-            layer = _layer_like(arg.layer, l, g.L)
+            layer = replace(arg.layer, offset=arg.layer.offset + l - current)
             new = replace(call, arg=replace(arg, layer=layer), layer=layer if call.layer else None)
             yield Mistake("g_prime", f"g' of layer {layer.text()}, not {arg.layer.text()}",
                           ctx.swap(tree, call, new),

@@ -6,7 +6,8 @@ row (1, n_l), Y is (n, n_L) and Delta^(l) = dC/dZ^(l) is (n, n_l) -- of the batc
 a mean reduction's 1/n sits in it.  \mathbf{1} is the column of n ones.
 
 Between two matrices a product written side by side, with \cdot or @ is the matrix product;
-\odot, \circ and * are entrywise (NumPy's broadcasting of a row or a column included).
+\odot, \circ and * are entrywise and need equal shapes, as the algebra does (not NumPy's
+broadcasting); a sum too, except that a row (a bias b^(l)) adds to every row of a matrix.
 Functions apply entrywise: g'^{(l)}(Z^{(l)}), \sigma(Z)(1 - \sigma(Z)); a number plus a matrix
 adds to every entry; \sum_i of a matrix sums its rows (the samples).
 
@@ -103,13 +104,17 @@ def is_matrix_formula(expr: Expr) -> bool:
     return any(isinstance(e, MatrixRef | Transpose) for e in walk(expr))
 
 
-def _entrywise(a: Mat, b: Mat, f, what: str, meaning, spans) -> Mat:
-    """``f(a_ij, b_ij)`` with NumPy's broadcasting of a row (1, c) or a column (r, 1)."""
-    rows = a.rows if a.rows != 1 else b.rows
-    cols = a.cols if a.cols != 1 else b.cols
-    if a.rows not in (1, rows) or b.rows not in (1, rows) or a.cols not in (1, cols) \
-            or b.cols not in (1, cols):
+def _entrywise(a: Mat, b: Mat, f, what: str, meaning, spans, *, row: bool = False) -> Mat:
+    """``f(a_ij, b_ij)`` of two matrices of equal shapes -- the algebra, not NumPy's
+    broadcasting: a (n, 1) column entrywise a (1, m) row is a shape finding, even though
+    NumPy would make the outer product of it.  With ``row`` (a sum), a row such as a bias
+    b^(l), (1, n_l), adds to every row of an (n, n_l) matrix."""
+    def spread_row(x: Mat, y: Mat) -> bool:
+        return row and x.rows == 1 and x.names[0] == "1" and y.names[0] == "n" \
+            and x.cols == y.cols
+    if a.shape != b.shape and not (spread_row(a, b) or spread_row(b, a)):
         raise meaning.shape_error(f"{what} needs equal shapes", (a, b), spans)
+    rows, cols = max(a.rows, b.rows), a.cols
     names = (a.names[0] if a.rows == rows else b.names[0],
              a.names[1] if a.cols == cols else b.names[1])
     return Mat(rows, cols, names, lambda i, j: f(a.entry(i if a.rows > 1 else 0,
@@ -281,7 +286,7 @@ class MatrixMeaning(Meaning):
             right = self.lower(term, scope)
             if isinstance(value, Mat) and isinstance(right, Mat):
                 value = _entrywise(value, right, sympy.Add, "a sum of matrices", self,
-                                   (a.terms[0].span, term.span))
+                                   (a.terms[0].span, term.span), row=True)
             elif isinstance(value, Mat):
                 value = value.map(lambda e, r=right: e + r)
             elif isinstance(right, Mat):
