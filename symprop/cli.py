@@ -16,6 +16,7 @@ from .derivation import backprop
 from .documents import FORMATS, derivation_document, render_derivation
 from .errors import InputError, SympropError
 from .io import write_atomic
+from .notation import layer_spelling
 from .printing.text import text
 from .report import REPORT_SUFFIXES, write_report
 from .spec import Spec, tutorial_spec
@@ -47,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     derive.add_argument("--standalone", action="store_true",
                         help="a complete document: a LaTeX article that pdflatex compiles, "
                              "a self-contained HTML page, Markdown with a title")
-    derive.add_argument("--layers", choices=("relative", "absolute"), default="relative",
-                        help="print layers as L, L-1, ... (default) or as numbers")
+    derive.add_argument("--layers", choices=("relative", "absolute"), default=None,
+                        help="print layers as L, L-1, ... or as numbers (default: as --wrt "
+                             "spells its layer, w_12^(L-1) or w_12^(2))")
     derive.add_argument("--prove", action="store_true",
                         help="also prove the result equal to diff of the composed C_0")
     derive.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
@@ -59,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", required=True,
                         help="FILE" + "/".join(REPORT_SUFFIXES) + " (written atomically; "
                              ".pdf runs pdflatex)")
-    report.add_argument("--layers", choices=("relative", "absolute"), default="relative")
+    report.add_argument("--layers", choices=("relative", "absolute"), default="relative",
+                        help="print layers as L, L-1, ... (default) or as numbers")
     report.add_argument("--interactive", action="store_true",
                         help="an HTML file whose diagram is clickable: every parameter's and "
                              "node's derivation, one shown at a time, its path marked, the "
@@ -141,7 +144,8 @@ def _derive(args) -> int:
     derivation = backprop(spec).derive(args.wrt)
     # the proof first: prove() refuses a composed C_0 too big before the document is built
     line, ok = _proof_line(derivation, args.force) if args.prove else ("", True)
-    text = derivation_document(derivation, args.format, args.standalone, args.layers,
+    layers = args.layers or layer_spelling(args.wrt)  # answer in the user's spelling
+    text = derivation_document(derivation, args.format, args.standalone, layers,
                                force=args.force)
     if args.prove:
         if args.format == "text":

@@ -23,8 +23,8 @@ import sympy
 
 from .errors import NameLookupError
 
-__all__ = ["KINDS", "LATEX_NAMES", "Node", "index_label", "layer_label", "node_of", "node_symbol",
-           "parse_node_name"]
+__all__ = ["KINDS", "LATEX_NAMES", "Node", "index_label", "layer_label", "layer_spelling",
+           "node_of", "node_symbol", "parse_node_name"]
 
 #: kind -> (has a layer, number of node indices).  A custom layer's parameters add their own
 #: kinds per network (``SymbolicGraph.kinds``).
@@ -228,6 +228,18 @@ def _parse_layer(sup: str, L: int, raw: str) -> int:
     if match["abs"] is not None:
         return int(match["abs"])
     return L - int(match["back"] or 0)
+
+
+def layer_spelling(text: str | None) -> str:
+    """How a typed name spells its layer, for answering in the same spelling: ``"absolute"``
+    for a number (``w_12^(2)``), ``"relative"`` for L, L-1, ... and for a name without a layer
+    (``x_0``) or one that cannot be read (its error says so elsewhere)."""
+    compact = re.sub(r"\s+", "", text or "").replace(r"\left(", "(").replace(r"\right)", ")")
+    match = _NAME_RE.fullmatch(compact)
+    sup = match and next((match[g] for g in ("sup1", "sup2", "sup3") if match[g] is not None),
+                         None)
+    layer = sup and _LAYER_RE.fullmatch(sup)
+    return "absolute" if layer and layer["abs"] is not None else "relative"
 
 
 def _check_exists(node: Node, widths: tuple[int, ...], raw: str) -> None:

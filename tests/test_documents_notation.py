@@ -11,6 +11,7 @@ import pytest
 import sympy
 
 from symprop import Spec, backprop
+from symprop.cli import main
 from symprop.documents import derivation_document, render_derivation
 from symprop.printing.latex import latex
 from symprop.printing.text import text
@@ -96,3 +97,34 @@ def test_no_document_of_any_example_prints_kronecker_delta(fmt):
         for target in ("a_0^(1)", engine.graph.parameters()[-1]):
             out = derivation_document(engine.derive(target), fmt)
             assert "KroneckerDelta" not in out, (name, target)
+
+
+# ------------------------------------------------ the user's spelling of layers
+@pytest.mark.parametrize("typed, spelling", [
+    ("w_00^(1)", "absolute"), ("w_{00}^{(1)}", "absolute"), ("w_{10,3}^{(2)}", "absolute"),
+    (r"\gamma_3^{(2)}", "absolute"), ("a_2^3", "absolute"), ("w_12^(L-1)", "relative"),
+    ("w_{12}^{(L)}", "relative"), ("x_0", "relative"), ("not a name", "relative")])
+def test_the_spelling_of_a_typed_layer(typed, spelling):
+    from symprop.notation import layer_spelling
+
+    assert layer_spelling(typed) == spelling
+
+
+def test_a_name_typed_with_its_layer_number_is_answered_with_numbers(capsys):
+    tutorial = str(EXAMPLES / "tutorial.toml")
+    assert main(["derive", tutorial, "--wrt", "w_00^(1)"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dC_0/dw_00^(1)\n==============\n")
+    assert ("  dC_0/dw_00^(1) = (dC_0/da_0^(1)) * (da_0^(1)/dz_0^(1)) * (dz_0^(1)/dw_00^(1))"
+            in out)
+    assert "^(L" not in out and "(L-" not in out
+    assert main(["derive", tutorial, "--wrt", "w_{00}^{(1)}", "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert r"\frac{\partial C_{0}}{\partial w_{00}^{(1)}}" in out and "(L" not in out
+    # relative names stay relative, and --layers still chooses either way
+    assert main(["derive", tutorial, "--wrt", "w_12^(L)"]) == 0
+    assert capsys.readouterr().out.startswith("dC_0/dw_12^(L)\n")
+    assert main(["derive", tutorial, "--wrt", "w_00^(1)", "--layers", "relative"]) == 0
+    assert capsys.readouterr().out.startswith("dC_0/dw_00^(L-2)\n")
+    assert main(["derive", tutorial, "--wrt", "w_12^(L)", "--layers", "absolute"]) == 0
+    assert capsys.readouterr().out.startswith("dC_0/dw_12^(3)\n")
