@@ -21,10 +21,20 @@ import time
 
 import sympy
 
-from ..activations import ElementwiseActivation, GenericActivation
+from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation
+from ..chain import BATCH_SIZE
 from ..derivation import Backprop, backprop
 from ..errors import InputError
-from ..formula import FormulaError, FreeIndexError, Meaning, Scope, is_batch_formula, parse_formula
+from ..formula import (
+    AtSample,
+    BatchSum,
+    FormulaError,
+    FreeIndexError,
+    Meaning,
+    Scope,
+    is_batch_formula,
+    parse_formula,
+)
 from ..formula.matrices import is_matrix_formula
 from ..formula.syntax import Call, Deriv, Equation, Expr, Layer, Loss, NodeRef, walk
 from ..notation import node_of
@@ -160,21 +170,60 @@ def _number(value) -> str:
 
 def _counterexample(probes: list[Probe], values, truth, lowered, engine: Backprop,
                     scope: Scope) -> Counterexample:
+    """The first point where the two sides differ, with every value either side depends on
+    (each node and parameter it names, delta and dC_0/da included, each application of the
+    generic g and the stand-in for it; per sample for a formula about the batch), printed to
+    the digits a reader needs to recompute both."""
     index = next(i for i, (u, v) in enumerate(values) if not agree(u, v, MPMATH))
     probe = probes[index]
     L = engine.graph.L
-    symbols = sorted((s for s in (lowered.free_symbols | truth.free_symbols)
-                      if node_of(s) is not None and node_of(s).kind not in ("adj", "delta")),
-                     key=lambda s: s.name)[:12]
-    shown = tuple((node_of(s).text(L), _number(probe(s))) for s in symbols if node_of(s))
+    exprs = (lowered, truth)
+    nodes = sorted({(node_of(s), s) for e in exprs for s in e.free_symbols
+                    if node_of(s) is not None}, key=lambda pair: pair[0])
+    applied = sorted({f for e in exprs for f in e.atoms(GenericActivation, ActivationPrime)
+                      if _generic_layer(f) is not None and node_of(f.args[0]) is not None},
+                     key=lambda f: (_generic_layer(f), node_of(f.args[0]), str(f)))
+    batch = any(e.has(BatchSum, AtSample) for e in exprs)
+
+    def shown(evaluate, which) -> tuple[tuple[str, str], ...]:
+        return tuple((node.text(L), _number(evaluate(s))) for node, s in which)
+
+    def applications(evaluate) -> tuple[tuple[str, str], ...]:
+        return tuple((_application_text(f, L), _number(evaluate(f))) for f in applied)
+
+    if batch:  # parameters once; every node, and g at it, per sample
+        shared = shown(probe, [(n, s) for n, s in nodes if n.is_parameter])
+        shared += (("n", str(len(probe.evaluators))),) if any(
+            e.has(BATCH_SIZE) for e in exprs) else ()
+        samples = tuple(
+            (b, shown(ev, [(n, s) for n, s in nodes if not n.is_parameter]) + applications(ev))
+            for b, ev in enumerate(probe.evaluators))
+    else:
+        shared, samples = shown(probe, nodes) + applications(probe), ()
+    layers = {_generic_layer(f) for e in exprs for f in e.atoms(GenericActivation,
+                                                                 ActivationPrime)}
     generic = tuple(
-        f"g^({_layer_label(l, L)})(x) = {f.alpha:.4g} tanh({f.beta:.4g} x "
-        f"{'-' if f.gamma < 0 else '+'} {abs(f.gamma):.4g}) + {f.eps:.4g} x"
-        for l, f in sorted(probe.generic.items())
-        if issubclass(engine.graph.activation.get(l, object), GenericActivation))
+        f"g^({_layer_label(l, L)})(x) = {f.alpha:.12g} tanh({f.beta:.12g} x "
+        f"{'-' if f.gamma < 0 else '+'} {abs(f.gamma):.12g}) + {f.eps:.12g} x"
+        for l, f in sorted(probe.generic.items()) if l in layers)
     case = ", ".join(f"{k} = {v}" for k, v in scope.bound.items())
     u, v = values[index]
-    return Counterexample(probe.seed, _number(v), _number(u), shown, generic, case)
+    return Counterexample(probe.seed, _number(v), _number(u), shared, generic, case, samples)
+
+
+def _generic_layer(f) -> int | None:
+    """The layer of an application of the generic g or g' (None for another function)."""
+    if isinstance(f, GenericActivation):
+        return type(f).layer
+    if isinstance(f, ActivationPrime) and issubclass(f.base, GenericActivation):
+        return f.base.layer
+    return None
+
+
+def _application_text(f, L: int) -> str:
+    """g'^(L)(z_1^(L)): an application of the generic g, in plain seed notation."""
+    prime = "'" if isinstance(f, ActivationPrime) else ""
+    return f"g{prime}^({_layer_label(_generic_layer(f), L)})({node_of(f.args[0]).text(L)})"
 
 
 def _layer_label(layer: int, L: int) -> str:

@@ -51,14 +51,37 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Counterexample:
-    """A point where the formula and the truth differ, with both values."""
+    """A point where the formula and the truth differ, with both values and every value
+    they depend on (printed to 12 digits, so both can be recomputed by hand)."""
 
     seed: int
     formula_value: str
     true_value: str
+    #: (name, value) of each node, parameter and g application either side reads; for a
+    #: formula about the batch, the parameters (and n) only.
     values: tuple[tuple[str, str], ...]
+    #: The stand-in for each generic g the sides read: g^(L)(x) = alpha tanh(beta x + ..) ..
     generic: tuple[str, ...] = ()
     case: str = ""
+    #: A formula about the batch: (sample, its (name, value) pairs) for every sample.
+    samples: tuple[tuple[int, tuple[tuple[str, str], ...]], ...] = ()
+
+    def where(self, width: int = 88) -> list[str]:
+        """The values as lines of at most ``width`` characters: "where a = 1, y = 2", then
+        "sample 0: ..." per sample."""
+        def wrap(head: str, pairs) -> list[str]:
+            lines, line, fresh = [], head, True
+            for k, (name, value) in enumerate(pairs):
+                item = f"{name} = {value}" + ("," if k < len(pairs) - 1 else "")
+                if not fresh and len(line) + 1 + len(item) > width:
+                    lines.append(line)
+                    line = " " * len(head)
+                line, fresh = f"{line} {item}", False
+            return lines + [line]
+        out = wrap("where", self.values) if self.values else []
+        for sample, pairs in self.samples:
+            out += wrap(f"{'where ' if not out else ''}sample {sample}:", pairs)
+        return out
 
 
 @dataclass
