@@ -58,14 +58,18 @@ class Estimate:
     def too_big(self) -> bool:
         return self.size > self.limit
 
+    @property
+    def over(self) -> str:
+        """'about 1.9e+25 symbols, more than the 100,000': what exceeds the limit."""
+        return f"about {_count(self.size)} {self.unit}, more than the {_count(self.limit)}"
+
     def __str__(self) -> str:
         return f"{self.task}: about {_count(self.size)} {self.unit} (limit {_count(self.limit)})"
 
     def check(self, force: bool = False) -> Estimate:
         """Raise :class:`TooBigError` when the work is over the limit (unless ``force``)."""
         if self.too_big and not force:
-            raise TooBigError(f"{self.task} would have about {_count(self.size)} {self.unit}, "
-                              f"more than the {_count(self.limit)} this is done for",
+            raise TooBigError(f"{self.task} would have {self.over} this is done for",
                               where=self.where,
                               hint=f"{self.instead}; or pass --force to try anyway")
         return self

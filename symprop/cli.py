@@ -19,6 +19,7 @@ from .io import write_atomic
 from .notation import layer_spelling
 from .printing.text import text
 from .report import REPORT_SUFFIXES, write_report
+from .self_check import SelfCheckFailed, describe, ensure
 from .spec import Spec, tutorial_spec
 from .verify import AGAINST, DTYPES, verify
 
@@ -130,28 +131,28 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
 
 
-def _proof_line(derivation, force: bool = False, what: str = "") -> tuple[str, bool]:
-    result = derivation.prove(force=force)
-    verdict = "PROVEN" if result.passed else "FAILED"
-    how = {"symbolic": "expanding diff(C_0) - result gives exactly 0",
-           "numeric": result.detail}.get(result.method, result.detail)
-    return ((f"Proof{what}: {verdict} equal to SymPy's diff of the composed C_0 "
-             f"({result.method}: {how}).\n"), result.passed)
+def _proof_line(derivation, force: bool = False, what: str = "", decisive: bool = True
+                ) -> tuple[str, bool]:
+    """The line that says what the derivation was held against (a difference raises
+    SelfCheckFailed: exit 3, nothing printed)."""
+    result = ensure(derivation, decisive=decisive, force=force)
+    if decisive:
+        return f"Proof{what}: PROVEN equal to {describe(result)}.\n", True
+    return f"Checked: equal to {describe(result)}.\n", True
 
 
 def _derive(args) -> int:
     spec = Spec.from_toml(args.spec)
     derivation = backprop(spec).derive(args.wrt)
-    # the proof first: prove() refuses a composed C_0 too big before the document is built
-    line, ok = _proof_line(derivation, args.force) if args.prove else ("", True)
+    # checked first: a derivation that differs from the truth is never printed
+    line, ok = _proof_line(derivation, args.force, decisive=args.prove)
     layers = args.layers or layer_spelling(args.wrt)  # answer in the user's spelling
     text = derivation_document(derivation, args.format, args.standalone, layers,
                                force=args.force)
-    if args.prove:
-        if args.format == "text":
-            text += "\n" + line
-        else:
-            print(line, end="", file=sys.stderr)
+    if args.format == "text":
+        text += "\n" + line
+    else:
+        print(line, end="", file=sys.stderr)
     _emit(text, args.output)
     return 0 if ok else 1
 
@@ -241,6 +242,9 @@ _FAILURES = (
     (RecursionError, 2, lambda exc: "error: the input is nested too deeply to process"),
     (MemoryError, 2, lambda exc: "error: out of memory; the network is too big for this "
                                  "machine"),
+    (SelfCheckFailed, 3, lambda exc: f"self-check FAILED: {exc}. This is a bug in symprop, "
+                                     "not in your input; please report it with your spec "
+                                     "and command."),
     (Exception, 3, lambda exc: f"internal error ({type(exc).__name__}: {exc}). This is a bug "
                                "in symprop, not in your input; rerun with --debug for the "
                                "traceback and report it."),

@@ -31,6 +31,7 @@ from .notation import Node
 from .printing.context import derivation_context
 from .progress import progress
 from .report import Report, build_report, representative
+from .self_check import ensure
 from .spec import Spec
 from .templating import render
 
@@ -207,7 +208,9 @@ def build_interactive(spec: Spec, layers: str = "relative",
     sections = []
     for c in progress(offered, what="interactive report: derivations"):
         # a derivation's backward steps are of other nodes, never of its own target
-        d = derivation_context(engine.derive(c.node), "latex", layers, linked=linked)
+        derivation = engine.derive(c.node)
+        ensure(derivation, quick=True)  # every section, against the forward pass
+        d = derivation_context(derivation, "latex", layers, linked=linked)
         sections.append({"name": c.name, "full": c.full, "representative": c.representative,
                          "label": d["target"], "d": d})
     return InteractiveReport(report, offered, sections, layers)

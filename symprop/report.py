@@ -29,6 +29,7 @@ from .notation import LATEX_NAMES, Node
 from .printing.context import derivation_context
 from .printing.latex import SeedLatexPrinter
 from .progress import progress
+from .self_check import ensure
 from .spec import Spec
 from .templating import render
 
@@ -130,6 +131,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> R
     derivations = []
     for l in progress(range(g.L, 0, -1), what="report: derivations"):
         derivation = engine.derive(representative(g, l))
+        ensure(derivation)  # as derive holds it: nothing that differs is printed
         derivations.append(derivation_context(derivation, "latex", layers))
     form = matrix_form(engine)
     composed = p.doprint(sympy.Eq(C0, g.composed_C0)) if _small(g) else None

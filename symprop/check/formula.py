@@ -37,7 +37,9 @@ from ..formula import (
 )
 from ..formula.matrices import is_matrix_formula
 from ..formula.syntax import Call, Deriv, Equation, Expr, Layer, Loss, NodeRef, walk
-from ..notation import node_of
+from ..notation import Node, node_of
+from ..proof import definitions_of
+from ..self_check import ensure
 from ..spec import Spec
 from .cases import _cases
 from .diagnosis import diagnose
@@ -64,6 +66,7 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     meaning = Meaning(engine, formula, batch=batch, source=source)
     reference, claims, target = _reference(equation, wrt, meaning)
     cases, coverage = _cases(meaning, reference, claims)
+    _check_truth(meaning, reference, cases, seed)
     probes = make_probes(engine, PROBES, seed=seed)
     result = FormulaCheck(formula, spec, target, True, cases=len(cases), coverage=coverage)
 
@@ -129,6 +132,25 @@ def _confirmed(engine: Backprop, wrt: str | None, number: int, floats, corrected
         return False
 
 
+def _check_truth(meaning: Meaning, reference: Expr, cases, seed: int) -> None:
+    """Check's truth is the engine's derivative: each node the cases differentiate C_0 by is
+    held against the independent truth first (the first as ``derive`` holds it, against the
+    composed C_0 where the budget allows; the others against central differences of the
+    forward pass), and a difference is a SelfCheckFailed (exit 3), not a verdict."""
+    nodes = []
+    for scope, _ in cases:
+        node = None
+        if isinstance(reference, Deriv) and isinstance(reference.of, Loss):
+            node = meaning.node(reference.wrt, scope)
+        elif isinstance(reference, NodeRef) and reference.kind == "delta":
+            delta = meaning.node(reference, scope)
+            node = Node("z", delta.layer, *delta.indices)
+        if node is not None and node not in nodes:
+            nodes.append(node)
+    for i, node in enumerate(nodes):
+        ensure(meaning.engine.derive(node), seed=seed, quick=i > 0)
+
+
 # ------------------------------------------------------------------ reading
 def _reference(equation: Equation, wrt: str | None, meaning: Meaning
                ) -> tuple[Expr, tuple[Expr, ...], str]:
@@ -177,7 +199,10 @@ def _counterexample(probes: list[Probe], values, truth, lowered, engine: Backpro
     index = next(i for i, (u, v) in enumerate(values) if not agree(u, v, MPMATH))
     probe = probes[index]
     L = engine.graph.L
-    exprs = (lowered, truth)
+    # a side that is one delta (\delta^L_j on the left) is shown with its definition's values
+    resolve = definitions_of(engine)
+    exprs = (lowered, truth) + tuple(resolve(e) for e in (lowered, truth) if node_of(e)
+                                     is not None and node_of(e).kind in ("delta", "adj"))
     nodes = sorted({(node_of(s), s) for e in exprs for s in e.free_symbols
                     if node_of(s) is not None}, key=lambda pair: pair[0])
     applied = sorted({f for e in exprs for f in e.atoms(GenericActivation, ActivationPrime)

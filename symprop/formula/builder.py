@@ -223,7 +223,7 @@ class Builder(Transformer):
     @v_args(meta=True)
     def pow(self, meta, items):
         base, exponent = items[0], items[2]
-        if isinstance(exponent, Group):
+        if isinstance(exponent, Group) and items[1] != "**":  # x**(1/2) is a power
             raise self._error("a parenthesised superscript is always a layer, and only nodes "
                               "have layers", exponent.span[0] - self.offset,
                               hint="For a power write ^{2} or ^2")
@@ -332,5 +332,4 @@ def _ops(expr: Expr) -> tuple[str, ...]:
 
 #: The product operators as written -> their name (between matrices: "*" and "odot" are
 #: entrywise, the others the matrix product).
-_OPS = {"*": "*", "@": "@", "\\odot": "odot", "\\circ": "odot", "⊙": "odot", "∘": "odot",
-        "**": "*"}
+_OPS = {"*": "*", "@": "@", "\\odot": "odot", "\\circ": "odot", "⊙": "odot", "∘": "odot"}

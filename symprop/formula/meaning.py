@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..activations import Softmax, activation_class
+from ..activations import ACTIVATIONS, Softmax, activation_class
 from ..chain import BATCH_SIZE
 from ..derivation import Backprop
 from ..errors import NameLookupError
@@ -261,6 +261,8 @@ _LAYER_KINDS = frozenset({"gamma", "beta", "mu", "sigma", "r", "xhat", "w", "b",
 _NAMED = {
     "sigma": activation_class("sigmoid"),
     "tanh": activation_class("tanh"),
+    **{rule.text_name: activation_class(rule.name) for rule in ACTIVATIONS.values()
+       if rule.text_name in ("id", "relu", "softplus", "elu", "swish")},
     "exp": sympy.exp,
     "log": sympy.log,
     "sqrt": sympy.sqrt,

@@ -27,7 +27,9 @@ KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta", "\\gamma": "gamma",
          "\\beta": "beta", "β": "beta", "\\mu": "mu", "μ": "mu", "\\sigma": "sigma",
          "σ": "sigma", "\\hat{x}": "xhat"}
 KIND_TEXT = re.compile(r"\\hat\s*\{\s*x\s*\}|\\?[A-Za-zγβμσδ]+")
-FUNCTION_NAME = re.compile(r"\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt)")
+#: g, the functions by name, and every activation by the name derive prints it with (id, relu)
+FUNCTION_NAME = re.compile(r"\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt|id|relu|softplus|elu|"
+                           r"swish)")
 FUNCTION_ALIASES = {"σ": "sigma", "ln": "log"}
 PRIME = re.compile(r"'|′|\\prime(?![A-Za-z])")
 

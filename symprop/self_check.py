@@ -1,0 +1,131 @@
+"""Every derivative symprop shows is held against an independent truth first.
+
+:func:`truth` picks the strongest truth the work allows for one derivation:
+
+* SymPy's ``diff`` of the composed C_0 at a random point in 30-digit arithmetic, where the
+  composed C_0 is within :data:`~symprop.budget.COMPOSED_LIMIT` symbols (``--prove`` asks
+  for the decisive symbolic proof there, see :mod:`.proof`);
+* above that, autodiff (JAX, else PyTorch) of the independent reference forward pass for a
+  parameter;
+* otherwise -- a node of a network too big to compose, or no JAX or PyTorch installed --
+  central differences of the forward pass itself (each node by its definition) in 40-digit
+  arithmetic, whose error is far below the comparison's tolerance.
+
+:func:`ensure` raises :class:`SelfCheckFailed` when the derivation differs: a bug in
+symprop, which the command line reports as exit 3 instead of printing a wrong derivation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import mpmath
+
+from .budget import composed_estimate
+from .numeric import MPMATH, Evaluator
+from .proof import (
+    NUMERIC_RTOL,
+    ProofResult,
+    _generic_layers,
+    _prove_autodiff,
+    definitions_of,
+    prove,
+    random_point,
+)
+
+if TYPE_CHECKING:
+    from .derivation import Derivation
+
+__all__ = ["SelfCheckFailed", "describe", "ensure", "prove_by_differences", "truth"]
+
+#: Digits and step of the central differences: the step's error (h^2) and the rounding's
+#: (10^-DPS / h) both stay below 10^-24, far inside NUMERIC_RTOL (10^-20).
+DIFFERENCE_DPS = 40
+DIFFERENCE_STEP = mpmath.mpf(10) ** -12
+
+
+class SelfCheckFailed(RuntimeError):
+    """A derivation differs from the independent truth: a bug in symprop (exit 3)."""
+
+
+def autodiff_backend() -> str | None:
+    """JAX or PyTorch, whichever is installed (JAX first), or None."""
+    for name in ("jax", "torch"):
+        if importlib.util.find_spec(name) is not None:
+            return name
+    return None
+
+
+def truth(derivation: Derivation, *, seed: int = 0, decisive: bool = False,
+          force: bool = False) -> ProofResult:
+    """The derivation against the strongest independent truth within the budget (see the
+    module docstring); ``decisive`` asks for the symbolic proof where it is affordable."""
+    node = derivation.target
+    estimate = composed_estimate(derivation.graph.spec, node)
+    if force or not estimate.too_big:
+        return prove(derivation, "auto" if decisive else "numeric", points=1, seed=seed,
+                     force=True)
+    backend = autodiff_backend()
+    if node.is_parameter and backend is not None:
+        result = _prove_autodiff(derivation.engine, [node], backend, seed)[0]
+    else:
+        result = prove_by_differences(derivation, seed=seed)
+    return replace(result, detail=f"the composed C_0 would have {estimate.over} a proof "
+                                  "against it is done for")
+
+
+def prove_by_differences(derivation: Derivation, *, seed: int = 0) -> ProofResult:
+    """The result against a central difference of C_0 in the target, C_0 evaluated through
+    the forward pass (every node by its definition) in 40-digit arithmetic."""
+    graph, node, symbol = derivation.graph, derivation.target, derivation.symbol
+    values = random_point(graph, seed)
+    generic = _generic_layers(graph, seed)
+    resolve = definitions_of(derivation.engine)
+
+    def loss_at(value):
+        return Evaluator({**values, symbol: value}, backend=MPMATH, resolve=resolve,
+                         generic=generic)(graph.loss)
+
+    with mpmath.workdps(DIFFERENCE_DPS):
+        here = Evaluator(values, backend=MPMATH, resolve=resolve, generic=generic)
+        centre = here(symbol)
+        want = (loss_at(centre + DIFFERENCE_STEP) - loss_at(centre - DIFFERENCE_STEP)) \
+            / (2 * DIFFERENCE_STEP)
+        got = here(derivation.result)
+        err = abs(want - got)
+        rel = err / max(abs(want), mpmath.mpf(10) ** -15)
+    return ProofResult(node, "differences", rel <= NUMERIC_RTOL, float(err), float(rel))
+
+
+#: How each kind of truth reads in the last line of a derivation.
+_TRUTHS = {
+    "symbolic": "SymPy's diff of the composed C_0 (symbolic: expanding diff(C_0) - result "
+                "gives exactly 0)",
+    "numeric": "SymPy's diff of the composed C_0 (numeric: at a random point in 30 digits)",
+    "jax": "JAX autodiff of the reference forward pass at a random point (float64)",
+    "torch": "PyTorch autodiff of the reference forward pass at a random point (float64)",
+    "differences": "central differences of the forward pass at a random point (40 digits)",
+}
+
+
+def describe(result: ProofResult) -> str:
+    """What the result was checked against, for a reader: 'SymPy's diff of ...', and why
+    not against the composed C_0 where it was not."""
+    what = _TRUTHS.get(result.method, result.detail)
+    return what if result.method in ("symbolic", "numeric") else f"{what}: {result.detail}"
+
+
+def ensure(derivation: Derivation, *, seed: int = 0, decisive: bool = False,
+           force: bool = False, quick: bool = False) -> ProofResult:
+    """:func:`truth` (or with ``quick`` the forward pass's central differences alone, for
+    many derivations at once), raising :class:`SelfCheckFailed` when the derivation
+    differs."""
+    result = prove_by_differences(derivation, seed=seed) if quick else \
+        truth(derivation, seed=seed, decisive=decisive, force=force)
+    if not result.passed:
+        raise SelfCheckFailed(
+            f"the derived dC_0/d{derivation.target} differs from {describe(result)} "
+            f"(relative error {result.max_rel_error:.1e}); nothing was printed")
+    return result
