@@ -416,7 +416,8 @@ def test_function_cli(functions, tmp_path, capsys):
 PIECES = ["a_1^{(L)}", "w_{12}^{(L)}", "z_j^{(L)}", "y_1", "x_0", "\\delta_2^{(L-1)}", "g'^(L)",
           "g^{(L)}", "\\sigma", "(", ")", "{", "}", "\\left(", "\\right)", "+", "-", "*", "/",
           "^", "2", "0.5", "n", "\\sum_{j=0}^{n-1}", "\\frac", "\\partial", "C_0", "=", "\\cdots",
-          " ", "a_j^{(L)}", "w_{j2}^{(L)}", "\\cdot", "e", "log", "exp", "q", "_", "'", "$"]
+          " ", "a_j^{(L)}", "w_{j2}^{(L)}", "\\cdot", "e", "log", "exp", "q", "_", "'", "$",
+          "a^L_1", "w^{L-1}_{12}", "\\delta^{L}_j", "^L", "^{l-1}", "^2"]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -462,3 +463,216 @@ def test_formulas_too_big_to_check_are_refused(formula, message):
     with pytest.raises(InputError) as info:
         check_formula(T, formula, W12)
     assert message in info.value.message
+
+
+# ------------------------------------------------------------------ Nielsen's book
+#: A sigmoid network with biases, the network of Nielsen's chapter 2.
+NIELSEN = Spec(layers=[3, 4, 4, 3], activation="sigmoid", loss="sse", bias=True,
+               name="nielsen")
+#: His four equations of backpropagation, in his spelling: superscript first, unparenthesised.
+BP = {
+    "BP1": r"\delta^L_j = \frac{\partial C}{\partial a^L_j} \sigma'(z^L_j)",
+    "BP2": r"\delta^l_j = \sum_k w^{l+1}_{kj} \delta^{l+1}_k \sigma'(z^l_j)",
+    "BP3": r"\frac{\partial C}{\partial b^l_j} = \delta^l_j",
+    "BP4": r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_k \delta^l_j",
+}
+NAMES_SIGMA = ("It holds for sigmoid only because it names \\sigma itself: with g in place of "
+               "\\sigma it holds for any activation g.")
+
+
+def _nielsen_toml(tmp_path, activation="sigmoid"):
+    path = tmp_path / f"{activation}.toml"
+    path.write_text(f'layers = [3, 4, 4, 3]\nactivation = "{activation}"\nloss = "sse"\n'
+                    "bias = true\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("name", BP)
+def test_nielsens_four_equations_in_his_spelling_are_right(name):
+    result = check_formula(NIELSEN, BP[name])
+    assert result.right and result.exit_code == 0, str(result)
+    # BP1 and BP2 name sigma; BP3 and BP4 hold whatever the activation
+    assert result.notes == ([NAMES_SIGMA] if name in ("BP1", "BP2") else
+                            ["It holds for any activation g, not only for sigmoid."])
+
+
+def test_nielsens_equations_on_the_command_line(tmp_path, capsys):
+    spec = _nielsen_toml(tmp_path)
+    for formula in BP.values():
+        assert main(["check", spec, "--formula", formula]) == 0
+    assert capsys.readouterr().out.count("RIGHT") == 4
+    swapped = r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_j \delta^l_k"
+    assert main(["check", spec, "--formula", swapped]) == 1
+    assert main(["check", _nielsen_toml(tmp_path, "relu"), "--formula", swapped]) == 1
+    capsys.readouterr()
+    assert main(["check", spec, "--formula", r"\delta^2_j = 1"]) == 2
+    err = capsys.readouterr().err
+    assert "a number in a node's superscript is a power, not a layer" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, layer, nielsen", [
+    (r"\delta^L_j", ("L", 0), True),
+    ("w^l_{jk}", ("l", 0), True),
+    ("a^{l-1}_k", ("l", -1), True),
+    ("b^{L - 2}_0", ("L", -2), True),
+    ("delta^{l+1}_k", ("l", 1), True),
+    ("a^{(2)}_k", (None, 2), False),
+    ("a_k^{(l-1)}", ("l", -1), False),
+])
+def test_nielsens_spelling_reads_the_layer(text, layer, nielsen):
+    ref = parse_formula(text).sides[0]
+    assert (ref.layer.base, ref.layer.offset) == layer and ref.nielsen is nielsen
+
+
+@pytest.mark.parametrize("text, position, message, hint", [
+    ("a^2_j", 0, "a number in a node's superscript is a power, not a layer",
+     "For a layer write it in parentheses, a^{(2)}_j or a_j^{(2)}"),
+    ("2 a_j^L", 6, "cannot read 'L' here",
+     "A layer after the subscript is parenthesised, a_j^{(L)}; unparenthesised, write it "
+     "first as Nielsen does: a^L_j"),
+])
+def test_nielsens_spelling_refuses_a_number_or_a_late_layer(text, position, message, hint):
+    with pytest.raises(FormulaError) as info:
+        parse_formula(text)
+    assert info.value.position == position
+    assert info.value.message.startswith(message) and hint in info.value.message
+
+
+def test_c_in_index_notation_is_the_loss_of_one_sample():
+    # dC/da is C_0's (index notation); seed 000's C = 1/n sum_i C_i stays the batch loss
+    assert check_formula(NIELSEN, r"\frac{\partial C}{\partial w_{12}^{(L)}} = "
+                                  r"\frac{\partial C_0}{\partial w_{12}^{(L)}}").right
+    assert check_formula(NIELSEN, "dC/da_1^(L) = 2(a_1^(L) - y_1)").right
+    assert check_formula(NIELSEN, SEED_FORMULAS[405]).right
+    assert not check_formula(NIELSEN, r"\frac{\partial C}{\partial w_{12}^{(L)}} = "
+                                      r"\sum_{i=0}^{n-1}\frac{\partial C_{i}}"
+                                      r"{\partial w_{12}^{(L)}}").right
+
+
+#: (formula, category, the fix, the corrected formula): the issue's diagnoses, exactly.
+NIELSEN_WRONG = [
+    # BP4 with j and k swapped: the swap, not an activation remark
+    (r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_j \delta^l_k", "index",
+     "swap the letters j and k throughout (as written it is the entry of the transposed "
+     "matrix)", r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_k \delta^l_j"),
+    # g' of the wrong layer, in seed spelling and in Nielsen's
+    (r"\delta_j^{(l)} = \sum_k w_{kj}^{(l+1)} \delta_k^{(l+1)} \sigma'(z_j^{(l+1)})", "layer",
+     "replace z_j^{(l+1)} with z_{j}^{(l)} (g' of layer l, not l+1)",
+     r"\delta_j^{(l)} = \sum_k w_{kj}^{(l+1)} \delta_k^{(l+1)} \sigma'(z_{j}^{(l)})"),
+    (r"\delta^l_j = \sum_k w^{l+1}_{kj} \delta^{l+1}_k \sigma'(z^{l+1}_j)", "layer",
+     "replace z^{l+1}_j with z^l_j (g' of layer l, not l+1)",
+     r"\delta^l_j = \sum_k w^{l+1}_{kj} \delta^{l+1}_k \sigma'(z^l_j)"),
+    # BP1 and BP2 without sigma': g' over the formula's own letters, not the failing node
+    (r"\delta^L_j = \frac{\partial C}{\partial a^L_j}", "g_prime",
+     r"multiply by g^{\prime (L)}\left(z^L_j\right)",
+     r"\delta^L_j = \frac{\partial C}{\partial a^L_j} g^{\prime (L)}\left(z^L_j\right)"),
+    ("delta_j^(L) = dC/da_j^(L)", "g_prime", "multiply by g'^(L)(z_j^(L))",
+     "delta_j^(L) = dC/da_j^(L) g'^(L)(z_j^(L))"),
+    (r"\delta^l_j = \sum_k w^{l+1}_{kj} \delta^{l+1}_k", "g_prime",
+     r"multiply by g^{\prime (l)}\left(z^l_j\right)",
+     (r"\delta^l_j = \left(\sum_k w^{l+1}_{kj} \delta^{l+1}_k\right) "
+      r"g^{\prime (l)}\left(z^l_j\right)")),
+]
+
+
+@pytest.mark.parametrize("formula, category, fix, corrected", NIELSEN_WRONG)
+def test_nielsens_equations_with_a_mistake_are_diagnosed(formula, category, fix, corrected):
+    result = check_formula(NIELSEN, formula)
+    assert not result.right and result.exit_code == 1
+    first = result.findings[0]
+    assert (first.category, first.fix, first.corrected) == (category, fix, corrected), \
+        str(result)
+    # no remark about another activation, except identity's g' = 1 where g' is missing
+    assert result.notes == ([] if category != "g_prime" else [
+        "It would be right if the activation were identity, but this network uses sigmoid."])
+    assert check_formula(NIELSEN, corrected).right  # the correction, re-checked
+
+
+def test_a_formula_that_writes_g_prime_through_a_keeps_its_note():
+    # sigma'(z) named: holds for any g once written with g; a(1 - a): only for the sigmoid
+    named = check_formula(SIGMOID, r"2(a_1^{(L)} - y_1) \sigma'(z_1^{(L)}) a_2^{(L-1)}",
+                          "w_12^(L)")
+    assert named.right and named.notes == [NAMES_SIGMA]
+    plain = check_formula(SIGMOID, "2(a_1^(L) - y_1) sigma'(z_1^(L)) a_2^(L-1)", "w_12^(L)")
+    assert plain.notes == ["It holds for sigmoid only because it names sigma itself: with g "
+                           "in place of sigma it holds for any activation g."]
+    through_a = check_formula(SIGMOID, r"\delta^L_j = \frac{\partial C}{\partial a^L_j} "
+                                       r"a^L_j (1 - a^L_j)")
+    assert through_a.right and through_a.notes == [
+        "It holds for sigmoid only: with a general g it would not (the formula writes g' "
+        "through the activation itself, e.g. a(1 - a))."]
+
+
+# ------------------------------------------------------------------ counterexamples
+def _shown(counterexample) -> dict[str, float]:
+    return {name: float(value) for name, value in counterexample.values}
+
+
+def test_a_counterexample_recomputes_from_the_values_it_prints():
+    # BP1 without sigma': formula 2(a - y), truth 2(a - y) sigma'(z), C meaning C_0
+    import math
+
+    result = check_formula(NIELSEN, r"\delta^L_j = \frac{\partial C}{\partial a^L_j}")
+    c = result.counterexample
+    j = int(c.case.removeprefix("j = "))
+    v = _shown(c)
+    a, y, z = v[f"a_{j}^(L)"], v[f"y_{j}"], v[f"z_{j}^(L)"]
+    sigma = 1 / (1 + math.exp(-z))
+    assert float(c.formula_value) == pytest.approx(2 * (a - y), rel=1e-10)
+    assert float(c.true_value) == pytest.approx(2 * (a - y) * sigma * (1 - sigma), rel=1e-10)
+    assert a == pytest.approx(sigma, rel=1e-10)
+
+
+def test_a_counterexample_with_the_generic_g_prints_g_prime_and_its_stand_in(tutorial):
+    import math
+    import re
+
+    result = check_formula(tutorial, "(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1)", W12)
+    c = result.counterexample
+    v = _shown(c)
+    formula = (v["a_1^(L)"] - v["y_1"]) * v["g'^(L)(z_1^(L))"] * v["a_2^(L-1)"]
+    assert float(c.formula_value) == pytest.approx(formula, rel=1e-10)
+    assert float(c.true_value) == pytest.approx(2 * formula, rel=1e-10)
+    alpha, beta, sign, gamma, eps = re.fullmatch(
+        r"g\^\(L\)\(x\) = (\S+) tanh\((\S+) x ([-+]) (\S+)\) \+ (\S+) x", c.generic[0]).groups()
+    alpha, beta, gamma, eps = map(float, (alpha, beta, sign + gamma, eps))
+    prime = alpha * beta / math.cosh(beta * v["z_1^(L)"] + gamma) ** 2 + eps
+    assert prime == pytest.approx(v["g'^(L)(z_1^(L))"], rel=1e-10)
+
+
+def test_a_counterexample_of_a_hidden_weight_prints_the_deltas_it_reads(tutorial):
+    result = check_formula(tutorial, r"\frac{\partial C_0}{\partial w_{jk}^{(l)}} = "
+                                     r"\delta_k^{(l)} a_j^{(l-1)}")
+    c = result.counterexample
+    case = dict(part.split(" = ") for part in c.case.split(", "))
+    j, k, layer = int(case["j"]), int(case["k"]), int(case["l"])
+    v = _shown(c)
+    label = {3: "L", 2: "L-1", 1: "L-2", 0: "L-3"}
+    below = v.get(f"a_{j}^({label[layer - 1]})", v.get(f"x_{j}"))
+    assert float(c.formula_value) == pytest.approx(v[f"delta_{k}^({label[layer]})"] * below,
+                                                   rel=1e-10)
+    if layer < 3:  # the truth a_k^(l-1) g'(z_j^(l)) sum_m delta_m^(l+1) w_mj^(l+1)
+        above = sum(v[f"delta_{m}^({label[layer + 1]})"] * v[f"w_{m}{j}^({label[layer + 1]})"]
+                    for m in range(tutorial.layers[layer + 1]))
+        prime = v[f"g'^({label[layer]})(z_{j}^({label[layer]}))"]
+        inputs = v.get(f"a_{k}^({label[layer - 1]})", v.get(f"x_{k}"))
+        assert float(c.true_value) == pytest.approx(inputs * prime * above, rel=1e-9)
+
+
+def test_a_counterexample_of_the_batch_prints_every_sample(tutorial):
+    result = check_formula(tutorial, r"\frac{\partial C}{\partial w_{12}^{(L)}} = "
+                                     r"\sum_{i=0}^{n-1}\frac{\partial C_{i}}"
+                                     r"{\partial w_{12}^{(L)}}")
+    c = result.counterexample
+    assert dict(c.values) == {"n": "3"} and [s for s, _ in c.samples] == [0, 1, 2]
+    terms = []
+    for _, pairs in c.samples:
+        v = {name: float(value) for name, value in pairs}
+        terms.append(2 * (v["a_1^(L)"] - v["y_1"]) * v["g'^(L)(z_1^(L))"] * v["a_2^(L-1)"])
+    assert float(c.formula_value) == pytest.approx(sum(terms), rel=1e-10)
+    assert float(c.true_value) == pytest.approx(sum(terms) / 3, rel=1e-10)
+    lines = c.where()
+    assert lines[0] == "where n = 3" and lines[3].startswith("sample 1: a_2^(L-1) = ")
+    assert all(len(line) <= 88 for line in lines)
+    assert "\n  sample 1: a_2^(L-1) = " in str(result)

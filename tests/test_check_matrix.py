@@ -100,6 +100,24 @@ WRONG = [
     (r"\frac{\partial C}{\partial W^{(l)}} = A^{(l-1)\top} \Delta^{(l)}", "transpose",
      "the result is transposed",
      r"\frac{\partial C}{\partial W^{(l)}} = \Delta^{(l)\top} A^{(l-1)}"),
+    # g' missing inside the transposed factor (it was tried around the whole side only)
+    (r"dC/dW^(2) = (\Delta^(3) W^(3))^T A^(1)", "g_prime",
+     r"multiply (\Delta^(3) W^(3)) entrywise by g^{\prime (2)}\left(Z^{(2)}\right)",
+     r"dC/dW^(2) = (\Delta^(3) W^(3) \odot g^{\prime (2)}\left(Z^{(2)}\right))^T A^(1)"),
+    ("dC/dW^(1) = (Delta^(2) W^(2))^T X", "g_prime",
+     "multiply (Delta^(2) W^(2)) entrywise by g'^(1)(Z^(1))",
+     "dC/dW^(1) = (Delta^(2) W^(2) * g'^(1)(Z^(1)))^T X"),
+    (r"\frac{\partial C}{\partial W^{(l)}} = (\Delta^{(l+1)} W^{(l+1)})^\top A^{(l-1)}",
+     "g_prime",
+     r"multiply (\Delta^{(l+1)} W^{(l+1)}) entrywise by g^{\prime (l)}\left(Z^{(l)}\right)",
+     (r"\frac{\partial C}{\partial W^{(l)}} = (\Delta^{(l+1)} W^{(l+1)} \odot "
+      r"g^{\prime (l)}\left(Z^{(l)}\right))^\top A^{(l-1)}")),
+    # g' missing after the first factors of a product, and of the wrong letter layer
+    ("Delta^(1) = Delta^(2) W^(2)", "g_prime", "multiply entrywise by g'^(1)(Z^(1))",
+     "Delta^(1) = Delta^(2) W^(2) * g'^(1)(Z^(1))"),
+    (r"\Delta^{(l)} = (\Delta^{(l+1)} W^{(l+1)}) \odot g'^{(l+1)}(Z^{(l+1)})", "g_prime",
+     "g' of layer l, not l+1",
+     r"\Delta^{(l)} = (\Delta^{(l+1)} W^{(l+1)}) \odot g^{\prime (l)}\left(Z^{(l)}\right)"),
 ]
 
 
@@ -113,6 +131,51 @@ def test_matrix_mistakes_are_found_and_their_correction_is_right(formula, catego
     assert found, (formula, [(f.category, f.fix) for f in result.findings], result.problem)
     assert found[0].corrected == corrected
     assert check_formula(spec, corrected).right  # the correction, re-checked
+
+
+@pytest.mark.parametrize("formula, category, fix, corrected",
+                         [w for w in WRONG if w[2].startswith("multiply") and "Z^" in w[2]])
+def test_a_missing_g_prime_is_the_first_finding_word_for_word(formula, category, fix,
+                                                              corrected):
+    result = check_formula(SOFT, formula)
+    assert [(f.category, f.fix, f.corrected) for f in result.findings] == [
+        (category, fix, corrected)]
+    assert "No single usual mistake" not in str(result)
+
+
+# ------------------------------------------------------------------ shapes, not broadcasting
+@pytest.mark.parametrize("formula, problem, corrected", [
+    # seed 001: (batch, 1) entrywise (1, 3) broadcasts to the matrix product's numbers
+    (r"\frac{\partial C}{\partial A^{(1)}} = \Delta^{(2)} \odot W^{(2)}",
+     r"an entrywise product needs equal shapes: \Delta^{(2)} is (n, n_L) = (4, 1); W^{(2)} is "
+     r"(n_L, n_{L-1}) = (1, 3)",
+     r"\frac{\partial C}{\partial A^{(1)}} = \Delta^{(2)} W^{(2)}"),
+    ("dC/dA^(1) = Delta^(2) * W^(2)",
+     "an entrywise product needs equal shapes: Delta^(2) is (n, n_L) = (4, 1); W^(2) is "
+     "(n_L, n_{L-1}) = (1, 3)", "dC/dA^(1) = Delta^(2) W^(2)"),
+    ("dC/dA^(1) = Delta^(2) + W^(2)",
+     "a sum of matrices needs equal shapes: Delta^(2) is (n, n_L) = (4, 1); W^(2) is "
+     "(n_L, n_{L-1}) = (1, 3)", None),
+    # a bias adds to every row as a row, not as a column
+    (r"A^{(1)} = \sigma(X W^{(1)\top} + b^{(1)\top})",
+     r"a sum of matrices needs equal shapes: X W^{(1)\top} is (n, n_{L-1}) = (4, 3); "
+     r"b^{(1)\top} is (n_{L-1}, 1) = (3, 1)", r"A^{(1)} = \sigma(X W^{(1)\top} + b^{(1)})"),
+])
+def test_entrywise_products_and_sums_need_equal_shapes(capsys, formula, problem, corrected):
+    result = check_formula(SEED001, formula)
+    assert not result.right and result.exit_code == 1
+    assert result.problem == problem
+    assert result.shapes[1].endswith(": the shapes inside do not fit")
+    assert [f.corrected for f in result.findings][:1] == ([corrected] if corrected else [])
+    if corrected:
+        assert check_formula(SEED001, corrected).right
+    assert main(["check", str(EXAMPLES / "seed001.toml"), "--formula", formula]) == 1
+    assert problem in capsys.readouterr().out
+
+
+def test_a_bias_row_adds_to_every_row():
+    assert check_formula(SEED001, r"A^{(1)} = \sigma(X W^{(1)\top} + b^{(1)})").right
+    assert check_formula(SEED001, "A^(1) = sigma(b^(1) + X W^(1)^T)").right
 
 
 def test_shapes_that_do_not_fit_name_both_shapes(capsys):
