@@ -252,7 +252,7 @@ def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
                     r.kind == "w" and r.indices[0] == s.index):
                 layers[r.layer] = None
         for layer in layers:
-            z = NodeRef("z", (s.index,), layer)
+            z = NodeRef("z", (s.index,), layer, nielsen=ctx.nielsen)
             factor = Call("g", z, 1, layer)
             body = replace(s, body=Mul((s.body, factor)))
             insert = prime_text(layer.text(), z, ctx.latex)
