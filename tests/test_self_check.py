@@ -1,0 +1,128 @@
+"""Every derivative symprop prints is held against an independent truth first: the last line of
+derive says which, and a derivation that differs is exit 3 with nothing printed -- for derive,
+derive --prove, check and report, along each of the three truths (the composed C_0, autodiff
+of the reference forward pass, central differences of the forward pass)."""
+
+import pytest
+import sympy
+from conftest import need
+from test_layers import AROUND, spec_around
+
+from symprop import Spec, backprop
+from symprop import self_check as sc
+from symprop.cli import main
+from symprop.derivation import Backprop
+
+TUTORIAL = "examples/tutorial.toml"
+COMPOSED = "Checked: equal to SymPy's diff of the composed C_0 (numeric: at a random point " \
+           "in 30 digits)."
+
+
+def _run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _deep(tmp_path) -> str:
+    """Twelve tanh layers of 4: a composed C_0 of about 10^7 symbols, over the budget."""
+    path = tmp_path / "deep.toml"
+    path.write_text(f"layers = {[4] * 13}\nactivation = \"tanh\"\nloss = \"sse\"\n")
+    return str(path)
+
+
+@pytest.fixture
+def wrong(monkeypatch):
+    """Every gradient the engine gives off by 0.1%: the bug a self-check must catch."""
+    right = Backprop.gradient
+
+    def off(self, node):
+        return sympy.Rational(1001, 1000) * right(self, node)
+    monkeypatch.setattr(Backprop, "gradient", off)
+
+
+def test_derive_says_last_what_it_was_checked_against(capsys):
+    code, out, err = _run(["derive", TUTORIAL, "--wrt", "w_22^(L-1)"], capsys)
+    assert code == 0 and out.splitlines()[-1] == COMPOSED
+    code, out, err = _run(["derive", TUTORIAL, "--wrt", "w_22^(L-1)", "--format", "latex"],
+                          capsys)
+    assert code == 0 and err.strip() == COMPOSED and "Checked" not in out
+
+
+def test_prove_over_the_budget_says_why(tmp_path, capsys):
+    need("jax")
+    code, out, _ = _run(["derive", _deep(tmp_path), "--wrt", "w_12^(1)", "--prove"], capsys)
+    assert code == 0
+    assert out.splitlines()[-1].startswith(
+        "Proof: PROVEN equal to JAX autodiff of the reference forward pass at a random point "
+        "(float64): the composed C_0 would have about ")
+
+
+def test_without_jax_or_torch_the_truth_is_the_forward_pass(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sc, "autodiff_backend", lambda: None)
+    code, out, _ = _run(["derive", _deep(tmp_path), "--wrt", "w_12^(1)"], capsys)
+    assert code == 0 and out.splitlines()[-1].startswith(
+        "Checked: equal to central differences of the forward pass at a random point "
+        "(40 digits): the composed C_0 would have about ")
+
+
+@pytest.mark.parametrize("truth", ["composed", "autodiff", "differences"])
+@pytest.mark.parametrize("prove", [False, True])
+def test_a_wrong_derivation_is_exit_3_and_prints_nothing(truth, prove, wrong, tmp_path,
+                                                          capsys, monkeypatch):
+    if truth == "autodiff":
+        need("jax")
+    if truth == "differences":
+        monkeypatch.setattr(sc, "autodiff_backend", lambda: None)
+    spec = TUTORIAL if truth == "composed" else _deep(tmp_path)
+    code, out, err = _run(["derive", spec, "--wrt", "w_12^(1)"] + ["--prove"] * prove, capsys)
+    assert code == 3 and out == ""
+    assert err.startswith("symprop derive: self-check FAILED: the derived dC_0/dw_12^(1) "
+                          "differs from ")
+    assert "This is a bug in symprop" in err and "report it" in err
+
+
+def test_check_holds_its_truth_first(wrong, capsys):
+    code, out, err = _run(["check", TUTORIAL, "--wrt", "w_12^(L)", "--formula",
+                           "2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1)"], capsys)
+    assert code == 3 and out == "" and "self-check FAILED" in err
+    general = r"\frac{\partial C_0}{\partial w_{jk}^{(L)}} = 2(a_j^{(L)} - y_j) " \
+              r"g'^{(L)}(z_j^{(L)}) a_k^{(L-1)}"
+    code, out, err = _run(["check", TUTORIAL, "--formula", general], capsys)
+    assert code == 3 and out == "" and "self-check FAILED" in err
+
+
+def test_report_writes_nothing_that_differs(wrong, tmp_path, capsys):
+    target = tmp_path / "r.md"
+    code, _, err = _run(["report", TUTORIAL, "-o", str(target)], capsys)
+    assert code == 3 and "self-check FAILED" in err and not target.exists()
+
+
+@pytest.mark.parametrize("kind", AROUND)
+def test_the_forward_pass_truth_agrees_on_every_kind_and_catches_an_error(kind):
+    """Central differences of the forward pass, for every parameter and node of a network
+    around each kind: equal to the derivation, and unequal to it plus 1e-9."""
+    engine = backprop(spec_around(kind))
+    graph = engine.graph
+    for target in graph.parameters() + [graph.output(l, 0) for l in range(graph.L)]:
+        derivation = engine.derive(target)
+        result = sc.prove_by_differences(derivation, seed=3)
+        assert result.passed and result.max_rel_error < 1e-22, (kind, target, result)
+        derivation.__dict__["result"] = derivation.result + sympy.Rational(1, 10**9)
+        assert not sc.prove_by_differences(derivation, seed=3).passed, (kind, target)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_three_truths_agree(backend):
+    """The composed C_0, autodiff and the forward pass's differences pass each parameter of a
+    residual network with a layernorm, all three."""
+    need(backend)
+    from symprop.proof import _prove_autodiff, prove
+
+    engine = backprop(spec_around("add"))
+    for target in engine.graph.parameters():
+        d = engine.derive(target)
+        results = [prove(d, "numeric", points=1), _prove_autodiff(engine, [target], backend, 0)[0],
+                   sc.prove_by_differences(d)]
+        assert [r.method for r in results] == ["numeric", backend, "differences"]
+        assert all(r.passed for r in results), (target, results)
