@@ -54,11 +54,21 @@ def _mathml(value: object, display: str = "inline") -> str:
     return convert(str(value), display=display)
 
 
+def _tex_display(value: object) -> str:
+    """A LaTeX display equation, broken over the lines of an align* where it is wider than
+    the page (:mod:`symprop.printing.breaking`)."""
+    from .printing.breaking import tex_display
+
+    return tex_display(str(value))
+
+
 #: Filters every template may use: ``pyrepr`` for Python literals, ``pytext`` for text inside
 #: generated docstrings (user text cannot close the string).  Comments take single-line text
-#: only (spec names are printable, so they cannot end a comment line).
+#: only (spec names are printable, so they cannot end a comment line).  ``tex_display``
+#: sets LaTeX display math, broken over lines where it is wider than the page.
 FILTERS = {"pyrepr": repr, "pytext": _python_text, "tex": _tex, "md": _md, "mathml": _mathml,
-           "mathml_block": lambda value: _mathml(value, "block")}
+           "mathml_block": lambda value: _mathml(value, "block"),
+           "tex_display": _tex_display}
 
 
 def templates_dir() -> Path:

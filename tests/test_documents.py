@@ -25,7 +25,24 @@ ARCHITECTURES = ["tutorial", "seed001", "softmax_ce", "custom"]
 
 
 def equations(latex_body: str) -> list[str]:
-    return re.findall(r"\\begin\{equation\*\}\n(.*?)\n\\end\{equation\*\}", latex_body, re.DOTALL)
+    """Each display's equation in order; one set over the lines of an align* (it is wider
+    than the page) is read back as the one line it was printed from."""
+    found = re.findall(r"\\begin\{(equation|align)\*\}\n(.*?)\n\\end\{\1\*\}", latex_body,
+                       re.DOTALL)
+    return [body if env == "equation" else unbroken(body) for env, body in found]
+
+
+def unbroken(body: str) -> str:
+    """The lines of a broken display joined back: without the alignment mark, the indent,
+    and the \\right. and \\left. that close and reopen a bracket across a line break."""
+    lines, reopened = [], 0
+    for line in body.split(" \\\\\n"):
+        line = re.sub(r"^&(\\quad)* ?", "", line).replace(" &=", " =", 1)
+        line = line[len(r"\left.") * reopened:].removeprefix("{}")
+        closed = len(re.search(r"(\\right\.)*$", line)[0]) // len(r"\right.")
+        lines.append(line[:len(line) - len(r"\right.") * closed])
+        reopened = closed
+    return " ".join(lines)
 
 
 # ------------------------------------------------------------------ the printer

@@ -23,6 +23,9 @@ from .text import seed_factor_key
 
 __all__ = ["SeedLatexPrinter", "latex"]
 
+#: The longest exponent (in characters of LaTeX) printed as a superscript of e.
+MAX_EXPONENT = 80
+
 
 class SeedLatexPrinter(SeedNotation, LatexPrinter):
     """LatexPrinter that speaks seed 000's notation."""
@@ -73,6 +76,14 @@ class SeedLatexPrinter(SeedNotation, LatexPrinter):
         power = f"^{{{count}}}" if count != 1 else ""
         return (rf"\frac{{\partial{power} {self._print(expr.expr)}}}"
                 rf"{{\partial {self._print(var)}{power}}}")
+
+    def _print_ExpBase(self, expr, exp=None):
+        """e^{x}; a long exponent as \\exp\\left(x\\right), which a page can break over
+        lines (a superscript cannot be broken)."""
+        arg = self._print(expr.args[0])
+        if len(arg) <= MAX_EXPONENT:
+            return super()._print_ExpBase(expr, exp)
+        return self._do_exponent(rf"\exp\left({arg}\right)", exp)
 
     def _print_Indexed(self, expr):
         """C_i: the loss of sample i."""
