@@ -529,8 +529,8 @@ def test_nielsens_spelling_reads_the_layer(text, layer, nielsen):
     ("a^2_j", 0, "a number in a node's superscript is a power, not a layer",
      "For a layer write it in parentheses, a^{(2)}_j or a_j^{(2)}"),
     ("2 a_j^L", 6, "cannot read 'L' here",
-     "A layer after the subscript is parenthesised, a_j^{(L)}; unparenthesised, write it "
-     "first as Nielsen does: a^L_j"),
+     ("A layer after the subscript is parenthesised, a_j^{(L)}; unparenthesised, write it "
+     "first as Nielsen does: a^L_j")),
 ])
 def test_nielsens_spelling_refuses_a_number_or_a_late_layer(text, position, message, hint):
     with pytest.raises(FormulaError) as info:
@@ -554,8 +554,8 @@ def test_c_in_index_notation_is_the_loss_of_one_sample():
 NIELSEN_WRONG = [
     # BP4 with j and k swapped: the swap, not an activation remark
     (r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_j \delta^l_k", "index",
-     "swap the letters j and k throughout (as written it is the entry of the transposed "
-     "matrix)", r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_k \delta^l_j"),
+     ("swap the letters j and k throughout (as written it is the entry of the transposed "
+     "matrix)"), r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_k \delta^l_j"),
     # g' of the wrong layer, in seed spelling and in Nielsen's
     (r"\delta_j^{(l)} = \sum_k w_{kj}^{(l+1)} \delta_k^{(l+1)} \sigma'(z_j^{(l+1)})", "layer",
      "replace z_j^{(l+1)} with z_{j}^{(l)} (g' of layer l, not l+1)",
@@ -595,13 +595,13 @@ def test_a_formula_that_writes_g_prime_through_a_keeps_its_note():
                           "w_12^(L)")
     assert named.right and named.notes == [NAMES_SIGMA]
     plain = check_formula(SIGMOID, "2(a_1^(L) - y_1) sigma'(z_1^(L)) a_2^(L-1)", "w_12^(L)")
-    assert plain.notes == ["It holds for sigmoid only because it names sigma itself: with g "
-                           "in place of sigma it holds for any activation g."]
+    assert plain.notes == [("It holds for sigmoid only because it names sigma itself: with g "
+                           "in place of sigma it holds for any activation g.")]
     through_a = check_formula(SIGMOID, r"\delta^L_j = \frac{\partial C}{\partial a^L_j} "
                                        r"a^L_j (1 - a^L_j)")
     assert through_a.right and through_a.notes == [
-        "It holds for sigmoid only: with a general g it would not (the formula writes g' "
-        "through the activation itself, e.g. a(1 - a))."]
+        ("It holds for sigmoid only: with a general g it would not (the formula writes g' "
+        "through the activation itself, e.g. a(1 - a)).")]
 
 
 # ------------------------------------------------------------------ counterexamples

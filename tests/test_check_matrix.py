@@ -147,19 +147,19 @@ def test_a_missing_g_prime_is_the_first_finding_word_for_word(formula, category,
 @pytest.mark.parametrize("formula, problem, corrected", [
     # seed 001: (batch, 1) entrywise (1, 3) broadcasts to the matrix product's numbers
     (r"\frac{\partial C}{\partial A^{(1)}} = \Delta^{(2)} \odot W^{(2)}",
-     r"an entrywise product needs equal shapes: \Delta^{(2)} is (n, n_L) = (4, 1); W^{(2)} is "
-     r"(n_L, n_{L-1}) = (1, 3)",
+     (r"an entrywise product needs equal shapes: \Delta^{(2)} is (n, n_L) = (4, 1); W^{(2)} is "
+     r"(n_L, n_{L-1}) = (1, 3)"),
      r"\frac{\partial C}{\partial A^{(1)}} = \Delta^{(2)} W^{(2)}"),
     ("dC/dA^(1) = Delta^(2) * W^(2)",
-     "an entrywise product needs equal shapes: Delta^(2) is (n, n_L) = (4, 1); W^(2) is "
-     "(n_L, n_{L-1}) = (1, 3)", "dC/dA^(1) = Delta^(2) W^(2)"),
+     ("an entrywise product needs equal shapes: Delta^(2) is (n, n_L) = (4, 1); W^(2) is "
+     "(n_L, n_{L-1}) = (1, 3)"), "dC/dA^(1) = Delta^(2) W^(2)"),
     ("dC/dA^(1) = Delta^(2) + W^(2)",
-     "a sum of matrices needs equal shapes: Delta^(2) is (n, n_L) = (4, 1); W^(2) is "
-     "(n_L, n_{L-1}) = (1, 3)", None),
+     ("a sum of matrices needs equal shapes: Delta^(2) is (n, n_L) = (4, 1); W^(2) is "
+     "(n_L, n_{L-1}) = (1, 3)"), None),
     # a bias adds to every row as a row, not as a column
     (r"A^{(1)} = \sigma(X W^{(1)\top} + b^{(1)\top})",
-     r"a sum of matrices needs equal shapes: X W^{(1)\top} is (n, n_{L-1}) = (4, 3); "
-     r"b^{(1)\top} is (n_{L-1}, 1) = (3, 1)", r"A^{(1)} = \sigma(X W^{(1)\top} + b^{(1)})"),
+     (r"a sum of matrices needs equal shapes: X W^{(1)\top} is (n, n_{L-1}) = (4, 3); "
+     r"b^{(1)\top} is (n_{L-1}, 1) = (3, 1)"), r"A^{(1)} = \sigma(X W^{(1)\top} + b^{(1)})"),
 ])
 def test_entrywise_products_and_sums_need_equal_shapes(capsys, formula, problem, corrected):
     result = check_formula(SEED001, formula)

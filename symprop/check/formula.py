@@ -281,8 +281,8 @@ def _activation_notes(engine: Backprop, equation: Equation, formula: str, wrt, r
         if named and _holds_with(spec, layers, "g", equation, formula, wrt, seed,
                                  named_as_g=True):
             fn = " and ".join(named)
-            return [f"It holds for {names} only because it names {fn} itself: with g in "
-                    f"place of {fn} it holds for any activation g."]
+            return [(f"It holds for {names} only because it names {fn} itself: with g in "
+                     f"place of {fn} it holds for any activation g.")]
         return [(f"It holds for {names} only: with a general g it would not (the "
                  "formula writes g' through the activation itself, e.g. a(1 - a)).")]
     now = "the generic g" if generic else names

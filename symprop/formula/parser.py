@@ -92,13 +92,13 @@ def _unreadable(text: str, position: int) -> tuple[str, str]:
     here = text[position:]
     if _POWER_FIRST.match(here):
         return ("a number in a node's superscript is a power, not a layer",
-                "For a layer write it in parentheses, a^{(2)}_j or a_j^{(2)}; Nielsen's "
-                "unparenthesised superscript is l or L, plus or minus a number: a^{l-1}_k, "
-                "\\delta^L_j")
+                ("For a layer write it in parentheses, a^{(2)}_j or a_j^{(2)}; Nielsen's "
+                 "unparenthesised superscript is l or L, plus or minus a number: a^{l-1}_k, "
+                 "\\delta^L_j"))
     if here[:1] in "lL" and _LAYER_AFTER.search(text[max(0, position - 4):position + 1]):
         return (f"cannot read {here[0]!r} here",
-                "A layer after the subscript is parenthesised, a_j^{(L)}; unparenthesised, "
-                "write it first as Nielsen does: a^L_j, w^l_{jk}")
+                ("A layer after the subscript is parenthesised, a_j^{(L)}; unparenthesised, "
+                 "write it first as Nielsen does: a^L_j, w^l_{jk}"))
     return f"cannot read {text[position]!r} here", _HINT
 
 
