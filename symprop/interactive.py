@@ -179,18 +179,42 @@ class InteractiveReport:
                       title=f"Backpropagation in the network {self.spec.name}")
 
     def explorer(self) -> dict:
-        """What the explorer template lays out: diagram, list, sections, the script's data."""
+        """What the explorer template lays out: diagram, list, sections, the script's data.
+
+        What the diagram does not draw as a node or an arrow of its own (a node behind a wide
+        layer's ellipsis, a per-node parameter such as gamma_j or b_j, the weights of elided
+        nodes) is a choice in its layer's menu, which the layer's ellipsis and its column
+        heading open: every choice is reachable from the diagram as well as from the list.
+        """
         view = diagram_view(diagram(self.spec), self.layers, interactive=True)
+        drawn = {e["choice"] for e in (*view["nodes"], *view["edges"]) if e["choice"]}
         groups: dict[int, list[dict]] = {}
+        undrawn: dict[int, list[dict]] = {}
         for c, section in zip(self.choices, self.sections):
             groups.setdefault(_layer(c.node), []).append(section)
+            if c.name not in drawn:
+                undrawn.setdefault(_layer(c.node), []).append(section)
+        menus = []
+        for layer in sorted(undrawn, reverse=True):
+            column = view["columns"][layer]
+            label = f"layer {column['sup'].strip('()') or 0}" + (
+                f" ({column['kind']})" if column["kind"] else "")
+            menu = {"id": f"more-{layer}", "layer": column["latex"], "kind": column["kind"],
+                    "sections": undrawn[layer],
+                    "label": f"{label}: {len(undrawn[layer])} more not drawn in the diagram"}
+            column.update(menu=menu["id"], menu_label=menu["label"], group=2 * layer)
+            menus.append(menu)
+        for n in view["nodes"]:
+            if n["ellipsis"] and n["group"] // 2 in undrawn:
+                n.update(menu=f"more-{n['group'] // 2}",
+                         menu_label=view["columns"][n["group"] // 2]["menu_label"])
         data = {"first": self.choices[0].representative,
                 "aliases": {a: c.name for c in self.choices for a in (c.name, *c.aliases)},
                 "paths": {c.name: list(c.path) for c in self.choices}}
         return {"svg": render("documents/diagram.svg.j2", view=view),
                 "groups": [{"layer": view["columns"][layer]["latex"], "sections": groups[layer]}
                            for layer in sorted(groups, reverse=True)],
-                "sections": self.sections, "data": data,
+                "menus": menus, "sections": self.sections, "data": data,
                 "labels": {s["name"]: s["label"] for s in self.sections}}
 
     def _repr_html_(self) -> str:

@@ -392,3 +392,117 @@ def test_without_scripts_or_printed_every_derivation_shows(pages, browser, blank
     assert browser.dom(f"{page.as_uri()}#w_01^(L-1)").shown == ["w_01^(L-1)"]
     printed = browser.pages_printed(f"{page.as_uri()}#w_01^(L-1)")
     assert printed == browser.pages_printed(f"{blocked.as_uri()}#w_01^(L-1)") > 20
+
+
+# ------------------------------------------------- what the diagram does not draw
+class Menus(HTMLParser):
+    """The diagram's menu openers (g.more: an ellipsis or a column heading, and the menu
+    each opens) and each menu's choices."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.openers: list[dict] = []
+        self.menus: dict[str, list[str]] = {}
+        self._menu = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "g" and "more" in classes:
+            self.openers.append(a)
+        if tag == "div" and "more-menu" in classes:
+            self._menu = a["id"]
+            self.menus[self._menu] = []
+        if tag == "a" and self._menu and "data-name" in a:
+            self.menus[self._menu].append(a["data-name"])
+
+    def handle_endtag(self, tag):
+        if tag == "div":
+            self._menu = None
+
+
+def test_every_choice_is_reachable_from_the_diagram(pages):
+    """Each section is a node or an arrow of the diagram, or in the menu that its layer's
+    ellipsis or heading opens: the elided nodes, their weights, each node's own gamma, beta
+    and b."""
+    for name, page in pages.items():
+        text = page.read_text()
+        dom, menus = Dom(text), Menus(text)
+        drawn = {c["data-name"] for c in dom.choices}
+        opened = {o["data-menu"] for o in menus.openers}
+        assert opened == set(menus.menus), name
+        in_menus = {n for m in menus.menus.values() for n in m}
+        assert drawn | in_menus == set(dom.sections), (name, set(dom.sections) - drawn
+                                                       - in_menus)
+        assert not drawn & in_menus
+        assert all(o["tabindex"] == "0" and o["role"] == "button"
+                   and o["aria-controls"] in menus.menus for o in menus.openers)
+    residual = Menus(pages["residual"].read_text())
+    assert residual.menus["more-2"] == [*(f"gamma_{j}^(L-3)" for j in range(8)),
+                                        *(f"beta_{j}^(L-3)" for j in range(8)),
+                                        *(f"a_{j}^(L-3)" for j in range(2, 6))]
+    # layer 2's ellipsis and its heading both open it
+    assert [o["data-menu"] for o in residual.openers].count("more-2") == 2
+    assert Menus(pages["tutorial"].read_text()).menus == {}  # 6 wide, no biases: all drawn
+
+
+ELISION = """
+var names = function (list) {
+  return Array.prototype.map.call(list, function (e) { return e.getAttribute("data-name"); });
+};
+var shown = function () {
+  return names(Array.prototype.filter.call(document.querySelectorAll("section.derivation"),
+                                           function (s) { return !s.hidden; }));
+};
+setTimeout(function () {
+  var log = {};
+  var dots = Array.prototype.filter.call(
+    document.querySelectorAll('svg g.more[data-menu="more-2"]'),
+    function (g) { return g.textContent.indexOf("\\u22EE") >= 0; })[0];
+  var menu = document.getElementById("more-2");
+  log.closed = menu.hidden;
+  dots.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+  log.open = !menu.hidden && dots.getAttribute("aria-expanded") === "true";
+  log.focused = document.activeElement.getAttribute("data-name");
+  var gamma = menu.querySelector('a[data-name="gamma_3^(L-3)"]');
+  log.visible = gamma.getBoundingClientRect().width > 0;
+  gamma.click();
+  setTimeout(function () {
+    log.hash = location.hash;
+    log.shown = shown();
+    log.on = Array.prototype.map.call(document.querySelectorAll(".on-path"),
+                                      function (e) { return e.id; });
+    log.current = names(document.querySelectorAll("a[aria-current]"));
+    /* the keyboard: Escape closes the menu and gives the focus back to the ellipsis,
+       Enter on it opens the menu again on the chosen gamma */
+    menu.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", bubbles: true}));
+    log.escaped = menu.hidden && document.activeElement === dots;
+    dots.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true}));
+    log.reopened = !menu.hidden && document.activeElement.getAttribute("data-name");
+    document.body.setAttribute("data-log", JSON.stringify(log));
+  }, 300);
+}, 100);
+"""
+
+
+@pytest.mark.needs("chromium")
+def test_gamma_3_behind_the_ellipsis_is_chosen_from_the_diagram(pages, browser, blank,
+                                                               tmp_path):
+    """gamma_3^(2) of the residual network: its node is elided and a gamma has no arrow,
+    so it is chosen through layer 2's ellipsis, whose menu the click opens."""
+    paths = data_of(pages["residual"])["paths"]
+    page = with_script(pages["residual"], ELISION, "elision.html")
+    log = _log(browser.dom(f"{page.as_uri()}#w_12^(L)"))
+    assert log["closed"] and log["open"] and log["visible"]
+    assert log["focused"] == "gamma_0^(L-3)"  # the menu's first choice has the focus
+    assert log["shown"] == ["gamma_3^(L-3)"] and log["hash"] == "#gamma_3%5E%28L-3%29"
+    assert set(log["on"]) == set(paths["gamma_3^(L-3)"]) and "n-loss" in log["on"]
+    assert log["current"] == ["gamma_3^(L-3)", "gamma_3^(L-3)"]  # in the list and the menu
+    assert log["escaped"] and log["reopened"] == "gamma_3^(L-3)"
+    # the same choice by the address of a gamma typed with its absolute layer
+    assert browser.dom(f"{pages['residual'].as_uri()}#gamma_3^(2)").shown == ["gamma_3^(L-3)"]
+    opened = with_script(pages["residual"], ELISION.split("var gamma")[0] + "}, 100);",
+                         "elision-open.html")
+    assert browser.shot(opened.as_uri(),
+                        artifacts(tmp_path) / "residual-elision-menu.png") > blank * 3

@@ -14,7 +14,10 @@
   });
   var fromDiagram = false;
   var choices = Array.prototype.slice.call(document.querySelectorAll("svg g.choice"));
-  var listed = document.querySelectorAll("nav.choices a[data-name]");
+  /* a layer's ellipsis and heading: each opens the menu of what the diagram does not draw */
+  var mores = Array.prototype.slice.call(document.querySelectorAll("svg g.more"));
+  var stops = choices.concat(mores);  /* what the arrow keys move between */
+  var listed = document.querySelectorAll("nav.choices a[data-name], .more-menu a[data-name]");
   var notice = document.getElementById("symprop-notice");
   document.documentElement.classList.add("js");
 
@@ -74,25 +77,42 @@
     return box.top + box.height / 2;
   }
 
+  /* Opens the menu of ``el`` (an ellipsis or a heading) and closes the others; a second
+     press closes it. Its first choice takes the focus; Escape returns it. */
+  function toggle(el) {
+    var menu = document.getElementById(el.getAttribute("data-menu"));
+    var open = menu.hidden;
+    each(document.querySelectorAll(".more-menu"), function (m) { m.hidden = true; });
+    mores.forEach(function (g) { g.setAttribute("aria-expanded", "false"); });
+    if (!open) { return; }
+    mores.forEach(function (g) {
+      if (g.getAttribute("data-menu") === menu.id) { g.setAttribute("aria-expanded", "true"); }
+    });
+    menu.hidden = false;
+    menu.opener = el;
+    var first = menu.querySelector("a[aria-current]") || menu.querySelector("a");
+    if (first) { first.focus(); }
+  }
+
   /* Arrow keys: up and down within a column, left and right to the nearest choice of the
      next column of nodes or arrows that has one. */
   function neighbour(from, key) {
     var group = Number(from.getAttribute("data-group"));
     var y = centre(from);
     if (key === "ArrowUp" || key === "ArrowDown") {
-      var column = choices.filter(function (el) { return Number(el.getAttribute("data-group")) === group; });
+      var column = stops.filter(function (el) { return Number(el.getAttribute("data-group")) === group; });
       column.sort(function (a, b) { return centre(a) - centre(b); });
       var at = column.indexOf(from) + (key === "ArrowDown" ? 1 : -1);
       return column[Math.max(0, Math.min(column.length - 1, at))];
     }
     var step = key === "ArrowRight" ? 1 : -1;
-    var groups = choices.map(function (el) { return Number(el.getAttribute("data-group")); });
+    var groups = stops.map(function (el) { return Number(el.getAttribute("data-group")); });
     var ahead = groups.filter(function (g) { return (g - group) * step > 0; });
     if (!ahead.length) { return from; }
     var next = step > 0 ? Math.min.apply(null, ahead) : Math.max.apply(null, ahead);
     var best = from;
     var distance = Infinity;
-    choices.forEach(function (el) {
+    stops.forEach(function (el) {
       if (Number(el.getAttribute("data-group")) === next && Math.abs(centre(el) - y) < distance) {
         best = el;
         distance = Math.abs(centre(el) - y);
@@ -110,6 +130,26 @@
       } else if (/^Arrow/.test(event.key)) {
         event.preventDefault();
         neighbour(el, event.key).focus();
+      }
+    });
+  });
+  mores.forEach(function (el) {
+    el.addEventListener("click", function () { toggle(el); });
+    el.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        toggle(el);
+      } else if (/^Arrow/.test(event.key)) {
+        event.preventDefault();
+        neighbour(el, event.key).focus();
+      }
+    });
+  });
+  each(document.querySelectorAll(".more-menu"), function (menu) {
+    menu.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menu.opener) {
+        menu.opener.focus();
+        toggle(menu.opener);
       }
     });
   });
