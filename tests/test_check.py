@@ -648,7 +648,8 @@ def test_a_counterexample_of_a_hidden_weight_prints_the_deltas_it_reads(tutorial
     case = dict(part.split(" = ") for part in c.case.split(", "))
     j, k, layer = int(case["j"]), int(case["k"]), int(case["l"])
     v = _shown(c)
-    label = {3: "L", 2: "L-1", 1: "L-2", 0: "L-3"}
+    # the case numbers the layer letter (l = 1), so the names are absolute as well
+    label = {3: "3", 2: "2", 1: "1", 0: "0"}
     below = v.get(f"a_{j}^({label[layer - 1]})", v.get(f"x_{j}"))
     assert float(c.formula_value) == pytest.approx(v[f"delta_{k}^({label[layer]})"] * below,
                                                    rel=1e-10)

@@ -69,14 +69,15 @@ def test_a_wrong_custom_gradient_is_diagnosed():
     result = check_formula(RBF, formula)
     assert not result.right
     assert "the sign is wrong" in str(result)
-    assert "c_00^(L-1) = " in str(result)  # the counterexample shows the custom parameters
+    # the counterexample shows the custom parameters, in the formula's absolute layers
+    assert "c_00^(1) = " in str(result)
 
 
 def test_a_missing_factor_is_wrong():
     result = check_formula(RESIDUAL, r"\frac{\partial C_0}{\partial \gamma_j^{(2)}} = "
                                      r"\frac{\partial C_0}{\partial a_j^{(2)}}")
     assert not result.right
-    assert "xhat_0^(L-3) = " in str(result)
+    assert "xhat_0^(2) = " in str(result)  # as the formula spells its layer
 
 
 @pytest.mark.parametrize("formula, message, at", [

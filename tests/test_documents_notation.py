@@ -128,3 +128,20 @@ def test_a_name_typed_with_its_layer_number_is_answered_with_numbers(capsys):
     assert capsys.readouterr().out.startswith("dC_0/dw_00^(L-2)\n")
     assert main(["derive", tutorial, "--wrt", "w_12^(L)", "--layers", "absolute"]) == 0
     assert capsys.readouterr().out.startswith("dC_0/dw_12^(3)\n")
+
+
+def test_check_answers_in_the_spelling_of_the_formula_or_wrt():
+    from symprop import check_formula, tutorial_spec
+
+    engine = backprop(tutorial_spec())
+    out = check_formula(engine, "x_0", "w_00^(1)").render("text")
+    assert out.startswith("WRONG: the formula is not dC_0/dw_00^(1)\n")
+    assert "^(L" not in out
+    # a layer letter is checked for numbered cases (l = 1): the names are numbered too
+    general = check_formula(engine, "dC/dw_jk^(l) = 2*delta_j^(l) a_k^(l-1)").render("text")
+    assert "Counterexample (random point 0, j = 0, k = 0, l = 1):" in general
+    assert "^(L" not in general and "w_00^(2) = " in general
+    # and relative stays relative
+    relative = check_formula(engine, "a_2^(L-1)", "w_12^(L)").render("text")
+    assert relative.startswith("WRONG: the formula is not dC_0/dw_12^(L)\n")
+    assert "a_2^(L-1) = " in relative and "^(2)" not in relative

@@ -37,7 +37,7 @@ from ..formula import (
 )
 from ..formula.matrices import is_matrix_formula
 from ..formula.syntax import Call, Deriv, Equation, Expr, Layer, Loss, NodeRef, walk
-from ..notation import Node, node_of
+from ..notation import Node, layer_spelling, node_of
 from ..proof import definitions_of
 from ..self_check import ensure
 from ..spec import Spec
@@ -58,7 +58,7 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     """Check ``formula`` against the true derivative of the network of ``spec``."""
     start = time.perf_counter()
     engine = spec if isinstance(spec, Backprop) else backprop(spec)
-    spec = engine.graph.spec
+    spec, L = engine.graph.spec, engine.graph.L
     equation = parse_formula(formula, source=source)
     if is_matrix_formula(equation):
         return check_matrix_formula(engine, equation, formula, seed=seed, source=source)
@@ -102,7 +102,7 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
                 result.findings = diagnose(meaning, claim, scope, truth, floats(), formula,
                                            lowered=lowered, confirm=confirm)
                 result.counterexample = _counterexample(probes, values, truth, lowered, engine,
-                                                        scope)
+                                                        scope, _spelt_L(equation, wrt, L))
             break
     result.notes = _activation_notes(engine, equation, formula, wrt, result.right, seed)
     result.seconds = time.perf_counter() - start
@@ -157,6 +157,7 @@ def _reference(equation: Equation, wrt: str | None, meaning: Meaning
     """What the claims are compared with: the left side, or dC_0/d(wrt) for a bare formula."""
     graph = meaning.graph
     node = graph.resolve(wrt) if wrt else None
+    L = _spelt_L(equation, wrt, graph.L)
     if len(equation.sides) == 1:
         if node is None:
             raise InputError("the formula has no left side, so it is unclear what it "
@@ -167,7 +168,7 @@ def _reference(equation: Equation, wrt: str | None, meaning: Meaning
                       else Layer(None, node.layer))
         loss = Loss(None if meaning.batch else 0)
         reference = Deriv(ref, of=loss, span=(0, 0))
-        label = f"dC{'' if meaning.batch else '_0'}/d{node.text(graph.L)}"
+        label = f"dC{'' if meaning.batch else '_0'}/d{node.text(L)}"
         return reference, equation.sides, label
     lhs = equation.sides[0]
     if node is not None and isinstance(lhs, Deriv):
@@ -176,11 +177,25 @@ def _reference(equation: Equation, wrt: str | None, meaning: Meaning
         except FreeIndexError:
             named = None
         if named is not None and named != node:
-            raise InputError(f"--wrt names {node.text(graph.L)}, but the formula's left side "
-                             f"differentiates by {named.text(graph.L)}",
+            raise InputError(f"--wrt names {node.text(L)}, but the formula's left side "
+                             f"differentiates by {named.text(L)}",
                              hint="Drop --wrt or make the two agree")
     label = meaning.text[lhs.span[0]:lhs.span[1]].strip()
     return lhs, equation.sides[1:], label
+
+
+def _spelt_L(equation: Equation, wrt: str | None, L: int) -> int | None:
+    """The user's spelling of layers, for the names printed back: relative to L (returns L)
+    or absolute (None), as --wrt or else the formula's first layer spells it; a layer letter
+    (l) counts as absolute, since the cases it is checked for are numbered (l = 1)."""
+    if wrt:
+        return L if layer_spelling(wrt) == "relative" else None
+    for side in equation.sides:
+        for e in walk(side):
+            layer = getattr(e, "layer", None)
+            if isinstance(layer, Layer):
+                return L if layer.base == "L" else None
+    return L
 
 
 def _number(value) -> str:
@@ -191,14 +206,14 @@ def _number(value) -> str:
 
 
 def _counterexample(probes: list[Probe], values, truth, lowered, engine: Backprop,
-                    scope: Scope) -> Counterexample:
+                    scope: Scope, L: int | None) -> Counterexample:
     """The first point where the two sides differ, with every value either side depends on
     (each node and parameter it names, delta and dC_0/da included, each application of the
     generic g and the stand-in for it; per sample for a formula about the batch), printed to
-    the digits a reader needs to recompute both."""
+    the digits a reader needs to recompute both; names relative to ``L``, or absolute
+    (None) as the user spelt them."""
     index = next(i for i, (u, v) in enumerate(values) if not agree(u, v, MPMATH))
     probe = probes[index]
-    L = engine.graph.L
     # a side that is one delta (\delta^L_j on the left) is shown with its definition's values
     resolve = definitions_of(engine)
     exprs = (lowered, truth) + tuple(resolve(e) for e in (lowered, truth) if node_of(e)
@@ -251,8 +266,8 @@ def _application_text(f, L: int) -> str:
     return f"g{prime}^({_layer_label(_generic_layer(f), L)})({node_of(f.args[0]).text(L)})"
 
 
-def _layer_label(layer: int, L: int) -> str:
-    return "L" if layer == L else f"L-{L - layer}"
+def _layer_label(layer: int, L: int | None) -> str:
+    return str(layer) if L is None else "L" if layer == L else f"L-{L - layer}"
 
 
 def _activation_notes(engine: Backprop, equation: Equation, formula: str, wrt, right: bool,
