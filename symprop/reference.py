@@ -3,8 +3,9 @@
 Nothing here comes from symprop's derivation: each built-in activation and loss is written
 once more, directly in the array library's own functions (tables :data:`ACTIVATIONS` and
 :data:`LOSSES`), and the gradient comes from ``jax.grad`` or ``torch.autograd``.  Only a
-user's custom activation or loss is translated from its SymPy expression (there is no other
-source for it), through SymPy's own JAX/PyTorch printers via ``lambdify``.
+user's custom activation, loss or layer formula is translated from its SymPy expression
+(there is no other source for it), node by node into the library's own functions
+(:class:`Translation`; every node the activation syntax can produce has its row there).
 
 JAX and PyTorch are the ``verify`` extra; a missing one is an
 :class:`~symprop.errors.InputError`-free :class:`MissingExtra` with the install command.
@@ -12,8 +13,10 @@ JAX and PyTorch are the ``verify`` extra; a missing one is an
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import sympy
@@ -24,7 +27,7 @@ from .losses import A_OUT, Y_OUT
 from .numeric import SmoothFunction
 from .spec import Spec, parse_custom_activation, parse_custom_loss
 
-__all__ = ["BACKENDS", "MissingExtra", "gradient", "load_backend"]
+__all__ = ["BACKENDS", "MissingExtra", "Translation", "gradient", "load_backend"]
 
 
 class MissingExtra(SympropError):
@@ -54,7 +57,8 @@ class _Ops:
 
     Each layer kind writes its forward pass with these (its ``reference`` method):
     ``xp`` is jax.numpy or torch, ``activation(choice, layer)`` the elementwise function of
-    an activation, ``concat`` and ``lambdify`` what the two libraries name differently.
+    an activation, ``concat`` what the two libraries name differently, and ``translate`` a
+    user's SymPy expression.
     """
 
     def __init__(self, name: str, spec: Spec | None = None,
@@ -90,20 +94,113 @@ class _Ops:
             f = self.generic[layer]
             return lambda z: f.value(self.xp, z)
         if choice.name in self.spec.activations:
-            return _lambdify(X, parse_custom_activation(self.spec, choice.name), self.name)
+            definition = parse_custom_activation(self.spec, choice.name)
+            return lambda z: self.translate(definition, {X: z})
         return ACTIVATIONS[choice.name](self, choice.params)
 
-    def lambdify(self, variables, expr, functions: dict | None = None):
-        """A SymPy expression as a function of the library's arrays (SymPy's own printers;
-        ``functions`` names our own functions, such as sum_k, which the printer leaves as
-        calls)."""
-        printer = None
-        if functions and self.name == "torch":
-            from sympy.printing.pytorch import TorchPrinter
+    def translate(self, expr: sympy.Expr, values: Mapping[sympy.Symbol, object],
+                  functions: Mapping[type, Callable] | None = None):
+        """``expr`` evaluated on the library's arrays (see :class:`Translation`); ``values``
+        gives each symbol's array, ``functions`` our own SymPy functions (sum_k)."""
+        return Translation(self, values, functions or {})(expr)
 
-            printer = TorchPrinter({"strict": False})
-        return sympy.lambdify(variables, expr, modules=[functions or {}, self.name],
-                              dummify=True, printer=printer)
+
+class Translation:
+    """A SymPy expression of the activation syntax (a custom activation, loss or layer
+    formula) evaluated node by node in the array library's own functions.
+
+    SymPy's printers are not used here: they print a function they do not know (sum_k) by
+    its name with everything inside it unprinted (``SumK(exp(x))``, exp undefined), relu's
+    ``Max(0, x)`` as ``torch.max(0, x)`` (which takes no number) and erf for JAX as
+    ``math.erf``.  Each node the parser and SymPy's automatic simplification can produce has
+    its row below; anything else is an error naming it, never a silent guess.
+    """
+
+    def __init__(self, ops: _Ops, values: Mapping[sympy.Symbol, object],
+                 functions: Mapping[type, Callable]):
+        self.ops, self.values, self.functions = ops, values, functions
+        self.table = {**_functions(ops.name), **functions}
+
+    def __call__(self, e: sympy.Basic):
+        if e in self.values:
+            return self.values[e]
+        if e.is_Symbol:
+            raise SympropError(f"no value for {e} in the reference forward pass")
+        if e is sympy.true or e is sympy.false:
+            return bool(e)
+        if not e.free_symbols:  # a number, or numbers only (sqrt(2), pi/4): its value
+            if e.is_Integer:
+                return int(e)
+            try:
+                return float(e)
+            except TypeError:
+                raise SympropError(f"{e} is not a real number") from None
+        if e.is_Add:
+            return functools.reduce(operator.add, [self(a) for a in e.args])
+        if e.is_Mul:
+            return functools.reduce(operator.mul, [self(a) for a in e.args])
+        if e.is_Pow:
+            base, exponent = e.args
+            if exponent == sympy.S.Half:
+                return self.ops.xp.sqrt(self(base))
+            return self(base) ** self(exponent)
+        if isinstance(e, sympy.Piecewise):
+            return self._piecewise(e)
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            pick = self.ops.xp.maximum if isinstance(e, sympy.Max) else self.ops.xp.minimum
+            args = [self(a) for a in e.args]
+            like = next((a for a in args if not isinstance(a, (int, float))), None)
+            return functools.reduce(pick, [self._array(a, like) for a in args])
+        for cls in type(e).__mro__:
+            if cls in self.table:
+                return self.table[cls](*[self(a) for a in e.args])
+        raise SympropError(f"the reference forward pass cannot evaluate {type(e).__name__} "
+                           f"(in {e})")
+
+    def _array(self, value, like):
+        """A number as an array of ``like``'s dtype (maximum and where want arrays)."""
+        if not isinstance(value, (int, float)):
+            return value
+        xp = self.ops.xp
+        dtype = like.dtype if like is not None else xp.float64
+        return xp.asarray(value, dtype=dtype) if self.ops.name == "jax" else \
+            xp.as_tensor(value, dtype=dtype)
+
+    def _piecewise(self, e: sympy.Piecewise):
+        pieces = list(e.args)
+        if pieces[-1].cond is not sympy.true:
+            raise SympropError(f"{e} has no otherwise-branch")
+        values = [self(p.expr) for p in pieces]
+        like = next((v for v in values if not isinstance(v, (int, float))), None)
+        result = self._array(values[-1], like)
+        for piece, value in zip(reversed(pieces[:-1]), reversed(values[:-1])):
+            condition = self(piece.cond)
+            if isinstance(condition, bool):
+                result = self._array(value, like) if condition else result
+            else:
+                result = self.ops.where(condition, self._array(value, like), result)
+        return result
+
+
+@functools.cache
+def _functions(name: str) -> dict[type, Callable]:
+    """SymPy function class -> the library's function, for every function of the activation
+    syntax (and the comparisons of a piecewise definition)."""
+    if name == "jax":
+        import jax.numpy as xp
+        from jax.scipy.special import erf
+    else:
+        import torch as xp
+
+        erf = xp.erf
+    return {
+        sympy.exp: xp.exp, sympy.log: xp.log, sympy.tanh: xp.tanh, sympy.sinh: xp.sinh,
+        sympy.cosh: xp.cosh, sympy.sin: xp.sin, sympy.cos: xp.cos, sympy.tan: xp.tan,
+        sympy.atan: xp.arctan, sympy.erf: erf, sympy.Abs: xp.abs, sympy.sign: xp.sign,
+        sympy.StrictGreaterThan: operator.gt, sympy.GreaterThan: operator.ge,
+        sympy.StrictLessThan: operator.lt, sympy.LessThan: operator.le,
+        sympy.And: xp.logical_and, sympy.Or: xp.logical_or, sympy.Not: xp.logical_not,
+    }
 
 
 #: name -> builder(ops, params) -> elementwise function
@@ -129,16 +226,11 @@ LOSSES: dict[str, Callable] = {
 }
 
 
-def _lambdify(variables, expr, name):
-    module = "jax" if name == "jax" else "torch"
-    return sympy.lambdify(variables, expr, modules=[module])
-
-
 def _loss(ops: _Ops, spec: Spec):
     if spec.loss in LOSSES:
         return lambda a, y: LOSSES[spec.loss](ops, a, y)
-    term = _lambdify((A_OUT, Y_OUT), parse_custom_loss(spec), ops.name)
-    return lambda a, y: term(a, y).sum(-1)
+    term = parse_custom_loss(spec)
+    return lambda a, y: ops.translate(term, {A_OUT: a, Y_OUT: y}).sum(-1)
 
 
 def forward_loss(ops: _Ops, spec: Spec, generic: dict[int, SmoothFunction]):

@@ -46,6 +46,10 @@ class JaxCodePrinter(ArrayCodeNames, JaxPrinter):
         """log(1 + e^u), finite for any u."""
         return self._call("jax.nn.softplus", expr.args[0])
 
+    def _print_erf(self, expr):
+        """``jax.lax.erf`` (SymPy's JAX printer writes math.erf, which takes one number)."""
+        return self._call("jax.lax.erf", expr.args[0])
+
     def _print_SoftmaxRow(self, expr):
         return self._call("jax.nn.softmax", expr.args[0], axis=True)
 

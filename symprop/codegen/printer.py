@@ -20,7 +20,7 @@ from .stable import Sigmoid
 __all__ = ["HELPERS", "ArrayCodeNames", "NumpyCodePrinter", "inplace_statements", "ufunc_name"]
 
 #: Helper functions a printed expression may call; the module template defines the ones used.
-HELPERS = ("sigmoid", "softmax", "log_softmax", "softmax_keep_log")
+HELPERS = ("sigmoid", "softmax", "log_softmax", "softmax_keep_log", "erf")
 
 
 class ArrayCodeNames:
@@ -129,6 +129,11 @@ class NumpyCodePrinter(ArrayCodeNames, NumPyPrinter):
     def _print_Softplus(self, expr):
         """log(1 + e^u) as ``logaddexp(0, u)``: finite for any u."""
         return f"{self._module_format('numpy.logaddexp')}(0, {self._print(expr.args[0])})"
+
+    def _print_erf(self, expr):
+        """The module's ``_erf``: NumPy has none (SymPy would print math.erf, which takes
+        one number and is not imported)."""
+        return self._helper("erf", expr.args[0])
 
     def _print_SoftmaxRow(self, expr):
         return self._helper("softmax", expr.args[0])

@@ -98,7 +98,11 @@ class TorchCodePrinter(ArrayCodeNames, TorchPrinter):
         return printed
 
     def _print_Pow(self, expr):
-        """Squares and square roots as operators, reciprocals as division."""
+        """Squares and square roots as operators, reciprocals as division; a power of numbers
+        (sqrt(pi)) is its value, since torch.sqrt takes tensors only; a fractional exponent
+        is parenthesised (x**(3/2), not x**3/2)."""
+        if not expr.free_symbols and expr.is_extended_real:
+            return repr(float(expr))
         base = self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True)
         if expr.exp == -1:
             return f"1 / {base}"
@@ -106,4 +110,4 @@ class TorchCodePrinter(ArrayCodeNames, TorchPrinter):
             return f"torch.sqrt({self._print(expr.base)})"
         if expr.exp == -sympy.S.Half:
             return f"torch.rsqrt({self._print(expr.base)})"
-        return f"{base}**{self._print(expr.exp)}"
+        return f"{base}**{self.parenthesize(expr.exp, PRECEDENCE['Atom'], strict=True)}"

@@ -144,27 +144,26 @@ class CustomConfig(LayerConfig):
         return size(self.letter_form(spec.activations))
 
     def reference(self, ops, params: dict, outputs: dict):
-        """The formula on axes (batch, j, k), translated by SymPy's JAX/PyTorch printer:
-        a_k is A[:, None, :], a_j is A[:, :, None], c_jk is C[None, :, :], s_j is
-        S[None, :, None], and sum_k sums the last axis."""
+        """The formula on axes (batch, j, k), translated node by node into the library's
+        functions (:meth:`symprop.reference._Ops.translate`): a_k is A[:, None, :], a_j is
+        A[:, :, None], c_jk is C[None, :, :] (c_kj is C.T there), s_j is S[None, :, None],
+        s_k is S[None, None, :], and sum_k sums the last axis."""
         form = self.letter_form(ops.spec.activations)
         a = outputs[self.index - 1]
-        slots, arrays = [], []
-        for s in sorted(form.free_symbols, key=str):
+        every = slice(None)
+        axes = {"k": (None, None, every), "j": (None, every, None), "jk": (None, every, every)}
+        values = {}
+        for s in form.free_symbols:
             info = slot_of(s)
             value = a if info.role == "in" else params[info.name]
             if info.letters == "kj":
                 value = value.T
-            axes = {"k": (None, None, slice(None)), "j": (None, slice(None), None),
-                    "jk": (None, slice(None), slice(None))}[info.letters.replace("kj", "jk")]
-            if info.role == "in":
-                axes = (slice(None), *axes[1:])
-            slots.append(s)
-            arrays.append(value[axes])
-        total = {"SumK": lambda e: e.sum(-1, keepdims=True) if ops.name == "jax"
-                 else e.sum(dim=-1, keepdim=True)}
-        result = ops.lambdify(slots, form, total)(*arrays)[..., 0]
-        return ops.xp.broadcast_to(result, (a.shape[0], self.width))
+            where = axes[info.letters.replace("kj", "jk")]
+            values[s] = value[(every, *where[1:])] if info.role == "in" else value[where]
+        total = (lambda e: e.sum(-1, keepdims=True)) if ops.name == "jax" else \
+            (lambda e: e.sum(dim=-1, keepdim=True))
+        result = ops.translate(form, values, {SumK: total})
+        return ops.xp.broadcast_to(result[..., 0], (a.shape[0], self.width))
 
     def build(self, ctx: GraphContext) -> FormulaLayer:
         return FormulaLayer(self, ctx, self.letter_form(ctx.spec.activations))
