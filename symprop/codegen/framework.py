@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from sympy.printing.precedence import PRECEDENCE
 
-from ..derivation import backprop
 from ..spec import Spec
 from .context import coefficient_code, common_context, output_helpers
+from .formulas import codegen_engine
 from .jax_printer import JaxCodePrinter
 from .kinds import ArrayForms, layer_code, param_gradient_name
 from .rules import A, Z, activation_code, output_code
@@ -54,7 +54,8 @@ FRAMEWORKS = {
                    batch_total="torch.sum({x}, dim={axis})",
                    broadcast=" + {like}.new_zeros({width})",
                    concatenate="torch.cat([{a}, {b}], dim=1)",
-                   softmax="torch.softmax({x}, dim=1)", copy="{x}.clone()", param="{key}"),
+                   softmax="torch.softmax({x}, dim=1)", copy="{x}.clone()", param="{key}",
+                   logsumexp="torch.logsumexp({x}, dim={axis}, keepdim=True)"),
         {"torch.sigmoid(Z)": "Z.sigmoid_()", "torch.tanh(Z)": "Z.tanh_()",
          "torch.exp(Z)": "Z.exp_()", "Z": "Z"},
         {"(A*(1 - A))": "dA.mul_(A).addcmul_(dA, A, value=-1)",
@@ -64,7 +65,8 @@ FRAMEWORKS = {
                    batch_total="jnp.sum({x}, axis={axis})",
                    broadcast=" + jnp.zeros({width}, {like}.dtype)",
                    concatenate="jnp.concatenate([{a}, {b}], axis=1)",
-                   softmax="jax.nn.softmax({x}, axis=1)", copy="{x}", param="{key}"),
+                   softmax="jax.nn.softmax({x}, axis=1)", copy="{x}", param="{key}",
+                   logsumexp="jax.nn.logsumexp({x}, axis={axis}, keepdims=True)"),
         {"Z": "Z"}, {}),
 }
 
@@ -177,7 +179,7 @@ def _walk(layers: dict[int, dict], output: dict) -> list[str]:
 
 def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     """Everything ``templates/codegen/<target>.py.j2`` needs."""
-    engine = backprop(spec)
+    engine = codegen_engine(spec)
     g, L = engine.graph, spec.L
     framework = FRAMEWORKS[target]
     printer = framework.forms.printer()

@@ -21,6 +21,7 @@ class JaxCodePrinter(ArrayCodeNames, JaxPrinter):
     """Prints SymPy row forms as JAX code; network symbols under their module names."""
 
     MAXIMUM, MINIMUM, WHERE = "jax.numpy.maximum", "jax.numpy.minimum", "jax.numpy.where"
+    LOGADDEXP = "jax.numpy.logaddexp"
 
     _default_settings: ClassVar[dict] = {
         **JaxPrinter._default_settings,

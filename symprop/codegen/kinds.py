@@ -27,7 +27,7 @@ from ..activations import ActivationPrime, ElementwiseActivation, Softmax
 from ..layers.letters import N, SumJ, SumK, free_letters, slot, slot_of
 from .printer import NumpyCodePrinter
 from .rules import A, Z, activation_code
-from .stable import rewrite_stable
+from .stable import join_exponentials, rewrite_stable
 
 __all__ = ["NUMPY_FORMS", "ArrayForms", "array_name", "axes_printer", "layer_code",
            "param_gradient_name"]
@@ -42,7 +42,8 @@ class ArrayForms:
     over an axis kept (``{x}``, ``{axis}``), the batch sum of a parameter gradient, a
     row that does not depend on the node broadcast to the layer's width (``{like}`` an
     array of the layer), two blocks of columns side by side, a row softmax, a copy of an
-    array the backward pass hands on, and a parameter of layer l by its key (``{key}``)."""
+    array the backward pass hands on, a parameter of layer l by its key (``{key}``), and a
+    log-sum-exp over an axis kept (a custom formula's log(sum_k(exp(u))))."""
 
     printer: type
     total: str
@@ -52,6 +53,8 @@ class ArrayForms:
     softmax: str
     copy: str
     param: str
+    #: log(sum(exp(x))) over an axis kept (``{x}``, ``{axis}``), shifted by the largest x.
+    logsumexp: str = "np.logaddexp.reduce({x}, axis={axis}, keepdims=True)"
 
 
 #: The NumPy target's spellings (its softmax is the module's helper).
@@ -135,6 +138,17 @@ class _Axes:
         axes = self._settings["axes"]
         return self._sum(expr, axes[expr.bound] if axes else 1)
 
+    def _print_LogSumExp(self, expr):
+        """log(sum_k(exp(u))) as the target's log-sum-exp of u over the sum's axis (a form
+        written out for one node is the printer's own: nested logaddexp)."""
+        total = expr.args[0]
+        if not isinstance(total, SumK):
+            return super()._print_LogSumExp(expr)
+        (u,) = total.args[0].args
+        axes = self._settings["axes"]
+        return self.forms.logsumexp.format(x=self._print(u),
+                                           axis=axes[total.bound] if axes else 1)
+
 
 @cache
 def axes_printer(forms: ArrayForms) -> type:
@@ -171,7 +185,8 @@ def _axes(expr: sympy.Expr) -> dict[str, int] | None:
 
 def stable(expr: sympy.Expr) -> sympy.Expr:
     """Activations in a form written in their overflow-free code forms (sigma' through the
-    output where SymPy found that form), then the table of stable identities."""
+    output where SymPy found that form), then the table of stable identities, and products
+    of exponentials joined (exp(u) exp(-A) is exp(u - A))."""
     def forward(e):
         return activation_code(type(e)).forward.xreplace({Z: e.args[0]})
 
@@ -185,7 +200,7 @@ def stable(expr: sympy.Expr) -> sympy.Expr:
 
     expr = expr.replace(lambda e: isinstance(e, ActivationPrime), prime)
     expr = expr.replace(lambda e: isinstance(e, ElementwiseActivation), forward)
-    return rewrite_stable(expr)
+    return join_exponentials(rewrite_stable(expr))
 
 
 def _print(printer, expr: sympy.Expr, width: int, reads: set | None = None

@@ -28,10 +28,11 @@ class ArrayCodeNames:
     printer: network symbols under their names in the module, the generic activation
     refused, relu's step as a comparison, max, min and piecewise forms elementwise."""
 
-    #: The library's elementwise maximum, minimum and where, fully qualified.
+    #: The library's elementwise maximum, minimum, where and logaddexp, fully qualified.
     MAXIMUM: ClassVar[str]
     MINIMUM: ClassVar[str]
     WHERE: ClassVar[str]
+    LOGADDEXP: ClassVar[str]
 
     def _print_Symbol(self, expr):
         """Network symbols print under their names in the module (``z1_0``, ``W2[1, 0]``)."""
@@ -71,6 +72,13 @@ class ArrayCodeNames:
             printed = f"{func}({self._operand(arg, like)}, {printed})"
         return printed
 
+    def _print_LogAddExp(self, expr):
+        """log(exp(u_0) + exp(u_1) + ...) as nested ``logaddexp``: no exp overflows."""
+        return self._nested(self.LOGADDEXP, expr.args)
+
+    def _print_LogSumExp(self, expr):
+        raise ValueError(f"{expr}: a log-sum-exp over k prints on the layer's axes only")
+
     def _print_Piecewise(self, expr):
         """Nested ``where``; constant branches keep the input's dtype (float32 stays)."""
         pieces = list(expr.args)
@@ -100,6 +108,7 @@ class NumpyCodePrinter(ArrayCodeNames, NumPyPrinter):
     """Prints SymPy expressions as NumPy code for symprop's generated modules."""
 
     MAXIMUM, MINIMUM, WHERE = "numpy.maximum", "numpy.minimum", "numpy.where"
+    LOGADDEXP = "numpy.logaddexp"
 
     _default_settings: ClassVar[dict] = {
         **NumPyPrinter._default_settings,

@@ -16,15 +16,16 @@ import re
 import sympy
 
 from ..activations import ActivationPrime
-from ..derivation import Backprop, backprop
+from ..derivation import Backprop
 from ..notation import node_of
 from ..printing.text import text
 from ..spec import Spec
 from .context import activation_helpers, common_context
+from .formulas import codegen_engine
 from .printer import HELPERS, NumpyCodePrinter
 from .rules import A as A_ROW
 from .rules import Z, activation_code, output_code, stable_loss_term, tidy
-from .stable import LogSoftmax, SoftmaxRow, rewrite_stable
+from .stable import LogSoftmax, SoftmaxRow, join_exponentials, rewrite_stable
 
 __all__ = ["scalar_context", "scalar_lines", "symbol_names"]
 
@@ -113,7 +114,8 @@ def _dependency_order(assignments: list[tuple]) -> list[tuple]:
 
 def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dict:
     """Forward, loss, backward and gradient lines of the scalar module."""
-    engine = engine_or_spec if isinstance(engine_or_spec, Backprop) else backprop(engine_or_spec)
+    engine = engine_or_spec if isinstance(engine_or_spec, Backprop) else \
+        codegen_engine(engine_or_spec)
     g, L = engine.graph, engine.graph.L
     names = symbol_names(engine)
     log_softmax = {j: sympy.Symbol(f"logsoftmax_{j}") for j in range(g.widths[L])}
@@ -154,6 +156,7 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
             if combined and l == L - 1:
                 value = tidy(_specialise_primes(engine, compact.xreplace(outputs)))
             lhs = node_of(symbol).text()
+            value = join_exponentials(value)
             deltas.append((symbol, tidy(value) if l == L else value,
                            f"{lhs} = {text(compact, L, 'absolute')}"))
     # SymPy's temporaries are t0, t1, ...: _t0, ... when a parameter array is named like them
@@ -182,8 +185,9 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
             delta = g.delta[node.layer][node.j]
             expr = engine.gradient(node).subs(engine.dC_dz(node.layer, node.j), delta)
         else:  # sum over the entries it enters of (their symbol) d entry / d node
-            expr = sympy.Add(*[layer.adjoints[i] * engine.local(node.layer, i, node.symbol)
-                               for i in layer.param_entries(node)])
+            expr = join_exponentials(sympy.Add(*[
+                layer.adjoints[i] * engine.local(node.layer, i, node.symbol)
+                for i in layer.param_entries(node)]))
         target = names[node.symbol]
         gradient_lines.append(line(f"d{target}", expr,
                                    f"dC_0/d{node.text()} = {text(expr, L, 'absolute')}"))
@@ -228,7 +232,7 @@ def _forward_lines(engine: Backprop, layer, names, line, stack, printer) -> list
 
 def scalar_context(spec: Spec, source: str | None = None) -> dict:
     """Everything ``templates/codegen/scalar.py.j2`` needs."""
-    engine = backprop(spec)
+    engine = codegen_engine(spec)
     printer = NumpyCodePrinter({"allow_unknown_functions": True})
     # one line per node: g' of every layer; softmax is written out, not called
     helpers = activation_helpers(engine, printer, prime_layers=range(1, spec.L + 1),

@@ -24,6 +24,7 @@ class TorchCodePrinter(ArrayCodeNames, TorchPrinter):
     """Prints SymPy row forms as torch code; network symbols under their module names."""
 
     MAXIMUM, MINIMUM, WHERE = "torch.maximum", "torch.minimum", "torch.where"
+    LOGADDEXP = "torch.logaddexp"
 
     #: SymPy's table plus the accurate forms the stable rewrites use.
     mapping: ClassVar[dict] = {**TorchPrinter.mapping, expm1: "torch.expm1", log1p: "torch.log1p"}

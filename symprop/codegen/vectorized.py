@@ -12,9 +12,10 @@ from dataclasses import replace
 
 import sympy
 
-from ..derivation import Backprop, backprop
+from ..derivation import Backprop
 from ..spec import Spec
 from .context import activation_helpers, common_context, output_helpers
+from .formulas import codegen_engine
 from .kinds import layer_code, param_gradient_name
 from .printer import HELPERS, NumpyCodePrinter, inplace_statements
 from .rules import A, ActivationCode, OutputCode, Z, activation_code, output_code
@@ -107,7 +108,7 @@ def _gradient_name(graph, layer: int) -> str:
 
 def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     """Everything ``templates/codegen/vectorized.py.j2`` needs."""
-    engine = backprop(spec)
+    engine = codegen_engine(spec)
     g, L = engine.graph, spec.L
     out = output_code(engine)
     printer = NumpyCodePrinter()
