@@ -117,12 +117,31 @@ class SymbolicGraph:
 
     @functools.cached_property
     def kinds(self) -> dict[str, tuple[bool, int]]:
-        """Every node kind of this network (seed 000's, the layers' own): has a layer, indices."""
+        """Every node kind of this network (seed 000's, the layers' own): has a layer, indices.
+        A kind two layers use with different indices (an rmsnorm's r^(l), a custom
+        parameter r_j^(l)) counts them as :meth:`kinds_of` the layer a name names."""
         out = dict(KINDS)
         for layer in self.layers.values():
             for p in getattr(layer, "param_specs", {}).values():
                 out.setdefault(p.kind, (True, len(p.letters)))
         return out
+
+    def kinds_of(self, layer: int) -> dict[str, tuple[bool, int]]:
+        """The node kinds as layer ``layer`` names them, by their spelling: its own
+        parameters' letters before the other kinds' (a custom layer's r_j^(l) has one index
+        where an rmsnorm's r^(l) has none)."""
+        out = dict(KINDS)
+        for p in getattr(self.layers.get(layer), "param_specs", {}).values():
+            out[str(p.kind)] = (True, len(p.letters))
+        return out
+
+    def _in_own_layer(self, node_: Node) -> Node:
+        """A name typed in a layer with a parameter spelt like it (a custom layer's r) is
+        that parameter: its kind becomes the layer's own (:class:`~symprop.notation.OwnKind`)."""
+        for p in getattr(self.layers.get(node_.layer), "param_specs", {}).values():
+            if p.kind != node_.kind and str(p.kind) == node_.kind:
+                return Node(p.kind, node_.layer, node_.j, node_.k)
+        return node_
 
     def parameters(self) -> list[Node]:
         """Every parameter, layer by layer (w before b, row-major; each kind its own order)."""
@@ -144,11 +163,12 @@ class SymbolicGraph:
         elif isinstance(name, Node):
             node_ = name
         else:
-            node_ = parse_node_name(name, self.widths, self.kinds)
+            node_ = parse_node_name(name, self.widths, self.kinds, self.kinds_of)
         if node_.kind == "a" and node_.layer == 0:
             node_ = Node("x", None, node_.j)
         if node_.kind in ("x", "y", "a"):
             return node_
+        node_ = self._in_own_layer(node_)
         layer = self.layers.get(node_.layer)
         if node_.kind == "b" and layer is not None and layer.kind == "dense" \
                 and layer.b is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy
@@ -120,6 +121,43 @@ def layer_label(layer: int, L: int | None = None) -> str:
 
 #: Kinds of the quantities a network computes from its inputs and parameters.
 _COMPUTED = frozenset({"z", "a", "delta", "x", "y", "mu", "sigma", "r", "xhat", "adj"})
+#: The kinds of :data:`KINDS` that a custom layer may also give its parameters (design.md
+#: section 3b reserves the others): a name is resolved in the layer it names, so r^(2) can
+#: be an rmsnorm's and r_0^(3) a custom layer's parameter in one network.
+SHARED_KINDS = frozenset({"mu", "sigma", "r", "xhat", "adj"})
+
+
+class OwnKind(str):
+    """The kind of a custom layer's parameter named like another kind's quantity (r, mu,
+    sigma, xhat, adj; :data:`SHARED_KINDS`): it prints as its name, but it is a kind of its
+    own, equal only to itself -- not to the quantity spelt the same -- so r_0^(3), a custom
+    layer's parameter, is a parameter (:attr:`Node.is_parameter`) with a symbol of its own,
+    whatever an rmsnorm's r^(2) or a layernorm's xhat_0^(2) is.  The graph gives a typed
+    name this kind in the layer that has such a parameter
+    (:meth:`symprop.graph.SymbolicGraph.resolve`)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, OwnKind) and str.__eq__(self, other)
+
+    def __ne__(self, other) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(("own kind", str(self)))
+
+    def __repr__(self) -> str:
+        return f"OwnKind({str(self)!r})"
+
+    def __reduce__(self):
+        return OwnKind, (str(self),)
+
+
+def own_kind(name: str) -> str:
+    """The node kind of a custom layer's parameter called ``name``: the name itself, or its
+    :class:`OwnKind` where another kind uses the same spelling."""
+    return OwnKind(name) if name in SHARED_KINDS else name
 
 _NAMES: dict[str, Node] = {}
 
@@ -128,7 +166,8 @@ _NAMES: dict[str, Node] = {}
 def node_symbol(node: Node) -> sympy.Symbol:
     """The canonical symbol of ``node``; absolute layer, indices always comma-separated."""
     sub = "_" + ",".join(map(str, node.indices)) if node.indices else ""
-    name = f"{node.kind}{sub}" if node.layer is None else f"{node.kind}{sub}^({node.layer})"
+    kind = f"{node.kind}[own]" if isinstance(node.kind, OwnKind) else node.kind
+    name = f"{kind}{sub}" if node.layer is None else f"{kind}{sub}^({node.layer})"
     _NAMES[name] = node
     return sympy.Symbol(name, real=True)
 
@@ -152,11 +191,15 @@ _WIDTH_KINDS = frozenset({"w", "b", "z", "a", "x", "y", "delta"})
 
 
 def parse_node_name(text: str, widths: tuple[int, ...],
-                    kinds: dict[str, tuple[bool, int]] | None = None) -> Node:
+                    kinds: dict[str, tuple[bool, int]] | None = None,
+                    layer_kinds: Callable[[int], dict[str, tuple[bool, int]]] | None = None
+                    ) -> Node:
     """Resolve a name typed in seed notation against a network of the given widths.
 
     ``kinds`` are the network's node kinds (default :data:`KINDS`; a custom layer adds its
-    parameters' letters).  Raises :class:`NameLookupError` saying what is wrong and what
+    parameters' letters), ``layer_kinds(l)`` those of layer l, where a kind's number of
+    indices is read once the layer is known (r^(l) of an rmsnorm has none, a custom layer's
+    parameter r_j^(l) one).  Raises :class:`NameLookupError` saying what is wrong and what
     exists instead.  Whether a layer has a node of that kind (gamma in a layernorm, not in a
     dense layer) is the graph's to say (:meth:`symprop.graph.SymbolicGraph.resolve`).
     """
@@ -176,17 +219,19 @@ def parse_node_name(text: str, widths: tuple[int, ...],
     has_layer, n_indices = kinds[kind]
     sub = match["sub1"] if match["sub1"] is not None else match["sub2"]
     sup = next((match[g] for g in ("sup1", "sup2", "sup3") if match[g] is not None), None)
-    if n_indices == 0 and sub is not None:
-        raise NameLookupError(f"{raw!r}: {kind}^(l) is one value per layer; it has no index")
-    indices = _parse_indices(sub, n_indices, raw) if n_indices else ()
     if has_layer:
         if sup is None:
             raise NameLookupError(f"{raw!r} needs a layer superscript, e.g. ^(L) or ^(2)")
         layer = _parse_layer(sup, L, raw)
+        if layer_kinds is not None and 1 <= layer <= L:
+            n_indices = layer_kinds(layer).get(kind, (has_layer, n_indices))[1]
     else:
         if sup is not None:
             raise NameLookupError(f"{raw!r}: {kind} has no layer superscript")
         layer = None
+    if n_indices == 0 and sub is not None:
+        raise NameLookupError(f"{raw!r}: {kind}^(l) is one value per layer; it has no index")
+    indices = _parse_indices(sub, n_indices, raw, kind) if n_indices else ()
     node = Node(kind, layer, *indices) if indices else Node(kind, layer, None)
     if kind in _WIDTH_KINDS:
         _check_exists(node, widths, raw)
@@ -205,7 +250,7 @@ def _other_kinds(kinds: dict[str, tuple[bool, int]]) -> str:
         ", gamma_1^(2), c_{01}^{(4)}"
 
 
-def _parse_indices(sub: str | None, count: int, raw: str) -> tuple[int, ...]:
+def _parse_indices(sub: str | None, count: int, raw: str, kind: str = "a") -> tuple[int, ...]:
     sub = (sub or "").strip()
     if "," in sub:
         parts = [p for p in sub.split(",")]
@@ -214,7 +259,7 @@ def _parse_indices(sub: str | None, count: int, raw: str) -> tuple[int, ...]:
     else:
         parts = [sub]
     if len(parts) != count or not all(p.isdigit() for p in parts):
-        example = "w_{12} or w_{10,3}" if count == 2 else "a_{2}"
+        example = f"{kind}_{{12}} or {kind}_{{10,3}}" if count == 2 else f"{kind}_{{2}}"
         raise NameLookupError(f"{raw!r} needs {count} node index(es), e.g. {example}",
                               hint="Separate two-digit indices with a comma.")
     return tuple(int(p) for p in parts)

@@ -26,7 +26,7 @@ from ..activations import ACTIVATIONS, Softmax, activation_class
 from ..chain import BATCH_SIZE
 from ..derivation import Backprop
 from ..errors import NameLookupError
-from ..notation import KINDS, Node
+from ..notation import KINDS, SHARED_KINDS, Node
 from .parser import FormulaError
 from .scope import AtSample, BatchSum, FreeIndexError, Scope
 from .sums import _WIDTH, SumsMixin, node_layer
@@ -138,21 +138,23 @@ class Meaning(SumsMixin):
             raise self.error(f"this network has no {ref.kind}", ref,
                              hint="Its own names besides seed 000's: " + (", ".join(own) or
                                                                           "none"))
-        count = kinds[ref.kind][1]
+        # counted as the layer named counts it: an rmsnorm's r^(l), a custom layer's r_j^(l)
+        count = (kinds if layer is None else self.graph.kinds_of(layer)).get(
+            ref.kind, kinds[ref.kind])[1]
         if count == 1 and len(indices) == 2 and all(isinstance(i, int) for i in indices):
             indices = [int("".join(map(str, indices)))]  # c_{12} of a parameter with one index
         if len(indices) != count:
             raise self.error(f"{ref.kind} takes {count} node ind{'ex' if count == 1 else 'ices'}",
                              ref)
         node = Node(ref.kind, layer, *indices) if count else Node(ref.kind, layer, None)
-        if ref.kind in KINDS and ref.kind not in _LAYER_KINDS:
+        if ref.kind in KINDS and ref.kind not in _LAYER_KINDS | SHARED_KINDS:
             problem = node_problem(node, self.graph.widths)
             if problem:
                 raise self.error(problem, ref, hint=f"The network has layers 0..{self.graph.L} "
                                                     f"with widths {list(self.graph.widths)}")
         else:
             try:
-                self.graph.resolve(node)
+                node = self.graph.resolve(node)  # a custom layer's r is its own kind
             except NameLookupError as exc:
                 raise self.error(exc.what, ref, hint=exc.hint) from None
         if node.kind == "a" and node.layer == 0:

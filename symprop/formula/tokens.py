@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ExpressionError
-from ..notation import KINDS
+from ..notation import KINDS, SHARED_KINDS
 from .syntax import Layer
 
 __all__ = ["FormulaError", "read_indices", "read_layer"]
@@ -47,7 +47,8 @@ def read_layer(text: str, where: int, source_text: str) -> Layer:
 
 
 def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str, ...]:
-    if kind not in KINDS:  # a custom layer's letters: the network knows how many indices
+    if kind not in KINDS or kind in SHARED_KINDS:
+        # a custom layer's letters (r_j^(l) too): the network knows how many indices
         compact = sub.replace(" ", "")
         parts = compact.split(",") if "," in compact else list(compact) if compact.isdigit() \
             or compact.isalpha() else [compact]

@@ -20,6 +20,7 @@ import sympy
 
 from ..activations import ACTIVATIONS, X
 from ..errors import ExpressionError
+from ..notation import own_kind
 from ..safe_parse import FUNCTIONS, parse_expression
 from .base import LayerConfig, ParamSpec, ParseContext, describe
 from .formula import FormulaLayer
@@ -28,10 +29,11 @@ from .symbolic import GraphContext
 
 __all__ = ["RESERVED", "CustomConfig", "formula_functions"]
 
-#: Names a custom parameter cannot take (design.md section 3b, and the layers' own names).
+#: Names a custom parameter cannot take: design.md section 3b's list, exactly (besides the
+#: functions a formula calls, exp or sigmoid).  A name another kind gives its own quantities
+#: (r, mu, sigma, xhat) is free: names resolve in their own layer (notation.OwnKind).
 RESERVED = frozenset({"a", "z", "w", "b", "x", "y", "u", "h", "gamma", "beta", "delta", "C",
-                      "n", "i", "j", "k", "l", "L", "e", "pi", "mu", "sigma", "r", "xhat", "adj",
-                      "sum_k"})
+                      "n", "i", "j", "k", "l", "L", "e", "pi"})
 #: Letters only: the module key is the name and the layer number (c4), so no digits.
 _NAME = re.compile(r"[A-Za-z]+")
 _LETTERS = ("j", "k", "jk", "kj")
@@ -97,7 +99,7 @@ class CustomConfig(LayerConfig):
                 f"a_j is node j of layer {self.index - 1}, which has {self.below} node(s) "
                 f"while this layer has {self.width}", where=where,
                 hint="Use a_j only when the two layers are equally wide; sum over a_k instead")
-        variables |= {f"{name}_{letters}": slot("param", name, letters)
+        variables |= {f"{name}_{letters}": slot("param", own_kind(name), letters)
                       for name, letters in self.params}
         expr = parse_expression(self.formula, variables, where=where,
                                 functions=formula_functions(activations))
@@ -113,7 +115,7 @@ class CustomConfig(LayerConfig):
     def parameters(self, widths: tuple[int, ...]) -> tuple[ParamSpec, ...]:
         size = {"j": self.width, "k": widths[self.index - 1]}
         starts = dict(self.init)
-        return tuple(ParamSpec(name, name, letters, tuple(size[c] for c in letters),
+        return tuple(ParamSpec(name, own_kind(name), letters, tuple(size[c] for c in letters),
                                starts.get(name, "fan_in")) for name, letters in self.params)
 
     def to_table(self) -> dict[str, Any]:
@@ -155,7 +157,7 @@ class CustomConfig(LayerConfig):
         values = {}
         for s in form.free_symbols:
             info = slot_of(s)
-            value = a if info.role == "in" else params[info.name]
+            value = a if info.role == "in" else params[str(info.name)]
             if info.letters == "kj":
                 value = value.T
             where = axes[info.letters.replace("kj", "jk")]
@@ -176,9 +178,10 @@ def _parse_params(params: Any, ctx: ParseContext) -> tuple[tuple[str, str], ...]
     out = []
     for name, letters in params.items():
         if not _NAME.fullmatch(name) or name in RESERVED or name in FUNCTIONS:
-            raise ctx.error(f"{name!r} cannot be a parameter's name", "params",
-                            hint="Use letters only (the module key adds the layer number: c4), "
-                                 f"and none of the reserved names {', '.join(sorted(RESERVED))}")
+            why = (f"A formula calls the function {name}(...)" if name in FUNCTIONS else
+                   "Use letters only (the module key adds the layer number: c4), and none of "
+                   f"the reserved names {', '.join(sorted(RESERVED))}")
+            raise ctx.error(f"{name!r} cannot be a parameter's name", "params", hint=why)
         if letters not in _LETTERS:
             raise ctx.error(f"parameter {name!r} has index letters {letters!r}", "params",
                             hint='Each parameter takes "j" (one per node of this layer), "k" '
@@ -214,7 +217,8 @@ def _check_form(expr: sympy.Expr, config: CustomConfig, where: str) -> None:
     roles = {slot_of(s).role for s in expr.free_symbols if slot_of(s)}
     if "in" not in roles:
         fail(f"the formula does not read layer {config.index - 1} (a_k or a_j)")
-    used = {slot_of(s).name for s in expr.free_symbols if slot_of(s) and slot_of(s).role == "param"}
+    used = {str(slot_of(s).name) for s in expr.free_symbols
+            if slot_of(s) and slot_of(s).role == "param"}
     for name, _ in config.params:
         if name not in used:
             fail(f"the parameter {name!r} is declared but the formula does not use it")
