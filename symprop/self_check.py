@@ -8,7 +8,7 @@
 * above that, autodiff (JAX, else PyTorch) of the independent reference forward pass for a
   parameter;
 * otherwise -- a node of a network too big to compose, or no JAX or PyTorch installed --
-  central differences of the forward pass itself (each node by its definition) in 40-digit
+  central differences of the forward pass itself (each node by its definition) in 45-digit
   arithmetic, whose error is far below the comparison's tolerance.
 
 :func:`ensure` raises :class:`SelfCheckFailed` when the derivation differs: a bug in
@@ -40,10 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SelfCheckFailed", "describe", "ensure", "prove_by_differences", "truth"]
 
-#: Digits and step of the central differences: the step's error (h^2) and the rounding's
-#: (10^-DPS / h) both stay below 10^-24, far inside NUMERIC_RTOL (10^-20).
-DIFFERENCE_DPS = 40
-DIFFERENCE_STEP = mpmath.mpf(10) ** -12
+#: Digits and step of the central differences: the step's error (about h^2) and the
+#: rounding's (10^-DPS / h) both stay near 10^-30, far inside NUMERIC_RTOL (10^-20) of a
+#: derivative of at least DIFFERENCE_FLOOR (below it, of the floor).
+DIFFERENCE_DPS = 45
+DIFFERENCE_STEP = mpmath.mpf(10) ** -15
+DIFFERENCE_FLOOR = mpmath.mpf(10) ** -8
 
 
 class SelfCheckFailed(RuntimeError):
@@ -78,7 +80,7 @@ def truth(derivation: Derivation, *, seed: int = 0, decisive: bool = False,
 
 def prove_by_differences(derivation: Derivation, *, seed: int = 0) -> ProofResult:
     """The result against a central difference of C_0 in the target, C_0 evaluated through
-    the forward pass (every node by its definition) in 40-digit arithmetic."""
+    the forward pass (every node by its definition) in 45-digit arithmetic."""
     graph, node, symbol = derivation.graph, derivation.target, derivation.symbol
     values = random_point(graph, seed)
     generic = _generic_layers(graph, seed)
@@ -95,7 +97,7 @@ def prove_by_differences(derivation: Derivation, *, seed: int = 0) -> ProofResul
             / (2 * DIFFERENCE_STEP)
         got = here(derivation.result)
         err = abs(want - got)
-        rel = err / max(abs(want), mpmath.mpf(10) ** -15)
+        rel = err / max(abs(want), DIFFERENCE_FLOOR)
     return ProofResult(node, "differences", rel <= NUMERIC_RTOL, float(err), float(rel))
 
 
@@ -106,7 +108,7 @@ _TRUTHS = {
     "numeric": "SymPy's diff of the composed C_0 (numeric: at a random point in 30 digits)",
     "jax": "JAX autodiff of the reference forward pass at a random point (float64)",
     "torch": "PyTorch autodiff of the reference forward pass at a random point (float64)",
-    "differences": "central differences of the forward pass at a random point (40 digits)",
+    "differences": "central differences of the forward pass at a random point (45 digits)",
 }
 
 

@@ -63,7 +63,7 @@ def test_without_jax_or_torch_the_truth_is_the_forward_pass(tmp_path, capsys, mo
     code, out, _ = _run(["derive", _deep(tmp_path), "--wrt", "w_12^(1)"], capsys)
     assert code == 0 and out.splitlines()[-1].startswith(
         "Checked: equal to central differences of the forward pass at a random point "
-        "(40 digits): the composed C_0 would have about ")
+        "(45 digits): the composed C_0 would have about ")
 
 
 @pytest.mark.parametrize("truth", ["composed", "autodiff", "differences"])
