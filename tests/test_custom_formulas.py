@@ -113,8 +113,8 @@ def _targets(engine):
 
 #: Fixed examples (the same in every run); a failure is reported as drawn, not shrunk (a
 #: shrink of these networks takes minutes).
-SETTINGS = dict(deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SETTINGS = {"deadline": None, "derandomize": True, "phases": [Phase.explicit, Phase.generate],
+            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 
 
 @settings(max_examples=EXAMPLES, **SETTINGS)

@@ -8,7 +8,7 @@ import sympy
 from conftest import need
 from test_layers import AROUND, spec_around
 
-from symprop import Spec, backprop
+from symprop import backprop
 from symprop import self_check as sc
 from symprop.cli import main
 from symprop.derivation import Backprop

@@ -33,8 +33,17 @@ from ..formula.syntax import (
     rebuild,
     walk,
 )
-from ..notation import index_label, node_of
-from .identity import agree, ratio
+from ..notation import node_of
+from .identity import agree
+from .wording import (
+    apply_edits,
+    constant_ratio,
+    factor_fix,
+    is_latex,
+    node_text,
+    prime_text,
+    scaled,
+)
 
 __all__ = ["CATEGORIES", "Finding", "Mistake", "apply_edits", "diagnose", "node_text"]
 
@@ -81,42 +90,6 @@ class Finding:
     @property
     def title(self) -> str:
         return CATEGORIES[self.category]
-
-
-# ------------------------------------------------------------------ printing
-def _is_latex(text: str) -> bool:
-    return "\\" in text or "{" in text
-
-
-def node_text(ref: NodeRef, latex: bool) -> str:
-    """A node in the style the user typed: w_{12}^{(L-1)}, w_12^(L-1), or Nielsen's
-    w^{l-1}_{jk}."""
-    name = ("\\delta" if latex else "delta") if ref.kind == "delta" else ref.kind
-    sub = index_label(ref.indices)
-    if ref.nielsen and ref.layer is not None:
-        layer = ref.layer.text()
-        return (name + (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
-                + (f"_{sub}" if len(sub) == 1 else f"_{{{sub}}}"))
-    if ref.layer is None:
-        return f"{name}_{{{sub}}}" if latex else f"{name}_{sub}"
-    layer = ref.layer.text()
-    return f"{name}_{{{sub}}}^{{({layer})}}" if latex else f"{name}_{sub}^({layer})"
-
-
-def prime_text(layer: str, z: NodeRef, latex: bool) -> str:
-    if latex:
-        return f"g^{{\\prime ({layer})}}\\left({node_text(z, True)}\\right)"
-    return f"g'^({layer})({node_text(z, False)})"
-
-
-def apply_edits(text: str, edits) -> str:
-    for (start, end), new in sorted(edits, key=lambda e: e[0], reverse=True):
-        text = text[:start] + new + text[end:]
-    return text
-
-
-def factor_text(c: sympy.Expr, latex: bool) -> str:
-    return sympy.latex(c) if latex else str(c)
 
 
 # ------------------------------------------------------------------ mistakes
@@ -366,35 +339,6 @@ def _prime_nodes(expr: sympy.Expr) -> set[tuple[int, int]]:
     return out
 
 
-NICE_FACTORS = (2, sympy.Rational(1, 2), -1, -2, sympy.Rational(-1, 2), 4, sympy.Rational(1, 4))
-
-
-def name_factor(value: float, meaning: Meaning) -> sympy.Expr | None:
-    """The exact constant a float ratio stands for: 2, -1, 1/2, n (batch or width), ..."""
-    candidates = list(NICE_FACTORS)
-    size = meaning.batch_size if meaning.batch else meaning.graph.widths[-1]
-    candidates += [sympy.Integer(size), sympy.Rational(1, size), sympy.Integer(2 * size),
-                   sympy.Rational(1, 2 * size), sympy.Rational(2, size), sympy.Rational(size, 2)]
-    for c in candidates:
-        if abs(float(c) - value) <= 1e-9 * max(1.0, abs(value)):
-            return c
-    return None
-
-
-def factor_fix(c: sympy.Expr, meaning: Meaning) -> str:
-    n = meaning.batch_size if meaning.batch else meaning.graph.widths[-1]
-    what = "the batch size" if meaning.batch else "the number of output nodes"
-    phrases = {
-        sympy.Integer(2): "the formula is half the true value: multiply by 2 (the 2 from "
-                          "differentiating the square)",
-        sympy.Rational(1, 2): "the formula is twice the true value: divide by 2",
-        sympy.Integer(-1): "the sign is wrong: multiply by -1",
-        sympy.Rational(1, n): f"the formula is n times too large (n = {n}, {what}): divide by n",
-        sympy.Integer(n): f"the formula is n times too small (n = {n}, {what}): multiply by n",
-    }
-    return phrases.get(c, f"the formula is off by a constant factor: multiply by {c}")
-
-
 def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, probes,
              text: str, *, lowered: sympy.Expr | None, limit: int = 3,
              confirm: Callable[[str], bool] | None = None) -> list[Finding]:
@@ -405,7 +349,7 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
     case that failed; ``confirm(corrected text)`` then re-reads the corrected formula and
     checks it over every case, and only what it confirms is reported.
     """
-    latex = _is_latex(text)
+    latex = is_latex(text)
     want = [p(truth) for p in probes]
     present = set() if lowered is None else _prime_nodes(meaning.engine.expand_deltas(lowered))
     ctx = _Context(meaning, text, latex, scope, max(meaning.graph.widths),
@@ -413,7 +357,7 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
                    any(isinstance(e, NodeRef) and e.nielsen for e in walk(claim)))
     claim_text = text[claim.span[0]:claim.span[1]].strip()
     findings: list[Finding] = []
-    factor = None if lowered is None else _constant_ratio(
+    factor = None if lowered is None else constant_ratio(
         want, [p(lowered) for p in probes], meaning)
     before, after = text[:claim.span[0]], text[claim.span[1]:]
     confirmed = confirm or (lambda corrected: True)
@@ -422,7 +366,7 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
         return (before + corrected_claim + after).strip()
 
     if factor is not None:
-        corrected = whole(_scaled(claim_text, factor, latex))
+        corrected = whole(scaled(claim_text, factor, latex))
         if confirmed(corrected):
             findings.append(Finding("factor", factor_fix(factor, meaning), corrected, True,
                                     factor))
@@ -449,11 +393,11 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
                                             later=m.later))
                     groups.add(m.group)
             else:
-                c = _constant_ratio(want, got, meaning)
-                scaled = whole(_scaled(corrected, c, latex)) if c is not None else ""
-                if c is not None and len(with_factor) < limit and confirmed(scaled):
+                c = constant_ratio(want, got, meaning)
+                rescaled = whole(scaled(corrected, c, latex)) if c is not None else ""
+                if c is not None and len(with_factor) < limit and confirmed(rescaled):
                     with_factor.append(Finding(m.category, f"{m.fix}, and multiply by {c}",
-                                               scaled, False, c))
+                                               rescaled, False, c))
             if len(findings) >= limit:
                 return _ranked(findings)
     return _ranked(findings + with_factor)[:limit]
@@ -462,22 +406,3 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
 def _ranked(findings: list[Finding]) -> list[Finding]:
     order = list(CATEGORIES)
     return sorted(findings, key=lambda f: (not f.exact, f.later, order.index(f.category)))
-
-
-def _constant_ratio(want, got, meaning: Meaning) -> sympy.Expr | None:
-    ratios = [ratio(w, g) for w, g in zip(want, got)]
-    if any(r is None for r in ratios):
-        return None
-    first = float(ratios[0])
-    if any(abs(float(r) - first) > 1e-9 * max(1.0, abs(first)) for r in ratios):
-        return None
-    if abs(first - 1) <= 1e-9:
-        return None
-    return name_factor(first, meaning) or sympy.Float(first, 6)
-
-
-def _scaled(text: str, c: sympy.Expr, latex: bool) -> str:
-    if latex:
-        return f"{factor_text(c, True)} \\left({text}\\right)"
-    return f"{factor_text(c, False)}*({text})"
-

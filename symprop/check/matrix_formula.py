@@ -27,10 +27,11 @@ from ..formula.syntax import (
 from ..formula.tokens import FormulaError
 from ..matrix_steps import spread
 from .cases import cases_of as _cases
-from .diagnosis import Finding, apply_edits, factor_fix, name_factor
+from .diagnosis import Finding
 from .identity import agree, make_probes, ratio
 from .matrix_mistakes import MATRIX_MISTAKES, MistakeContext, wrapped
 from .result import PROBES, FormulaCheck
+from .wording import apply_edits, factor_fix, name_factor
 
 __all__ = ["check_matrix_formula", "compare"]
 
