@@ -52,7 +52,7 @@ def test_output_file_is_written(tmp_path):
     target = tmp_path / "d.txt"
     assert main(["derive", str(EXAMPLES / "custom.toml"), "--wrt", "w_{10}^{(1)}", "-o",
                  str(target)]) == 0
-    assert target.read_text().startswith("dC_0/dw_10^(L-1)")
+    assert target.read_text().startswith("dC_0/dw_10^(1)")  # as typed: absolute
     assert [p.name for p in tmp_path.iterdir()] == ["d.txt"]
 
 

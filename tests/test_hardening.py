@@ -464,8 +464,8 @@ def test_wide_networks_derive_and_generate_code_quickly_with_elided_sums(tmp_pat
                       activation=["tanh", "tanh", "softmax"], loss="cross_entropy", bias=True)
     code, out, _ = _run(["derive", spec, "--wrt", "w_12^(1)"], capsys)
     assert code == 0 and len(out) < 20_000
-    assert "delta_0^(L-1)*w_01^(L-1) + delta_1^(L-1)*w_11^(L-1) + ... + " \
-           "delta_999^(L-1)*w_999,1^(L-1)" in out
+    assert "delta_0^(2)*w_01^(2) + delta_1^(2)*w_11^(2) + ... + " \
+           "delta_999^(2)*w_999,1^(2)" in out  # layers as typed: absolute
     module = tmp_path / "wide.py"
     assert main(["codegen", spec, "-o", str(module)]) == 0
     assert "LAYERS = [1000, 1000, 1000, 10]" in module.read_text()
