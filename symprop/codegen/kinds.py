@@ -169,8 +169,8 @@ FOUR_D = {"j": 1, "m": 2, "k": 3}
 def _axes(expr: sympy.Expr) -> dict[str, int] | None:
     """The axes a form needs: None (batch, node) where no quantity carries two letters, no
     sum's terms depend on a letter it does not sum, and no two letters stand side by side
-    outside the sums (node j of the layer times node k of its input); else three axes, or
-    four where a sum over k holds m too."""
+    outside the sums (node j of the layer times node k of its input), and no sum is over
+    parameters alone; else three axes, or four where a sum over k holds m too."""
     sums = [(e, e.bound) for e in expr.atoms(SumK) | expr.atoms(SumJ)]
     if any(isinstance(e, SumK) and "m" in free_letters(e.args[0]) for e, _ in sums):
         return FOUR_D
@@ -178,6 +178,9 @@ def _axes(expr: sympy.Expr) -> dict[str, int] | None:
         info = slot_of(s)
         if info is not None and len(info.letters) > 1:
             return THREE_D
+    if any(all(slot_of(s) is None or slot_of(s).role == "param" for s in total.free_symbols)
+           for total, _ in sums):  # sum_k(v_k): a parameter alone has no batch axis
+        return THREE_D
     if any(free_letters(total.args[0]) - {letter} for total, letter in sums):
         return THREE_D
     return THREE_D if len(free_letters(expr)) > 1 else None
@@ -203,13 +206,13 @@ def stable(expr: sympy.Expr) -> sympy.Expr:
     return join_exponentials(rewrite_stable(expr))
 
 
-def _print(printer, expr: sympy.Expr, width: int, reads: set | None = None
-           ) -> tuple[str, dict | None]:
-    """A form printed in its stable code form, and the axes it took (None: two); the symbols
-    that form reads are added to ``reads`` (a^(l) where sigma' is written through the
-    output)."""
+def _print(printer, expr: sympy.Expr, width: int, reads: set | None = None,
+           three: bool = False) -> tuple[str, dict | None]:
+    """A form printed in its stable code form, and the axes it took (None: two; ``three``:
+    at least three); the symbols that form reads are added to ``reads`` (a^(l) where sigma'
+    is written through the output)."""
     expr = stable(expr).xreplace({N: sympy.Integer(width)})
-    axes = _axes(expr)
+    axes = _axes(expr) or (THREE_D if three else None)
     printer._settings["axes"] = axes
     if reads is not None:
         reads |= expr.free_symbols
@@ -255,13 +258,15 @@ def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dic
     backward, reads = [], set()
     for kind, gradient in letter_forms.param_gradients.items():
         spec = layer.param_specs[kind]
-        text, three = _print(printer, gradient, width, reads)
+        text, three = _print(printer, gradient, width, reads, three=spec.letters != "j")
         axes = "(0, 1)" if three and "j" not in spec.letters else "0"
         total = forms.batch_total.format(x=text, axis=axes)
         if three and spec.letters == "j":
             total += "[:, 0]"
         elif three and spec.letters == "kj":
             total += ".T"
+        if set(spec.letters) - free_letters(stable(gradient)):  # d a_j/d c_jk the same for all k
+            total += forms.broadcast.format(width=spec.shape, like=f"dA{l}")
         backward.append(f"{param_gradient_name(f'{spec.key}{l}')} = {total}")
     passes = {}
     for role, vjp in letter_forms.vjp.items():
@@ -269,6 +274,9 @@ def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dic
         text, axes = _print(printer, vjp, width, reads)
         if axes:
             text = f"({text})[:, 0, :{', 0' if axes is FOUR_D else ''}]"
+        elif vjp != 0 and "m" not in free_letters(vjp):  # sum_k a_k: one value per row
+            text += forms.broadcast.format(width=layer.sources_width(source),
+                                           like=f"dA{layer.index}")
         passes.setdefault(source, []).append(text)
     slots = [slot_of(s) for s in reads if slot_of(s) is not None]
     saved = sorted({array_name(layer, info) for info in slots if info.role == "named"})
