@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from .chain import BatchAverage, ChainRule, ChainSteps, Factor
+from .errors import NameLookupError
 from .graph import C0, SymbolicGraph, build_graph
 from .notation import Node, node_of
 from .spec import Spec
@@ -135,18 +136,12 @@ class Backprop(ChainSteps):
             return self.dC_da(l, node.j)
         if kind == "x":
             return self.dC_da(0, node.j)
-        if kind in ("delta", "adj"):
-            raise ValueError(f"{node} is itself an accumulated gradient; derive the node it "
-                             "belongs to instead")
         if node.is_parameter:
             layer, symbol = self.graph.layers[l], node.symbol
             return self._cached(("param", node), lambda: sympy.Add(*[
                 self.entry_gradient(l, i) * self.local(l, i, symbol)
                 for i in layer.param_entries(node)]))
-        if kind == "y":
-            raise ValueError(f"y_j is a target, not a quantity C_0 is differentiated by: {node}")
-        raise ValueError(f"{node} is an intermediate quantity of layer {l}; derive a "
-                         "parameter or a node (a, z) instead")
+        raise not_derivable(node)
 
     def gradients(self, nodes: list[Node] | None = None) -> dict[Node, sympy.Expr]:
         """Every parameter's compact result (or those of ``nodes``)."""
@@ -181,8 +176,13 @@ class Backprop(ChainSteps):
 
     # ------------------------------------------------------------ derivations
     def derive(self, target: str | Node | sympy.Symbol) -> Derivation:
-        """The derivation of dC_0/d(target); target in seed notation, e.g. ``w_{12}^{(L)}``."""
-        return Derivation(self.graph.resolve(target), self)
+        """The derivation of dC_0/d(target); target in seed notation, e.g. ``w_{12}^{(L)}``.
+        A name the network has but C_0 is not differentiated by (a delta, a target y_j, a
+        layer's mu or r) raises :class:`~symprop.errors.NameLookupError`."""
+        node = self.graph.resolve(target)
+        if not (node.kind in _DERIVABLE or node.is_parameter):
+            raise not_derivable(node)
+        return Derivation(node, self)
 
     def derive_node(self, node: Node) -> Derivation:
         """The derivation of dC_0/d(node) for a node of the graph (no name to resolve)."""
@@ -335,6 +335,24 @@ def backprop(spec_or_graph: Spec | SymbolicGraph) -> Backprop:
     graph = spec_or_graph if isinstance(spec_or_graph, SymbolicGraph) else build_graph(
         spec_or_graph)
     return Backprop(graph)
+
+
+#: Node kinds C_0 is differentiated by besides parameters: the nodes of every layer.
+_DERIVABLE = frozenset({"w", "b", "z", "a", "x"})
+
+
+def not_derivable(node: Node) -> NameLookupError:
+    """Why dC_0/d(node) is not a derivation symprop prints, and what to ask for instead."""
+    if node.kind in ("delta", "adj"):
+        return NameLookupError(f"{node} is itself an accumulated gradient dC_0/d(node)",
+                               hint="Derive the node it belongs to (z or a of that layer)")
+    if node.kind == "y":
+        return NameLookupError(f"{node} is a target, not a quantity C_0 is differentiated by",
+                               hint="Derive a parameter or a node a_j, z_j instead")
+    return NameLookupError(f"{node} is an intermediate quantity of layer {node.layer} (it "
+                           "depends on the layer's input), not a node or a parameter",
+                           hint=f"Derive a parameter or a node of layer {node.layer} instead, "
+                                f"e.g. a_0^({node.layer})")
 
 
 def derive(spec: Spec | SymbolicGraph, target: str | Node) -> Derivation:

@@ -64,6 +64,11 @@ def test_output_file_is_written(tmp_path):
     (["derive", "EX/tutorial.toml", "--wrt", "b_1^(L)"], "layer 3 has none"),
     (["derive", "EX/tutorial.toml", "--wrt", "w_123^(L)"], "needs 2 node index(es)"),
     (["derive", "EX", "--wrt", "w_12^(L)"], "is a directory"),
+    # names the network has that C_0 is not differentiated by
+    (["derive", "EX/residual.toml", "--wrt", "mu^(2)"],
+     "mu^(2) is an intermediate quantity of layer 2"),
+    (["derive", "EX/tutorial.toml", "--wrt", "y_1"], "y_1 is a target"),
+    (["derive", "EX/tutorial.toml", "--wrt", "delta_1^(L)"], "is itself an accumulated gradient"),
 ])
 def test_bad_input_exits_2_with_a_message_and_no_traceback(args, fragment):
     args = [a.replace("EX", str(EXAMPLES)) for a in args]

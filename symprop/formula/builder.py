@@ -32,6 +32,7 @@ from .syntax import (
     Neg,
     NodeRef,
     Num,
+    Pi,
     Pow,
     Size,
     Sum,
@@ -103,7 +104,7 @@ class Builder(Transformer):
         text = str(tok)
         match = T.FUNCTION_NAME.match(text)
         name = T.FUNCTION_ALIASES.get(match["name"], match["name"])
-        decoration = text[match.end():]
+        decoration = re.sub(r"^\s*\}", "", text[match.end():])  # \operatorname{atan}
         primes = len(T.PRIME.findall(decoration))
         cleaned = re.sub(r"\\(?:left|right)(?![A-Za-z])", "", T.PRIME.sub("", decoration))
         layers = re.findall(r"\(([^()]*)\)", cleaned)
@@ -119,7 +120,7 @@ class Builder(Transformer):
         if primes > 1:
             raise self._error(f"only first derivatives are supported, not {primes} primes",
                               tok.start_pos)
-        if primes and name in ("exp", "log", "sqrt"):
+        if primes and name in T.ELEMENTARY:
             raise self._error(f"write the derivative of {name} out", tok.start_pos)
         return ("function", name, primes, layer, tok.start_pos)
 
@@ -241,6 +242,10 @@ class Builder(Transformer):
     def euler(self, items):
         tok = items[0]
         return Euler(span=self._span(tok.start_pos, tok.end_pos))
+
+    def pi(self, items):
+        tok = items[0]
+        return Pi(span=self._span(tok.start_pos, tok.end_pos))
 
     def dots(self, items):
         tok = items[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields, replace
 
-from .syntax import Add, Dots, Euler, Expr, Loss, NodeRef, Num, Size, children
+from .syntax import Add, Dots, Euler, Expr, Loss, NodeRef, Num, Pi, Size, children
 
 __all__ = ["fill_dots"]
 
@@ -76,7 +76,7 @@ def _differences(a: Expr, b: Expr, pairs: list) -> bool:
                     return False
                 pairs.append((i, j))
         return True
-    if isinstance(a, Num | Size | Euler | Dots | Loss):
+    if isinstance(a, Num | Size | Euler | Pi | Dots | Loss):
         return a == b
     ka, kb = list(children(a)), list(children(b))
     if len(ka) != len(kb):

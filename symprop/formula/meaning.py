@@ -46,6 +46,7 @@ from .syntax import (
     Neg,
     NodeRef,
     Num,
+    Pi,
     Pow,
     Size,
     Sum,
@@ -268,6 +269,9 @@ _NAMED = {
     "exp": sympy.exp,
     "log": sympy.log,
     "sqrt": sympy.sqrt,
+    # what a custom formula may apply, so derive's own results read back
+    "sinh": sympy.sinh, "cosh": sympy.cosh, "sin": sympy.sin, "cos": sympy.cos,
+    "atan": sympy.atan, "erf": sympy.erf, "sign": sympy.sign, "abs": sympy.Abs,
 }
 
 
@@ -302,6 +306,7 @@ _LOWER = {
     Num: lambda m, e, s: sympy.Rational(e.text),
     Size: Meaning._size,
     Euler: lambda m, e, s: sympy.E,
+    Pi: lambda m, e, s: sympy.pi,
     NodeRef: Meaning._node,
     Group: lambda m, e, s: m.lower(e.arg, s),
     Neg: lambda m, e, s: -m.lower(e.arg, s),

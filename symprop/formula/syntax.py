@@ -29,6 +29,7 @@ __all__ = [
     "Neg",
     "NodeRef",
     "Num",
+    "Pi",
     "Pow",
     "Size",
     "Span",
@@ -73,6 +74,11 @@ class Size(Expr):
 @dataclass(frozen=True)
 class Euler(Expr):
     """``e``."""
+
+
+@dataclass(frozen=True)
+class Pi(Expr):
+    r"""``\pi`` (derive writes the derivative of erf with sqrt(pi))."""
 
 
 @dataclass(frozen=True)

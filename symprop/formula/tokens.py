@@ -28,9 +28,12 @@ KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta", "\\gamma": "gamma",
          "σ": "sigma", "\\hat{x}": "xhat"}
 KIND_TEXT = re.compile(r"\\hat\s*\{\s*x\s*\}|\\?[A-Za-zγβμσδ]+")
 #: g, the functions by name, and every activation by the name derive prints it with (id, relu)
-FUNCTION_NAME = re.compile(r"\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt|id|relu|softplus|elu|"
-                           r"swish)")
-FUNCTION_ALIASES = {"σ": "sigma", "ln": "log"}
+FUNCTION_NAME = re.compile(r"(?:\\operatorname\s*\{\s*)?\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt|sinh|cosh|sin|cos|arctan|"
+                           r"atan|erf|sign|[Aa]bs|id|relu|softplus|elu|swish)")
+#: Functions that are not activations: their derivatives are written out, never with '.
+ELEMENTARY = frozenset({"exp", "log", "sqrt", "sinh", "cosh", "sin", "cos", "atan", "erf",
+                        "sign", "abs"})
+FUNCTION_ALIASES = {"σ": "sigma", "ln": "log", "arctan": "atan", "Abs": "abs"}
 PRIME = re.compile(r"'|′|\\prime(?![A-Za-z])")
 
 
