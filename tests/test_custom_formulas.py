@@ -17,13 +17,15 @@ import re
 
 import pytest
 from conftest import need
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 from symprop import Spec, backprop, check_formula
 from symprop.cli import main
 from symprop.documents import derivation_document
 from symprop.errors import ExpressionError
+from symprop.matrix import matrix_form
+from symprop.printing.latex import latex
 from symprop.printing.text import text
 from symprop.proof import prove, prove_parameters
 from symprop.self_check import prove_by_differences
@@ -31,10 +33,12 @@ from symprop.self_check import prove_by_differences
 EXAMPLES = int(os.environ.get("SYMPROP_FORMULA_EXAMPLES", "8"))
 #: Functions a formula applies (smooth everywhere, so finite differences hold too).
 FUNCTIONS = ["exp", "tanh", "sigmoid", "sin", "cos", "atan", "softplus"]
-#: Terms of a sum over k (c_jk: one per pair, v_k: one per input node), and outside sums.
-K_TERMS = ["a_k", "c_jk * a_k", "(a_k - c_jk)**2", "v_k * a_k**2", "c_jk", "a_k * v_k"]
+#: Terms of a sum over k (c_jk and t_kj: one per pair, v_k: one per input node), and
+#: outside sums.
+K_TERMS = ["a_k", "c_jk * a_k", "(a_k - c_jk)**2", "v_k * a_k**2", "c_jk", "a_k * v_k", "v_k",
+           "t_kj * a_k"]
 J_TERMS = ["s_j", "0.5", "2"]
-LETTERS = {"c": "jk", "v": "k", "s": "j"}
+LETTERS = {"c": "jk", "v": "k", "s": "j", "t": "kj"}
 
 
 def k_terms(depth: int):
@@ -139,10 +143,11 @@ def test_every_parameter_equals_autodiff(spec):
 @settings(max_examples=max(2, EXAMPLES // 3), **SETTINGS)
 @given(networks())
 def test_documents_build_and_hold_against_the_truth(spec):
-    """Text and LaTeX of every parameter's derivation, self-checked (the report's matrix form
-    of a custom layer whose backward sums over k inside a sum over j still differs from the
-    engine on some drawn formulas: not asserted here yet)."""
+    """Text and LaTeX of every parameter's derivation, self-checked, and the report's matrix
+    form, whose every step is checked entry by entry against the engine (it raises where an
+    entry differs)."""
     engine = backprop(spec)
+    assert matrix_form(engine).steps
     for target in engine.graph.parameters():
         d = engine.derive(target)
         for fmt in ("text", "latex"):
@@ -150,8 +155,16 @@ def test_documents_build_and_hold_against_the_truth(spec):
         assert prove_by_differences(d).passed
 
 
+#: Found by CI's draw: sum_k(a_k) passes back one value per sample, which the modules
+#: must broadcast to the input's width.
+ROW_SUM = Spec(input=1, stack=[
+    {"kind": "dense", "width": 2, "activation": "tanh", "bias": False},
+    {"kind": "custom", "width": 1, "formula": "sum_k(a_k)"}], loss="sse", name="drawn")
+
+
 @settings(max_examples=max(2, EXAMPLES // 3), **SETTINGS)
 @given(networks())
+@example(ROW_SUM)
 def test_generated_modules_equal_autodiff(spec):
     from symprop.verify import verify
 
@@ -170,10 +183,12 @@ def test_check_accepts_the_engine_formula_and_rejects_it_perturbed(spec, data):
     engine = backprop(spec)
     target = data.draw(st.sampled_from(_targets(engine)))
     d = engine.derive(target)
-    name = target.text(engine.graph.L)
+    name = target.text(engine.graph.L) if hasattr(target, "text") else str(target)  # x_1
     written = text(d.result, engine.graph.L)
     right = check_formula(engine, written, wrt=name)
     assert right.right, (spec.to_dict(), name, written, right.render())
+    typeset = latex(d.result, engine.graph.L)  # derive's LaTeX reads back too (\operatorname)
+    assert check_formula(engine, typeset, wrt=name).right, (spec.to_dict(), name, typeset)
     wrong = check_formula(engine, f"1.01*({written}) + 0.001", wrt=name)
     assert not wrong.right, (spec.to_dict(), name, written)
 
