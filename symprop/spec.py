@@ -206,6 +206,12 @@ class Spec:
     @classmethod
     def _from_list(cls, data: Mapping[str, Any], source: str) -> Spec:
         """A spec of ``input`` and ``[[layer]]`` tables (design.md section 3b)."""
+        if "layers" in data and "layer" not in data:
+            raise SpecError("input = n belongs to a spec of [[layer]] tables; in layers = "
+                            "[...] the first entry is the input's width",
+                            where=f"{source}: key 'input'",
+                            hint=f"Remove input, or write layers = [{data['input']!r}, ...] "
+                                 "with the input's width first")
         if "layers" in data:
             raise SpecError("a spec has either layers = [...] or [[layer]] tables, not both",
                             where=f"{source}: key 'layers'",
