@@ -207,6 +207,14 @@ class SymbolicGraph:
             return None
         return self.layers[found.layer].definition(symbol)
 
+    def numeric_definition(self, symbol: sympy.Symbol):
+        """:meth:`definition` for evaluating at a point: a layer may give a
+        :class:`~symprop.numeric.Products` that evaluates without building its sum."""
+        found = node_of(symbol)
+        if found is None or found.layer not in self.layers:
+            return None
+        return self.layers[found.layer].numeric_definition(symbol)
+
     # ------------------------------------------------------------ composed view
     def composed_layer(self, layer: int) -> dict[sympy.Symbol, sympy.Expr]:
         """Every symbol of ``layer`` written in x and the parameters only (memoized)."""

@@ -122,7 +122,7 @@ def definitions_of(engine: Backprop):
             return None
         if node.kind in ("delta", "adj"):
             return engine.adjoint_of(node)
-        return graph.definition(symbol)
+        return graph.numeric_definition(symbol)
     return resolve
 
 

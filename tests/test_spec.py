@@ -166,9 +166,9 @@ def test_bad_layer_lists_name_the_layer_and_the_key(tables, fragment):
 
 @pytest.mark.parametrize("text, fragment", [
     ('layers = [3, 4]\ninput = 3\n[[layer]]\nkind = "dense"\nwidth = 2', "not both"),
-    ('layers = [3, 4]\ninput = 3', "key 'input': input = n belongs to a spec of [[layer]] "
+    ('layers = [3, 4]\ninput = 3', ("key 'input': input = n belongs to a spec of [[layer]] "
      "tables; in layers = [...] the first entry is the input's width. Remove input, or write "
-     "layers = [3, ...]"),
+     "layers = [3, ...]")),
     ('input = 3\nloss = "sse"', "missing key 'layer'"),
     ('[[layer]]\nkind = "dense"\nwidth = 2', "missing key 'input'"),
     ('input = [3, 8]\n[[layer]]\nkind = "dense"\nwidth = 2', "for conv layers, which are not"),

@@ -15,6 +15,7 @@ import sympy
 
 from ..activations import ElementwiseActivation, Softmax
 from ..notation import Node, node_of
+from ..numeric import Products
 from .base import IDENTITY, ActivationChoice, LayerConfig, ParamSpec, ParseContext, parse_activation
 from .symbolic import (
     SUM_LETTERS,
@@ -182,6 +183,14 @@ class DenseLayer(SymbolicLayer):
         if found.kind == "z":
             return self.z_def(found.j)
         return self.a_def[found.j] if found.kind == "a" else None
+
+    def numeric_definition(self, symbol: sympy.Symbol):
+        """z_j as its products w_jk a_k (+ b_j), evaluated without building the sum."""
+        found = node_of(symbol)
+        if found is not None and found.layer == self.index and found.kind == "z":
+            j = found.j
+            return Products(zip(self.w[j], self.below), self.b[j] if self.b else None)
+        return self.definition(symbol)
 
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         out = {z: self.z_def(j) for j, z in enumerate(self.z)}
