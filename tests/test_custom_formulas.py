@@ -28,6 +28,7 @@ from symprop.matrix import matrix_form
 from symprop.printing.latex import latex
 from symprop.printing.text import text
 from symprop.proof import prove, prove_parameters
+from symprop.report import build_report
 from symprop.self_check import prove_by_differences
 
 EXAMPLES = int(os.environ.get("SYMPROP_FORMULA_EXAMPLES", "8"))
@@ -143,11 +144,14 @@ def test_every_parameter_equals_autodiff(spec):
 @settings(max_examples=max(2, EXAMPLES // 3), **SETTINGS)
 @given(networks())
 def test_documents_build_and_hold_against_the_truth(spec):
-    """Text and LaTeX of every parameter's derivation, self-checked, and the report's matrix
-    form, whose every step is checked entry by entry against the engine (it raises where an
-    entry differs)."""
+    """Text and LaTeX of every parameter's derivation, self-checked, and the report (each
+    derivation self-checked, the matrix form's every step checked entry by entry against the
+    engine: either raises where they differ) in LaTeX and HTML."""
     engine = backprop(spec)
     assert matrix_form(engine).steps
+    report = build_report(spec, force=True)
+    assert r"\begin{document}" in report.render("latex")
+    assert "KroneckerDelta" not in report.render("html")
     for target in engine.graph.parameters():
         d = engine.derive(target)
         for fmt in ("text", "latex"):
