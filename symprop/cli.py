@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._version import __version__
 from .codegen import STYLES, TARGETS, generate
 from .derivation import backprop
 from .documents import FORMATS, derivation_document, render_derivation
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="symprop",
         description="Symbolic backpropagation: derive dC_0/dw step by step, in seed notation.")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("--version", action="version", version=f"symprop {__version__}")
     parser.add_argument("--force", action="store_true",
                         help="do work that is estimated too big (a composed C_0 of millions of "
                              "symbols, a document of hundreds of pages) instead of refusing it")

@@ -164,3 +164,11 @@ def test_codegen_unwritable_output_is_exit_2(tmp_path, capsys):
     assert main(["codegen", str(EXAMPLES / "softmax_ce.toml"), "-o", str(target)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_version_names_the_installed_package():
+    from importlib.metadata import version
+
+    proc = run("--version")
+    assert proc.returncode == 0
+    assert proc.stdout == f"symprop {version('symprop')}\n"
