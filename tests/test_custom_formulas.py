@@ -166,9 +166,17 @@ ROW_SUM = Spec(input=1, stack=[
     {"kind": "custom", "width": 1, "formula": "sum_k(a_k)"}], loss="sse", name="drawn")
 
 
+#: ... and on three axes: d a_j/d a_m of log(1 + sum_k(a_k + c_jk)^2) holds no m.
+ROW_SUM_3D = Spec(input=2, stack=[
+    {"kind": "dense", "width": 2, "activation": "tanh"},
+    {"kind": "custom", "width": 1, "formula": "log(1 + (sum_k((a_k + c_jk)))**2)",
+     "params": {"c": "jk"}}], loss="sse", name="drawn")
+
+
 @settings(max_examples=max(2, EXAMPLES // 3), **SETTINGS)
 @given(networks())
 @example(ROW_SUM)
+@example(ROW_SUM_3D)
 def test_generated_modules_equal_autodiff(spec):
     from symprop.verify import verify
 

@@ -274,7 +274,7 @@ def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dic
         text, axes = _print(printer, vjp, width, reads)
         if axes:
             text = f"({text})[:, 0, :{', 0' if axes is FOUR_D else ''}]"
-        elif vjp != 0 and "m" not in free_letters(vjp):  # sum_k a_k: one value per row
+        if vjp != 0 and "m" not in free_letters(vjp):  # sum_k a_k: one value per row
             text += forms.broadcast.format(width=layer.sources_width(source),
                                            like=f"dA{layer.index}")
         passes.setdefault(source, []).append(text)
