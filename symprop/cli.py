@@ -23,6 +23,7 @@ from .report import REPORT_SUFFIXES, write_report
 from .self_check import SelfCheckFailed, describe, ensure
 from .spec import Spec, tutorial_spec
 from .verify import AGAINST, DTYPES, verify
+from .worked import hold_against_module, read_point
 
 __all__ = ["DEMO_TARGETS", "main"]
 
@@ -56,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
                              "spells its layer, w_12^(L-1) or w_12^(2))")
     derive.add_argument("--prove", action="store_true",
                         help="also prove the result equal to diff of the composed C_0")
+    derive.add_argument("--at", metavar="VALUES.toml",
+                        help="a worked example: every step's number at the point of VALUES.toml "
+                             "(parameters under the module's keys W1, b1, ..., one sample x, "
+                             "its target y, optionally learning_rate for the SGD update)")
     derive.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
 
     report = sub.add_parser("report", help="the whole network in one document: notation, "
@@ -145,12 +150,17 @@ def _proof_line(derivation, force: bool = False, what: str = "", decisive: bool 
 
 def _derive(args) -> int:
     spec = Spec.from_toml(args.spec)
-    derivation = backprop(spec).derive(args.wrt)
+    engine = backprop(spec)
+    derivation = engine.derive(args.wrt)
+    point = read_point(args.at, engine) if args.at else None
     # checked first: a derivation that differs from the truth is never printed
     line, ok = _proof_line(derivation, args.force, decisive=args.prove)
+    if point is not None and hold_against_module(point, derivation) is not None:
+        line += ("Worked example: the result equals the generated NumPy module's gradient at "
+                 "the same point (float64, rtol 1e-9).\n")
     layers = args.layers or layer_spelling(args.wrt)  # answer in the user's spelling
     text = derivation_document(derivation, args.format, args.standalone, layers,
-                               force=args.force)
+                               force=args.force, at=point)
     if args.format == "text":
         text += "\n" + line
     else:

@@ -50,14 +50,17 @@ def wrap(body: str, fmt: DocumentFormat, title: str) -> str:
     return render(f"documents/standalone{fmt.extension}.j2", body=body, title=title)
 
 
-def render_derivation(derivation, layers: str = "relative") -> str:
-    """The derivation as plain text, step by step (template ``derivation.txt.j2``)."""
-    return render("derivation.txt.j2", d=derivation_context(derivation, "text", layers))
+def render_derivation(derivation, layers: str = "relative", at=None) -> str:
+    """The derivation as plain text, step by step (template ``derivation.txt.j2``); with
+    ``at`` (a :class:`~symprop.worked.WorkedPoint`) a worked example with numbers."""
+    return render("derivation.txt.j2", d=derivation_context(derivation, "text", layers,
+                                                            at=at))
 
 
 def derivation_document(derivation, format: str = "latex", standalone: bool = False,
-                        layers: str = "relative", force: bool = False) -> str:
-    """The step-by-step derivation as a LaTeX, Markdown, HTML or plain-text document.
+                        layers: str = "relative", force: bool = False, at=None) -> str:
+    """The step-by-step derivation as a LaTeX, Markdown, HTML or plain-text document (a
+    worked example with every step's number with ``at``, see :mod:`symprop.worked`).
 
     A derivation steps back through every layer above its target: one that would run to
     hundreds of pages is refused before any work (:class:`~symprop.budget.TooBigError`)
@@ -66,8 +69,8 @@ def derivation_document(derivation, format: str = "latex", standalone: bool = Fa
     document_estimate(derivation.graph.spec, derivation.target).check(force)
     fmt = FORMATS[format]
     if fmt.dialect is None:
-        return render_derivation(derivation, layers)
-    d = derivation_context(derivation, "latex", layers)
+        return render_derivation(derivation, layers, at)
+    d = derivation_context(derivation, "latex", layers, at=at)
     d["diagram"] = diagram_drawings(derivation.graph.spec, derivation.target, layers)
     body = render("documents/derivation_page.j2", dialect=fmt.dialect, d=d)
     if not standalone:

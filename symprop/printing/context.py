@@ -104,6 +104,10 @@ class TextFlavor(Flavor):
     def batch(lhs: str, target: str, mean: bool) -> str:
         return f"{lhs} = " + ("(1/n) " if mean else "") + f"sum_(i=0)^(n-1) dC_i/d{target}"
 
+    @staticmethod
+    def number(text: str) -> str:
+        return text
+
 
 class LatexFlavor(Flavor):
     printer_class = SeedLatexPrinter
@@ -131,6 +135,12 @@ class LatexFlavor(Flavor):
     def batch(lhs: str, target: str, mean: bool) -> str:
         return (f"{lhs} = " + (r"\frac{1}{n} " if mean else "")
                 + rf"\sum_{{i=0}}^{{n-1}} \frac{{\partial C_{{i}}}}{{\partial {target}}}")
+
+    @staticmethod
+    def number(text: str) -> str:
+        r"""1.5e-05 as 1.5 \cdot 10^{-5}."""
+        mantissa, _, exponent = text.partition("e")
+        return rf"{mantissa} \cdot 10^{{{int(exponent)}}}" if exponent else text
 
 
 FLAVORS: dict[str, Flavor] = {"text": TextFlavor("text"), "latex": LatexFlavor("latex")}
@@ -163,12 +173,15 @@ def _general_factor(chain, n: int) -> sympy.Derivative:
 
 def derivation_context(derivation, flavor: str | Flavor = "text",
                        layers: str = "relative", seen: set | None = None,
-                       linked: dict | None = None) -> dict:
+                       linked: dict | None = None, at=None) -> dict:
     """Everything a derivation template needs, printed in ``flavor`` (templates only lay out).
 
     A nested backward step is worked out once per document (``seen``: the targets already
     worked out), however many paths reach it; one whose target has a derivation of its own
-    in the document (``linked``: target -> its anchor) is a link to it instead.
+    in the document (``linked``: target -> its anchor) is a link to it instead.  With ``at``
+    (a :class:`~symprop.worked.WorkedPoint`) every factor, product, delta and the result
+    carry their numbers at that point, after the values the derivation reads and before the
+    SGD update.
     """
     linked = linked or {}
     flavor = FLAVORS[flavor] if isinstance(flavor, str) else flavor
@@ -178,8 +191,13 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     p = flavor.printer(graph.L, layers)
     pr = p.doprint
 
+    def num(expr) -> str:
+        """' = 0.123456789', the value at the worked example's point ('' without one)."""
+        return "" if at is None else " = " + flavor.number(at.number(expr))
+
     def factor_view(f):
-        view = {"name": pr(f.derivative), "value": pr(f.value), "backward": None}
+        view = {"name": pr(f.derivative), "value": pr(f.value) + num(f.value),
+                "backward": None}
         if f.backward is not None:
             view["backward"] = pr(f.backward.lhs)
             return view
@@ -222,6 +240,9 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     products = [flavor.ellipsis if path is None else
                 flavor.product(p, [f.value for f in path.factors])
                 for path in elide(list(chain.paths), tuple(firsts))]
+    if at is not None:  # the sum of every path's product, as the chain rule adds them
+        products[-1] += num(sympy.Add(*[sympy.Mul(*[f.value for f in path.factors])
+                                        for path in chain.paths]))
     chain_general = " + ".join(general_chain(group) for group in chain.groups)
     summed = None
     if chain.sum_index:
@@ -232,7 +253,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         if backward.target in linked:      # inside an earlier one already
             nested.append({"link": linked[backward.target], "title": pr(backward.lhs)})
         elif backward.target not in seen:
-            nested.append(derivation_context(backward, flavor, layers, seen, linked))
+            nested.append(derivation_context(backward, flavor, layers, seen, linked, at))
     spec = graph.spec
     deltas = derivation.delta_nodes  # a wide layer's are many: only the shown are worked out
     # substituting many deltas back to the output multiplies the size; say so instead
@@ -253,8 +274,9 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "branches": [group_view(g) for g in chain.groups] if len(chain.groups) > 1 else [],
         "n_paths": len(chain.paths),
         "products": products,
-        "result": pr(derivation.result),
-        "expanded": pr(expanded) if expanded not in (None, derivation.result) else None,
+        "result": pr(derivation.result) + num(derivation.result),
+        "expanded": pr(expanded) + num(expanded)
+        if expanded not in (None, derivation.result) else None,
         "identities": activation_identities(shown, p) + jacobian_identities(chain, p),
         "jacobians": layer_jacobians(chain, graph, p),
         "definitions": named_definitions([derivation.result, *(
@@ -262,6 +284,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "specialised": pr(specialised) if specialised != derivation.result else None,
         "deltas": [flavor.vellipsis if d is None else
                    f"{pr(d.symbol)} = {pr(derivation.engine.adjoint_of(d))}"
+                   + num(derivation.engine.adjoint_of(d))
                    for d in elide(deltas)],
         "batch": flavor.batch(pr(derivation.batch.lhs), pr(derivation.symbol),
                               spec.reduction == "mean"),
@@ -270,7 +293,43 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "diagram": None,
         "link": None,
     }
+    context |= worked_context(derivation, flavor, p, at) if at is not None else \
+        {"point": None, "sgd": None}
     # what a Kronecker delta printed above means, said once: [j = m] with j = m
     context["iverson"] = [{"bracket": bracket, "i": i, "j": j}
                           for bracket, (i, j) in getattr(p, "iverson", {}).items()]
     return context
+
+
+def worked_context(derivation, flavor: Flavor, p, at) -> dict:
+    """A worked example's own lines: the values the derivation reads (inputs, targets,
+    parameters, and each node of the forward pass by its definition), and for a parameter
+    with a learning rate the SGD update w <- w - eta dC_0/dw."""
+    pr = p.doprint
+    chain = derivation.chain
+    read = {derivation.symbol} | derivation.result.free_symbols
+    for path in chain.paths[:1]:
+        for f in path.factors:
+            read |= f.value.free_symbols
+    nodes = sorted((n for n in map(node_of, read) if n is not None
+                    and n.kind not in ("delta", "adj")), key=_forward_order)
+    point = [f"{pr(n.symbol)} = {flavor.number(at.number(n.symbol))}" for n in nodes]
+    update = None
+    if at.learning_rate is not None and derivation.target.is_parameter:
+        w, rate = pr(derivation.symbol), flavor.number(f"{at.learning_rate:.9g}")
+        now, slope = at.value(derivation.symbol), at.value(derivation.result)
+        new = now - at.learning_rate * slope
+        numbers = [flavor.number(at.number(e)) for e in (derivation.symbol, derivation.result)]
+        arrow, eta = (r"\leftarrow", r"\eta") if p.latex_output else ("<-", "eta")
+        update = (f"{w} {arrow} {w} - {eta}{flavor.times}{pr(derivation.lhs)} = {numbers[0]} - "
+                  f"{rate}{flavor.times}{flavor.paren(numbers[1]) if slope < 0 else numbers[1]}"
+                  f" = {flavor.number(f'{float(new):.9g}')}")
+    return {"point": point, "sgd": update, "rate": at.learning_rate, "source": at.source}
+
+
+def _forward_order(node) -> tuple:
+    """x and y first, then layer by layer: parameters, z, a."""
+    layer = -1 if node.kind in ("x", "y") else node.layer
+    kinds = ["x", "y", "w", "b", "z", "a"]
+    rank = kinds.index(node.kind) if node.kind in kinds else len(kinds)
+    return layer, rank, node.indices

@@ -1,0 +1,162 @@
+"""Worked examples (derive --at VALUES.toml): every printed number of Mazur's 2-2-2 sigmoid
+network recomputed here independently in plain Python floats, the SGD update, every format
+(pdflatex compiles the LaTeX), and bad VALUES files as exit 2 naming the key and the shape."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symprop import Spec, backprop
+from symprop.cli import main
+from symprop.documents import derivation_document
+from symprop.worked import read_point
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SPEC, VALUES = str(EXAMPLES / "mazur.toml"), str(EXAMPLES / "mazur_values.toml")
+
+# Mazur's network, by hand
+W1, B1 = [[0.15, 0.20], [0.25, 0.30]], [0.35, 0.35]
+W2, B2 = [[0.40, 0.45], [0.50, 0.55]], [0.60, 0.60]
+X, Y, RATE = [0.05, 0.10], [0.01, 0.99], 0.5
+
+
+def sigmoid(t):
+    return 1 / (1 + math.exp(-t))
+
+
+Z1 = [sum(W1[j][k] * X[k] for k in range(2)) + B1[j] for j in range(2)]
+A1 = [sigmoid(z) for z in Z1]
+Z2 = [sum(W2[j][k] * A1[k] for k in range(2)) + B2[j] for j in range(2)]
+A2 = [sigmoid(z) for z in Z2]
+PRIME2 = [a * (1 - a) for a in A2]
+DELTA2 = [(A2[j] - Y[j]) * PRIME2[j] for j in range(2)]
+ADJ1 = [sum(DELTA2[j] * W2[j][k] for j in range(2)) for k in range(2)]
+PRIME1 = [a * (1 - a) for a in A1]
+
+
+def n(value: float) -> str:
+    return f"{value:.9g}"
+
+
+def derive(*args, capsys):
+    code = main(["derive", SPEC, *args, "--at", VALUES])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_output_weight_step_by_step_with_mazurs_numbers(capsys):
+    code, out, _ = derive("--wrt", "w_00^(2)", capsys=capsys)
+    assert code == 0
+    grad = DELTA2[0] * A1[0]
+    assert n(grad) == "0.0821670406"  # Mazur's dE_total/dw5 = 0.082167041
+    for line in [
+        f"  y_0 = {n(Y[0])}", f"  a_0^(1) = {n(A1[0])}", f"  w_00^(2) = {n(W2[0][0])}",
+        f"  z_0^(2) = {n(Z2[0])}", f"  a_0^(2) = {n(A2[0])}",
+        f"    = a_0^(2) - y_0 = {n(A2[0] - Y[0])}",
+        f"    = sigma'(z_0^(2)) = {n(PRIME2[0])}",
+        f"    = a_0^(1) = {n(A1[0])}",
+        f"  dC_0/dw_00^(2) = (a_0^(2) - y_0) * sigma'(z_0^(2)) * a_0^(1) = {n(grad)}",
+        f"  dC_0/dw_00^(2) = (a_0^(2) - y_0)*sigma'(z_0^(2))*a_0^(1) = {n(grad)}",
+        "SGD update with learning rate 0.5:",
+        (f"  w_00^(2) <- w_00^(2) - eta * dC_0/dw_00^(2) = 0.4 - 0.5 * {n(grad)} = "
+        f"{n(W2[0][0] - RATE * grad)}"),
+    ]:
+        assert line + "\n" in out, line
+    assert n(W2[0][0] - RATE * grad) == "0.35891648"  # Mazur's w5+
+    assert out.endswith("Worked example: the result equals the generated NumPy module's "
+                        "gradient at the same point (float64, rtol 1e-9).\n")
+
+
+def test_a_hidden_weight_with_every_delta_and_the_backward_sum(capsys):
+    code, out, _ = derive("--wrt", "w_00^(1)", capsys=capsys)
+    assert code == 0
+    grad = ADJ1[0] * PRIME1[0] * X[0]
+    assert n(W1[0][0] - RATE * grad) == "0.149780716"  # Mazur's w1+
+    for line in [
+        f"    = delta_0^(2)*w_00^(2) + delta_1^(2)*w_10^(2) = {n(ADJ1[0])}",
+        f"    = sigma'(z_0^(1)) = {n(PRIME1[0])}",
+        f"    = x_0 = {n(X[0])}",
+        f"    delta_0^(2) = (a_0^(2) - y_0)*sigma'(z_0^(2)) = {n(DELTA2[0])}",
+        f"    delta_1^(2) = (a_1^(2) - y_1)*sigma'(z_1^(2)) = {n(DELTA2[1])}",
+        (f"  dC_0/dw_00^(1) = (delta_0^(2)*w_00^(2) + delta_1^(2)*w_10^(2))*sigma'(z_0^(1))*x_0"
+        f" = {n(grad)}"),
+        f"    + (a_1^(2) - y_1) * sigma'(z_1^(2)) * w_10^(2) = {n(ADJ1[0])}",  # the sum over j
+        (f"  w_00^(1) <- w_00^(1) - eta * dC_0/dw_00^(1) = 0.15 - 0.5 * {n(grad)} = "
+        f"{n(W1[0][0] - RATE * grad)}"),
+    ]:
+        assert line + "\n" in out, line
+
+
+def test_a_node_has_its_numbers_and_no_update(capsys):
+    code, out, _err = derive("--wrt", "a_1^(1)", capsys=capsys)
+    assert code == 0
+    assert f"  dC_0/da_1^(1) = delta_0^(2)*w_01^(2) + delta_1^(2)*w_11^(2) = {n(ADJ1[1])}\n" in out
+    assert "SGD update" not in out and "Worked example:" not in out
+
+
+@pytest.mark.needs("pdflatex")
+def test_every_format_shows_the_numbers_and_the_latex_compiles(tmp_path):
+    from test_documents import compile_ok
+
+    engine = backprop(Spec.from_toml(SPEC))
+    point = read_point(VALUES, engine)
+    d = engine.derive("w_00^(1)")
+    value = ADJ1[0] * PRIME1[0] * X[0]
+    grad = n(value)
+    tex = derivation_document(d, "latex", standalone=True, at=point)
+    assert rf"= 0.15 - 0.5 \cdot {grad} = {n(W1[0][0] - RATE * value)}" in tex
+    compile_ok(tex)
+    for fmt in ("markdown", "html"):
+        assert grad in derivation_document(d, fmt, standalone=True, at=point)
+
+
+def test_small_numbers_print_with_a_power_of_ten_in_latex(tmp_path):
+    from symprop.printing.context import FLAVORS
+
+    assert FLAVORS["latex"].number("1.5e-05") == r"1.5 \cdot 10^{-5}"
+    assert FLAVORS["text"].number("1.5e-05") == "1.5e-05"
+
+
+@pytest.mark.parametrize("change, message", [
+    (("b2 = [0.60, 0.60]\n", ""),
+     "mazur_values.toml: missing key 'b2'. Give b2 as a list of 2 numbers."),
+    (("W2 = [[0.40, 0.45], [0.50, 0.55]]", "W2 = [[0.40, 0.45, 1.0], [0.50, 0.55, 1.0]]"),
+     ("mazur_values.toml: key 'W2': has shape (2, 3), expected (2, 2). Give W2 as 2 lists of 2 "
+     "numbers (shape (2, 2)).")),
+    (("x = [0.05, 0.10]", 'x = [0.05, "a"]'),
+     "mazur_values.toml: key 'x': expected numbers (nested lists of numbers, all finite)."),
+    (("y = [0.01, 0.99]", "y = [0.01, 0.99]\nz = 1"),
+     ("mazur_values.toml: unknown key 'z'. The keys of this network are W1, b1, W2, b2, x, y, "
+     "learning_rate.")),
+    (("learning_rate = 0.5", 'learning_rate = "fast"'),
+     "mazur_values.toml: key 'learning_rate': expected a number. Write learning_rate = 0.5."),
+    (("W1 =", "W1 = = "), "mazur_values.toml: not valid TOML"),
+])
+def test_bad_values_files_exit_2_naming_the_key_and_the_shape(tmp_path, change, message):
+    values = tmp_path / "mazur_values.toml"
+    values.write_text(Path(VALUES).read_text().replace(*change))
+    proc = subprocess.run([sys.executable, "-m", "symprop", "derive", SPEC, "--wrt",
+                           "w_00^(2)", "--at", str(values)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+
+
+def test_the_generic_g_has_no_numbers(capsys):
+    code = main(["derive", str(EXAMPLES / "tutorial.toml"), "--wrt", "w_12^(L)", "--at", VALUES])
+    assert code == 2
+    assert "layer 1 uses the generic activation g, which has no numbers" in \
+        capsys.readouterr().err
+
+
+def test_readmes_values_block_is_the_example_file():
+    import re
+    import tomllib
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(W1 = .*?)```", readme, re.DOTALL).group(1)
+    assert tomllib.loads(block) == tomllib.loads(Path(VALUES).read_text())
