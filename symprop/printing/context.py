@@ -328,8 +328,8 @@ def worked_context(derivation, flavor: Flavor, p, at) -> dict:
 
 
 def _forward_order(node) -> tuple:
-    """x and y first, then layer by layer: parameters, z, a."""
-    layer = -1 if node.kind in ("x", "y") else node.layer
-    kinds = ["x", "y", "w", "b", "z", "a"]
-    rank = kinds.index(node.kind) if node.kind in kinds else len(kinds)
-    return layer, rank, node.indices
+    """x and y first, then layer by layer: parameters, named quantities (mu, xhat), z, a."""
+    if node.kind in ("x", "y"):
+        return -1, node.kind, node.indices
+    rank = 0 if node.is_parameter else {"z": 2, "a": 3}.get(node.kind, 1)
+    return node.layer, rank, node.kind, node.indices
