@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                              ".pdf runs pdflatex)")
     report.add_argument("--layers", choices=("relative", "absolute"), default="relative",
                         help="print layers as L, L-1, ... (default) or as numbers")
+    report.add_argument("--at", metavar="VALUES.toml",
+                        help="worked examples: every derivation with its numbers at the point "
+                             "of VALUES.toml (as derive --at)")
     report.add_argument("--interactive", action="store_true",
                         help="an HTML file whose diagram is clickable: every parameter's and "
                              "node's derivation, one shown at a time, its path marked, the "
@@ -192,9 +195,9 @@ def _report(args) -> int:
     if args.interactive:
         from .interactive import write_interactive
 
-        path = write_interactive(spec, args.output, args.layers, force=args.force)
+        path = write_interactive(spec, args.output, args.layers, force=args.force, at=args.at)
     else:
-        path = write_report(spec, args.output, args.layers, force=args.force)
+        path = write_report(spec, args.output, args.layers, force=args.force, at=args.at)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

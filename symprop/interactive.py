@@ -34,6 +34,7 @@ from .report import Report, build_report, representative
 from .self_check import ensure
 from .spec import Spec
 from .templating import render
+from .worked import hold_against_module, read_point
 
 __all__ = [
     "INTERACTIVE_LIMIT",
@@ -221,12 +222,14 @@ class InteractiveReport:
         return self.render()
 
 
-def build_interactive(spec: Spec, layers: str = "relative",
-                      force: bool = False) -> InteractiveReport:
-    """Derive every section of the interactive report (refused over the budget first)."""
+def build_interactive(spec: Spec, layers: str = "relative", force: bool = False,
+                      at: str | Path | None = None) -> InteractiveReport:
+    """Derive every section of the interactive report (refused over the budget first); with
+    ``at`` (VALUES.toml) each section is a worked example with its numbers."""
     interactive_estimate(spec).check(force)
-    report = build_report(spec, layers, force)
+    report = build_report(spec, layers, force, at)
     engine = backprop(spec)
+    point = read_point(at, engine) if at is not None else None
     offered = choices(spec, engine.graph, layers)
     linked = {c.node: c.name for c in offered if c.full and not c.node.is_parameter}
     sections = []
@@ -234,17 +237,19 @@ def build_interactive(spec: Spec, layers: str = "relative",
         # a derivation's backward steps are of other nodes, never of its own target
         derivation = engine.derive(c.node)
         ensure(derivation, quick=True)  # every section, against the forward pass
-        d = derivation_context(derivation, "latex", layers, linked=linked)
+        if point is not None:
+            hold_against_module(point, derivation)
+        d = derivation_context(derivation, "latex", layers, linked=linked, at=point)
         sections.append({"name": c.name, "full": c.full, "representative": c.representative,
                          "label": d["target"], "d": d})
     return InteractiveReport(report, offered, sections, layers)
 
 
 def write_interactive(spec: Spec, path: str | Path, layers: str = "relative",
-                      force: bool = False) -> Path:
+                      force: bool = False, at: str | Path | None = None) -> Path:
     """Write the interactive report to an .html file, atomically."""
     path = Path(path)
     if path.suffix.lower() != FORMATS["html"].extension:
         raise InputError(f"an interactive report is an HTML file, not {path.name!r}",
                          hint="End the output name in .html, or leave out --interactive.")
-    return write_atomic(path, build_interactive(spec, layers, force).render())
+    return write_atomic(path, build_interactive(spec, layers, force, at).render())

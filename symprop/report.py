@@ -32,6 +32,7 @@ from .progress import progress
 from .self_check import ensure
 from .spec import Spec
 from .templating import render
+from .worked import hold_against_module, read_point
 
 __all__ = ["REPORT_SUFFIXES", "Report", "build_report", "write_report"]
 
@@ -118,21 +119,26 @@ class Report:
         return render("documents/report.j2", dialect="html", r=self.context)
 
 
-def build_report(spec: Spec, layers: str = "relative", force: bool = False) -> Report:
-    """Everything the report shows, printed in LaTeX seed notation.
+def build_report(spec: Spec, layers: str = "relative", force: bool = False,
+                 at: str | Path | None = None) -> Report:
+    """Everything the report shows, printed in LaTeX seed notation; with ``at`` (a VALUES.toml
+    path) each derivation is a worked example at that point (:mod:`symprop.worked`).
 
     A report of hundreds of pages is refused before any work unless ``force``.
     """
     report_estimate(spec).check(force)
     matrix_check_estimate(spec).check(force)
     engine = backprop(spec)
+    point = read_point(at, engine) if at is not None else None
     g = engine.graph
     p = SeedLatexPrinter({"L": g.L, "layers": layers})
     derivations = []
     for l in progress(range(g.L, 0, -1), what="report: derivations"):
         derivation = engine.derive(representative(g, l))
         ensure(derivation)  # as derive holds it: nothing that differs is printed
-        derivations.append(derivation_context(derivation, "latex", layers))
+        if point is not None:
+            hold_against_module(point, derivation)
+        derivations.append(derivation_context(derivation, "latex", layers, at=point))
     form = matrix_form(engine)
     composed = p.doprint(sympy.Eq(C0, g.composed_C0)) if _small(g) else None
     context = {
@@ -160,8 +166,9 @@ def _small(graph) -> bool:
 
 
 def write_report(spec: Spec, path: str | Path, layers: str = "relative",
-                 force: bool = False) -> Path:
-    """Write the report as .tex, .pdf (through pdflatex), .html or .md, atomically."""
+                 force: bool = False, at: str | Path | None = None) -> Path:
+    """Write the report as .tex, .pdf (through pdflatex), .html or .md, atomically (a worked
+    example at the point of VALUES.toml ``at``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in REPORT_FORMATS:
@@ -172,7 +179,7 @@ def write_report(spec: Spec, path: str | Path, layers: str = "relative",
                          hint="Install a LaTeX distribution (Debian: apt-get install "
                               "texlive-latex-base texlive-pictures), or write a .tex file "
                               "and compile it elsewhere.")
-    text = build_report(spec, layers, force).render(REPORT_FORMATS[suffix])
+    text = build_report(spec, layers, force, at).render(REPORT_FORMATS[suffix])
     if suffix != ".pdf":
         return write_atomic(path, text)
     return write_atomic(path, compile_pdf(text))

@@ -15,6 +15,7 @@ shown.
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import tempfile
@@ -66,6 +67,19 @@ class WorkedPoint:
     def number(self, expr: sympy.Expr) -> str:
         """``expr``'s value with :data:`DIGITS` significant digits."""
         return format_number(self.value(expr))
+
+    @functools.cached_property
+    def module_gradients(self) -> dict[str, np.ndarray]:
+        """The generated NumPy module's gradients at the point (a batch of this one sample),
+        computed once for every derivation a report holds against them."""
+        from .codegen import generate
+
+        folder = Path(tempfile.mkdtemp(prefix="symprop-worked-"))
+        try:
+            module = generate(self.engine.graph.spec).load(folder / "worked.py")
+            return module.gradients(self.arrays, np.array([self.x]), np.array([self.y]))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def format_number(value) -> str:
@@ -161,21 +175,13 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 def hold_against_module(point: WorkedPoint, derivation) -> float | None:
     """The generated NumPy module's dC/d(target) at the point (batch of one sample), or None
     for a node; raises :class:`SelfCheckFailed` when it differs from the exact number."""
-    from .codegen import generate
-
     node = derivation.target
     if not node.is_parameter:
         return None
     spec = derivation.graph.spec
     key = next(f"{p.key}{l}" for l, p in spec.parameters() if l == node.layer
                and p.kind == node.kind)
-    folder = Path(tempfile.mkdtemp(prefix="symprop-worked-"))
-    try:
-        module = generate(spec).load(folder / "worked.py")
-        grads = module.gradients(point.arrays, np.array([point.x]), np.array([point.y]))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    got = float(grads[key][node.indices])
+    got = float(point.module_gradients[key][node.indices])
     exact = float(point.value(derivation.result))
     if abs(got - exact) > MODULE_RTOL * max(abs(exact), 1e-12):
         raise SelfCheckFailed(f"the worked example's dC_0/d{node} = {exact!r} differs from "

@@ -190,3 +190,27 @@ def test_every_kind_works_out_with_numbers(tmp_path, capsys, example, name):
     want = module.gradients(params, x[None, :], y[None, :])[key][node.indices]
     result = out[out.index("Result:"):].splitlines()[1]
     assert result.endswith(f" = {want:.9g}"), (result, want)
+
+
+@pytest.mark.needs("pdflatex")
+def test_the_report_is_a_worked_example_and_compiles(tmp_path):
+    from symprop.report import write_report
+
+    pdf = write_report(Spec.from_toml(SPEC), tmp_path / "r.pdf", at=VALUES)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    tex = write_report(Spec.from_toml(SPEC), tmp_path / "r.tex", at=VALUES).read_text()
+    # each layer's representative weight w_11, Mazur's w8 (dE/dw8 = -0.022740242) and w4
+    assert f"= {n(DELTA2[1] * A1[1])}" in tex and n(DELTA2[1] * A1[1]) == "-0.0227402422"
+    assert f"= {n(ADJ1[1] * PRIME1[1] * X[1])}" in tex
+
+
+def test_every_interactive_section_shows_its_numbers(tmp_path):
+    from symprop.interactive import build_interactive
+
+    report = build_interactive(Spec.from_toml(SPEC), at=VALUES)
+    sections = {s["name"]: s["d"] for s in report.sections}
+    assert sections["w_01^(L)"]["result"].endswith(f"= {n(DELTA2[0] * A1[1])}")
+    assert sections["b_1^(L-1)"]["result"].endswith(f"= {n(ADJ1[1] * PRIME1[1])}")
+    assert sections["a_0^(L-1)"]["result"].endswith(f"= {n(ADJ1[0])}")
+    html = report.render()
+    assert n(W2[0][1] - RATE * DELTA2[0] * A1[1]) in html  # w_01^(L)'s SGD update
