@@ -31,6 +31,7 @@ _EXPORTS = {
                      "SympropError"], "errors"),
     **dict.fromkeys(["C0", "SymbolicGraph", "build_graph"], "graph"),
     "Node": "notation",
+    "from_torch": "importing",
     **dict.fromkeys(["ProofReport", "ProofResult", "prove"], "proof"),
     **dict.fromkeys(["Spec", "tutorial_spec"], "spec"),
 }
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .derivation import Backprop, Derivation, backprop, derive, prove_all
     from .errors import ExpressionError, InputError, NameLookupError, SpecError, SympropError
     from .graph import C0, SymbolicGraph, build_graph
+    from .importing import from_torch
     from .notation import Node
     from .proof import ProofReport, ProofResult, prove
     from .spec import Spec, tutorial_spec
@@ -84,6 +86,7 @@ __all__ = [
     "check_formula",
     "check_function",
     "derive",
+    "from_torch",
     "prove",
     "prove_all",
     "tutorial_spec",

@@ -127,7 +127,21 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="derive seed 000's examples on the tutorial network")
     demo.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
-    for command in (derive, report, codegen, verify, check, demo):
+
+    imp = sub.add_parser("import", help="a PyTorch model as a spec and its current weights "
+                                        "(needs the verify extra: torch)")
+    imp.add_argument("model", metavar="FILE.py:NAME",
+                     help="an nn.Module in FILE.py, or a function of no arguments returning one "
+                          "(the file is run, as python FILE.py would)")
+    imp.add_argument("--input", required=True, metavar="N", help="the input's width, e.g. 784")
+    imp.add_argument("--loss", required=True, metavar="LOSS",
+                     help="the torch loss, with torch's meaning: CrossEntropyLoss (logits in: a "
+                          "softmax is added), MSELoss, BCEWithLogitsLoss (a sigmoid is added), "
+                          "BCELoss")
+    imp.add_argument("-o", "--output", required=True, metavar="SPEC.toml")
+    imp.add_argument("--weights", metavar="W.npz",
+                     help="also write the model's parameters under the generated module's keys")
+    for command in (derive, report, codegen, verify, check, demo, imp):
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show a traceback on errors")
     return parser
@@ -245,8 +259,23 @@ def _check(args) -> int:
     return result.exit_code
 
 
+def _import(args) -> int:
+    from .importing import import_model
+
+    width = args.input.strip()
+    if not width.isdigit():
+        raise InputError(f"--input {args.input!r}: give the input's width, e.g. --input 784",
+                         hint="symprop imports models of flat inputs (batch, n); conv inputs "
+                              "need the conv kinds, which are not built yet")
+    spec_path, weights = import_model(args.model, int(width), args.loss, args.output,
+                                      args.weights)
+    print(f"wrote {spec_path}" + (f" and {weights}" if weights else "") + " (the generated "
+          "module's forward equals the model's on a random batch)", file=sys.stderr)
+    return 0
+
+
 _COMMANDS = {"derive": _derive, "report": _report, "codegen": _codegen, "verify": _verify,
-             "check": _check, "demo": _demo}
+             "check": _check, "demo": _demo, "import": _import}
 
 
 #: What a failure prints after "symprop COMMAND: " and its exit code; the first kind that

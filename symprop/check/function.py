@@ -67,14 +67,15 @@ class FunctionCheck(CheckResult):
         return {"atol": ATOL, "rtol": RTOL}
 
 
-def load_function(reference: str) -> Callable:
+def load_function(reference: str, flag: str = "--function",
+                  example: str = "mygrad.py:gradients") -> Callable:
     """``FILE.py:NAME`` -> the function (the file is imported as a module)."""
     from ..codegen.module import load_module
 
     path, sep, name = reference.rpartition(":")
     if not sep or not path or not name.isidentifier() or name.startswith("__"):
-        raise InputError(f"--function takes FILE.py:NAME, not {reference!r}",
-                         hint="e.g. --function mygrad.py:gradients")
+        raise InputError(f"{flag} takes FILE.py:NAME, not {reference!r}",
+                         hint=f"e.g. {flag} {example}")
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
     folder = str(Path(path).resolve().parent)
@@ -92,7 +93,8 @@ def load_function(reference: str) -> Callable:
     if not callable(function):
         names = sorted(n for n, v in vars(module).items() if callable(v) and not
                        n.startswith("_") and getattr(v, "__module__", None) == module.__name__)
-        raise InputError(f"{path} has no function {name!r}",
+        raise InputError(f"{path} has no {'model' if flag == 'import' else 'function'} "
+                         f"{name!r}",
                          hint=f"It defines: {', '.join(names) or 'no functions'}")
     return function
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import sympy
 
 from ..activations import ElementwiseActivation, Softmax
+from ..errors import InputError
 from .base import IDENTITY, ActivationChoice, LayerConfig, ParseContext, parse_activation
 from .derived import LetterForms
 from .letters import SumK, slot
@@ -28,6 +29,27 @@ class ActivationConfig(LayerConfig):
     KEYS: ClassVar[dict] = {"activation": None}
 
     activation: ActivationChoice = IDENTITY
+
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("ReLU", "Tanh", "Sigmoid", "Softplus", "ELU",
+                                                "SiLU", "LeakyReLU", "Softmax")
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An activation module by torch's meaning; options symprop's activation does not
+        have (softplus's beta, a softmax over another axis) are refused."""
+        name = type(module).__name__
+        if name == "Softplus" and (module.beta != 1 or module.threshold != 20):
+            raise InputError(f"{where} (Softplus): beta={module.beta}, threshold="
+                             f"{module.threshold} is not symprop's softplus log(1 + e^z)",
+                             hint="Use nn.Softplus() with its defaults")
+        if name == "Softmax" and module.dim not in (-1, 1):
+            raise InputError(f"{where} (Softmax): dim={module.dim}; symprop's softmax runs "
+                             "over each sample's nodes", hint="Use nn.Softmax(dim=-1)")
+        activation = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid",
+                      "Softplus": "softplus", "SiLU": "swish", "Softmax": "softmax",
+                      "ELU": f"elu({getattr(module, 'alpha', 1.0)!r})",
+                      "LeakyReLU": f"leaky_relu({getattr(module, 'negative_slope', 0.01)!r})"}
+        return {"kind": cls.kind, "activation": activation[name]}, {}
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> ActivationConfig:

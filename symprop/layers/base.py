@@ -79,6 +79,25 @@ def parse_activation(text: Any, custom: Mapping[str, str], where: str) -> Activa
     return ActivationChoice(name, params)
 
 
+def one_axis(module, where: str) -> None:
+    """A torch normalisation over the last axis alone, as symprop's normalise each sample's
+    nodes; else an InputError naming the module's path."""
+    from ..errors import InputError
+
+    if len(module.normalized_shape) != 1:
+        raise InputError(f"{where} ({type(module).__name__}): normalized_shape="
+                         f"{tuple(module.normalized_shape)} spans several axes",
+                         hint="Normalise the last axis alone: symprop's normalisations run "
+                              "over each sample's nodes")
+
+
+def torch_array(tensor):
+    """A torch parameter's current value as a NumPy float64 array (for ``symprop import``)."""
+    import numpy as np
+
+    return np.array(tensor.detach().cpu().double().numpy())
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One parameter array of a layer: its module key (without the layer number), the node
@@ -177,6 +196,16 @@ class LayerConfig:
     #: The kind's name in specs, and its keys with their defaults (None: required).
     kind: ClassVar[str]
     KEYS: ClassVar[dict[str, Any]] = {}
+    #: The torch.nn module classes ``symprop import`` maps to this kind (by class name).
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``[[layer]]`` table of a torch module of :data:`TORCH_MODULES` and its current
+        parameters under the module keys without the layer number (``{"W": ..., "b":
+        ...}``, NumPy float64); what the kind cannot express raises
+        :class:`~symprop.errors.InputError` naming ``where`` (the module's path)."""
+        raise NotImplementedError
 
     index: int
     width: int

@@ -16,7 +16,15 @@ import sympy
 from ..activations import ElementwiseActivation, Softmax
 from ..notation import Node, node_of
 from ..numeric import Products
-from .base import IDENTITY, ActivationChoice, LayerConfig, ParamSpec, ParseContext, parse_activation
+from .base import (
+    IDENTITY,
+    ActivationChoice,
+    LayerConfig,
+    ParamSpec,
+    ParseContext,
+    parse_activation,
+    torch_array,
+)
 from .symbolic import (
     SUM_LETTERS,
     GraphContext,
@@ -37,6 +45,18 @@ class DenseConfig(LayerConfig):
 
     activation: ActivationChoice = IDENTITY
     bias: bool = False
+
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Linear",)
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """nn.Linear: W is its weight as it is (both (out, in)); the activation module after
+        it is folded in by the importer."""
+        params = {"W": torch_array(module.weight)}
+        if module.bias is not None:
+            params["b"] = torch_array(module.bias)
+        return ({"kind": cls.kind, "width": module.out_features, "activation": "identity",
+                 "bias": module.bias is not None}, params)
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> DenseConfig:

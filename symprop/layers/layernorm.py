@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import sympy
 
-from .base import LayerConfig, ParamSpec, ParseContext
+from ..errors import InputError
+from .base import LayerConfig, ParamSpec, ParseContext, one_axis, torch_array
 from .formula import FormulaLayer, exact
 from .letters import N, SumK, slot
 from .symbolic import GraphContext
@@ -27,6 +28,21 @@ class LayerNormConfig(LayerConfig):
 
     eps: float = 1e-5
     affine: bool = True
+
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("LayerNorm",)
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """nn.LayerNorm over the last axis: gamma and beta are its weight and bias."""
+        one_axis(module, where)
+        affine = module.elementwise_affine
+        if affine and module.bias is None:
+            raise InputError(f"{where} (LayerNorm): bias=False keeps gamma without beta, "
+                             "which symprop's layernorm does not express",
+                             hint="Use nn.LayerNorm(n) with its bias, or no affine at all")
+        params = {"gamma": torch_array(module.weight), "beta": torch_array(module.bias)} \
+            if affine else {}
+        return {"kind": cls.kind, "eps": float(module.eps), "affine": bool(affine)}, params
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> LayerNormConfig:

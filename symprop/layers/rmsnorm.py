@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import sympy
 
-from .base import LayerConfig, ParamSpec, ParseContext
+from ..errors import InputError
+from .base import LayerConfig, ParamSpec, ParseContext, one_axis, torch_array
 from .formula import FormulaLayer, exact
 from .letters import N, SumK, slot
 from .symbolic import GraphContext
@@ -26,6 +27,22 @@ class RMSNormConfig(LayerConfig):
     KEYS: ClassVar[dict] = {"eps": 1e-5}
 
     eps: float = 1e-5
+
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("RMSNorm",)
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """nn.RMSNorm over the last axis, with its weight as gamma and an explicit eps."""
+        one_axis(module, where)
+        if not module.elementwise_affine:
+            raise InputError(f"{where} (RMSNorm): elementwise_affine=False has no gamma; "
+                             "symprop's rmsnorm always learns gamma",
+                             hint="Use nn.RMSNorm(n, eps=...) with its weight")
+        if module.eps is None:
+            raise InputError(f"{where} (RMSNorm): eps=None takes the input dtype's machine "
+                             "epsilon, which depends on the dtype",
+                             hint="Give the eps: nn.RMSNorm(n, eps=1e-5)")
+        return {"kind": cls.kind, "eps": float(module.eps)}, {"gamma": torch_array(module.weight)}
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> RMSNormConfig:
