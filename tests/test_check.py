@@ -107,6 +107,15 @@ def test_equivalent_forms_are_right(tutorial, formula, wrt):
 SIGMOID = Spec(layers=[3, 6, 6, 4], activation="sigmoid", loss="sse", name="sigmoid")
 
 
+@pytest.mark.parametrize("power, right", [("2", True), ("{2}", True), ("{3}", False)])
+def test_a_function_with_a_number_above_it_is_a_power_as_sympy_typesets_it(power, right):
+    """derive's LaTeX writes tanh(z)^2 as \\tanh^{2}(z); check reads it back."""
+    tanh = Spec(layers=[2, 3, 2], activation="tanh", loss="sse", name="tanh")
+    formula = (rf"2 (a_0^{{(L)}} - y_0) (1 - \tanh^{power}{{\left(z_{{0}}^{{(L)}} \right)}}) "
+               r"a_1^{(L-1)}")
+    assert check_formula(tanh, formula, "w_01^(L)").right is right
+
+
 def test_sigma_prime_as_a_times_one_minus_a_is_right_for_sigmoid_only():
     formula = "2(a_1^(L) - y_1) a_1^(L)(1 - a_1^(L)) a_2^(L-1)"
     right = check_formula(SIGMOID, formula, "w_12^(L)")

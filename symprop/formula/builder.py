@@ -105,6 +105,13 @@ class Builder(Transformer):
         match = T.FUNCTION_NAME.match(text)
         name = T.FUNCTION_ALIASES.get(match["name"], match["name"])
         decoration = re.sub(r"^\s*\}", "", text[match.end():])  # \operatorname{atan}
+        # \tanh^{2}(x), as SymPy typesets a power of a function: a number is a power
+        power = re.search(r"\^\s*(?:\{\s*([0-9]+)\s*\}|([0-9]+))", decoration)
+        if power is not None and name != "g":  # g^{2}: a layer or a power? refused below
+            decoration = decoration[:power.start()] + decoration[power.end():]
+            power = power.group(1) or power.group(2)
+        else:
+            power = None
         primes = len(T.PRIME.findall(decoration))
         cleaned = re.sub(r"\\(?:left|right)(?![A-Za-z])", "", T.PRIME.sub("", decoration))
         layers = re.findall(r"\(([^()]*)\)", cleaned)
@@ -122,7 +129,7 @@ class Builder(Transformer):
                               tok.start_pos)
         if primes and name in T.ELEMENTARY:
             raise self._error(f"write the derivative of {name} out", tok.start_pos)
-        return ("function", name, primes, layer, tok.start_pos)
+        return ("function", name, primes, layer, tok.start_pos, power)
 
     def SUM(self, tok: Token):
         text = str(tok)
@@ -276,12 +283,14 @@ class Builder(Transformer):
 
     @v_args(meta=True)
     def call(self, meta, items):
-        (_, name, primes, layer, _), arg = items[0], items[1]
+        (_, name, primes, layer, _, power), arg = items[0], items[1]
         if isinstance(arg, Group):
             arg = arg.arg
         elif not isinstance(arg, Expr):
             arg = next(i for i in items[1:] if isinstance(i, Expr))
-        return Call(name, arg, primes, layer, span=self._span(meta.start_pos, meta.end_pos))
+        span = self._span(meta.start_pos, meta.end_pos)
+        call = Call(name, arg, primes, layer, span=span)
+        return call if power is None else Pow(call, Num(power, span=span), span=span)
 
     def sum_op(self, items):
         return items[0]
