@@ -90,6 +90,35 @@ def test_a_hidden_weight_with_every_delta_and_the_backward_sum(capsys):
         assert line + "\n" in out, line
 
 
+def _every_value() -> set[str]:
+    """Every quantity of Mazur's network at his point, computed here, to 9 digits."""
+    delta1 = [ADJ1[k] * PRIME1[k] for k in range(2)]
+    values = [*X, *Y, *Z1, *A1, *Z2, *A2, *PRIME1, *PRIME2, *DELTA2, *ADJ1, *delta1, *B1, *B2,
+              *(A2[j] - Y[j] for j in range(2))]
+    for W, B, grad, below in ((W1, B1, delta1, X), (W2, B2, DELTA2, A1)):
+        for j in range(2):
+            values += [B[j] - RATE * grad[j], grad[j]]
+            for k in range(2):
+                values += [W[j][k], grad[j] * below[k], W[j][k] - RATE * grad[j] * below[k]]
+    return {n(v) for v in values} | {n(RATE), "1"}  # dz/db = 1
+
+
+@pytest.mark.parametrize("name", ["w_00^(1)", "w_11^(1)", "b_1^(1)", "w_01^(2)", "b_0^(2)"])
+def test_every_printed_number_is_a_quantity_computed_by_hand(capsys, name):
+    """Whatever a line ends in (a value read, a factor, a sum, a delta, the result, the
+    update, in the derivation and in its backward steps) is one of the network's quantities
+    at the point, recomputed here in plain floats."""
+    import re
+
+    code, out, _ = derive("--wrt", name, capsys=capsys)
+    assert code == 0
+    printed = [m.group(1) for line in out.splitlines()
+               if (m := re.search(r"= (-?[0-9][0-9.e+-]*)$", line))]
+    assert len(printed) > 6
+    assert set(printed) <= _every_value(), set(printed) - _every_value()
+    assert " = 1 = 1" not in out  # a constant factor needs no number
+
+
 def test_a_node_has_its_numbers_and_no_update(capsys):
     code, out, _err = derive("--wrt", "a_1^(1)", capsys=capsys)
     assert code == 0

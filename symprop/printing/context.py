@@ -193,7 +193,9 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
 
     def num(expr) -> str:
         """' = 0.123456789', the value at the worked example's point ('' without one)."""
-        return "" if at is None else " = " + flavor.number(at.number(expr))
+        if at is None or sympy.sympify(expr).is_number:  # 1 = 1 says nothing
+            return ""
+        return " = " + flavor.number(at.number(expr))
 
     def factor_view(f):
         view = {"name": pr(f.derivative), "value": pr(f.value) + num(f.value),
