@@ -148,9 +148,21 @@ def _traced_chain(module) -> list[tuple[str, Any]]:
     return out
 
 
+def require_torch():
+    """torch, or an InputError saying how to install it (exit 2, not a traceback)."""
+    try:
+        import torch
+    except ImportError:
+        raise InputError("symprop import needs PyTorch, which is not installed",
+                         hint="Install it first: pip install torch==2.13.0, then pip install "
+                              "'symprop[verify]'") from None
+    return torch
+
+
 def from_torch(module, input_shape, loss, name: str = "imported"
                ) -> tuple[Spec, dict[str, np.ndarray]]:
     """A torch model as a spec and its parameters under the generated module's keys."""
+    require_torch()
     width = _input_width(input_shape)
     loss_module = _loss_object(loss)
     symprop_loss, added = LOSSES[type(loss_module).__name__](loss_module)
@@ -251,10 +263,10 @@ def import_model(reference: str, input_shape, loss: str, output: str | Path,
                  weights: str | Path | None = None) -> tuple[Path, Path | None]:
     """``symprop import FILE.py:NAME``: the model (a module, or a function of no arguments
     returning one) as a spec file, and its weights as an .npz under the module's keys."""
-    import torch
-
     from .check.function import load_function
     from .io import write_atomic
+
+    torch = require_torch()
 
     made = load_function(reference, flag="import", example="model.py:make")
     model = made if isinstance(made, torch.nn.Module) else made()

@@ -187,3 +187,16 @@ def test_conv_input_shapes_wait_for_the_conv_kinds(tmp_path):
                    "net.toml")
     assert proc.returncode == 2
     assert "conv inputs need the conv kinds, which are not built yet" in proc.stderr
+
+
+def test_without_pytorch_import_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    from symprop.cli import main
+
+    (tmp_path / "m.py").write_text("x = 1\n")
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    code = main(["import", str(tmp_path / "m.py") + ":x", "--input", "3", "--loss", "MSELoss",
+                 "-o", str(tmp_path / "n.toml")])
+    assert code == 2
+    assert ("symprop import needs PyTorch, which is not installed. Install it first: pip "
+            "install torch==2.13.0") in capsys.readouterr().err
+    assert not (tmp_path / "n.toml").exists()
