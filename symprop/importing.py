@@ -121,7 +121,7 @@ def _traced_chain(module) -> list[tuple[str, Any]]:
             continue
         if node.op == "output":
             break
-        inputs = [a for a in node.all_input_nodes]
+        inputs = list(node.all_input_nodes)
         if inputs != [previous]:
             raise InputError(f"{node.name} in {type(module).__name__}.forward reads "
                              f"{', '.join(str(a) for a in inputs) or 'no earlier value'}: not "

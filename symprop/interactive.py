@@ -227,9 +227,9 @@ def build_interactive(spec: Spec, layers: str = "relative", force: bool = False,
     """Derive every section of the interactive report (refused over the budget first); with
     ``at`` (VALUES.toml) each section is a worked example with its numbers."""
     interactive_estimate(spec).check(force)
-    report = build_report(spec, layers, force, at)
     engine = backprop(spec)
-    point = read_point(at, engine) if at is not None else None
+    point = read_point(at, engine) if at is not None else None  # read once, for both
+    report = build_report(spec, layers, force, point)
     offered = choices(spec, engine.graph, layers)
     linked = {c.node: c.name for c in offered if c.full and not c.node.is_parameter}
     sections = []

@@ -32,7 +32,7 @@ from .progress import progress
 from .self_check import ensure
 from .spec import Spec
 from .templating import render
-from .worked import hold_against_module, read_point
+from .worked import WorkedPoint, hold_against_module, read_point
 
 __all__ = ["REPORT_SUFFIXES", "Report", "build_report", "write_report"]
 
@@ -120,16 +120,17 @@ class Report:
 
 
 def build_report(spec: Spec, layers: str = "relative", force: bool = False,
-                 at: str | Path | None = None) -> Report:
+                 at: str | Path | WorkedPoint | None = None) -> Report:
     """Everything the report shows, printed in LaTeX seed notation; with ``at`` (a VALUES.toml
-    path) each derivation is a worked example at that point (:mod:`symprop.worked`).
+    path, or a point already read) each derivation is a worked example at that point
+    (:mod:`symprop.worked`).
 
     A report of hundreds of pages is refused before any work unless ``force``.
     """
     report_estimate(spec).check(force)
     matrix_check_estimate(spec).check(force)
     engine = backprop(spec)
-    point = read_point(at, engine) if at is not None else None
+    point = at if isinstance(at, WorkedPoint) or at is None else read_point(at, engine)
     g = engine.graph
     p = SeedLatexPrinter({"L": g.L, "layers": layers})
     derivations = []

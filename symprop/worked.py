@@ -29,13 +29,12 @@ import sympy
 from .errors import InputError
 from .notation import Node
 from .numeric import MPMATH, Evaluator
+from .printing.context import DIGITS, format_number
 from .proof import definitions_of
 from .self_check import SelfCheckFailed
 
 __all__ = ["DIGITS", "WorkedPoint", "hold_against_module", "read_point"]
 
-#: Significant digits of every number shown.
-DIGITS = 9
 #: Working precision of the evaluation (digits).
 WORKING_DPS = 30
 #: How close the generated module's float64 gradient must be to the exact number.
@@ -80,12 +79,6 @@ class WorkedPoint:
             return module.gradients(self.arrays, np.array([self.x]), np.array([self.y]))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def format_number(value) -> str:
-    """9 significant digits, plain where that reads well, else with an exponent."""
-    value = float(value)
-    return "0" if value == 0 else f"{value:.{DIGITS}g}"
 
 
 def read_point(path: str | Path, engine) -> WorkedPoint:

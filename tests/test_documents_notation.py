@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+from test_custom_formulas import L2
 
 from symprop import Spec, backprop
 from symprop.cli import main
@@ -17,32 +18,6 @@ from symprop.printing.latex import latex
 from symprop.printing.text import text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-#: A custom layer that normalises its input (the issue's l2.toml): its Jacobian has a
-#: Kronecker delta beside a sum.
-L2NORM = """
-name = "l2norm"
-input = 3
-loss = "half_sse"
-
-[[layer]]
-kind = "dense"
-width = 4
-activation = "tanh"
-bias = true
-
-[[layer]]
-kind = "custom"
-width = 4
-formula = "s_j * a_j / sqrt(sum_k(a_k**2) + 1)"
-params = { s = "j" }
-
-[[layer]]
-kind = "dense"
-width = 2
-bias = true
-"""
-
 
 @pytest.fixture(scope="module")
 def residual():
@@ -73,7 +48,7 @@ def test_a_layernorm_gamma_in_text_has_no_kronecker_delta_and_no_width_n(residua
 
 
 def test_a_custom_layers_jacobian_prints_the_bracket():
-    engine = backprop(Spec.from_toml_string(L2NORM))
+    engine = backprop(Spec.from_toml_string(L2))  # its Jacobian: a delta beside a sum
     out = render_derivation(engine.derive("a_0^(1)"))
     assert "KroneckerDelta" not in out
     assert "    da_j^(L-1)/da_m^(L-2) = [j = m]*s_j^(L-1)/sqrt(1 + sum_(k=0)^(3) [ " in out

@@ -28,7 +28,18 @@ from .latex import SeedLatexPrinter
 from .seed import MAX_TERMS, elide
 from .text import SeedStrPrinter
 
-__all__ = ["FLAVORS", "Flavor", "derivation_context", "elide", "general_node"]
+__all__ = ["DIGITS", "FLAVORS", "Flavor", "derivation_context", "elide", "format_number",
+           "general_node"]
+
+#: Significant digits of every number a worked example shows.
+DIGITS = 9
+
+
+def format_number(value) -> str:
+    """9 significant digits, plain where that reads well, else with an exponent."""
+    value = float(value)
+    return "0" if value == 0 else f"{value:.{DIGITS}g}"
+
 
 #: A result is also shown with its deltas substituted back only when it has at most this many.
 MAX_EXPANDED_DELTAS = 8
@@ -318,14 +329,14 @@ def worked_context(derivation, flavor: Flavor, p, at) -> dict:
     point = [f"{pr(n.symbol)} = {flavor.number(at.number(n.symbol))}" for n in nodes]
     update = None
     if at.learning_rate is not None and derivation.target.is_parameter:
-        w, rate = pr(derivation.symbol), flavor.number(f"{at.learning_rate:.9g}")
+        w, rate = pr(derivation.symbol), flavor.number(format_number(at.learning_rate))
         now, slope = at.value(derivation.symbol), at.value(derivation.result)
         new = now - at.learning_rate * slope
         numbers = [flavor.number(at.number(e)) for e in (derivation.symbol, derivation.result)]
         arrow, eta = (r"\leftarrow", r"\eta") if p.latex_output else ("<-", "eta")
         update = (f"{w} {arrow} {w} - {eta}{flavor.times}{pr(derivation.lhs)} = {numbers[0]} - "
                   f"{rate}{flavor.times}{flavor.paren(numbers[1]) if slope < 0 else numbers[1]}"
-                  f" = {flavor.number(f'{float(new):.9g}')}")
+                  f" = {flavor.number(format_number(new))}")
     return {"point": point, "sgd": update, "rate": at.learning_rate, "source": at.source}
 
 
