@@ -265,7 +265,7 @@ def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dic
             total += "[:, 0]"
         elif three and spec.letters == "kj":
             total += ".T"
-        if set(spec.letters) - free_letters(gradient):  # d a_j/d c_jk the same for all k
+        if set(spec.letters) - free_letters(stable(gradient)):  # d a_j/d c_jk the same for all k
             total += forms.broadcast.format(width=spec.shape, like=f"dA{l}")
         backward.append(f"{param_gradient_name(f'{spec.key}{l}')} = {total}")
     passes = {}
