@@ -16,6 +16,7 @@ from .codegen import STYLES, TARGETS, generate
 from .derivation import backprop
 from .documents import FORMATS, derivation_document, render_derivation
 from .errors import InputError, SympropError
+from .interrupts import remember_interrupts, stop_if_interrupted
 from .io import write_atomic
 from .notation import layer_spelling
 from .printing.text import text
@@ -298,8 +299,11 @@ _FAILURES = (
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    remember_interrupts()
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        stop_if_interrupted()
+        return code
     except KeyboardInterrupt:
         print(f"symprop {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130

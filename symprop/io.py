@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError
+from .interrupts import stop_if_interrupted
 
 __all__ = ["write_atomic"]
 
@@ -40,6 +41,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
             fh.write(data)
         # mkstemp makes the file private (0600); give it the mode a plain open() would
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+        stop_if_interrupted()
         os.replace(tmp, path)
     except BaseException:
         try:

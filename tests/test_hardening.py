@@ -377,6 +377,32 @@ def test_an_error_while_rendering_leaves_the_existing_output_untouched(tmp_path,
     assert out.read_text() == "old" and _leftovers(tmp_path) == []
 
 
+def test_a_ctrl_c_that_a_callback_swallows_still_stops_the_output(tmp_path, monkeypatch,
+                                                                 capsys):
+    """CI found it: the Ctrl-C landed in JAX's garbage-collection hook, whose exceptions
+    Python ignores, and the report was written with exit 0."""
+    from symprop.codegen import module
+
+    out = tmp_path / "m.py"
+    out.write_text("old")
+    usual = module.render
+
+    class Swallows:  # an exception raised in __del__ is "ignored", as in JAX's hook
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+            sum(range(1000))  # the handler runs here, inside __del__
+
+    def render(*args, **kwargs):
+        Swallows()
+        return usual(*args, **kwargs)
+
+    monkeypatch.setattr(module, "render", render)
+    code, _, err = _run(["codegen", SOFTMAX, "-o", str(out)], capsys)
+    assert code == 130 and "interrupted; no output was written" in err, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert out.read_text() == "old" and _leftovers(tmp_path) == []
+
+
 def test_ctrl_c_during_a_long_report_writes_nothing(tmp_path):
     spec = tmp_path / "wide.toml"
     spec.write_text('layers = [784, 256, 256, 10]\nactivation = ["sigmoid", "sigmoid", '
