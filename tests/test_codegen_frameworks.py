@@ -55,7 +55,7 @@ def test_every_hidden_activation_matches_autograd_and_its_own_checks(hidden, tar
     report = _verified(_spec(hidden, "softmax", "cross_entropy"), target)
     for c in report.comparisons:
         if c.against in ("jax", "torch"):  # rtol 1e-10 against autodiff, float64
-            assert c.max_abs_error <= 1e-12 + 1e-10 * max(1.0, c.max_abs_error), c
+            assert c.max_abs_error <= 1e-12 or c.max_rel_error <= 1e-10, c
 
 
 @pytest.mark.parametrize("target", TARGETS)
