@@ -24,7 +24,8 @@ from .stable import LogSoftmax, SoftmaxRow
 __all__ = ["vectorized_context"]
 
 
-def _layer_steps(engine: Backprop, printer: NumpyCodePrinter) -> dict[int, dict]:
+def _layer_steps(spec: Spec, engine: Backprop, printer: NumpyCodePrinter
+                 ) -> dict[int, dict]:
     """Per layer of the vectorized module: how the forward step evaluates a = g(z) and what
     the backward step multiplies Delta by.
 
@@ -44,12 +45,18 @@ def _layer_steps(engine: Backprop, printer: NumpyCodePrinter) -> dict[int, dict]
         inplace = (inplace_statements(code.forward, f"Z{l}", printer)
                    if l < g.L and code.through_output else None)
         scratch = f"A{l}" if inplace is not None else f"Z{l}"
+        # a sigmoid adds the bias in its own first pass (one pass over Z^(l) fewer)
+        folded = spec.has_bias(l) and inplace == [f"_sigmoid(Z{l}, out=Z{l})"]
+        if folded:
+            inplace = [f'_sigmoid(Z{l}, out=Z{l}, shift=params["b{l}"])']
         steps[l] = {"forward": f"_act_{code.key}", "label": code.label, "inplace": inplace,
-                    "note": "",
+                    "note": "", "bias_folded": folded,
                     "transposed": l == g.L and not g.is_elementwise(l),
                     "prime_factors": _prime_factors(code, l, printer, scratch)
                     if l < g.L else [], "kind": "dense",
-                    "passes": {l - 1: f'Delta{l}.dot(params["W{l}"])'}}
+                    "passes": {l - 1: f'Delta{l}.dot(params["W{l}"])'},
+                    "pass_into_output": f'Delta{l}.dot(params["W{l}"], out=A{l})  # into '
+                                        f"A{l}'s memory: it is not read again"}
     return steps
 
 
@@ -100,6 +107,34 @@ def _through_log_softmax(out: OutputCode) -> OutputCode | None:
     return replace(out, delta=out.delta.xreplace(done), loss=out.loss.xreplace(done))
 
 
+def _dense_buffers(spec: Spec, per_layer: dict[int, dict]) -> list[tuple[str, str]]:
+    """The arrays a step of the dense layers writes with ``out=``, as (name, shape in terms
+    of the batch n): each Z^(l) (the output's transposed when it is computed so), dW^(l)
+    and db^(l).  Kept in a caller's workspace they are made once; without one NumPy
+    allocates each as usual."""
+    names = []
+    for l, step in sorted(per_layer.items()):
+        if step["kind"] != "dense":
+            continue
+        n_out, n_in = spec.layers[l], spec.layers[l - 1]
+        names.append((f"Z{l}T", f"({n_out}, n)") if step["transposed"] else
+                     (f"Z{l}", f"(n, {n_out})"))
+        names.append((f"dW{l}", f"({n_out}, {n_in})"))
+        if spec.has_bias(l):
+            names.append((f"db{l}", f"({n_out},)"))
+    return names
+
+
+def _into_dead_output(spec: Spec, layer: int, reads: int, scratch: frozenset[int]) -> bool:
+    """Can dense layer ``layer`` write the gradient it passes back to layer ``reads`` into
+    the memory of its own A^(l)?  Yes when A^(l) served as the scratch of g' (``scratch``:
+    nothing reads it any more) and the two have one shape: one allocation of (batch, n)
+    fewer per step, which is what a hand-written step does (in float64 at batch 256, every
+    fresh 512 KiB array costs 128 page faults: glibc returns freed memory of that size to
+    the system)."""
+    return layer in scratch and reads == layer - 1 and spec.layers[reads] == spec.layers[layer]
+
+
 def _gradient_name(graph, layer: int) -> str:
     """The array of dC/dA^(l): Delta^(l) for a dense layer (its g' is applied in place),
     dA^(l) for any other."""
@@ -112,7 +147,7 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     g, L = engine.graph, spec.L
     out = output_code(engine)
     printer = NumpyCodePrinter()
-    per_layer = _layer_steps(engine, printer)
+    per_layer = _layer_steps(spec, engine, printer)
     inplace = frozenset(l for l, step in per_layer.items() if step["inplace"] is not None)
     output = g.layers[L].kind
     normalized = None if output != "dense" or g.is_elementwise(L) else _through_log_softmax(out)
@@ -127,6 +162,7 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
             per_layer[l] = layer_code(layer, printer.helpers_used)
     # the backward pass: who passes back to whom, the first assigning, the others adding
     assigned = set()
+    buffers = _dense_buffers(spec, per_layer)
     if output == "activation":  # its activation meets the loss: the combined stable form
         assigned.add(L - 1)
         per_layer[L]["passes"] = {}
@@ -141,6 +177,11 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
             if reads in starting[:-1]:
                 expr += ".copy()"
             name = _gradient_name(g, reads)
+            if reads not in assigned and _into_dead_output(spec, l, reads, inplace):
+                expr = per_layer[l]["pass_into_output"]
+            elif reads not in assigned and per_layer[l]["kind"] == "dense":
+                expr = f'Delta{l}.dot(params["W{l}"], out=buf.get("{name}"))'
+                buffers.append((name, f"(n, {spec.layers[reads]})"))
             lines.append(f"{name} {'+=' if reads in assigned else '='} {expr}")
             assigned.add(reads)
         per_layer[l]["contributions"] = lines
@@ -166,5 +207,6 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
                    per_layer=per_layer, helpers=helpers, output_kind=output,
                    start=start, loss_z={"dense": "Zs[-1]", "activation": "As[-2]"}.get(
                        output, "As[-1]"),
-                   builtins=[h for h in HELPERS if h in printer.helpers_used])
+                   builtins=[h for h in HELPERS if h in printer.helpers_used],
+                   buffers=buffers)
     return context
