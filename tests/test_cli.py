@@ -142,7 +142,7 @@ def test_verify_keeps_the_module_with_o(tmp_path):
     proc = run("verify", str(EXAMPLES / "seed001.toml"), "--against", "fd", "-o", str(kept))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"style vectorized, kept in {kept}" in proc.stdout
-    assert "def loss_and_gradients(params, X, Y):" in kept.read_text()
+    assert "def loss_and_gradients(params, X, Y, workspace=None):" in kept.read_text()
 
 
 def test_verify_generic_g_is_bad_input():
