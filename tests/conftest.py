@@ -25,6 +25,14 @@ def need(module: str):
         pytest.skip(f"{module} is not installed")
 
 
+def assert_near_autodiff(report, rtol: float = 1e-10) -> None:
+    """Every comparison of ``report`` against JAX or PyTorch within ``rtol`` of the largest
+    reference entry, or within 1e-12 (a loss of 3e6 is right to 3e-9)."""
+    for c in report.comparisons:
+        if c.against in ("jax", "torch"):
+            assert c.max_abs_error <= 1e-12 or c.max_rel_error <= rtol, c
+
+
 def need_program(name: str) -> str:
     """The path of an installed program (pdflatex, chromium) or skip (fail in CI)."""
     path = shutil.which(name)

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import need
+from conftest import assert_near_autodiff, need
 
 from symprop import Spec
 from symprop.codegen import generate, load_module
@@ -32,9 +32,7 @@ def _spec(hidden, out, loss, bias=True, layers=(3, 4, 3)):
 
 def _assert_autodiff(report, rtol=1e-10):
     assert report.passed, str(report)
-    for c in report.comparisons:
-        if c.against in ("jax", "torch"):
-            assert c.max_abs_error <= 1e-12 or c.max_rel_error <= rtol, c
+    assert_near_autodiff(report, rtol)
 
 
 # ------------------------------------------------------------- exact code

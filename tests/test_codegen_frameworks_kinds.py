@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import need
+from conftest import assert_near_autodiff, need
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_codegen_frameworks import HIDDEN, TARGETS, array_library
@@ -40,9 +40,7 @@ def _verified(spec, target, dtype="float64", rtol=1e-10):
     checks), and in float64 rtol 1e-10 against autodiff."""
     report = verified(spec, target, dtype)
     if dtype == "float64":
-        for c in report.comparisons:
-            if c.against in ("jax", "torch"):
-                assert c.max_abs_error <= 1e-12 or c.max_rel_error <= rtol, c
+        assert_near_autodiff(report, rtol)
     return report
 
 

@@ -19,7 +19,7 @@ from .formulas import codegen_engine
 from .kinds import layer_code, param_gradient_name
 from .printer import HELPERS, NumpyCodePrinter, inplace_statements
 from .rules import A, ActivationCode, OutputCode, Z, activation_code, output_code
-from .stable import LogSoftmax, SoftmaxRow
+from .stable import LogSoftmax, Sigmoid, SoftmaxRow
 
 __all__ = ["vectorized_context"]
 
@@ -46,7 +46,7 @@ def _layer_steps(spec: Spec, engine: Backprop, printer: NumpyCodePrinter
                    if l < g.L and code.through_output else None)
         scratch = f"A{l}" if inplace is not None else f"Z{l}"
         # a sigmoid adds the bias in its own first pass (one pass over Z^(l) fewer)
-        folded = spec.has_bias(l) and inplace == [f"_sigmoid(Z{l}, out=Z{l})"]
+        folded = spec.has_bias(l) and inplace is not None and code.forward == Sigmoid(Z)
         if folded:
             inplace = [f'_sigmoid(Z{l}, out=Z{l}, shift=params["b{l}"])']
         steps[l] = {"forward": f"_act_{code.key}", "label": code.label, "inplace": inplace,
@@ -54,10 +54,14 @@ def _layer_steps(spec: Spec, engine: Backprop, printer: NumpyCodePrinter
                     "transposed": l == g.L and not g.is_elementwise(l),
                     "prime_factors": _prime_factors(code, l, printer, scratch)
                     if l < g.L else [], "kind": "dense",
-                    "passes": {l - 1: f'Delta{l}.dot(params["W{l}"])'},
-                    "pass_into_output": f'Delta{l}.dot(params["W{l}"], out=A{l})  # into '
-                                        f"A{l}'s memory: it is not read again"}
+                    "passes": {l - 1: _dense_pass(l)}}
     return steps
+
+
+def _dense_pass(layer: int, out: str | None = None) -> str:
+    """What dense layer l passes back, Delta^(l) W^(l), into ``out`` when given."""
+    into = f", out={out}" if out else ""
+    return f'Delta{layer}.dot(params["W{layer}"]{into})'
 
 
 def _prime_factors(code: ActivationCode, layer: int, printer: NumpyCodePrinter,
@@ -177,11 +181,13 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
             if reads in starting[:-1]:
                 expr += ".copy()"
             name = _gradient_name(g, reads)
-            if reads not in assigned and _into_dead_output(spec, l, reads, inplace):
-                expr = per_layer[l]["pass_into_output"]
-            elif reads not in assigned and per_layer[l]["kind"] == "dense":
-                expr = f'Delta{l}.dot(params["W{l}"], out=buf.get("{name}"))'
-                buffers.append((name, f"(n, {spec.layers[reads]})"))
+            if reads not in assigned and per_layer[l]["kind"] == "dense":
+                # the first pass to that layer writes into memory that is already there
+                if _into_dead_output(spec, l, reads, inplace):
+                    expr = f"{_dense_pass(l, f'A{l}')}  # into A{l}'s memory: it is not read again"
+                else:
+                    expr = _dense_pass(l, f'buf.get("{name}")')
+                    buffers.append((name, f"(n, {spec.layers[reads]})"))
             lines.append(f"{name} {'+=' if reads in assigned else '='} {expr}")
             assigned.add(reads)
         per_layer[l]["contributions"] = lines
