@@ -16,6 +16,7 @@ gradcheck's float64 defaults (atol 1e-5, rtol 1e-3) against autodiff: rtol 1e-10
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -185,7 +186,25 @@ def verify_module(module: ModuleType, spec: Spec, *, against=AGAINST, dtype: str
                 comparisons.append(_compare(k, "fd", ours, estimates, atol, rtol,
                                             total=int(np.prod(shape))))
     comparisons += _dtype_checks(grads, params, dtype)
+    comparisons += _workspace_checks(module, params, X, Y, grads, dtype)
     return comparisons
+
+
+def _workspace_checks(module, params, X, Y, grads, dtype: str) -> list[Comparison]:
+    """A module whose ``gradients`` takes a ``workspace`` gives the same gradients through
+    it, on the call that fills the workspace and on the next, which reuses its arrays: one
+    row for every gradient of both calls."""
+    if "workspace" not in inspect.signature(module.gradients).parameters:
+        return []
+    atol, rtol = TOLERANCES[("autodiff", dtype)]
+    workspace: dict = {}
+    filled = {k: np.array(v) for k, v in module.gradients(params, X, Y, workspace=workspace)
+              .items()}
+    _, reused = module.loss_and_gradients(params, X, Y, workspace=workspace)
+    flat = [(np.ravel(ours[k]) if k in ours else np.full(np.size(grads[k]), np.nan),
+             np.ravel(grads[k])) for ours in (filled, reused) for k in grads]
+    return [_compare("gradients", "workspace", np.concatenate([o for o, _ in flat]),
+                     np.concatenate([r for _, r in flat]), atol, rtol)]
 
 
 def _dtype_checks(grads, params, dtype: str) -> list[Comparison]:

@@ -120,10 +120,13 @@ def test_verify_prints_a_table_and_exits_0():
     proc = run("verify", str(EXAMPLES / "softmax_ce.toml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert "parameter  against  entries  max abs err  max rel err  tolerance" in proc.stdout
-    # loss vs jax and torch, W1 b1 W2 b2 vs jax, torch and fd
-    assert sum(1 for line in lines if line.rstrip().endswith(" ok")) == 14
-    assert "PASS: all 14 comparisons within tolerance" in proc.stdout
+    assert ("parameter  against    entries  max abs err  max rel err  tolerance"
+            in proc.stdout)
+    # loss vs jax and torch, W1 b1 W2 b2 vs jax, torch and fd, the gradients through a
+    # workspace against those without
+    assert sum(1 for line in lines if line.rstrip().endswith(" ok")) == 15
+    assert "gradients  workspace" in proc.stdout
+    assert "PASS: all 15 comparisons within tolerance" in proc.stdout
 
 
 def test_verify_against_one_reference_float32_scalar():

@@ -378,5 +378,7 @@ def test_verify_module_api_on_a_loaded_module(module_file):
     need("jax")
     spec = _spec("relu", "softmax", "cross_entropy")
     comparisons = verify_module(load_module(module_file), spec, against=("jax",))
-    assert [c.parameter for c in comparisons] == ["loss", "W1", "b1", "W2", "b2"]
+    assert [(c.parameter, c.against) for c in comparisons] == [
+        ("loss", "jax"), ("W1", "jax"), ("b1", "jax"), ("W2", "jax"), ("b2", "jax"),
+        ("gradients", "workspace")]
     assert all(c.passed for c in comparisons)

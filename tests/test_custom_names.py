@@ -100,7 +100,7 @@ def test_a_parameter_named_r_end_to_end(spec_file, capsys, tmp_path):
     need("torch")
     code, out, _ = _run(capsys, "verify", path)
     assert code == 0
-    assert out.strip().splitlines()[-1].startswith("PASS: all 11 comparisons within tolerance")
+    assert out.strip().splitlines()[-1].startswith("PASS: all 12 comparisons within tolerance")
 
     right = ("\\frac{\\partial C_0}{\\partial r_0^{(2)}} = "
              "(\\delta_0^{(3)} w_{00}^{(3)} + \\delta_1^{(3)} w_{10}^{(3)}) a_0^{(1)}")
@@ -163,7 +163,7 @@ def test_an_rmsnorm_and_a_custom_r_from_the_command_line(spec_file, capsys):
     need("jax")
     need("torch")
     code, out, _ = _run(capsys, "verify", path, "--against", "torch")
-    assert code == 0 and out.strip().splitlines()[-1].startswith("PASS: all 5 comparisons")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("PASS: all 6 comparisons")
 
 
 @pytest.mark.parametrize("name", sorted(SHARED_KINDS - {"r"}))
