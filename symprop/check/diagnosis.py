@@ -1,49 +1,28 @@
 """What is wrong with a formula: try the usual mistakes, one at a time, and keep what fixes it.
 
-Each *mistake* is a row of :data:`MISTAKES` -- a generator of edited copies of the formula's
-syntax tree ("replace a_{2}^{(L)} with a_{2}^{(L-1)}") -- tried in order of how often people
-make it.  An edit that makes the formula equal to the true derivative at every probe point is
-an exact fix; one that leaves only a constant factor is a fix plus that factor.  A constant
-factor on its own (a missing 2, a sign, 1/n) is found from the ratio of the two sides.
+Each *mistake* is a row of :data:`~.index_mistakes.MISTAKES` -- a generator of edited copies
+of the formula's syntax tree ("replace a_{2}^{(L)} with a_{2}^{(L-1)}") -- tried in order of
+how often people make it.  An edit that makes the formula equal to the true derivative at
+every probe point is an exact fix; one that leaves only a constant factor is a fix plus that
+factor.  A constant factor on its own (a missing 2, a sign, 1/n) is found from the ratio of
+the two sides.  The matrix form has its search in :mod:`.matrix_formula`.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sympy
 
 from ..activations import ActivationPrime
 from ..formula.meaning import Meaning, Scope
 from ..formula.parser import FormulaError
-from ..formula.syntax import (
-    Add,
-    Call,
-    Deriv,
-    Expr,
-    Group,
-    Layer,
-    Mul,
-    Neg,
-    NodeRef,
-    Sum,
-    rebuild,
-    walk,
-)
+from ..formula.syntax import Expr, NodeRef, walk
 from ..notation import node_of
 from .identity import agree
-from .wording import (
-    apply_edits,
-    constant_ratio,
-    factor_fix,
-    is_latex,
-    node_text,
-    prime_text,
-    scaled,
-)
+from .index_mistakes import MISTAKES, Mistake, MistakeContext
+from .wording import apply_edits, constant_ratio, factor_fix, is_latex, node_text, scaled
 
 __all__ = ["CATEGORIES", "Finding", "Mistake", "apply_edits", "diagnose", "node_text"]
 
@@ -63,20 +42,6 @@ CATEGORIES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Mistake:
-    """One candidate correction: the edited tree, what to tell the user, and the text edits."""
-
-    category: str
-    fix: str
-    tree: Expr
-    edits: tuple[tuple[tuple[int, int], str], ...]
-    #: Variants of one correction (the same g' over j or over k): the first confirmed counts.
-    group: str = ""
-    #: Ranked after the other findings of an exact fix (a restatement of a definition).
-    later: bool = False
-
-
-@dataclass(frozen=True)
 class Finding:
     """A diagnosis: which mistake, the fix to make, and the corrected formula."""
 
@@ -90,244 +55,6 @@ class Finding:
     @property
     def title(self) -> str:
         return CATEGORIES[self.category]
-
-
-# ------------------------------------------------------------------ mistakes
-def _groups(tree: Expr) -> dict[NodeRef, list[NodeRef]]:
-    """Node references grouped by what they name."""
-    groups: dict[NodeRef, list[NodeRef]] = {}
-    for e in walk(tree):
-        if isinstance(e, NodeRef):
-            groups.setdefault(e, []).append(e)
-    return groups
-
-
-def _targets(tree: Expr) -> Iterator[tuple[NodeRef, tuple[NodeRef, ...]]]:
-    """What an edit may change: every occurrence of a node together, then each one alone."""
-    for ref, occurrences in _groups(tree).items():
-        yield ref, tuple(occurrences)
-        if len(occurrences) > 1:
-            for occurrence in occurrences:
-                yield ref, (occurrence,)
-
-
-def _node_edits(ctx: _Context, tree, occurrences: tuple[NodeRef, ...], new: NodeRef,
-                category: str, what: str) -> Mistake:
-    spans = {o.span for o in occurrences}
-    new_text = node_text(new, ctx.latex)
-    old_text = ctx.text[occurrences[0].span[0]:occurrences[0].span[1]].strip()
-    fix = f"replace {old_text} with {new_text}" + (f" ({what})" if what else "")
-    edits = tuple((o.span, new_text) for o in occurrences)
-    changed = rebuild(tree, lambda e: replace(new, span=e.span)
-                      if isinstance(e, NodeRef) and e.span in spans and e == occurrences[0]
-                      else None)
-    return Mistake(category, fix, changed, edits)
-
-
-def _wrong_layers(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
-    """A node of another layer, written as the formula writes its layer (2, L-1, l+1)."""
-    L = ctx.meaning.graph.L
-    primed = {id(c.arg) for c in walk(tree) if isinstance(c, Call) and c.primes}
-    for ref, where in _targets(tree):
-        if ref.layer is None or ref.layer.base not in (None, "L", *ctx.scope.bound):
-            continue
-        base = ref.layer.base
-        zero = {None: 0, "L": L}.get(base, ctx.scope.bound.get(base, 0))
-        current = zero + ref.layer.offset
-        lowest = 0 if ref.kind == "a" else 1
-        for layer in sorted(range(lowest, L + 1), key=lambda m: abs(m - current)):
-            if layer == current:
-                continue
-            new_layer = Layer(base, layer - zero)
-            what = (f"g' of layer {new_layer.text()}, not {ref.layer.text()}"
-                    if ref.kind == "z" and all(id(o) in primed for o in where) else "")
-            yield _node_edits(ctx, tree, where, replace(ref, layer=new_layer), "layer", what)
-
-
-def _wrong_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
-    for ref, where in _targets(tree):
-        if len(ref.indices) == 2 and ref.indices[0] != ref.indices[1]:
-            swapped = replace(ref, indices=ref.indices[::-1])
-            letters = [i for i in ref.indices if isinstance(i, str)]
-            if letters:
-                yield _node_edits(ctx, tree, where, swapped, "sum",
-                                  f"the sum over {letters[0]} runs over the other index of w")
-            else:
-                yield _node_edits(ctx, tree, where, swapped, "index", "the indices are swapped")
-    for ref, where in _targets(tree):
-        for position, index in enumerate(ref.indices):
-            if not isinstance(index, int):
-                continue
-            for other in range(ctx.max_width):
-                if other != index:
-                    indices = ref.indices[:position] + (other,) + ref.indices[position + 1:]
-                    yield _node_edits(ctx, tree, where, replace(ref, indices=indices), "index",
-                                      "")
-
-
-def _swapped_letters(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
-    """Two index letters swapped throughout, delta_k a_j for delta_j a_k: the entry of a
-    transposed matrix."""
-    letters = sorted({i for e in walk(tree) if isinstance(e, NodeRef) for i in e.indices
-                      if isinstance(i, str) and i in ctx.scope.bound})
-    for x, y in itertools.combinations(letters, 2):
-        swap = {x: y, y: x}
-        new = {e.span: replace(e, indices=tuple(swap.get(i, i) for i in e.indices))
-               for e in walk(tree) if isinstance(e, NodeRef) and {x, y} & set(e.indices)}
-        changed = rebuild(tree, lambda e, new=new: new[e.span]
-                          if isinstance(e, NodeRef) and e.span in new else None)
-        yield Mistake("index", f"swap the letters {x} and {y} throughout (as written it is "
-                               "the entry of the transposed matrix)", changed,
-                      tuple((span, node_text(ref, ctx.latex)) for span, ref in new.items()))
-
-
-def _a_vs_z(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
-    swap = {"a": "z", "z": "a"}
-    # dC/da for dC/dz is as often a missing g' (Nielsen's BP1 without sigma'): g' comes first
-    by = {id(e.wrt) for e in walk(tree) if isinstance(e, Deriv)}
-    for ref, where in _targets(tree):
-        if ref.kind in swap and ref.layer is not None:
-            mistake = _node_edits(ctx, tree, where, replace(ref, kind=swap[ref.kind]), "a_z", "")
-            yield replace(mistake, later=any(id(o) in by for o in where))
-
-
-def _g_primes(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
-    # g where g' belongs, or the other way round
-    calls = (e for e in walk(tree) if isinstance(e, Call) and e.name in ("g", "sigma", "tanh"))
-    for call in dict.fromkeys(calls):  # each distinct call once, in reading order
-        toggled = replace(call, primes=1 - call.primes)
-        head_end = call.arg.span[0]
-        head = ctx.text[call.span[0]:head_end]
-        new_head = _toggle_prime(head, call)
-        what = "g'" if call.primes == 0 else "g"
-        yield Mistake("g_prime", f"write {what} instead: {head.strip()}.. -> "
-                                 f"{new_head.strip()}..",
-                      rebuild(tree, lambda e, c=call, t=toggled: t if e == c else None),
-                      (((call.span[0], head_end), new_head),))
-    # a factor g' too many
-    for mul in (e for e in walk(tree) if isinstance(e, Mul)):
-        for factor in mul.factors:
-            inner = factor.arg if isinstance(factor, Group) else factor
-            if isinstance(inner, Call) and inner.primes:
-                rest = tuple(f for f in mul.factors if f is not factor)
-                smaller = rest[0] if len(rest) == 1 else replace(mul, factors=rest)
-                text = ctx.text[factor.span[0]:factor.span[1]].strip()
-                yield Mistake("g_prime", f"remove the factor {text}",
-                              rebuild(tree, lambda e, m=mul, s=smaller: s if e is m else None),
-                              ((factor.span, ""),))
-    # a missing g' inside a sum over the nodes of a layer
-    for s in (e for e in walk(tree) if isinstance(e, Sum)):
-        layers = {}  # in reading order, so the same formula always gets the same diagnosis
-        for r in walk(s.body):
-            if not isinstance(r, NodeRef) or r.layer is None:
-                continue
-            if (r.kind in ("a", "z", "delta") and r.indices == (s.index,)) or (
-                    r.kind == "w" and r.indices[0] == s.index):
-                layers[r.layer] = None
-        for layer in layers:
-            z = NodeRef("z", (s.index,), layer, nielsen=ctx.nielsen)
-            factor = Call("g", z, 1, layer)
-            body = replace(s, body=Mul((s.body, factor)))
-            insert = prime_text(layer.text(), z, ctx.latex)
-            yield Mistake("g_prime", f"multiply the sum's terms by {insert}",
-                          rebuild(tree, lambda e, old=s, new=body: new if e is old else None),
-                          (((s.span[1], s.span[1]), " " + insert),))
-    # a missing g' of one node, at the end, over the formula's own letters: g'(z_j^(L)) in a
-    # formula for every j, not the node of the case that failed
-    for layer, j in ctx.missing_primes:
-        for index in _own_indices(ctx, j):
-            for written in _own_layers(ctx, tree, layer):
-                ref = NodeRef("z", (index,), written, nielsen=ctx.nielsen)
-                insert = prime_text(written.text(), ref, ctx.latex)
-                yield Mistake("g_prime", f"multiply by {insert}",
-                              Mul((tree, Call("g", ref, 1, written))),
-                              _times_edits(ctx, tree, insert),
-                              group=f"g' of z_{j}^({layer})")
-
-
-def _times_edits(ctx: _Context, tree: Expr, factor: str):
-    """The text edits that multiply the whole of ``tree`` by ``factor``: appended to a
-    product, around a sum (whose terms the factor would otherwise join)."""
-    last = tree.factors[-1] if isinstance(tree, Mul) else tree
-    if isinstance(tree, Add | Neg | Sum) or isinstance(last, Sum) or (
-            isinstance(last, Deriv) and last.operand is not None):
-        opening, closing = ("\\left(", "\\right)") if ctx.latex else ("(", ")")
-        return (((tree.span[0], tree.span[0]), opening),
-                ((tree.span[1], tree.span[1]), f"{closing} {factor}"))
-    return (((tree.span[1], tree.span[1]), " " + factor),)
-
-
-def _own_indices(ctx: _Context, j: int) -> list[int | str]:
-    """Node index j as the formula may write it: each free letter that has the value j here,
-    then the number."""
-    return [x for x, v in ctx.scope.bound.items() if v == j] + [j]
-
-
-def _own_layers(ctx: _Context, tree: Expr, layer: int) -> list[Layer]:
-    """Layer ``layer`` as the formula writes it (l+1, L-1 or 2, from its own nodes), then
-    relative to L."""
-    out = []
-    for e in walk(tree):
-        if isinstance(e, NodeRef) and e.layer is not None and e.layer not in out:
-            try:
-                if ctx.meaning.layer(e.layer, e, ctx.scope) == layer:
-                    out.append(e.layer)
-            except FormulaError:
-                continue
-    letters = [e.layer.base for e in walk(tree) if isinstance(e, NodeRef) and e.layer
-               is not None and e.layer.base in ctx.scope.bound]
-    for letter in dict.fromkeys(letters):
-        out.append(Layer(letter, layer - ctx.scope.bound[letter]))
-    out.append(Layer("L", layer - ctx.meaning.graph.L))
-    return list(dict.fromkeys(out))
-
-
-def _sum_indices(ctx: _Context, tree: Expr) -> Iterator[Mistake]:
-    """A sum over an index its terms never use, while another letter is left free."""
-    bound = {e.index for e in walk(tree) if isinstance(e, Sum)} | set(ctx.scope.bound)
-    free = {i for e in walk(tree) if isinstance(e, NodeRef) for i in e.indices
-            if isinstance(i, str) and i not in bound}
-    for s in (e for e in walk(tree) if isinstance(e, Sum)):
-        if any(isinstance(e, NodeRef) and s.index in e.indices for e in walk(s.body)):
-            continue
-        for letter in sorted(free):
-            head = ctx.text[s.span[0]:s.body.span[0]]
-            new_head = re.sub(r"(_\s*[{(]?\s*)" + s.index, r"\g<1>" + letter, head, count=1)
-            yield Mistake("sum", f"the sum runs over {s.index}, which its terms do not use, "
-                                 f"while {letter} is left free: sum over {letter}",
-                          rebuild(tree, lambda e, s=s, letter=letter:
-                                  replace(s, index=letter) if e is s else None),
-                          (((s.span[0], s.body.span[0]), new_head),))
-
-
-_FUNCTION_HEAD = re.compile(r"\s*(?:\\?(?:g|sigma|tanh)|σ)")
-
-
-def _toggle_prime(head: str, call: Call) -> str:
-    """``g^{(L)}(`` <-> ``g'^{(L)}(``: the function's head with a prime added or removed."""
-    if call.primes:
-        out = re.sub(r"\\prime\s*|'|′", "", head)
-        return out.replace("^{}", "").replace("^{^{}", "^{")
-    name = _FUNCTION_HEAD.match(head)
-    return head[:name.end()] + "'" + head[name.end():]
-
-
-#: The mistakes tried, in order of likelihood.
-MISTAKES: tuple[Callable[[_Context, Expr], Iterator[Mistake]], ...] = (
-    _wrong_layers, _swapped_letters, _wrong_indices, _a_vs_z, _g_primes, _sum_indices)
-
-
-# ------------------------------------------------------------------ search
-@dataclass
-class _Context:
-    meaning: Meaning
-    text: str
-    latex: bool
-    scope: Scope
-    max_width: int
-    missing_primes: list[tuple[int, int]]
-    #: Whether the formula spells its nodes as Nielsen does (a^{l-1}_k).
-    nielsen: bool = False
 
 
 def _prime_nodes(expr: sympy.Expr) -> set[tuple[int, int]]:
@@ -352,9 +79,9 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
     latex = is_latex(text)
     want = [p(truth) for p in probes]
     present = set() if lowered is None else _prime_nodes(meaning.engine.expand_deltas(lowered))
-    ctx = _Context(meaning, text, latex, scope, max(meaning.graph.widths),
-                   sorted(_prime_nodes(meaning.engine.expand_deltas(truth)) - present),
-                   any(isinstance(e, NodeRef) and e.nielsen for e in walk(claim)))
+    ctx = MistakeContext(meaning, text, latex, scope, max(meaning.graph.widths),
+                         sorted(_prime_nodes(meaning.engine.expand_deltas(truth)) - present),
+                         any(isinstance(e, NodeRef) and e.nielsen for e in walk(claim)))
     claim_text = text[claim.span[0]:claim.span[1]].strip()
     findings: list[Finding] = []
     factor = None if lowered is None else constant_ratio(

@@ -11,7 +11,7 @@ from ..formula.matrices import Mat, MatrixMeaning
 from ..formula.scope import Scope
 from ..formula.syntax import Add, Call, Expr, Group, Layer, MatrixRef, Mul, Transpose, rebuild, walk
 from ..formula.tokens import FormulaError
-from .diagnosis import Mistake
+from .index_mistakes import Mistake
 
 __all__ = ["MATRIX_MISTAKES", "MistakeContext", "matrix_text", "wrapped"]
 
