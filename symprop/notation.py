@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import sympy
 
@@ -50,25 +49,65 @@ LATEX_NAMES = {"delta": r"\delta", "gamma": r"\gamma", "beta": r"\beta", "mu": r
                "sigma": r"\sigma", "xhat": r"\hat{x}"}
 
 
-@dataclass(frozen=True, order=True)
+@functools.total_ordering
 class Node:
-    """A named quantity of the network: kind, absolute layer and node indices."""
+    """A named quantity of the network: kind, absolute layer and any number of node indices.
+
+    ``Node("w", 2, 1, 0)`` is w_10^(2), ``Node("w", 1, 0, 1, 2, 2)`` a conv weight
+    w_{0,1,2,2}^(1), ``Node("mu", 2)`` (or ``Node("mu", 2, None)``) mu^(2) of a whole layer.
+    An index is a whole number, or a letter (``"j"``) for the general nodes of printed
+    equations.  Immutable and hashable; ordered by kind, layer, then indices.
+    """
+
+    __slots__ = ("indices", "kind", "layer")
 
     kind: str
     layer: int | str | None
-    #: Node indices: j (and k); None for a quantity of a whole layer (mu^(l), sigma^(l)).
-    j: int | str | None
-    k: int | str | None = None
+    indices: tuple
+
+    def __init__(self, kind: str, layer: int | str | None, *indices):
+        while indices and indices[-1] is None:  # Node(kind, l, None), Node(kind, l, j, None)
+            indices = indices[:-1]
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "layer", layer)
+        object.__setattr__(self, "indices", tuple(indices))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a Node is immutable")
+
+    def _key(self) -> tuple:
+        return (self.kind, self.layer, self.indices)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Node) and self._key() == other._key()
+
+    def __lt__(self, other) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Node({', '.join(map(repr, self._key()[:2] + self.indices))})"
+
+    def __reduce__(self):
+        return Node, (self.kind, self.layer, *self.indices)
+
+    @property
+    def j(self):
+        """The first node index (None without one)."""
+        return self.indices[0] if self.indices else None
+
+    @property
+    def k(self):
+        """The second node index (None without one)."""
+        return self.indices[1] if len(self.indices) > 1 else None
 
     @property
     def symbol(self) -> sympy.Symbol:
         return node_symbol(self)
-
-    @property
-    def indices(self) -> tuple[int, ...]:
-        if self.j is None:
-            return ()
-        return (self.j,) if self.k is None else (self.j, self.k)
 
     @property
     def is_parameter(self) -> bool:
@@ -78,7 +117,7 @@ class Node:
     def text(self, L: int | None = None) -> str:
         """Plain seed notation: ``w_12^(L)``, ``w_10,3^(2)`` (relative when L is given)."""
         if self.kind == "adj":
-            return f"dC_0/d{Node('a', self.layer, self.j).text(L)}"
+            return f"dC_0/d{Node('a', self.layer, *self.indices).text(L)}"
         sub = f"_{index_label(self.indices)}" if self.indices else ""
         if self.layer is None:
             return f"{self.kind}{sub}"
@@ -87,7 +126,7 @@ class Node:
     def latex(self, L: int | None = None) -> str:
         """LaTeX seed notation: ``w_{12}^{(L)}``, ``w_{10,3}^{(2)}``, ``\\delta_{1}^{(L)}``."""
         if self.kind == "adj":
-            a = Node("a", self.layer, self.j).latex(L)
+            a = Node("a", self.layer, *self.indices).latex(L)
             return rf"\frac{{\partial C_{{0}}}}{{\partial {a}}}"
         name = LATEX_NAMES.get(self.kind, self.kind)
         sub = f"_{{{index_label(self.indices)}}}" if self.indices else ""
@@ -100,11 +139,12 @@ class Node:
 
 
 def index_label(indices: tuple[int, ...]) -> str:
-    """Run single digits together as the seed does (12); otherwise separate by commas.
+    """Run one or two single digits together as the seed does (12); otherwise (an index of
+    two digits, three or more indices: a_{0,2,1}) separate by commas.
 
     An index may also be a letter (``"j"``) for the general nodes of printed equations.
     """
-    if all(isinstance(i, str) or i < 10 for i in indices):
+    if len(indices) <= 2 and all(isinstance(i, str) or i < 10 for i in indices):
         return "".join(map(str, indices))
     return ",".join(map(str, indices))
 
@@ -179,7 +219,7 @@ def node_of(symbol: sympy.Basic) -> Node | None:
 
 # ----------------------------------------------------------------- user names
 _KIND = r"(?P<kind>\\hat\{x\}|\\?[A-Za-z]+|[γβμσδ])"
-_SUB = r"(?:_(?:\{(?P<sub1>[^{}]*)\}|(?P<sub2>[0-9]+(?:,[0-9]+)?|[0-9])))?"
+_SUB = r"(?:_(?:\{(?P<sub1>[^{}]*)\}|(?P<sub2>[0-9]+(?:,[0-9]+)*|[0-9])))?"
 _SUP = r"(?:\^(?:\{\s*\(?(?P<sup1>[^{}()]*)\)?\s*\}|\((?P<sup2>[^()]*)\)|(?P<sup3>[0-9L])))?"
 _NAME_RE = re.compile(_KIND + _SUB + _SUP)
 _LAYER_RE = re.compile(r"(?:(?P<L>L)(?:-(?P<back>[0-9]+))?|(?P<abs>[0-9]+))")
@@ -259,7 +299,8 @@ def _parse_indices(sub: str | None, count: int, raw: str, kind: str = "a") -> tu
     else:
         parts = [sub]
     if len(parts) != count or not all(p.isdigit() for p in parts):
-        example = f"{kind}_{{12}} or {kind}_{{10,3}}" if count == 2 else f"{kind}_{{2}}"
+        example = {1: f"{kind}_{{2}}", 2: f"{kind}_{{12}} or {kind}_{{10,3}}"}.get(
+            count, f"{kind}_{{{','.join(map(str, range(count)))}}}")
         raise NameLookupError(f"{raw!r} needs {count} node index(es), e.g. {example}",
                               hint="Separate two-digit indices with a comma.")
     return tuple(int(p) for p in parts)
