@@ -201,7 +201,7 @@ class ChainSteps:
         The surviving term is found from the indices, so the factor costs O(1); its terms
         are built when a printer reads them.
         """
-        dense = self.graph.layers[layer]
+        dense = self.graph.layers[layer]  # any layer with a z: dense, conv
         k = dense.term_of(j, wrt)
         terms = dense.z_terms[j]
         value = sympy.S.Zero if k is None else sympy.diff(terms[k], wrt)
@@ -228,12 +228,19 @@ class ChainSteps:
         """The chain rule for dC_0/d(node), as seed 000 writes it."""
         g = self.graph
         symbol = node.symbol
-        if node.kind in ("w", "b"):
-            l, j = node.layer, node.j
-            last = self.factor_z(l, j, symbol)
-            return self._through_activation(symbol, l, j, (last,))
+        lay = g.layers.get(node.layer)
+        if node.is_parameter and lay.through_activation:  # through the z it enters
+            l, entries = node.layer, lay.param_entries(node)
+            if len(entries) == 1:
+                j = entries[0]
+                return self._through_activation(symbol, l, j, (self.factor_z(l, j, symbol),))
+            # shared by every z of a set (a conv weight at every position): one path each
+            paths = tuple(Path((self.factor_dC_da(l, i), self.factor_activation(l, i, j),
+                                self.factor_z(l, j, symbol)))
+                          for j in entries for i in self._contributors(l, j))
+            return ChainRule.of(symbol, paths, ("i", l))
         if node.kind == "z":
-            return self._through_activation(symbol, node.layer, node.j, ())
+            return self._through_activation(symbol, node.layer, g.position(node), ())
         if node.kind == "a" and node.layer == g.L:
             return ChainRule.of(symbol, (Path((self.factor_loss(node.j),)),))
         if node.is_parameter:  # of a layer without a z: through the outputs it enters

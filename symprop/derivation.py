@@ -128,19 +128,18 @@ class Backprop(ChainSteps):
     def gradient(self, node: Node) -> sympy.Expr:
         """The compact result dC_0/d(node) in layered symbols and next-layer deltas."""
         kind, l = node.kind, node.layer
-        if kind == "w":
-            return sympy.Mul(self.dC_dz(l, node.j), self.graph.a[l - 1][node.k])
-        if kind in ("b", "z"):
-            return self.dC_dz(l, node.j)
-        if kind == "a":
-            return self.dC_da(l, node.j)
-        if kind == "x":
-            return self.dC_da(0, node.j)
+        if kind == "z":
+            return self.dC_dz(l, self.graph.position(node))
+        if kind in ("a", "x"):
+            return self.dC_da(l or 0, self.graph.position(node))
         if node.is_parameter:
             layer, symbol = self.graph.layers[l], node.symbol
+            entries = layer.param_entries(node)
+            if layer.through_activation and len(entries) == 1:  # a dense w_jk, b_j: one z
+                return sympy.Mul(self.dC_dz(l, entries[0]), layer.local(entries[0], symbol))
+            # a parameter every entry of a set reads (a conv weight, a gamma): the sum
             return self._cached(("param", node), lambda: sympy.Add(*[
-                self.entry_gradient(l, i) * self.local(l, i, symbol)
-                for i in layer.param_entries(node)]))
+                self.entry_gradient(l, i) * self.local(l, i, symbol) for i in entries]))
         raise not_derivable(node)
 
     def gradients(self, nodes: list[Node] | None = None) -> dict[Node, sympy.Expr]:
@@ -155,7 +154,7 @@ class Backprop(ChainSteps):
 
     def adjoint_of(self, node: Node) -> sympy.Expr:
         """The compact definition of an accumulated-gradient node (delta_j^(l), adj_j^(l))."""
-        return self.entry_gradient(node.layer, node.j)
+        return self.entry_gradient(node.layer, self.graph.position(node))
 
     # --------------------------------------------------------------- expansion
     def delta_expanded(self, layer: int, j: int) -> sympy.Expr:
@@ -171,7 +170,7 @@ class Backprop(ChainSteps):
         for s in expr.free_symbols:
             node = node_of(s)
             if node is not None and node.kind in ("delta", "adj"):
-                mapping[s] = self.delta_expanded(node.layer, node.j)
+                mapping[s] = self.delta_expanded(node.layer, self.graph.position(node))
         return expr.xreplace(mapping) if mapping else expr
 
     # ------------------------------------------------------------ derivations
@@ -322,10 +321,10 @@ def _output_of(graph: SymbolicGraph, prime) -> sympy.Symbol | None:
     or for g'(a_j^(l-1)) (an activation layer)."""
     node = node_of(prime.args[0])
     if node is not None and node.kind == "z":
-        return graph.a[node.layer][node.j]
+        return graph.a[node.layer][graph.position(node)]
     applied = prime.base(prime.args[0])
     for layer in graph.layers.values():
-        if layer.kind in ("dense", "activation") and applied in layer.a_def:
+        if hasattr(layer, "a_def") and applied in layer.a_def:
             return layer.outputs[layer.a_def.index(applied)]
     return None
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy
 
 from .errors import NameLookupError
@@ -64,31 +65,38 @@ class SymbolicGraph:
 
     @functools.cached_property
     def z(self) -> dict[int, tuple[sympy.Symbol, ...]]:
-        return self._dense("z")
+        """z[l][j] for each layer with a z (dense, conv)."""
+        return self._with_z("z")
 
     @functools.cached_property
     def delta(self) -> dict[int, tuple[sympy.Symbol, ...]]:
-        """delta[l][j] = dC_0/dz_j^(l) for each dense layer."""
-        return self._dense("delta")
+        """delta[l][j] = dC_0/dz_j^(l) for each layer with a z."""
+        return self._with_z("delta")
 
     @functools.cached_property
     def z_terms(self) -> dict[int, LazyRows]:
         """z_terms[l][j]: the terms of z_j^(l), in order (w_j0 a_0, ..., b_j)."""
-        return self._dense("z_terms")
+        return self._with_z("z_terms")
 
     @functools.cached_property
     def a_def(self) -> dict[int, tuple[sympy.Expr, ...]]:
-        """a_def[l][j] = g^(l)(z_j^(l)) or Softmax(j, ...), for dense and activation layers."""
-        return self._dense("a_def", ("dense", "activation"))
+        """a_def[l][j] = g^(l)(z_j^(l)) or Softmax(j, ...), for every layer with an
+        activation (dense, conv, activation)."""
+        return {l: layer.a_def for l, layer in self.layers.items() if hasattr(layer, "a_def")}
 
     @functools.cached_property
     def activation(self) -> dict[int, type]:
-        """The activation class of each dense or activation layer."""
-        return self._dense("activation", ("dense", "activation"))
+        """The activation class of each layer with an activation."""
+        return {l: layer.activation for l, layer in self.layers.items()
+                if hasattr(layer, "a_def")}
 
-    def _dense(self, name: str, kinds: tuple[str, ...] = ("dense",)) -> dict:
+    def _dense(self, name: str) -> dict:
         return {l: getattr(layer, name) for l, layer in self.layers.items()
-                if layer.kind in kinds}
+                if layer.kind == "dense"}
+
+    def _with_z(self, name: str) -> dict:
+        return {l: getattr(layer, name) for l, layer in self.layers.items()
+                if layer.through_activation}
 
     # ------------------------------------------------------------ basic views
     @property
@@ -124,6 +132,7 @@ class SymbolicGraph:
         for layer in self.layers.values():
             for p in getattr(layer, "param_specs", {}).values():
                 out.setdefault(p.kind, (True, len(p.letters)))
+        out["x"] = (False, len(self.spec.input_shape))
         return out
 
     def kinds_of(self, layer: int) -> dict[str, tuple[bool, int]]:
@@ -131,8 +140,11 @@ class SymbolicGraph:
         parameters' letters before the other kinds' (a custom layer's r_j^(l) has one index
         where an rmsnorm's r^(l) has none)."""
         out = dict(KINDS)
-        for p in getattr(self.layers.get(layer), "param_specs", {}).values():
+        lay = self.layers.get(layer)
+        for p in getattr(lay, "param_specs", {}).values():
             out[str(p.kind)] = (True, len(p.letters))
+        for kind, count in getattr(lay, "node_kinds", {}).items():
+            out[kind] = (True, count)
         return out
 
     def _in_own_layer(self, node_: Node) -> Node:
@@ -150,6 +162,14 @@ class SymbolicGraph:
     def parameter_symbols(self) -> list[sympy.Symbol]:
         return [p.symbol for p in self.parameters()]
 
+    def position(self, node_: Node) -> int:
+        """The flat number of a node in its layer (C order over the layer's shape): j for a
+        flat layer, the C-order position of (c, p, q) in a map."""
+        if len(node_.indices) == 1:
+            return node_.j
+        layer = 0 if node_.kind in ("x", "y") else node_.layer
+        return int(np.ravel_multi_index(node_.indices, self.spec.shapes[layer]))
+
     def output(self, layer: int, j: int) -> sympy.Symbol:
         """a_j^(l), or the input x_j for layer 0."""
         return self.a[layer][j]
@@ -165,12 +185,14 @@ class SymbolicGraph:
         else:
             node_ = parse_node_name(name, self.widths, self.kinds, self.kinds_of)
         if node_.kind == "a" and node_.layer == 0:
-            node_ = Node("x", None, node_.j)
+            node_ = Node("x", None, *node_.indices)
+        if node_.kind in ("x", "a") and len(node_.indices) > 1:
+            self._check_map_node(node_, name)
         if node_.kind in ("x", "y", "a"):
             return node_
         node_ = self._in_own_layer(node_)
         layer = self.layers.get(node_.layer)
-        if node_.kind == "b" and layer is not None and layer.kind == "dense" \
+        if node_.kind == "b" and layer is not None and layer.through_activation \
                 and layer.b is None:
             raise NameLookupError(
                 f"{name!s} is a bias, but layer {node_.layer} has none",
@@ -184,6 +206,16 @@ class SymbolicGraph:
                                   f"{node_.layer}, a {what} layer",
                                   hint=self._has_hint(node_.layer))
         return node_
+
+    def _check_map_node(self, node_: Node, name) -> None:
+        """A node of a map (x_{c,p,q}, a_{o,p,q}^(l)) must lie inside its layer's shape."""
+        layer = node_.layer or 0
+        shape = self.spec.shapes[layer] if 0 <= layer <= self.L else ()
+        if len(shape) != len(node_.indices) or any(
+                i >= n for i, n in zip(node_.indices, shape)):
+            raise NameLookupError(f"{name!s} is not a node of layer {layer}, of shape "
+                                  f"{list(shape)}", hint="Indices run from 0 along each axis "
+                                                         "(channel first)")
 
     def _symbols_of(self, layer: int) -> set[sympy.Symbol]:
         key = ("symbols", layer)
@@ -289,7 +321,9 @@ def build_graph(spec: Spec) -> SymbolicGraph:
     Cheap: linear in the number of nodes, since the symbols a layer has in quadratic number
     (a dense layer's weights and the terms of its z) are built when first read.
     """
-    x = tuple(node("x", None, k) for k in range(spec.layers[0]))
+    shape = spec.input_shape
+    x = tuple(node("x", None, k) for k in range(spec.layers[0])) if len(shape) == 1 else \
+        tuple(node("x", None, *map(int, idx)) for idx in np.ndindex(*shape))
     y = tuple(node("y", None, j) for j in range(spec.layers[-1]))
     outputs: dict[int, tuple[sympy.Symbol, ...]] = {0: x}
     layers: dict[int, SymbolicLayer] = {}

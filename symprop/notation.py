@@ -273,13 +273,16 @@ def parse_node_name(text: str, widths: tuple[int, ...],
         raise NameLookupError(f"{raw!r}: {kind}^(l) is one value per layer; it has no index")
     indices = _parse_indices(sub, n_indices, raw, kind) if n_indices else ()
     node = Node(kind, layer, *indices) if indices else Node(kind, layer, None)
-    if kind in _WIDTH_KINDS:
+    if kind in _WIDTH_KINDS and len(indices) == KINDS[kind][1]:
         _check_exists(node, widths, raw)
-    elif not 1 <= layer <= L:
+    elif kind in _WIDTH_KINDS and node.layer is not None and not 0 <= node.layer <= L:
+        raise NameLookupError(f"{raw!r} names layer {node.layer}, which does not exist",
+                              hint=f"The network has layers 0..{L}.")
+    elif layer is not None and not 1 <= layer <= L:
         raise NameLookupError(f"{raw!r} names layer {layer}, which does not exist",
                               hint=f"The network has layers 0..{L}.")
     if node.kind == "a" and node.layer == 0:
-        return Node("x", None, node.j)  # a_k^(0) is the input x_k
+        return Node("x", None, *node.indices)  # a_k^(0) is the input x_k
     return node
 
 

@@ -127,6 +127,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False,
 
     A report of hundreds of pages is refused before any work unless ``force``.
     """
+    spec.require("report", "symprop report")
     report_estimate(spec).check(force)
     matrix_check_estimate(spec).check(force)
     engine = backprop(spec)

@@ -18,6 +18,7 @@ only checked here for safe syntax; :mod:`symprop.graph` turns them into SymPy.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,8 +76,8 @@ class Spec:
     name: str = "network"
     #: Where the spec came from (a file path), for error messages.
     source: str = field(default="<spec>", compare=False)
-    #: n_0, the input's width (3b; for a 3a spec, layers[0]).
-    input: int | None = None
+    #: n_0, the input's width (3b; for a 3a spec, layers[0]), or its shape: [C, L], [C, H, W].
+    input: int | tuple[int, ...] | None = None
     #: One validated config per layer 1..L (3b: the [[layer]] tables, as dicts or configs).
     stack: tuple[LayerConfig, ...] | list | None = None
 
@@ -115,7 +116,7 @@ class Spec:
             if isinstance(self.stack, (list, tuple)) else self.stack
         stack = parse_stack(tables, self.input, self.source, self.activations)
         set_(self, "stack", stack)
-        set_(self, "layers", (self.input, *(c.width for c in stack)))
+        set_(self, "layers", (math.prod(self.input_shape), *(c.width for c in stack)))
         set_(self, "activation", tuple(activation_of(c) for c in stack))
         set_(self, "bias", tuple(has_bias(c) for c in stack))
         check_loss_fits_output(self)
@@ -125,6 +126,29 @@ class Spec:
                      tuple(sorted(self.activations.items())), self.name, self.stack))
 
     # ----------------------------------------------------------------- views
+    def require(self, work: str, command: str) -> None:
+        """Refuse, with a :class:`SpecError` (exit 2) naming the first layer, a network with
+        a kind that does not do ``work`` yet (``"codegen"``, ``"report"``, ``"matrix"``,
+        ``"check"``; see :attr:`LayerConfig.SUPPORTS`); ``command`` is what the user ran."""
+        for config in self.stack:
+            if work not in config.SUPPORTS:
+                raise SpecError(f"{command} does not handle {config.kind} layers yet",
+                                where=f"{self.source}: layer {config.index} ({config.kind})",
+                                hint="Use symprop derive --wrt NAME for their gradients, "
+                                     "derived and proven, e.g. --wrt 'w_{0,0,0,0}^{(1)}'")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The input's shape: (n_0,), or (C, L) / (C, H, W) for channels and positions."""
+        return self.input if isinstance(self.input, tuple) else (self.input,)
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Each layer's shape, input first: (n_l,) for a flat layer, (C, L) or (C, H, W)
+        for a map of channels and positions (its width is the product, flattened in C
+        order)."""
+        return (self.input_shape, *(c.shape for c in self.stack))
+
     @property
     def L(self) -> int:
         """Index of the output layer (the number of layers after the input)."""
@@ -168,7 +192,8 @@ class Spec:
     def to_dict(self) -> dict[str, Any]:
         """The spec as TOML-ready data (inverse of :meth:`from_dict`)."""
         if not self.is_dense:
-            return {"name": self.name, "input": self.input, "loss": self.loss,
+            return {"name": self.name, "input": list(self.input) if isinstance(
+                        self.input, tuple) else self.input, "loss": self.loss,
                     "reduction": self.reduction, "activations": dict(self.activations),
                     "layer": [c.to_table() for c in self.stack]}
         acts = [str(a) for a in self.activation]

@@ -3,6 +3,7 @@ file, the key and the value, and says what is expected.  :mod:`symprop.spec` cal
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -24,11 +25,20 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _PROBABILITY_ACTIVATIONS = {"sigmoid", "softmax", "g"}
 
 
-def check_input(value: Any, source: str) -> int:
+def check_input(value: Any, source: str) -> int | tuple[int, ...]:
+    """n_0, or the shape [C, L] / [C, H, W] of an input of channels and positions."""
     where = f"{source}: key 'input'"
-    if isinstance(value, list):
-        raise SpecError("an input of channels and positions is for conv layers, which are not "
-                        "built yet", where=where, hint="Give the input's width, input = n_0")
+    if isinstance(value, (list, tuple)):
+        shape = tuple(value)
+        if not 2 <= len(shape) <= 3 or any(isinstance(v, bool) or not isinstance(v, int)
+                                           or v < 1 for v in shape):
+            raise SpecError(f"expected [channels, length] or [channels, height, width] of "
+                            f"whole numbers from 1, got {describe(value)}", where=where,
+                            hint="Write e.g. input = [1, 8, 8], or input = n_0 for a flat input")
+        if math.prod(shape) > MAX_WIDTH:
+            raise SpecError(f"the input {list(shape)} has {math.prod(shape)} entries, more "
+                            f"than the {MAX_WIDTH} supported", where=where)
+        return shape
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(f"expected the input's width, got {describe(value)}", where=where)
     if not 1 <= value <= MAX_WIDTH:

@@ -83,6 +83,7 @@ class WorkedPoint:
 
 def read_point(path: str | Path, engine) -> WorkedPoint:
     """Read VALUES.toml for ``engine``'s network; any problem is exit 2 naming the key."""
+    engine.graph.spec.require("worked", "--at VALUES.toml (a worked example)")
     path = Path(path)
     where = str(path)
     try:

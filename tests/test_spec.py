@@ -115,7 +115,7 @@ def test_every_kind_reads_its_keys_and_works_out_its_width():
 
 
 @pytest.mark.parametrize("tables, fragment", [
-    (['kind = "conv2d"'], "layer 1, key 'kind': the kind 'conv2d' is not built yet"),
+    (['kind = "maxpool2d"'], "layer 1, key 'kind': the kind 'maxpool2d' is not built yet"),
     (['kind = "pool"'], "layer 1, key 'kind': unknown kind 'pool'"),
     (['width = 3'], "layer 1: missing key 'kind'"),
     ([DENSE8, 'kind = "add"'], "layer 2 (add): missing key 'from'"),
@@ -171,7 +171,7 @@ def test_bad_layer_lists_name_the_layer_and_the_key(tables, fragment):
      "layers = [3, ...]")),
     ('input = 3\nloss = "sse"', "missing key 'layer'"),
     ('[[layer]]\nkind = "dense"\nwidth = 2', "missing key 'input'"),
-    ('input = [3, 8]\n[[layer]]\nkind = "dense"\nwidth = 2', "for conv layers, which are not"),
+    ('input = [3, 8]\n[[layer]]\nkind = "dense"\nwidth = 2', "a dense layer reads a flat layer, but the input is a map of shape [3, 8]"),
     ('input = 3\nactivation = "tanh"\n[[layer]]\nkind = "dense"\nwidth = 2',
      "unknown key 'activation' in a spec of [[layer]] tables"),
     ('input = 3\nlayer = 5', "expected one or more [[layer]] tables"),

@@ -59,6 +59,7 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     start = time.perf_counter()
     engine = spec if isinstance(spec, Backprop) else backprop(spec)
     spec, L = engine.graph.spec, engine.graph.L
+    spec.require("check", "symprop check --formula")
     equation = parse_formula(formula, source=source)
     if is_matrix_formula(equation):
         return check_matrix_formula(engine, equation, formula, seed=seed, source=source)

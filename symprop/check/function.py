@@ -117,6 +117,7 @@ def check_function(spec: Spec, function: Callable | str, *, seed: int = 0) -> Fu
     """Call ``function(params, X, Y)`` at a random point and compare with the true gradient."""
     from ..codegen import generate  # the codegen package imports symprop's version
 
+    spec.require("check", "symprop check --function")
     start = time.perf_counter()
     label = function if isinstance(function, str) else getattr(function, "__name__", "function")
     if isinstance(function, str):

@@ -109,6 +109,7 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
     The scalar style writes a line per weight: a big network is refused before any work
     (:class:`~symprop.budget.TooBigError`) unless ``force``.
     """
+    spec.require("codegen", "symprop codegen (and verify)")
     if target not in TARGETS:
         raise InputError(f"unknown target {target!r}", hint=f"Use one of {', '.join(TARGETS)}")
     if style not in _CONTEXTS:

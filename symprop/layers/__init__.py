@@ -8,6 +8,7 @@ interface and never asks which kind it has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,8 +17,10 @@ from .activation import ActivationConfig
 from .add import AddConfig
 from .base import MAX_LAYERS, LayerConfig, ParseContext, describe
 from .concat import ConcatConfig
+from .conv import Conv1dConfig, Conv2dConfig
 from .custom import CustomConfig
 from .dense import DenseConfig
+from .flatten import FlattenConfig
 from .layernorm import LayerNormConfig
 from .multiply import MultiplyConfig
 from .rmsnorm import RMSNormConfig
@@ -27,15 +30,15 @@ __all__ = ["KINDS", "LATER_KINDS", "LayerConfig", "parse_stack"]
 #: kind name -> its config class.
 KINDS: dict[str, type[LayerConfig]] = {c.kind: c for c in (
     DenseConfig, ActivationConfig, LayerNormConfig, RMSNormConfig, AddConfig, MultiplyConfig,
-    ConcatConfig, CustomConfig)}
+    ConcatConfig, CustomConfig, Conv1dConfig, Conv2dConfig, FlattenConfig)}
 #: Kinds of design.md's table that later issues build.
-LATER_KINDS = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
-               "flatten", "rnn", "batchnorm")
+LATER_KINDS = ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "rnn", "batchnorm")
 
 
-def parse_stack(tables: Any, input_width: int, source: str,
+def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
                 activations: Mapping[str, str]) -> tuple[LayerConfig, ...]:
-    """Every ``[[layer]]`` table of a spec, validated in order (each sees the widths before)."""
+    """Every ``[[layer]]`` table of a spec, validated in order (each sees the widths and
+    shapes before it); ``input_width`` is n_0 or the input's shape (C, L) / (C, H, W)."""
     if not isinstance(tables, Sequence) or isinstance(tables, str) or not tables:
         raise SpecError(f"expected one or more [[layer]] tables, got {describe(tables)}",
                         where=f"{source}: key 'layer'",
@@ -44,7 +47,8 @@ def parse_stack(tables: Any, input_width: int, source: str,
     if len(tables) > MAX_LAYERS:
         raise SpecError(f"{len(tables)} layers is more than the {MAX_LAYERS} supported",
                         where=f"{source}: key 'layer'")
-    widths, configs = [input_width], []
+    shapes = [input_width if isinstance(input_width, tuple) else (input_width,)]
+    widths, configs = [math.prod(shapes[0])], []
     for index, table in enumerate(tables, start=1):
         ctx = ParseContext(index, len(tables), tuple(widths), source, activations)
         if not isinstance(table, Mapping):
@@ -57,8 +61,15 @@ def parse_stack(tables: Any, input_width: int, source: str,
                                 hint=f"This version builds {known}")
             raise ctx.error(f"unknown kind {kind!r}" if kind is not None else "missing key 'kind'",
                             "kind" if kind is not None else None, hint=f"Use one of {known}")
-        config = KINDS[kind].parse(table, ParseContext(index, len(tables), tuple(widths),
-                                                       source, activations, kind))
+        ctx = ParseContext(index, len(tables), tuple(widths), source, activations, kind,
+                           tuple(shapes))
+        if KINDS[kind].READS_FLAT and len(shapes[-1]) > 1:
+            below = "the input" if index == 1 else f"layer {index - 1}"
+            raise ctx.error(f"a {kind} layer reads a flat layer, but {below} is a map of shape "
+                            f"{list(shapes[-1])} (channels, positions)",
+                            hint="Put a flatten layer before it: [[layer]] kind = \"flatten\"")
+        config = KINDS[kind].parse(table, ctx)
         configs.append(config)
         widths.append(config.width)
+        shapes.append(config.shape)
     return tuple(configs)

@@ -125,6 +125,8 @@ class ParseContext:
     source: str
     activations: Mapping[str, str]
     kind: str = ""
+    #: The shapes of layers 0..l-1: (n,) for a flat layer, (C, L) or (C, H, W) for a map.
+    shapes: tuple[tuple[int, ...], ...] = ()
 
     def where(self, key: str | None = None) -> str:
         head = f"{self.source}: layer {self.index}" + (f" ({self.kind})" if self.kind else "")
@@ -140,6 +142,11 @@ class ParseContext:
     def below(self) -> int:
         """The width of layer l - 1, which this layer reads."""
         return self.widths[-1]
+
+    @property
+    def below_shape(self) -> tuple[int, ...]:
+        """The shape of layer l - 1: (n,) when flat, (C, L) or (C, H, W) for a map."""
+        return self.shapes[-1] if self.shapes else (self.widths[-1],)
 
     def integer(self, table: Mapping, key: str, low: int = 1, high: int | None = None) -> int:
         value = table[key]
@@ -198,6 +205,13 @@ class LayerConfig:
     KEYS: ClassVar[dict[str, Any]] = {}
     #: The torch.nn module classes ``symprop import`` maps to this kind (by class name).
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ()
+    #: Whether the kind reads a flat layer (n nodes) only; a map of channels and positions
+    #: must pass through a flatten layer first.  Kinds that read maps set this False.
+    READS_FLAT: ClassVar[bool] = True
+    #: What symprop does with the kind beyond deriving its gradients (``symprop derive``):
+    #: a kind still being built lists fewer, and a command it lacks refuses the network.
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset(
+        {"derive", "worked", "report", "matrix", "codegen", "check", "import"})
 
     @classmethod
     def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -209,6 +223,11 @@ class LayerConfig:
 
     index: int
     width: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The layer's shape: (width,) for a flat layer; a map's (C, L) or (C, H, W)."""
+        return (self.width,)
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> LayerConfig:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import sympy
 
-from ..activations import ElementwiseActivation, Softmax
+from ..activations import Softmax
 from ..notation import Node, node_of
 from ..numeric import Products
 from .base import (
@@ -30,6 +30,7 @@ from .symbolic import (
     GraphContext,
     LazyRows,
     SymbolicLayer,
+    WithZ,
     activation_function,
     general,
     node,
@@ -113,7 +114,7 @@ def _z_terms_row(w: LazyRows, a_below: tuple, b: tuple | None, j: int) -> LazyRo
                     functools.partial(_z_term, w[j], a_below, b[j] if b else None))
 
 
-class DenseLayer(SymbolicLayer):
+class DenseLayer(WithZ, SymbolicLayer):
     """z_j = sum_k w_jk a_k (+ b_j), a_j = g(z_j); the entries are the z, with delta_j.
 
     Weight rows and the terms of each z are built when first read (:class:`LazyRows`), so a
@@ -143,21 +144,10 @@ class DenseLayer(SymbolicLayer):
             self.a_def = tuple(self.activation(z_j) for z_j in self.z)
 
     @property
-    def through_activation(self) -> bool:
-        return True
-
-    @property
-    def elementwise(self) -> bool:
-        return issubclass(self.activation, ElementwiseActivation)
-
-    @property
     def parameters(self) -> list[Node]:
         l, n_out, n_in = self.index, self.width, len(self.below)
         out = [Node("w", l, j, k) for j in range(n_out) for k in range(n_in)]
         return out + ([Node("b", l, j) for j in range(n_out)] if self.b is not None else [])
-
-    def z_def(self, j: int) -> sympy.Expr:
-        return sympy.Add(*self.z_terms[j])
 
     def term_of(self, j: int, symbol: sympy.Symbol) -> int | None:
         """The one term of z_j that contains ``symbol`` (an input node or a parameter of the
@@ -212,10 +202,6 @@ class DenseLayer(SymbolicLayer):
             return Products(zip(self.w[j], self.below), self.b[j] if self.b else None)
         return self.definition(symbol)
 
-    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
-        out = {z: self.z_def(j) for j, z in enumerate(self.z)}
-        return out | dict(zip(self.outputs, self.a_def))
-
     def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
         """z_j^(l) = sum_k w_jk^(l) a_k^(l-1) (+ b_j^(l)), a_j^(l) = g^(l)(z_j^(l))."""
         l, k, m = self.index, SUM_LETTERS["k"], SUM_LETTERS["m"]
@@ -241,8 +227,3 @@ class DenseLayer(SymbolicLayer):
         l, delta = self.index, general("delta", self.index, "j")
         out = [(general("w", l, "j", "k"), delta * general("a", l - 1, "k"))]
         return out + ([(general("b", l, "j"), delta)] if self.b is not None else [])
-
-    def compose(self, mapping: dict[sympy.Symbol, sympy.Expr]) -> dict[sympy.Symbol, sympy.Expr]:
-        zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms]) for terms in self.z_terms)
-        z_map = dict(zip(self.z, zs))
-        return z_map | {a: d.xreplace(z_map) for a, d in zip(self.outputs, self.a_def)}

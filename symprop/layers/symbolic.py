@@ -24,13 +24,20 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import sympy
 
-from ..activations import X, activation_class, custom_activation_class, generic_activation
+from ..activations import (
+    ElementwiseActivation,
+    X,
+    activation_class,
+    custom_activation_class,
+    generic_activation,
+)
 from ..notation import Node, node_symbol
 from ..safe_parse import parse_expression
 
-__all__ = ["GraphContext", "LazyRows", "SymbolicLayer", "activation_function", "node"]
+__all__ = ["GraphContext", "LazyRows", "SymbolicLayer", "WithZ", "activation_function", "node"]
 
 
 def node(kind: str, layer: int | None, *indices: int) -> sympy.Symbol:
@@ -129,7 +136,10 @@ class SymbolicLayer:
         self.width = config.width
         self.inputs = config.inputs
         self.sources_of = {m: ctx.outputs[m] for m in self.inputs}
-        self.outputs = tuple(node("a", self.index, j) for j in range(self.width))
+        shape = config.shape
+        self.outputs = tuple(node("a", self.index, j) for j in range(self.width)) \
+            if len(shape) == 1 else tuple(node("a", self.index, *map(int, idx))
+                                          for idx in np.ndindex(*shape))
 
     # ----------------------------------------------------------- overridden
     @property
@@ -204,3 +214,32 @@ class SymbolicLayer:
         for symbol, rhs in self._definitions.items():
             out[symbol] = rhs.xreplace({**mapping, **out})
         return out
+
+
+class WithZ:
+    """What a layer with a z and an activation shares (dense, conv): entries z with
+    delta = dC_0/dz, a = g(z) node by node (or softmax), z written as its terms.
+
+    The layer sets ``z``, ``z_terms`` (the terms of each z, built when read), ``a_def`` and
+    ``activation``; the engine reads ``z_terms``, ``term_of`` and ``a_def`` through this
+    capability, never the kind's name."""
+
+    @property
+    def through_activation(self) -> bool:
+        return True
+
+    @property
+    def elementwise(self) -> bool:
+        return issubclass(self.activation, ElementwiseActivation)
+
+    def z_def(self, j: int) -> sympy.Expr:
+        return sympy.Add(*self.z_terms[j])
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        out = {z: self.z_def(j) for j, z in enumerate(self.z)}
+        return out | dict(zip(self.outputs, self.a_def))
+
+    def compose(self, mapping: dict[sympy.Symbol, sympy.Expr]) -> dict[sympy.Symbol, sympy.Expr]:
+        zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms]) for terms in self.z_terms)
+        z_map = dict(zip(self.z, zs))
+        return z_map | {a: d.xreplace(z_map) for a, d in zip(self.outputs, self.a_def)}

@@ -108,6 +108,10 @@ class TextFlavor(Flavor):
         return f"sum_({index}=0)^({upper}) [ {body} ]"
 
     @staticmethod
+    def sum_over_all(letters: tuple[str, ...], body: str) -> str:
+        return f"sum_({','.join(letters)}) [ {body} ]"
+
+    @staticmethod
     def d_by(wrt: str, body: str) -> str:
         return f"d/d{wrt} [ {body} ]"
 
@@ -139,6 +143,10 @@ class LatexFlavor(Flavor):
         return rf"\sum_{{{index}=0}}^{{{upper}}} {body}"
 
     @staticmethod
+    def sum_over_all(letters: tuple[str, ...], body: str) -> str:
+        return rf"\sum_{{{','.join(letters)}}} {body}"
+
+    @staticmethod
     def d_by(wrt: str, body: str) -> str:
         return rf"\frac{{\partial}}{{\partial {wrt}}} \left( {body} \right)"
 
@@ -163,14 +171,42 @@ def _is_adjoint(expr) -> bool:
     return node is not None and node.kind == "adj"
 
 
+#: The letters of a map's axes in general terms: channel, then positions (z_{o,p,q}).
+MAP_LETTERS = "opq"
+
+
+def map_letters(symbols) -> tuple[tuple, tuple[str, ...]] | None:
+    """For nodes of a map (several indices): the general indices -- an axis's value where
+    every node shares it, its letter (o, p, q) where they differ -- and the letters that vary;
+    None for nodes with one index."""
+    nodes = [node_of(s) for s in symbols]
+    if any(n is None or len(n.indices) < 2 for n in nodes):
+        return None
+    columns = list(zip(*(n.indices for n in nodes)))
+    indices = tuple(values[0] if len(set(values)) == 1 else MAP_LETTERS[axis]
+                    for axis, values in enumerate(columns))
+    return indices, tuple(i for i in indices if isinstance(i, str))
+
+
 def _general(symbols: set, index: tuple[str, int]) -> sympy.Symbol:
     """The one symbol of a factor position, or (when it varies along the sum) its node with
-    the summation letter as index: a_j^(L) for a_0^(L), a_1^(L), ..."""
+    the summation letter as index: a_j^(L) for a_0^(L), a_1^(L), ...; a_{0,p,q}^(1) for the
+    positions of a map."""
     symbol = next(iter(symbols))
     node = node_of(symbol)
     if len(symbols) == 1 or node is None:
         return symbol
+    found = map_letters(symbols)
+    if found is not None:
+        return general_node(node.kind, node.layer, *found[0])
     return general_node(node.kind, node.layer, index[0])
+
+
+def _map_sum(group) -> tuple[str, ...] | None:
+    """The letters a group's sum runs over when it runs over the nodes of a map."""
+    found = map_letters({p.factors[0].denominator for p in group.paths}) \
+        if len(group.paths) > 1 else None
+    return found[1] if found else None
 
 
 def _general_factor(chain, n: int) -> sympy.Derivative:
@@ -233,6 +269,8 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     def general_chain(group) -> str:
         factors = [_general_factor(group, n) for n in range(len(group.paths[0].factors))]
         text = flavor.chain(p, factors)
+        if _map_sum(group):
+            return flavor.sum_over_all(_map_sum(group), text)
         if group.sum_index:
             letter, layer = group.sum_index
             text = flavor.sum_over(letter, graph.widths[layer] - 1, text)
@@ -260,7 +298,12 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     summed = None
     if chain.sum_index:
         letter, layer = chain.sum_index
-        summed = {"index": letter, "layer": p.layer(layer), "terms": len(chain.paths)}
+        letters = _map_sum(chain.groups[0])
+        summed = {"index": ", ".join(letters) if letters else letter, "layer": p.layer(layer),
+                  "terms": len(chain.paths), "shared": None}
+        if letters and derivation.target.is_parameter:  # a conv weight: one per position
+            z = _general({path.factors[-1].numerator for path in chain.paths}, chain.sum_index)
+            summed["shared"] = {"z": pr(z), "letters": ", ".join(letters)}
     nested = []
     for backward in derivation.backwards:  # depth first: a later branch may be worked out
         if backward.target in linked:      # inside an earlier one already
@@ -277,7 +320,8 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     context = {
         "title": pr(derivation.lhs),
         "target": pr(derivation.symbol),
-        "spec": {"name": spec.name, "layers": list(spec.layers),
+        "spec": {"name": spec.name, "layers": [s[0] if len(s) == 1 else list(s)
+                                               for s in spec.shapes],
                  "activation": ", ".join(str(a) for a in spec.activation),
                  "kinds": None if spec.is_dense else [c.describe() for c in spec.stack],
                  "loss": spec.loss, "reduction": spec.reduction},

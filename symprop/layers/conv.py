@@ -1,0 +1,344 @@
+"""``conv1d``, ``conv2d``: z_{o,p,q}^(l) = sum_{c,u,v} w_{o,c,u,v}^(l) a_{c, p s+u-P, q s+v-P}^(l-1)
+(+ b_o^(l)), a_{o,p,q}^(l) = g^(l)(z_{o,p,q}^(l)), zero outside the input (padding P).
+
+A layer with a z, as dense is: its accumulated gradient is delta_{o,p,q}^(l) =
+dC_0/dz_{o,p,q}^(l).  One weight w_{o,c,u,v} appears in z_{o,p,q} for every position (p, q)
+whose window reads an input entry through it, so its gradient is a sum over those positions.
+Parameters W{l} (C_out, C_in, kh[, kw]) and b{l} (C_out,) in PyTorch's layout; the input and
+output are maps (C, L) or (C, H, W), flattened in C order as every layer's nodes are.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import sympy
+
+from ..notation import Node, node_of
+from .base import (
+    IDENTITY,
+    ActivationChoice,
+    LayerConfig,
+    ParamSpec,
+    ParseContext,
+    parse_activation,
+)
+from .symbolic import GraphContext, LazyRows, SymbolicLayer, WithZ, activation_function, node
+
+__all__ = ["Conv1dConfig", "Conv2dConfig", "ConvLayer"]
+
+#: The spatial letters of a map's positions and of a kernel's offsets, per dimension.
+POSITION_LETTERS = "pq"
+OFFSET_LETTERS = "uv"
+
+
+def _pair(ctx: ParseContext, table: Mapping, key: str, dims: int, low: int) -> tuple[int, ...]:
+    """An int, or one int per spatial dimension (a pair for conv2d)."""
+    value = table[key]
+    if isinstance(value, list) and dims > 1:
+        if len(value) != dims:
+            raise ctx.error(f"expected {dims} whole numbers, got {value!r}", key,
+                            hint=f"Write {key} = 3 or {key} = [3, 3]")
+        return tuple(ctx.integer({key: v}, key, low) for v in value)
+    return (ctx.integer(table, key, low),) * dims
+
+
+def window_count(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """Output positions along one axis: floor((n + 2P - k) / s) + 1, as in PyTorch."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class ConvConfig(LayerConfig):
+    """The keys and shape checks of conv1d and conv2d (``DIMS`` spatial dimensions)."""
+
+    KEYS: ClassVar[dict] = {"channels": None, "kernel": None, "stride": 1, "padding": 0,
+                            "activation": "identity", "bias": False}
+    READS_FLAT: ClassVar[bool] = False
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive"})
+    DIMS: ClassVar[int] = 2
+
+    in_shape: tuple[int, ...] = ()
+    out_shape: tuple[int, ...] = ()
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    activation: ActivationChoice = IDENTITY
+    bias: bool = False
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> ConvConfig:
+        table = cls.check_keys(table, ctx)
+        below = ctx.below_shape
+        if len(below) != cls.DIMS + 1:
+            what = "the input" if ctx.index == 1 else f"layer {ctx.index - 1}"
+            want = "[channels, length]" if cls.DIMS == 1 else "[channels, height, width]"
+            raise ctx.error(f"a {cls.kind} layer reads a map {want}, but {what} has shape "
+                            f"{list(below)}",
+                            hint=f"Give the input as input = {want.replace('channels', 'C')}"
+                                 if ctx.index == 1 else "Use the conv kind of that layer's "
+                                                        "dimensions")
+        channels = ctx.integer(table, "channels", 1)
+        kernel = _pair(ctx, table, "kernel", cls.DIMS, 1)
+        stride = _pair(ctx, table, "stride", cls.DIMS, 1)
+        padding = _pair(ctx, table, "padding", cls.DIMS, 0)
+        sizes = below[1:]
+        for axis, (n, k, s, p) in enumerate(zip(sizes, kernel, stride, padding)):
+            if k > n + 2 * p:
+                raise ctx.error(f"the kernel {list(kernel)} is larger than the padded input "
+                                f"{[m + 2 * q for m, q in zip(sizes, padding)]} (input shape "
+                                f"{list(below)}, padding {list(padding)})", "kernel",
+                                hint="Use a smaller kernel or more padding")
+            if 2 * p >= k + n:
+                raise ctx.error(f"padding {list(padding)} leaves windows that read only "
+                                f"zeros (kernel {list(kernel)}, input {list(below)})",
+                                "padding", hint="Use a padding smaller than the kernel")
+        out = (channels, *(window_count(n, k, s, p)
+                           for n, k, s, p in zip(sizes, kernel, stride, padding)))
+        activation = parse_activation(table["activation"], ctx.activations,
+                                      ctx.where("activation"))
+        if activation.name == "softmax":
+            raise ctx.error("a conv layer's activation acts node by node; softmax is not one",
+                            "activation", hint="Flatten, then use a dense or activation "
+                                               "layer with softmax")
+        return cls(ctx.index, math.prod(out), below, out, kernel, stride, padding,
+                   activation, ctx.boolean(table, "bias"))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.out_shape
+
+    @property
+    def channels(self) -> int:
+        return self.out_shape[0]
+
+    def parameters(self, widths: tuple[int, ...]) -> tuple[ParamSpec, ...]:
+        fan_in = self.in_shape[0] * math.prod(self.kernel)
+        letters = "oc" + OFFSET_LETTERS[:self.DIMS]
+        weights = ParamSpec("W", "w", letters, (self.channels, self.in_shape[0], *self.kernel),
+                            "fan_in" if fan_in else "glorot")
+        return (weights, ParamSpec("b", "b", "o", (self.channels,), "zeros")) if self.bias \
+            else (weights,)
+
+    def to_table(self) -> dict[str, Any]:
+        def short(values):
+            return values[0] if len(set(values)) == 1 else list(values)
+        return {"kind": self.kind, "channels": self.channels, "kernel": short(self.kernel),
+                "stride": short(self.stride), "padding": short(self.padding),
+                "activation": str(self.activation), "bias": self.bias}
+
+    def describe(self) -> str:
+        """``conv2d, 4 channels, kernel 3x3, stride 2, padding 1, relu, bias``."""
+        def text(values):
+            return "x".join(map(str, values)) if len(set(values)) > 1 else str(values[0])
+        channels = f"{self.channels} channel" + ("s" if self.channels > 1 else "")
+        return (f"{self.kind}, {channels}, kernel {text(self.kernel)}"
+                + (f", stride {text(self.stride)}" if set(self.stride) != {1} else "")
+                + (f", padding {text(self.padding)}" if set(self.padding) != {0} else "")
+                + f", {self.activation}" + (", bias" if self.bias else ""))
+
+    def notation(self) -> list[tuple[str, str]]:
+        return [(r"w_{o,c,u,v}^{(l)}", ("weight from channel $c$ of layer $l-1$ at kernel "
+                                       "offset $(u, v)$ to channel $o$ of layer $l$")),
+                (r"z_{o,p,q}^{(l)}", "the weighted sum of channel $o$ at position $(p, q)$")]
+
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        reads = self.in_shape[0] * math.prod(self.kernel)
+        return reads * (sizes[self.index - 1] + 2) + self.bias + 1
+
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        if source != self.index - 1:
+            return set()
+        layer = _geometry(self)
+        return {i for k in ks for i in layer.readers_of(k)}
+
+    def build(self, ctx: GraphContext) -> ConvLayer:
+        return ConvLayer(self, ctx)
+
+    def reference(self, ops, params: dict, outputs: dict):
+        """The library's own convolution (jax.lax.conv_general_dilated, torch's conv1d or
+        conv2d) on the flat nodes reshaped to (batch, C, ...), g, then flat again."""
+        a = outputs[self.index - 1]
+        a = a.reshape((a.shape[0], *self.in_shape))
+        W = params["W"]
+        if ops.name == "jax":
+            import jax
+
+            spatial = "HW"[:self.DIMS] if self.DIMS == 2 else "H"
+            z = jax.lax.conv_general_dilated(
+                a, W, self.stride, [(p, p) for p in self.padding],
+                dimension_numbers=(f"NC{spatial}", f"OI{spatial}", f"NC{spatial}"),
+                precision=jax.lax.Precision.HIGHEST)
+        else:
+            conv = getattr(ops.xp.nn.functional, f"conv{self.DIMS}d")
+            z = conv(a, W, stride=self.stride, padding=self.padding)
+        if self.bias:
+            z = z + params["b"].reshape((-1,) + (1,) * self.DIMS)
+        z = z.reshape((z.shape[0], -1))
+        return ops.activation(self.activation, self.index)(z)
+
+
+@dataclass(frozen=True)
+class Conv1dConfig(ConvConfig):
+    kind = "conv1d"
+    DIMS: ClassVar[int] = 1
+
+
+@dataclass(frozen=True)
+class Conv2dConfig(ConvConfig):
+    kind = "conv2d"
+    DIMS: ClassVar[int] = 2
+
+
+class _Geometry:
+    """Which input entry each term of each z reads: index arithmetic on the flat nodes."""
+
+    def __init__(self, config: ConvConfig):
+        self.config = config
+        self.in_shape, self.out_shape = config.in_shape, config.out_shape
+        self.offsets = tuple(itertools.product(*(range(k) for k in config.kernel)))
+
+    def input_position(self, position: tuple[int, ...], offset: tuple[int, ...]):
+        """The input position a window at ``position`` reads through ``offset``, or None in
+        the padding."""
+        c = self.config
+        at = tuple(p * s + u - pad for p, s, u, pad in zip(position, c.stride, offset,
+                                                             c.padding))
+        return at if all(0 <= x < n for x, n in zip(at, self.in_shape[1:])) else None
+
+    def terms(self, i: int) -> list[tuple[tuple[int, ...], int]]:
+        """(weight index (o, c, u, v), flat input index) of each term of z_i, in order c, u,
+        v; terms in the padding are absent (they are zero)."""
+        o, *position = np.unravel_index(i, self.out_shape)
+        out = []
+        for c in range(self.in_shape[0]):
+            for offset in self.offsets:
+                at = self.input_position(tuple(position), offset)
+                if at is not None:
+                    flat = int(np.ravel_multi_index((c, *at), self.in_shape))
+                    out.append(((int(o), c, *offset), flat))
+        return out
+
+    def readers_of(self, k: int) -> list[int]:
+        """The entries z_i whose window reads input entry k, in order."""
+        _c, *at = np.unravel_index(k, self.in_shape)
+        found = set()
+        for position in itertools.product(*(range(n) for n in self.out_shape[1:])):
+            for offset in self.offsets:
+                if self.input_position(position, offset) == tuple(at):
+                    found.update(int(np.ravel_multi_index((o, *position), self.out_shape))
+                                 for o in range(self.out_shape[0]))
+        return sorted(found)
+
+    def weight_entries(self, o: int, c: int, offset: tuple[int, ...]) -> list[int]:
+        """The entries z_i of channel o whose window reads a real input entry through
+        weight (o, c, offset)."""
+        out = []
+        for position in itertools.product(*(range(n) for n in self.out_shape[1:])):
+            if self.input_position(position, offset) is not None:
+                out.append(int(np.ravel_multi_index((o, *position), self.out_shape)))
+        return out
+
+
+@functools.lru_cache(maxsize=64)
+def _geometry(config: ConvConfig) -> _Geometry:
+    return _Geometry(config)
+
+
+class ConvLayer(WithZ, SymbolicLayer):
+    """z_{o,p,q} = sum of w a over the window (+ b_o), a = g(z): the interface of a layer with
+    a z (entries z, deltas, ``z_terms``, ``term_of``, ``a_def``), as the dense layer has."""
+
+    def __init__(self, config: ConvConfig, ctx: GraphContext):
+        super().__init__(config, ctx)
+        self.kind = config.kind
+        l = self.index
+        self.geometry = _geometry(config)
+        self.below = tuple(self.sources_of[l - 1])
+        shape = config.out_shape
+        self.z = tuple(node("z", l, *map(int, idx)) for idx in np.ndindex(*shape))
+        self.entries = self.z
+        self.adjoints = self.delta = tuple(node("delta", l, *map(int, idx))
+                                           for idx in np.ndindex(*shape))
+        self.b = tuple(node("b", l, o) for o in range(config.channels)) if config.bias \
+            else None
+        choice = config.activation
+        self.activation = activation_function(choice.name, choice.params, l,
+                                              dict(ctx.spec.activations))
+        self.a_def = tuple(self.activation(z) for z in self.z)
+        self.z_terms = LazyRows(len(self.z), self._terms)
+        self._term_index = LazyRows(len(self.z), self._index_of_terms)
+
+    def weight(self, index: tuple[int, ...]) -> sympy.Symbol:
+        return node("w", self.index, *index)
+
+    def _terms(self, i: int) -> tuple[sympy.Expr, ...]:
+        terms = [self.weight(w) * self.below[k] for w, k in self.geometry.terms(i)]
+        return tuple(terms + ([self.b[int(np.unravel_index(i, self.config.out_shape)[0])]]
+                              if self.b else []))
+
+    def _index_of_terms(self, i: int) -> dict[sympy.Symbol, int]:
+        out: dict[sympy.Symbol, int] = {}
+        for n, (w, k) in enumerate(self.geometry.terms(i)):
+            out[self.weight(w)] = n
+            out.setdefault(self.below[k], n)
+        if self.b:
+            out[self.b[int(np.unravel_index(i, self.config.out_shape)[0])]] = \
+                len(self.z_terms[i]) - 1
+        return out
+
+    @property
+    def node_kinds(self) -> dict[str, int]:
+        """The number of indices of each of the layer's names (w_{o,c,u,v}, z_{o,p,q})."""
+        dims = len(self.config.out_shape)
+        return {"w": dims + 1, "b": 1, "z": dims, "a": dims, "delta": dims}
+
+    @property
+    def parameters(self) -> list[Node]:
+        c = self.config
+        out = [Node("w", self.index, *map(int, idx))
+               for idx in np.ndindex(c.channels, c.in_shape[0], *c.kernel)]
+        return out + ([Node("b", self.index, o) for o in range(c.channels)] if self.b else [])
+
+    def term_of(self, i: int, symbol: sympy.Symbol) -> int | None:
+        """The one term of z_i that contains ``symbol``, or None (the symbol is not read)."""
+        return self._term_index[i].get(symbol)
+
+    def sources(self, i: int):
+        return tuple(self.below[k] for _, k in self.geometry.terms(i))
+
+    @functools.cached_property
+    def _below_index(self) -> dict[sympy.Symbol, int]:
+        return {s: k for k, s in enumerate(self.below)}
+
+    def readers(self, source: sympy.Symbol) -> list[int]:
+        return self.geometry.readers_of(self._below_index[source])
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        n = self.term_of(i, wrt)
+        if n is None:
+            return sympy.S.Zero
+        return sympy.diff(self.z_terms[i][n], wrt)
+
+    def param_entries(self, param: Node) -> list[int]:
+        if param.kind == "b":
+            size = math.prod(self.config.out_shape[1:])
+            return list(range(param.j * size, (param.j + 1) * size))
+        o, c, *offset = param.indices
+        return self.geometry.weight_entries(o, c, tuple(offset))
+
+    def position(self, found: Node) -> int:
+        return int(np.ravel_multi_index(found.indices, self.config.out_shape))
+
+    def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
+        found = node_of(symbol)
+        if found is None or found.layer != self.index or found.kind not in ("z", "a"):
+            return None
+        i = self.position(found)
+        return self.z_def(i) if found.kind == "z" else self.a_def[i]

@@ -1,0 +1,79 @@
+"""``flatten``: a_j^(l) = a_{c,p,q}^(l-1) with j the C-order position of (c, p, q) (channel,
+then row, then column, as torch.flatten), so a dense layer can read a map.
+
+The nodes are the same numbers under flat names; dC_0/da_{c,p,q}^(l-1) is dC_0/da_j^(l).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sympy
+
+from .base import LayerConfig, ParseContext
+from .symbolic import GraphContext, SymbolicLayer, node
+
+__all__ = ["FlattenConfig", "FlattenLayer"]
+
+
+@dataclass(frozen=True)
+class FlattenConfig(LayerConfig):
+    kind = "flatten"
+    READS_FLAT: ClassVar[bool] = False
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive"})
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> FlattenConfig:
+        cls.check_keys(table, ctx)
+        return cls(ctx.index, math.prod(ctx.below_shape))
+
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        return set(ks) if source == self.index - 1 else set()
+
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        return sizes[self.index - 1]
+
+    def notation(self) -> list[tuple[str, str]]:
+        return [(r"a_{j}^{(l)} = a_{c,p,q}^{(l-1)}", ("a flatten layer's node $j$: the entry "
+                                                      "$(c, p, q)$ in C order"))]
+
+    def build(self, ctx: GraphContext) -> FlattenLayer:
+        return FlattenLayer(self, ctx)
+
+    def reference(self, ops, params: dict, outputs: dict):
+        return outputs[self.index - 1]  # the nodes are kept flat in C order throughout
+
+
+class FlattenLayer(SymbolicLayer):
+    """a_j = the j-th node of layer l-1 in C order; the entries are the outputs."""
+
+    kind = "flatten"
+
+    def __init__(self, config: FlattenConfig, ctx: GraphContext):
+        super().__init__(config, ctx)
+        self.below = tuple(self.sources_of[self.index - 1])
+        self.entries = self.outputs
+        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+
+    def sources(self, i: int):
+        return (self.below[i],)
+
+    def readers(self, source: sympy.Symbol) -> tuple[int]:
+        return (self._below_index[source],)
+
+    @functools.cached_property
+    def _below_index(self) -> dict[sympy.Symbol, int]:
+        return {s: k for k, s in enumerate(self.below)}
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        return sympy.S.One if wrt == self.below[i] else sympy.S.Zero
+
+    def param_entries(self, param):
+        return ()
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        return dict(zip(self.outputs, self.below))

@@ -1,0 +1,184 @@
+"""conv1d, conv2d and flatten on the index engine: shapes checked up front, every parameter's
+derived gradient against SymPy's diff of the composed C_0 and against PyTorch's and JAX's
+own convolutions (F.conv1d/conv2d, lax.conv_general_dilated) differentiated by autodiff,
+over a grid of kernel, stride and padding and over random conv stacks."""
+
+import itertools
+
+import pytest
+from conftest import need
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symprop import Spec
+from symprop.cli import main
+from symprop.derivation import backprop, prove_all
+from symprop.errors import SpecError
+from symprop.printing.latex import latex
+
+
+def conv_spec(dims: int, kernel: int, stride: int, padding: int, *, size: int = 4,
+              channels: int = 2, activation: str = "tanh", bias: bool = True,
+              in_channels: int = 1, more: list | None = None) -> Spec:
+    return Spec.from_dict({
+        "input": [in_channels] + [size] * dims, "loss": "sse",
+        "layer": [{"kind": f"conv{dims}d", "channels": channels, "kernel": kernel,
+                   "stride": stride, "padding": padding, "activation": activation,
+                   "bias": bias}, *(more or []),
+                  {"kind": "flatten"}, {"kind": "dense", "width": 2, "activation": "sigmoid"}]})
+
+
+def _valid(size, kernel, stride, padding):
+    return kernel <= size + 2 * padding and 2 * padding < kernel + size
+
+
+GRID = [(d, k, s, p) for d, k, s, p in itertools.product((1, 2), (1, 2, 3), (1, 2, 3), (0, 1, 2))
+        if _valid(4, k, s, p) and p < k]
+
+
+def _assert_proven(report):
+    bad = [r for r in report.results if not r.passed]
+    assert not bad, [(str(r.node), r.abs_error) for r in bad[:3]]
+
+
+@pytest.mark.parametrize(("dims", "kernel", "stride", "padding"), GRID)
+def test_every_conv_gradient_agrees_with_torch_autodiff_of_its_own_convolution(
+        dims, kernel, stride, padding):
+    need("torch")
+    spec = conv_spec(dims, kernel, stride, padding, in_channels=2)
+    _assert_proven(prove_all(spec, "torch"))
+
+
+@pytest.mark.parametrize(("dims", "kernel", "stride", "padding"),
+                         [(1, 3, 2, 1), (2, 2, 1, 0), (2, 3, 3, 2), (2, 2, 2, 1)])
+def test_conv_gradients_agree_with_the_composed_c0_and_jax(dims, kernel, stride, padding):
+    """SymPy's diff of the composed C_0 (30 digits) for every conv parameter and the input,
+    and JAX autodiff of lax.conv_general_dilated."""
+    spec = conv_spec(dims, kernel, stride, padding, size=3 if dims == 2 else 4)
+    engine = backprop(spec)
+    conv = [n for n in engine.graph.parameters() if n.layer == 1]
+    _assert_proven(prove_all(engine, "numeric", nodes=conv))
+    need("jax")
+    _assert_proven(prove_all(engine, "jax"))
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.data())
+def test_random_conv_stacks_agree_with_torch_autodiff(data):
+    """Two conv layers (any kernel, stride, padding that fit), relu or tanh, with and
+    without bias, before flatten and a dense layer."""
+    need("torch")
+    dims = data.draw(st.sampled_from((1, 2)))
+    size = data.draw(st.integers(3, 6))
+    layers, shape = [], size
+    for _ in range(2):
+        kernel = data.draw(st.integers(1, min(3, shape + 2)))
+        padding = data.draw(st.integers(0, kernel - 1))
+        if kernel > shape + 2 * padding:
+            break
+        stride = data.draw(st.integers(1, 3))
+        layers.append({"kind": f"conv{dims}d", "channels": data.draw(st.integers(1, 2)),
+                       "kernel": kernel, "stride": stride, "padding": padding,
+                       "activation": data.draw(st.sampled_from(("tanh", "relu", "sigmoid"))),
+                       "bias": data.draw(st.booleans())})
+        shape = (shape + 2 * padding - kernel) // stride + 1
+    spec = Spec.from_dict({"input": [data.draw(st.integers(1, 2))] + [size] * dims,
+                           "loss": "sse", "layer": [*layers, {"kind": "flatten"},
+                                                    {"kind": "dense", "width": 2}]})
+    _assert_proven(prove_all(spec, "torch"))
+
+
+def test_a_conv_weight_sums_over_every_position_that_reads_through_it():
+    """w_{0,0,1,1}: kernel 2, stride 2, padding 1 on a 4x4 input; offset (1, 1) reads a real
+    input entry from the four windows (0,0), (0,1), (1,0), (1,1), and each term is the
+    chain rule of seed 000 at one position."""
+    spec = conv_spec(2, 2, 2, 1, activation="identity", bias=False, channels=1)
+    derivation = backprop(spec).derive("w_{0,0,1,1}^{(1)}")
+    assert latex(derivation.specialised(), spec.L) == (
+        r"\frac{\partial C_{0}}{\partial a_{0}^{(L-1)}} x_{0,0,0} + "
+        r"\frac{\partial C_{0}}{\partial a_{1}^{(L-1)}} x_{0,0,2} + "
+        r"\frac{\partial C_{0}}{\partial a_{3}^{(L-1)}} x_{0,2,0} + "
+        r"\frac{\partial C_{0}}{\partial a_{4}^{(L-1)}} x_{0,2,2}")
+    assert len(derivation.chain.paths) == 4
+
+
+def test_an_input_node_collects_every_window_that_reads_it(capsys):
+    spec = conv_spec(2, 2, 1, 0, activation="identity", bias=False, channels=1, size=3)
+    result = backprop(spec).derive("x_{0,1,1}").result
+    # x_{0,1,1} sits in all four 2x2 windows of a 3x3 input, at the four kernel offsets
+    assert latex(result, spec.L) == (
+        r"\delta_{0,0,0}^{(L-2)} w_{0,0,1,1}^{(L-2)} + \delta_{0,0,1}^{(L-2)} "
+        r"w_{0,0,1,0}^{(L-2)} + \delta_{0,1,0}^{(L-2)} w_{0,0,0,1}^{(L-2)} + "
+        r"\delta_{0,1,1}^{(L-2)} w_{0,0,0,0}^{(L-2)}")
+
+
+@pytest.mark.parametrize(("layers", "input_", "message"), [
+    ([{"kind": "conv2d", "channels": 1, "kernel": 5}], [1, 3, 3],
+     ("layer 1 (conv2d), key 'kernel': the kernel [5, 5] is larger than the padded input "
+     "[3, 3] (input shape [1, 3, 3], padding [0, 0])")),
+    ([{"kind": "dense", "width": 2}], [1, 3, 3],
+     ("layer 1 (dense): a dense layer reads a flat layer, but the input is a map of shape "
+     "[1, 3, 3] (channels, positions). Put a flatten layer before it")),
+    ([{"kind": "conv2d", "channels": 1, "kernel": 2}, {"kind": "dense", "width": 2}],
+     [1, 3, 3], ("layer 2 (dense): a dense layer reads a flat layer, but layer 1 is a map of "
+                "shape [1, 2, 2]")),
+    ([{"kind": "conv2d", "channels": 1, "kernel": 2}], 9,
+     ("layer 1 (conv2d): a conv2d layer reads a map [channels, height, width], but the input "
+     "has shape [9]")),
+    ([{"kind": "conv1d", "channels": 1, "kernel": 2, "stride": 0}], [1, 4],
+     "layer 1 (conv1d), key 'stride': must be at least 1, got 0"),
+])
+def test_shapes_that_do_not_fit_exit_2_naming_layer_and_shapes(tmp_path, capsys, layers,
+                                                               input_, message):
+    with pytest.raises(SpecError) as caught:
+        Spec.from_dict({"input": input_, "loss": "sse", "layer": layers}, source="net.toml")
+    assert message in str(caught.value)
+    path = tmp_path / "net.toml"
+    tables = "".join("[[layer]]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"')
+                                              for k, v in t.items()) for t in layers)
+    path.write_text(f"input = {input_!r}\nloss = \"sse\"\n{tables}")
+    assert main(["derive", str(path), "--wrt", "b_0^(1)"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_commands_not_built_for_conv_yet_refuse_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "net.toml"
+    path.write_text('input = [1, 3, 3]\nloss = "sse"\n[[layer]]\nkind = "conv2d"\nchannels = 1\n'
+                    'kernel = 2\n[[layer]]\nkind = "flatten"\n')
+    for command in (["codegen", str(path), "-o", str(tmp_path / "m.py")],
+                    ["report", str(path), "-o", str(tmp_path / "r.tex")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "layer 1 (conv2d)" in err and "does not handle conv2d layers yet" in err
+        assert "symprop derive --wrt NAME" in err
+    assert not (tmp_path / "m.py").exists() and not (tmp_path / "r.tex").exists()
+    assert main(["derive", str(path), "--wrt", "w_{0,0,1,0}^{(1)}"]) == 0
+    assert "Checked: equal to SymPy's diff of the composed C_0" in capsys.readouterr().out
+
+
+def test_the_derivation_says_the_weight_is_shared_and_sums_over_its_positions(capsys):
+    spec = conv_spec(2, 2, 2, 1)
+    text = str(backprop(spec).derive("w_{0,0,1,1}^{(1)}"))
+    assert ("The weight is shared: w_0,0,1,1^(L-2) appears in z_0,p,q^(L-2) for every p, q "
+            "whose window reads through it (4 positions), so the chain rule sums over them:\n"
+            "  dC_0/dw_0,0,1,1^(L-2) = sum_(p,q) [ (dC_0/da_0,p,q^(L-2)) * "
+            "(da_0,p,q^(L-2)/dz_0,p,q^(L-2)) * (dz_0,p,q^(L-2)/dw_0,0,1,1^(L-2)) ]") in text
+    from symprop.documents import derivation_document
+
+    tex = derivation_document(backprop(spec).derive("w_{0,0,1,1}^{(1)}"), "latex")
+    assert (r"\frac{\partial C_{0}}{\partial w_{0,0,1,1}^{(L-2)}} = \sum_{p,q} "
+            r"\frac{\partial C_{0}}{\partial a_{0,p,q}^{(L-2)}}") in tex
+
+
+@pytest.mark.needs("pdflatex")
+@pytest.mark.parametrize("dims", [1, 2])
+def test_standalone_conv_derivations_compile(dims):
+    from symprop.documents import derivation_document
+    from symprop.report import compile_pdf
+
+    engine = backprop(conv_spec(dims, 2, 1, 1))
+    graph = engine.graph
+    for target in (graph.parameters()[0], graph.parameters()[-1],
+                   graph.layers[1].outputs[0], graph.x[1]):
+        tex = derivation_document(engine.derive(target), "latex", standalone=True)
+        assert compile_pdf(tex).startswith(b"%PDF")
