@@ -135,6 +135,8 @@ class Evaluator:
             rule = self.rules.get(cls) or _RULES.get(cls)
             if rule is not None:
                 return rule(self, expr)
+        if hasattr(expr, "numeric"):  # a layer kind's own function (a window's first max)
+            return expr.numeric(self)
         if isinstance(expr, sympy.Function):
             return self.backend.function(type(expr).__name__.lower())(
                 *[self(a) for a in expr.args])
@@ -238,6 +240,7 @@ _RULES: dict[type, Callable] = {
     sympy.Max: lambda ev, e: max(ev(a) for a in e.args),
     sympy.Min: lambda ev, e: min(ev(a) for a in e.args),
     sympy.Abs: lambda ev, e: abs(ev(e.args[0])),
+    sympy.And: lambda ev, e: all(ev(a) for a in e.args),
     sympy.logic.boolalg.BooleanTrue: lambda ev, e: True,
     sympy.logic.boolalg.BooleanFalse: lambda ev, e: False,
 }

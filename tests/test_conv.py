@@ -182,3 +182,59 @@ def test_standalone_conv_derivations_compile(dims):
                    graph.layers[1].outputs[0], graph.x[1]):
         tex = derivation_document(engine.derive(target), "latex", standalone=True)
         assert compile_pdf(tex).startswith(b"%PDF")
+
+
+POOLS = [(kind, d, k, s) for kind in ("maxpool", "avgpool") for d in (1, 2)
+         for k, s in ((2, 2), (2, 1), (3, 1), (3, 2), (1, 1))]
+
+
+@pytest.mark.parametrize(("kind", "dims", "kernel", "stride"), POOLS)
+def test_pooling_gradients_agree_with_torch_and_jax_overlapping_or_tiling(kind, dims, kernel,
+                                                                          stride):
+    """A conv layer, then the pool (windows that tile with stride = kernel, overlap with
+    stride < kernel): every parameter against F.max_pool/avg_pool and lax.reduce_window."""
+    spec = conv_spec(dims, 2, 1, 0, size=5, more=[{"kind": f"{kind}{dims}d", "kernel": kernel,
+                                                   "stride": stride}])
+    engine = backprop(spec)
+    need("torch")
+    _assert_proven(prove_all(engine, "torch"))
+    need("jax")
+    _assert_proven(prove_all(engine, "jax"))
+
+
+def test_max_pooling_routes_to_the_first_maximum_and_average_pooling_spreads_evenly():
+    base = {"input": [1, 3, 3], "loss": "sse"}
+    tail = [{"kind": "flatten"}, {"kind": "dense", "width": 1}]
+    spec = Spec.from_dict(base | {"layer": [{"kind": "maxpool2d", "kernel": 2, "stride": 1},
+                                            *tail]})
+    result = backprop(spec).derive("x_{0,1,1}").result
+    from symprop.layers.pooling import FirstMax
+
+    assert len(result.atoms(FirstMax)) == 4  # x_{0,1,1} sits in all four windows
+    derivation = backprop(spec).derive("x_{0,0,0}")
+    assert latex(derivation.result, spec.L) == (
+        r"\frac{\partial C_{0}}{\partial a_{0,0,0}^{(L-2)}} \left[x_{0,0,0} = \max\left(x_{0,0,0}"
+        r", x_{0,0,1}, x_{0,1,0}, x_{0,1,1}\right)\right]")
+    _assert_proven(prove_all(backprop(spec), "numeric"))
+    spec = Spec.from_dict(base | {"layer": [{"kind": "avgpool2d", "kernel": 2, "stride": 1},
+                                            *tail]})
+    assert latex(backprop(spec).derive("x_{0,0,0}").result, spec.L) == \
+        r"\frac{\frac{\partial C_{0}}{\partial a_{0,0,0}^{(L-2)}}}{4}"
+
+
+def test_ties_go_to_the_first_position_in_row_major_order():
+    """At a point where a window holds its maximum twice, only the first gets the
+    gradient, as torch's max_pool2d does."""
+    from symprop.layers.pooling import FirstMax
+    from symprop.numeric import Evaluator
+
+    a, b, c, d = backprop(conv_spec(2, 2, 1, 0)).graph.x[:4]
+    ev = Evaluator({a: 1.0, b: 3.0, c: 3.0, d: 0.5})
+    assert [ev(FirstMax(u, a, b, c, d)) for u in (a, b, c, d)] == [0, 1, 0, 0]
+
+
+def test_a_pooling_window_that_does_not_fit_exits_2():
+    with pytest.raises(SpecError, match=r"layer 1 \(maxpool2d\), key 'kernel': the window "
+                                        r"\[4, 4\] does not fit in the input \[3, 3\]"):
+        Spec.from_dict({"input": [1, 3, 3], "loss": "sse",
+                        "layer": [{"kind": "maxpool2d", "kernel": 4}, {"kind": "flatten"}]})

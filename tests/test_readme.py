@@ -45,8 +45,8 @@ def test_each_example_table_works(kind, example):
     else:  # a kind that reads a map: on an input of channels and positions, then flat
         stack = [table, *([] if kind == "flatten" else [{"kind": "flatten"}]),
                  {"kind": "dense", "width": 2}]
-        spec = Spec(input=[2, 5] if kind == "conv1d" else [1, 4, 4], stack=stack, loss="sse",
-                    name=kind)
+        spec = Spec(input=[2, 5] if kind.endswith("1d") else [1, 4, 4], stack=stack,
+                    loss="sse", name=kind)
     engine = backprop(spec)
     assert len(engine.gradients()) == spec.n_parameters
     if "codegen" not in KINDS[kind].SUPPORTS:  # derived and proven, no module yet

@@ -23,6 +23,7 @@ from .dense import DenseConfig
 from .flatten import FlattenConfig
 from .layernorm import LayerNormConfig
 from .multiply import MultiplyConfig
+from .pooling import AvgPool1dConfig, AvgPool2dConfig, MaxPool1dConfig, MaxPool2dConfig
 from .rmsnorm import RMSNormConfig
 
 __all__ = ["KINDS", "LATER_KINDS", "LayerConfig", "parse_stack"]
@@ -30,9 +31,10 @@ __all__ = ["KINDS", "LATER_KINDS", "LayerConfig", "parse_stack"]
 #: kind name -> its config class.
 KINDS: dict[str, type[LayerConfig]] = {c.kind: c for c in (
     DenseConfig, ActivationConfig, LayerNormConfig, RMSNormConfig, AddConfig, MultiplyConfig,
-    ConcatConfig, CustomConfig, Conv1dConfig, Conv2dConfig, FlattenConfig)}
+    ConcatConfig, CustomConfig, Conv1dConfig, Conv2dConfig, MaxPool1dConfig, MaxPool2dConfig,
+    AvgPool1dConfig, AvgPool2dConfig, FlattenConfig)}
 #: Kinds of design.md's table that later issues build.
-LATER_KINDS = ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "rnn", "batchnorm")
+LATER_KINDS = ("rnn", "batchnorm")
 
 
 def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,

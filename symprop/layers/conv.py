@@ -29,6 +29,8 @@ from .base import (
     ParseContext,
     parse_activation,
 )
+from .maps import axes_text as text
+from .maps import map_below, pair, short, window_count
 from .symbolic import GraphContext, LazyRows, SymbolicLayer, WithZ, activation_function, node
 
 __all__ = ["Conv1dConfig", "Conv2dConfig", "ConvLayer"]
@@ -36,22 +38,6 @@ __all__ = ["Conv1dConfig", "Conv2dConfig", "ConvLayer"]
 #: The spatial letters of a map's positions and of a kernel's offsets, per dimension.
 POSITION_LETTERS = "pq"
 OFFSET_LETTERS = "uv"
-
-
-def _pair(ctx: ParseContext, table: Mapping, key: str, dims: int, low: int) -> tuple[int, ...]:
-    """An int, or one int per spatial dimension (a pair for conv2d)."""
-    value = table[key]
-    if isinstance(value, list) and dims > 1:
-        if len(value) != dims:
-            raise ctx.error(f"expected {dims} whole numbers, got {value!r}", key,
-                            hint=f"Write {key} = 3 or {key} = [3, 3]")
-        return tuple(ctx.integer({key: v}, key, low) for v in value)
-    return (ctx.integer(table, key, low),) * dims
-
-
-def window_count(size: int, kernel: int, stride: int, padding: int = 0) -> int:
-    """Output positions along one axis: floor((n + 2P - k) / s) + 1, as in PyTorch."""
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 @dataclass(frozen=True)
@@ -75,19 +61,11 @@ class ConvConfig(LayerConfig):
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> ConvConfig:
         table = cls.check_keys(table, ctx)
-        below = ctx.below_shape
-        if len(below) != cls.DIMS + 1:
-            what = "the input" if ctx.index == 1 else f"layer {ctx.index - 1}"
-            want = "[channels, length]" if cls.DIMS == 1 else "[channels, height, width]"
-            raise ctx.error(f"a {cls.kind} layer reads a map {want}, but {what} has shape "
-                            f"{list(below)}",
-                            hint=f"Give the input as input = {want.replace('channels', 'C')}"
-                                 if ctx.index == 1 else "Use the conv kind of that layer's "
-                                                        "dimensions")
+        below = map_below(ctx, cls.kind, cls.DIMS)
         channels = ctx.integer(table, "channels", 1)
-        kernel = _pair(ctx, table, "kernel", cls.DIMS, 1)
-        stride = _pair(ctx, table, "stride", cls.DIMS, 1)
-        padding = _pair(ctx, table, "padding", cls.DIMS, 0)
+        kernel = pair(ctx, table, "kernel", cls.DIMS, 1)
+        stride = pair(ctx, table, "stride", cls.DIMS, 1)
+        padding = pair(ctx, table, "padding", cls.DIMS, 0)
         sizes = below[1:]
         for axis, (n, k, s, p) in enumerate(zip(sizes, kernel, stride, padding)):
             if k > n + 2 * p:
@@ -127,16 +105,12 @@ class ConvConfig(LayerConfig):
             else (weights,)
 
     def to_table(self) -> dict[str, Any]:
-        def short(values):
-            return values[0] if len(set(values)) == 1 else list(values)
         return {"kind": self.kind, "channels": self.channels, "kernel": short(self.kernel),
                 "stride": short(self.stride), "padding": short(self.padding),
                 "activation": str(self.activation), "bias": self.bias}
 
     def describe(self) -> str:
         """``conv2d, 4 channels, kernel 3x3, stride 2, padding 1, relu, bias``."""
-        def text(values):
-            return "x".join(map(str, values)) if len(set(values)) > 1 else str(values[0])
         channels = f"{self.channels} channel" + ("s" if self.channels > 1 else "")
         return (f"{self.kind}, {channels}, kernel {text(self.kernel)}"
                 + (f", stride {text(self.stride)}" if set(self.stride) != {1} else "")
@@ -312,10 +286,6 @@ class ConvLayer(WithZ, SymbolicLayer):
 
     def sources(self, i: int):
         return tuple(self.below[k] for _, k in self.geometry.terms(i))
-
-    @functools.cached_property
-    def _below_index(self) -> dict[sympy.Symbol, int]:
-        return {s: k for k, s in enumerate(self.below)}
 
     def readers(self, source: sympy.Symbol) -> list[int]:
         return self.geometry.readers_of(self._below_index[source])

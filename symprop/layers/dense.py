@@ -161,10 +161,6 @@ class DenseLayer(WithZ, SymbolicLayer):
             return self._below_index[symbol]
         raise ValueError(f"{symbol} is not an input or parameter of layer {self.index}")
 
-    @functools.cached_property
-    def _below_index(self) -> dict[sympy.Symbol, int]:
-        return {s: k for k, s in enumerate(self.below)}
-
     def sources(self, i: int):
         return self.below
 

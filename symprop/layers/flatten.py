@@ -6,7 +6,6 @@ The nodes are the same numbers under flat names; dC_0/da_{c,p,q}^(l-1) is dC_0/d
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,10 +63,6 @@ class FlattenLayer(SymbolicLayer):
 
     def readers(self, source: sympy.Symbol) -> tuple[int]:
         return (self._below_index[source],)
-
-    @functools.cached_property
-    def _below_index(self) -> dict[sympy.Symbol, int]:
-        return {s: k for k, s in enumerate(self.below)}
 
     def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
         return sympy.S.One if wrt == self.below[i] else sympy.S.Zero

@@ -187,6 +187,11 @@ class SymbolicLayer:
         return general("delta" if self.through_activation else "adj", self.index, letter)
 
     # ----------------------------------------------------------- shared
+    @functools.cached_property
+    def _below_index(self) -> dict[sympy.Symbol, int]:
+        """Node k of layer l - 1 by its symbol."""
+        return {s: k for k, s in enumerate(self.sources_of[self.index - 1])}
+
     def sources_width(self, layer: int) -> int:
         """The width of a layer this one reads."""
         return len(self.sources_of[layer])

@@ -1,0 +1,234 @@
+"""``maxpool1d``, ``maxpool2d``, ``avgpool1d``, ``avgpool2d``: each channel's windows, the
+maximum or the mean of each, a_{c,p,q}^(l) = max_{u,v} a_{c, p s+u, q s+v}^(l-1) (or the mean).
+
+No parameters and no z: the entries are the outputs, with dC_0/da_{c,p,q}^(l).  Max pooling
+routes the gradient to the window's maximum (the first, row-major, on ties, as PyTorch's
+argmax does); average pooling spreads it evenly, 1/(kernel size) to each entry of the window.
+Windows may overlap (stride below the kernel): an input entry then collects from every
+window that reads it.  Output size floor((n - kernel)/stride) + 1 along each axis, as in
+PyTorch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import sympy
+
+from .base import LayerConfig, ParseContext
+from .conv import _geometry
+from .maps import axes_text as text
+from .maps import map_below, pair, short, window_count
+from .symbolic import GraphContext, SymbolicLayer, node
+
+__all__ = ["AvgPool1dConfig", "AvgPool2dConfig", "MaxPool1dConfig", "MaxPool2dConfig",
+           "PoolLayer"]
+
+
+@dataclass(frozen=True)
+class PoolConfig(LayerConfig):
+    """The keys and shape checks of the four pooling kinds."""
+
+    KEYS: ClassVar[dict] = {"kernel": None, "stride": 0}
+    READS_FLAT: ClassVar[bool] = False
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive"})
+    DIMS: ClassVar[int] = 2
+    #: "max" or "mean".
+    REDUCE: ClassVar[str] = "max"
+
+    in_shape: tuple[int, ...] = ()
+    out_shape: tuple[int, ...] = ()
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+
+    @property
+    def padding(self) -> tuple[int, ...]:
+        return (0,) * self.DIMS
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> PoolConfig:
+        table = cls.check_keys(table, ctx)
+        below = map_below(ctx, cls.kind, cls.DIMS)
+        kernel = pair(ctx, table, "kernel", cls.DIMS, 1)
+        stride = kernel if table["stride"] == 0 else pair(ctx, table, "stride", cls.DIMS, 1)
+        sizes = below[1:]
+        if any(k > n for k, n in zip(kernel, sizes)):
+            raise ctx.error(f"the window {list(kernel)} does not fit in the input "
+                            f"{list(sizes)} (shape {list(below)})", "kernel",
+                            hint="Use a window no larger than the map")
+        out = (below[0], *(window_count(n, k, s) for n, k, s in zip(sizes, kernel, stride)))
+        return cls(ctx.index, math.prod(out), below, out, kernel, stride)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.out_shape
+
+    def to_table(self) -> dict[str, Any]:
+        return {"kind": self.kind, "kernel": short(self.kernel), "stride": short(self.stride)}
+
+    def describe(self) -> str:
+        return (f"{self.kind} {text(self.kernel)}"
+                + (f", stride {text(self.stride)}" if self.stride != self.kernel else ""))
+
+    def notation(self) -> list[tuple[str, str]]:
+        what = "maximum" if self.REDUCE == "max" else "mean"
+        return [(r"a_{c,p,q}^{(l)}", (f"the {what} of channel $c$'s window at position "
+                                     "$(p, q)$ of layer $l-1$"))]
+
+    def composed_size(self, sizes: Mapping[int, int], spec) -> int:
+        return math.prod(self.kernel) * (sizes[self.index - 1] + 1)
+
+    def reached(self, source: int, ks: set[int]) -> set[int]:
+        if source != self.index - 1:
+            return set()
+        return {i for k in ks for i in _windows(self).readers[k]}
+
+    def build(self, ctx: GraphContext) -> PoolLayer:
+        return PoolLayer(self, ctx)
+
+    def reference(self, ops, params: dict, outputs: dict):
+        """The library's own pooling (torch's max_pool/avg_pool, lax.reduce_window)."""
+        a = outputs[self.index - 1]
+        a = a.reshape((a.shape[0], *self.in_shape))
+        if ops.name == "jax":
+            import jax
+
+            window, strides = (1, 1, *self.kernel), (1, 1, *self.stride)
+            if self.REDUCE == "max":
+                out = jax.lax.reduce_window(a, -ops.xp.inf, jax.lax.max, window, strides,
+                                            "VALID")
+            else:
+                out = jax.lax.reduce_window(a, 0.0, jax.lax.add, window, strides, "VALID")
+                out = out / math.prod(self.kernel)
+        else:
+            pool = getattr(ops.xp.nn.functional, f"{self.REDUCE.replace('mean', 'avg')}_pool"
+                                                  f"{self.DIMS}d")
+            out = pool(a, self.kernel, self.stride)
+        return out.reshape((out.shape[0], -1))
+
+
+@dataclass(frozen=True)
+class MaxPool1dConfig(PoolConfig):
+    kind = "maxpool1d"
+    DIMS: ClassVar[int] = 1
+
+
+@dataclass(frozen=True)
+class MaxPool2dConfig(PoolConfig):
+    kind = "maxpool2d"
+
+
+@dataclass(frozen=True)
+class AvgPool1dConfig(PoolConfig):
+    kind = "avgpool1d"
+    DIMS: ClassVar[int] = 1
+    REDUCE: ClassVar[str] = "mean"
+
+
+@dataclass(frozen=True)
+class AvgPool2dConfig(PoolConfig):
+    kind = "avgpool2d"
+    REDUCE: ClassVar[str] = "mean"
+
+
+@dataclass(frozen=True)
+class _Windows:
+    #: members[i]: the flat input entries of output i's window, row-major.
+    members: tuple[tuple[int, ...], ...]
+    #: readers[k]: the outputs whose window holds input entry k.
+    readers: tuple[tuple[int, ...], ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(config: PoolConfig) -> _Windows:
+    geometry = _geometry(config)
+    members, readers = [], [[] for _ in range(math.prod(config.in_shape))]
+    for i in range(math.prod(config.out_shape)):
+        c, *position = np.unravel_index(i, config.out_shape)
+        window = tuple(int(np.ravel_multi_index(
+            (c, *geometry.input_position(tuple(position), offset)), config.in_shape))
+            for offset in geometry.offsets)
+        members.append(window)
+        for k in window:
+            readers[k].append(i)
+    return _Windows(tuple(members), tuple(map(tuple, readers)))
+
+
+class PoolLayer(SymbolicLayer):
+    """a_i = Max (or the mean) of output i's window; the entries are the outputs."""
+
+    def __init__(self, config: PoolConfig, ctx: GraphContext):
+        super().__init__(config, ctx)
+        self.kind = config.kind
+        self.below = tuple(self.sources_of[self.index - 1])
+        self.windows = _windows(config)
+        self.entries = self.outputs
+        self.adjoints = tuple(node("adj", self.index, *node_indices)
+                              for node_indices in _indices(config.out_shape))
+
+    @property
+    def node_kinds(self) -> dict[str, int]:
+        return {"a": len(self.config.out_shape)}
+
+    def sources(self, i: int):
+        return tuple(self.below[k] for k in self.windows.members[i])
+
+    def readers(self, source: sympy.Symbol) -> tuple[int, ...]:
+        return self.windows.readers[self._below_index[source]]
+
+    def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
+        """1/(window size) for the mean; for the max, 1 where ``wrt`` is the window's first
+        maximum (greater than the entries before it, at least the entries after), else 0."""
+        window = self.sources(i)
+        if wrt not in window:
+            return sympy.S.Zero
+        if self.config.REDUCE == "mean":
+            return sympy.Rational(1, len(window))
+        return FirstMax(wrt, *window)
+
+    def param_entries(self, param):
+        return ()
+
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        out = {}
+        for i, a in enumerate(self.outputs):
+            window = self.sources(i)
+            out[a] = sympy.Max(*window) if self.config.REDUCE == "max" else \
+                sympy.Add(*window) / len(window)
+        return out
+
+
+class FirstMax(sympy.Function):
+    """[u is the window's maximum]: 1 where ``u`` (the first argument) is the first maximum
+    of the window (the other arguments, in row-major order), else 0 -- the derivative of
+    max pooling by one entry of its window, ties to the first as PyTorch's argmax.
+
+    Prints as an Iverson bracket, [u = max(window)]; constant wherever it is defined, so
+    its own derivative is 0."""
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+    def numeric(self, ev):
+        u, *window = self.args
+        values = [ev(s) for s in window]
+        top = max(values)
+        return ev.backend.number(int(window.index(u) == values.index(top)))
+
+    def _latex(self, printer):
+        u, *window = self.args
+        shown = ", ".join(printer._print(s) for s in window)
+        return rf"\left[{printer._print(u)} = \max\left({shown}\right)\right]"
+
+    def _sympystr(self, printer):
+        u, *window = self.args
+        return f"[{printer._print(u)} = max({', '.join(printer._print(s) for s in window)})]"
+
+
+def _indices(shape: tuple[int, ...]):
+    return [tuple(map(int, idx)) for idx in np.ndindex(*shape)]
