@@ -227,6 +227,13 @@ class SymbolicGraph:
 
     def _has_hint(self, layer: int) -> str:
         lay = self.layers[layer]
+        shape = self.spec.shapes[layer]
+        if len(shape) > 1:  # a map: its shape, and each parameter array's
+            arrays = [f"{p.kind} of shape {list(p.shape)}" for l, p in self.spec.parameters()
+                      if l == layer]
+            return (f"Layer {layer} is a {lay.kind} layer of shape {list(shape)} with "
+                    + (", ".join(arrays) if arrays else "no parameters")
+                    + "; indices run from 0 along each axis.")
         params = sorted({p.kind for p in lay.parameters})
         names = ", ".join(params) if params else "no parameters"
         return f"Layer {layer} is a {lay.kind} layer of {lay.width} node(s) with {names}."

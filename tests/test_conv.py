@@ -29,7 +29,7 @@ def conv_spec(dims: int, kernel: int, stride: int, padding: int, *, size: int = 
 
 
 def _valid(size, kernel, stride, padding):
-    return kernel <= size + 2 * padding and 2 * padding < kernel + size
+    return kernel <= size + 2 * padding and padding < kernel
 
 
 GRID = [(d, k, s, p) for d, k, s, p in itertools.product((1, 2), (1, 2, 3), (1, 2, 3), (0, 1, 2))
@@ -65,8 +65,9 @@ def test_conv_gradients_agree_with_the_composed_c0_and_jax(dims, kernel, stride,
 @settings(max_examples=12, deadline=None)
 @given(st.data())
 def test_random_conv_stacks_agree_with_torch_autodiff(data):
-    """Two conv layers (any kernel, stride, padding that fit), relu or tanh, with and
-    without bias, before flatten and a dense layer."""
+    """Two conv layers (any kernel, stride, padding that fit), relu, tanh or sigmoid, with
+    and without bias, each maybe followed by a max or average pool, before flatten and a
+    dense layer."""
     need("torch")
     dims = data.draw(st.sampled_from((1, 2)))
     size = data.draw(st.integers(3, 6))
@@ -82,6 +83,12 @@ def test_random_conv_stacks_agree_with_torch_autodiff(data):
                        "activation": data.draw(st.sampled_from(("tanh", "relu", "sigmoid"))),
                        "bias": data.draw(st.booleans())})
         shape = (shape + 2 * padding - kernel) // stride + 1
+        if data.draw(st.booleans()) and shape >= 2:  # a pool after it, maybe overlapping
+            window = data.draw(st.integers(1, 2))
+            step = data.draw(st.integers(1, 2))
+            layers.append({"kind": data.draw(st.sampled_from(("maxpool", "avgpool")))
+                           + f"{dims}d", "kernel": window, "stride": step})
+            shape = (shape - window) // step + 1
     spec = Spec.from_dict({"input": [data.draw(st.integers(1, 2))] + [size] * dims,
                            "loss": "sse", "layer": [*layers, {"kind": "flatten"},
                                                     {"kind": "dense", "width": 2}]})
@@ -127,6 +134,9 @@ def test_an_input_node_collects_every_window_that_reads_it(capsys):
      "has shape [9]")),
     ([{"kind": "conv1d", "channels": 1, "kernel": 2, "stride": 0}], [1, 4],
      "layer 1 (conv1d), key 'stride': must be at least 1, got 0"),
+    ([{"kind": "conv1d", "channels": 1, "kernel": 2, "padding": 2}], [1, 4],
+     ("layer 1 (conv1d), key 'padding': padding [2] leaves windows at the border that read "
+     "only zeros (kernel [2])")),
 ])
 def test_shapes_that_do_not_fit_exit_2_naming_layer_and_shapes(tmp_path, capsys, layers,
                                                                input_, message):
@@ -238,3 +248,20 @@ def test_a_pooling_window_that_does_not_fit_exits_2():
                                         r"\[4, 4\] does not fit in the input \[3, 3\]"):
         Spec.from_dict({"input": [1, 3, 3], "loss": "sse",
                         "layer": [{"kind": "maxpool2d", "kernel": 4}, {"kind": "flatten"}]})
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("w_{12}^{(1)}", "'w_{12}^{(1)}' needs 4 node index(es), e.g. w_{0,1,2,3}"),
+    ("w_{5,0,0,0}^{(1)}", ("w_{5,0,0,0}^{(1)} is not a node or parameter of layer 1, a conv2d "
+                          "layer. Layer 1 is a conv2d layer of shape [2, 3, 3] with w of shape "
+                          "[2, 1, 2, 2], b of shape [2]; indices run from 0 along each axis.")),
+    ("x_{3}", "'x_{3}' needs 3 node index(es), e.g. x_{0,1,2}"),
+    ("a_{0,4,0}^{(1)}", "a_{0,4,0}^{(1)} is not a node of layer 1, of shape [2, 3, 3]"),
+])
+def test_names_of_map_nodes_are_checked_against_their_shapes(tmp_path, capsys, name, message):
+    path = tmp_path / "net.toml"
+    path.write_text('input = [1, 4, 4]\nloss = "sse"\n[[layer]]\nkind = "conv2d"\n'
+                    'channels = 2\nkernel = 2\nstride = 2\npadding = 1\nbias = true\n'
+                    '[[layer]]\nkind = "flatten"\n')
+    assert main(["derive", str(path), "--wrt", name]) == 2
+    assert message in capsys.readouterr().err

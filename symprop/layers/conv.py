@@ -73,10 +73,10 @@ class ConvConfig(LayerConfig):
                                 f"{[m + 2 * q for m, q in zip(sizes, padding)]} (input shape "
                                 f"{list(below)}, padding {list(padding)})", "kernel",
                                 hint="Use a smaller kernel or more padding")
-            if 2 * p >= k + n:
-                raise ctx.error(f"padding {list(padding)} leaves windows that read only "
-                                f"zeros (kernel {list(kernel)}, input {list(below)})",
-                                "padding", hint="Use a padding smaller than the kernel")
+            if p >= k:
+                raise ctx.error(f"padding {list(padding)} leaves windows at the border that "
+                                f"read only zeros (kernel {list(kernel)})", "padding",
+                                hint="Use a padding smaller than the kernel")
         out = (channels, *(window_count(n, k, s, p)
                            for n, k, s, p in zip(sizes, kernel, stride, padding)))
         activation = parse_activation(table["activation"], ctx.activations,
