@@ -265,3 +265,37 @@ def test_names_of_map_nodes_are_checked_against_their_shapes(tmp_path, capsys, n
                     '[[layer]]\nkind = "flatten"\n')
     assert main(["derive", str(path), "--wrt", name]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_index_form_is_a_correlation_proven_at_the_target_before_it_is_shown(monkeypatch):
+    """A weight's gradient as the correlation of the deltas with the input, an input
+    entry's (stride 1) as the full correlation with the flipped kernel; a form that differs
+    from the derivation at the target's own indices is a self-check failure, never shown."""
+    engine = backprop(conv_spec(2, 2, 2, 1))
+    assert ("  In index form, every weight of the layer at once, the correlation of its deltas "
+            "with its input (zero outside it):\n"
+            "    dC_0/dw_o,c,u,v^(1) = sum_(p,q) [ delta_o,p,q^(1)*x_c,2p+u-1,2q+v-1 ]"
+            ) in render(engine.derive("w_{0,0,1,1}^{(1)}"))
+    engine = backprop(conv_spec(2, 3, 1, 1, size=3))
+    from symprop.documents import derivation_document
+
+    tex = derivation_document(engine.derive("x_{0,1,2}"), "latex")
+    assert (r"\frac{\partial C_{0}}{\partial x_{c,p,q}} = \sum_{o,u,v} "
+            r"\delta_{o,p+u-1,q+v-1}^{(L-2)} w_{o,c,2-u,2-v}^{(L-2)}") in tex
+    from symprop.layers import conv
+    from symprop.self_check import SelfCheckFailed
+
+    wrong = conv.index_form
+
+    def flipped_twice(layer, target):
+        form = wrong(layer, target)
+        return form and form | {"concrete": form["concrete"] * 2}
+    monkeypatch.setattr(conv, "index_form", flipped_twice)
+    with pytest.raises(SelfCheckFailed, match="index form of x_0,1,2"):
+        render(engine.derive("x_{0,1,2}"))
+
+
+def render(derivation) -> str:
+    from symprop.documents import render_derivation
+
+    return render_derivation(derivation, layers="absolute")

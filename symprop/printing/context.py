@@ -16,6 +16,7 @@ from typing import ClassVar
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 
+from ..graph import C0
 from ..notation import node_of
 from .identities import (
     activation_identities,
@@ -218,6 +219,32 @@ def _general_factor(chain, n: int) -> sympy.Derivative:
                             _general({f.denominator for f in factors}, chain.sum_index))
 
 
+def _index_form(derivation, flavor: Flavor, p) -> dict | None:
+    """The result for every weight (or input entry) of a layer at once, in letters, when the
+    layer writes one (a conv layer: a correlation); proven equal to the engine's result at
+    the target's own indices before it is shown."""
+    graph, target = derivation.graph, derivation.target
+    owners = [target.layer] if target.is_parameter else \
+        list(graph.consumers[0 if target.kind == "x" else target.layer])
+    layer = graph.layers[owners[0]] if len(owners) == 1 else None
+    form = layer.index_form(target) if hasattr(layer, "index_form") else None
+    if form is None:
+        return None
+    engine = derivation.engine
+
+    def one_level(expr):
+        return expr.xreplace({s: engine.adjoint_of(node_of(s)) for s in expr.free_symbols
+                              if node_of(s) is not None and node_of(s).kind == "delta"})
+    if sympy.expand(one_level(form["concrete"]) - one_level(derivation.result)) != 0:
+        from ..self_check import SelfCheckFailed
+
+        raise SelfCheckFailed(f"the index form of {target} differs from its derivation")
+    pr = p.doprint
+    return {"equation": f"{pr(sympy.Derivative(C0, form['lhs']))} = "
+                        f"{flavor.sum_over_all(form['letters'], pr(form['rhs']))}",
+            "words": form["words"]}
+
+
 def derivation_context(derivation, flavor: str | Flavor = "text",
                        layers: str = "relative", seen: set | None = None,
                        linked: dict | None = None, at=None) -> dict:
@@ -332,6 +359,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "n_paths": len(chain.paths),
         "products": products,
         "result": pr(derivation.result) + num(derivation.result),
+        "index_form": _index_form(derivation, flavor, p),
         "expanded": pr(expanded) + num(expanded)
         if expanded not in (None, derivation.result) else None,
         "identities": activation_identities(shown, p) + jacobian_identities(chain, p),
