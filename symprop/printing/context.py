@@ -16,7 +16,6 @@ from typing import ClassVar
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 
-from ..graph import C0
 from ..notation import node_of
 from .identities import (
     activation_identities,
@@ -26,6 +25,7 @@ from .identities import (
     named_definitions,
 )
 from .latex import SeedLatexPrinter
+from .map_sums import index_form_view, map_letters, map_sum
 from .seed import MAX_TERMS, elide
 from .text import SeedStrPrinter
 
@@ -172,23 +172,6 @@ def _is_adjoint(expr) -> bool:
     return node is not None and node.kind == "adj"
 
 
-#: The letters of a map's axes in general terms: channel, then positions (z_{o,p,q}).
-MAP_LETTERS = "opq"
-
-
-def map_letters(symbols) -> tuple[tuple, tuple[str, ...]] | None:
-    """For nodes of a map (several indices): the general indices -- an axis's value where
-    every node shares it, its letter (o, p, q) where they differ -- and the letters that vary;
-    None for nodes with one index."""
-    nodes = [node_of(s) for s in symbols]
-    if any(n is None or len(n.indices) < 2 for n in nodes):
-        return None
-    columns = list(zip(*(n.indices for n in nodes)))
-    indices = tuple(values[0] if len(set(values)) == 1 else MAP_LETTERS[axis]
-                    for axis, values in enumerate(columns))
-    return indices, tuple(i for i in indices if isinstance(i, str))
-
-
 def _general(symbols: set, index: tuple[str, int]) -> sympy.Symbol:
     """The one symbol of a factor position, or (when it varies along the sum) its node with
     the summation letter as index: a_j^(L) for a_0^(L), a_1^(L), ...; a_{0,p,q}^(1) for the
@@ -203,13 +186,6 @@ def _general(symbols: set, index: tuple[str, int]) -> sympy.Symbol:
     return general_node(node.kind, node.layer, index[0])
 
 
-def _map_sum(group) -> tuple[str, ...] | None:
-    """The letters a group's sum runs over when it runs over the nodes of a map."""
-    found = map_letters({p.factors[0].denominator for p in group.paths}) \
-        if len(group.paths) > 1 else None
-    return found[1] if found else None
-
-
 def _general_factor(chain, n: int) -> sympy.Derivative:
     """Factor n of the chain rule as the sum's general term (the factor itself if no sum)."""
     factors = [p.factors[n] for p in chain.paths]
@@ -217,32 +193,6 @@ def _general_factor(chain, n: int) -> sympy.Derivative:
         return factors[0].derivative
     return sympy.Derivative(_general({f.numerator for f in factors}, chain.sum_index),
                             _general({f.denominator for f in factors}, chain.sum_index))
-
-
-def _index_form(derivation, flavor: Flavor, p) -> dict | None:
-    """The result for every weight (or input entry) of a layer at once, in letters, when the
-    layer writes one (a conv layer: a correlation); proven equal to the engine's result at
-    the target's own indices before it is shown."""
-    graph, target = derivation.graph, derivation.target
-    owners = [target.layer] if target.is_parameter else \
-        list(graph.consumers[0 if target.kind == "x" else target.layer])
-    layer = graph.layers[owners[0]] if len(owners) == 1 else None
-    form = layer.index_form(target) if hasattr(layer, "index_form") else None
-    if form is None:
-        return None
-    engine = derivation.engine
-
-    def one_level(expr):
-        return expr.xreplace({s: engine.adjoint_of(node_of(s)) for s in expr.free_symbols
-                              if node_of(s) is not None and node_of(s).kind == "delta"})
-    if sympy.expand(one_level(form["concrete"]) - one_level(derivation.result)) != 0:
-        from ..self_check import SelfCheckFailed
-
-        raise SelfCheckFailed(f"the index form of {target} differs from its derivation")
-    pr = p.doprint
-    return {"equation": f"{pr(sympy.Derivative(C0, form['lhs']))} = "
-                        f"{flavor.sum_over_all(form['letters'], pr(form['rhs']))}",
-            "words": form["words"]}
 
 
 def derivation_context(derivation, flavor: str | Flavor = "text",
@@ -296,8 +246,8 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     def general_chain(group) -> str:
         factors = [_general_factor(group, n) for n in range(len(group.paths[0].factors))]
         text = flavor.chain(p, factors)
-        if _map_sum(group):
-            return flavor.sum_over_all(_map_sum(group), text)
+        if map_sum(group):
+            return flavor.sum_over_all(map_sum(group), text)
         if group.sum_index:
             letter, layer = group.sum_index
             text = flavor.sum_over(letter, graph.widths[layer] - 1, text)
@@ -325,7 +275,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
     summed = None
     if chain.sum_index:
         letter, layer = chain.sum_index
-        letters = _map_sum(chain.groups[0])
+        letters = map_sum(chain.groups[0])
         summed = {"index": ", ".join(letters) if letters else letter, "layer": p.layer(layer),
                   "terms": len(chain.paths), "shared": None}
         if letters and derivation.target.is_parameter:  # a conv weight: one per position
@@ -359,7 +309,7 @@ def derivation_context(derivation, flavor: str | Flavor = "text",
         "n_paths": len(chain.paths),
         "products": products,
         "result": pr(derivation.result) + num(derivation.result),
-        "index_form": _index_form(derivation, flavor, p),
+        "index_form": index_form_view(derivation, flavor, p),
         "expanded": pr(expanded) + num(expanded)
         if expanded not in (None, derivation.result) else None,
         "identities": activation_identities(shown, p) + jacobian_identities(chain, p),
