@@ -21,6 +21,7 @@ import numpy as np
 import sympy
 
 from ..notation import Node, node_of
+from ..numeric import Products
 from .base import (
     IDENTITY,
     ActivationChoice,
@@ -186,6 +187,7 @@ class _Geometry:
                                                              c.padding))
         return at if all(0 <= x < n for x, n in zip(at, self.in_shape[1:])) else None
 
+    @functools.cache  # noqa: B019 - one geometry per config, kept for the process (_geometry)
     def terms(self, i: int) -> list[tuple[tuple[int, ...], int]]:
         """(weight index (o, c, u, v), flat input index) of each term of z_i, in order c, u,
         v; terms in the padding are absent (they are zero)."""
@@ -257,14 +259,18 @@ class ConvLayer(WithZ, SymbolicLayer):
         return tuple(terms + ([self.b[int(np.unravel_index(i, self.config.out_shape)[0])]]
                               if self.b else []))
 
-    def _index_of_terms(self, i: int) -> dict[sympy.Symbol, int]:
-        out: dict[sympy.Symbol, int] = {}
-        for n, (w, k) in enumerate(self.geometry.terms(i)):
-            out[self.weight(w)] = n
-            out.setdefault(self.below[k], n)
+    def _index_of_terms(self, i: int) -> dict[sympy.Symbol, tuple[int, sympy.Expr]]:
+        """Each symbol z_i reads -> (its term's position, the term's derivative by it: the
+        other factor, or 1 for the bias), read off the indices without building the terms."""
+        out: dict[sympy.Symbol, tuple[int, sympy.Expr]] = {}
+        terms = self.geometry.terms(i)
+        for n, (w, k) in enumerate(terms):
+            weight, a = self.weight(w), self.below[k]
+            out[weight] = (n, a)
+            out.setdefault(a, (n, weight))
         if self.b:
             out[self.b[int(np.unravel_index(i, self.config.out_shape)[0])]] = \
-                len(self.z_terms[i]) - 1
+                (len(terms), sympy.S.One)
         return out
 
     @property
@@ -282,7 +288,8 @@ class ConvLayer(WithZ, SymbolicLayer):
 
     def term_of(self, i: int, symbol: sympy.Symbol) -> int | None:
         """The one term of z_i that contains ``symbol``, or None (the symbol is not read)."""
-        return self._term_index[i].get(symbol)
+        found = self._term_index[i].get(symbol)
+        return None if found is None else found[0]
 
     def sources(self, i: int):
         return tuple(self.below[k] for _, k in self.geometry.terms(i))
@@ -291,10 +298,10 @@ class ConvLayer(WithZ, SymbolicLayer):
         return self.geometry.readers_of(self._below_index[source])
 
     def local(self, i: int, wrt: sympy.Symbol) -> sympy.Expr:
-        n = self.term_of(i, wrt)
-        if n is None:
-            return sympy.S.Zero
-        return sympy.diff(self.z_terms[i][n], wrt)
+        """dz_i/d(wrt): the other factor of the one term holding ``wrt`` (d(w a)/dw = a,
+        d(w a)/da = w, db/db = 1), what SymPy's diff of the term returns."""
+        found = self._term_index[i].get(wrt)
+        return sympy.S.Zero if found is None else found[1]
 
     def param_entries(self, param: Node) -> list[int]:
         if param.kind == "b":
@@ -309,6 +316,16 @@ class ConvLayer(WithZ, SymbolicLayer):
 
     def position(self, found: Node) -> int:
         return int(np.ravel_multi_index(found.indices, self.config.out_shape))
+
+    def numeric_definition(self, symbol: sympy.Symbol):
+        """z as its products w a (+ b), evaluated without building the sum."""
+        found = node_of(symbol)
+        if found is not None and found.layer == self.index and found.kind == "z":
+            i = self.position(found)
+            bias = self.b[found.j] if self.b else None
+            return Products([(self.weight(w), self.below[k])
+                             for w, k in self.geometry.terms(i)], bias)
+        return self.definition(symbol)
 
     def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
         found = node_of(symbol)

@@ -6,6 +6,7 @@ The nodes are the same numbers under flat names; dC_0/da_{c,p,q}^(l-1) is dC_0/d
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,6 +70,14 @@ class FlattenLayer(SymbolicLayer):
 
     def param_entries(self, param):
         return ()
+
+    def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
+        j = self._output_index.get(symbol)
+        return None if j is None else self.below[j]
+
+    @functools.cached_property
+    def _output_index(self) -> dict[sympy.Symbol, int]:
+        return {a: j for j, a in enumerate(self.outputs)}
 
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         return dict(zip(self.outputs, self.below))

@@ -194,13 +194,23 @@ class PoolLayer(SymbolicLayer):
     def param_entries(self, param):
         return ()
 
+    def window_definition(self, i: int) -> sympy.Expr:
+        """Max(window) (unevaluated: SymPy would compare every pair of entries) or the
+        mean."""
+        window = self.sources(i)
+        return sympy.Max(*window, evaluate=False) if self.config.REDUCE == "max" else \
+            sympy.Add(*window) / len(window)
+
+    @functools.cached_property
+    def _output_index(self) -> dict[sympy.Symbol, int]:
+        return {a: i for i, a in enumerate(self.outputs)}
+
+    def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
+        i = self._output_index.get(symbol)
+        return None if i is None else self.window_definition(i)
+
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
-        out = {}
-        for i, a in enumerate(self.outputs):
-            window = self.sources(i)
-            out[a] = sympy.Max(*window) if self.config.REDUCE == "max" else \
-                sympy.Add(*window) / len(window)
-        return out
+        return {a: self.window_definition(i) for i, a in enumerate(self.outputs)}
 
 
 class FirstMax(sympy.Function):
