@@ -68,22 +68,32 @@ class WorkedPoint:
         return format_number(self.value(expr))
 
     @functools.cached_property
-    def module_gradients(self) -> dict[str, np.ndarray]:
+    def module_gradients(self) -> dict[str, np.ndarray] | None:
         """The generated NumPy module's gradients at the point (a batch of this one sample),
-        computed once for every derivation a report holds against them."""
+        computed once for every derivation a report holds against them; for a network the
+        code targets do not handle yet (conv, pooling), JAX's or PyTorch's autodiff of the
+        reference forward pass instead (None without either: the derivation itself is
+        checked all the same)."""
+        spec = self.engine.graph.spec
+        X, Y = np.array([self.x]), np.array([self.y])
+        if any("codegen" not in c.SUPPORTS for c in spec.stack):
+            from .reference import gradient
+            from .self_check import autodiff_backend
+
+            backend = autodiff_backend()
+            return None if backend is None else gradient(backend, spec, self.arrays, X, Y)[1]
         from .codegen import generate
 
         folder = Path(tempfile.mkdtemp(prefix="symprop-worked-"))
         try:
             module = generate(self.engine.graph.spec).load(folder / "worked.py")
-            return module.gradients(self.arrays, np.array([self.x]), np.array([self.y]))
+            return module.gradients(self.arrays, X, Y)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_point(path: str | Path, engine) -> WorkedPoint:
     """Read VALUES.toml for ``engine``'s network; any problem is exit 2 naming the key."""
-    engine.graph.spec.require("worked", "--at VALUES.toml (a worked example)")
     path = Path(path)
     where = str(path)
     try:
@@ -110,7 +120,7 @@ def read_point(path: str | Path, engine) -> WorkedPoint:
                              hint="A worked example needs concrete activations: give the "
                                   "spec activation = \"sigmoid\" (or any other)")
     shapes = {f"{p.key}{l}": p.shape for l, p in spec.parameters()}
-    shapes |= {"x": (spec.layers[0],), "y": (spec.layers[-1],)}
+    shapes |= {"x": spec.input_shape, "y": (spec.layers[-1],)}
     known = [*shapes, "learning_rate"]
     unknown = sorted(set(data) - set(known))
     if unknown:
@@ -123,7 +133,7 @@ def read_point(path: str | Path, engine) -> WorkedPoint:
         raise InputError("expected a number", where=f"{where}: key 'learning_rate'",
                          hint="Write learning_rate = 0.5")
     return WorkedPoint(engine, {k: v for k, v in arrays.items() if k not in ("x", "y")},
-                       list(arrays["x"]), list(arrays["y"]),
+                       [float(v) for v in np.ravel(arrays["x"])], list(arrays["y"]),
                        None if rate is None else float(rate), where)
 
 
@@ -170,7 +180,7 @@ def hold_against_module(point: WorkedPoint, derivation) -> float | None:
     """The generated NumPy module's dC/d(target) at the point (batch of one sample), or None
     for a node; raises :class:`SelfCheckFailed` when it differs from the exact number."""
     node = derivation.target
-    if not node.is_parameter:
+    if not node.is_parameter or point.module_gradients is None:
         return None
     spec = derivation.graph.spec
     key = next(f"{p.key}{l}" for l, p in spec.parameters() if l == node.layer
@@ -178,7 +188,8 @@ def hold_against_module(point: WorkedPoint, derivation) -> float | None:
     got = float(point.module_gradients[key][node.indices])
     exact = float(point.value(derivation.result))
     if abs(got - exact) > MODULE_RTOL * max(abs(exact), 1e-12):
+        held = "the generated module's" if all("codegen" in c.SUPPORTS for c in spec.stack) \
+            else "autodiff's"
         raise SelfCheckFailed(f"the worked example's dC_0/d{node} = {exact!r} differs from "
-                              f"the generated module's {got!r} at the same point; nothing "
-                              "was printed")
+                              f"{held} {got!r} at the same point; nothing was printed")
     return got

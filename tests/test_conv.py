@@ -299,3 +299,33 @@ def render(derivation) -> str:
     from symprop.documents import render_derivation
 
     return render_derivation(derivation, layers="absolute")
+
+
+def test_a_worked_example_on_a_conv_network_gives_torch_s_numbers(tmp_path, capsys):
+    """derive --at: the number beside the result of a conv weight is PyTorch's gradient of
+    F.conv2d's loss at that point (a map given as nested lists, channel first)."""
+    torch = need("torch")
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    W1, b1 = rng.normal(size=(2, 1, 2, 2)) * 0.5, rng.normal(size=2) * 0.1
+    W3, x = rng.normal(size=(2, 18)) * 0.3, rng.uniform(size=(1, 4, 4))
+    values = tmp_path / "values.toml"
+    values.write_text(f"W1 = {W1.tolist()}\nb1 = {b1.tolist()}\nW3 = {W3.tolist()}\n"
+                      f"x = {x.tolist()}\ny = [0.0, 1.0]\n")
+    spec = tmp_path / "net.toml"
+    spec.write_text('input = [1, 4, 4]\nloss = "sse"\n[[layer]]\nkind = "conv2d"\nchannels = 2\n'
+                    'kernel = 2\nstride = 2\npadding = 1\nactivation = "tanh"\nbias = true\n'
+                    '[[layer]]\nkind = "flatten"\n[[layer]]\nkind = "dense"\nwidth = 2\n'
+                    'activation = "sigmoid"\n')
+    assert main(["derive", str(spec), "--wrt", "w_{1,0,0,1}^{(1)}", "--at", str(values)]) == 0
+    out = capsys.readouterr().out
+    result = out[out.index("Result:"):].splitlines()[1]
+    shown = float(result.rsplit("= ", 1)[1])
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in (("W1", W1), ("b1", b1),
+                                                             ("W3", W3))}
+    a1 = torch.tanh(torch.nn.functional.conv2d(torch.tensor(x)[None], t["W1"], t["b1"],
+                                               stride=2, padding=1))
+    a3 = torch.sigmoid(a1.reshape(1, -1) @ t["W3"].T)
+    ((a3 - torch.tensor([[0.0, 1.0]])) ** 2).sum().backward()
+    assert shown == pytest.approx(float(t["W1"].grad[1, 0, 0, 1]), rel=1e-8)

@@ -24,7 +24,7 @@ __all__ = ["FlattenConfig", "FlattenLayer"]
 class FlattenConfig(LayerConfig):
     kind = "flatten"
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked"})
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> FlattenConfig:

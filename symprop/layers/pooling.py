@@ -36,7 +36,7 @@ class PoolConfig(LayerConfig):
 
     KEYS: ClassVar[dict] = {"kernel": None, "stride": 0}
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked"})
     DIMS: ClassVar[int] = 2
     #: "max" or "mean".
     REDUCE: ClassVar[str] = "max"
