@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("model", metavar="FILE.py:NAME",
                      help="an nn.Module in FILE.py, or a function of no arguments returning one "
                           "(the file is run, as python FILE.py would)")
-    imp.add_argument("--input", required=True, metavar="N", help="the input's width, e.g. 784")
+    imp.add_argument("--input", required=True, metavar="N",
+                     help="the input's width, e.g. 784, or C,H,W for conv, e.g. 1,28,28")
     imp.add_argument("--loss", required=True, metavar="LOSS",
                      help="the torch loss, with torch's meaning: CrossEntropyLoss (logits in: a "
                           "softmax is added), MSELoss, BCEWithLogitsLoss (a sigmoid is added), "
@@ -263,15 +264,16 @@ def _check(args) -> int:
 def _import(args) -> int:
     from .importing import import_model
 
-    width = args.input.strip()
-    if not width.isdigit():
-        raise InputError(f"--input {args.input!r}: give the input's width, e.g. --input 784",
-                         hint="symprop imports models of flat inputs (batch, n); conv inputs "
-                              "need the conv kinds, which are not built yet")
-    spec_path, weights = import_model(args.model, int(width), args.loss, args.output,
+    parts = [p.strip() for p in args.input.split(",")]
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise InputError(f"--input {args.input!r}: give the input's width, e.g. --input 784, "
+                         "or its channels and positions, e.g. --input 1,28,28",
+                         hint="Without the batch axis: n, C,L or C,H,W")
+    shape = int(parts[0]) if len(parts) == 1 else tuple(map(int, parts))
+    spec_path, weights = import_model(args.model, shape, args.loss, args.output,
                                       args.weights)
-    print(f"wrote {spec_path}" + (f" and {weights}" if weights else "") + " (the generated "
-          "module's forward equals the model's on a random batch)", file=sys.stderr)
+    print(f"wrote {spec_path}" + (f" and {weights}" if weights else "") + " (its forward "
+          "pass equals the model's on a random batch)", file=sys.stderr)
     return 0
 
 

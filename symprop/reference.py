@@ -251,6 +251,23 @@ def forward_loss(ops: _Ops, spec: Spec, generic: dict[int, SmoothFunction]):
     return C
 
 
+def forward(backend: str, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray
+            ) -> np.ndarray:
+    """The output layer's activations for a batch X (flat rows, C order for a map), from
+    each layer's own reference forward pass in ``backend`` (float64), as a NumPy array."""
+    lib = load_backend(backend)
+    ops = _Ops(backend, spec, {})
+    keys = {c.index: {p.key: f"{p.key}{c.index}" for p in c.parameters(spec.layers)}
+            for c in spec.stack}
+    array = (lambda v: lib.numpy.asarray(v)) if backend == "jax" else lib.tensor
+    outputs = {0: array(X)}
+    for config in spec.stack:
+        own = {key: array(params[full]) for key, full in keys[config.index].items()}
+        outputs[config.index] = config.reference(ops, own, outputs)
+    out = outputs[spec.L]
+    return np.asarray(out) if backend == "jax" else out.detach().numpy()
+
+
 def gradient(backend: str, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray,
              Y: np.ndarray, generic: dict[int, SmoothFunction] | None = None,
              ) -> tuple[float, dict[str, np.ndarray]]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import need
 
+from symprop import Spec
 from symprop.codegen import generate
 from symprop.codegen.module import load_module
 
@@ -107,6 +108,8 @@ def make():
     return nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 3))
 
 conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 2))
+lenet = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(18, 3))
 plus = nn.Sequential(nn.Linear(3, 3), nn.Softplus(beta=2.0))
 ln = nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3, bias=False))
 rms = nn.Sequential(nn.Linear(3, 3), nn.RMSNorm(3))
@@ -158,7 +161,9 @@ def test_the_command_writes_a_spec_and_weights_the_other_commands_use(tmp_path):
                                            "derivative where a = y")),
     (("model.py:net", "--loss", "HuberLoss"), ("unknown torch loss 'HuberLoss'. Use one of "
                                               "CrossEntropyLoss, MSELoss, BCEWithLogitsLoss")),
-    (("model.py:conv", "--loss", "MSELoss"), "0 (Conv2d) has no symprop layer kind"),
+    (("model.py:conv", "--loss", "MSELoss"), ("layer 1 (conv2d): a conv2d layer reads a map "
+                                              "[channels, height, width], but the input has "
+                                              "shape [3]")),
     (("model.py:plus", "--loss", "MSELoss"), ("1 (Softplus): beta=2.0, threshold=20.0 is not "
                                              "symprop's softplus")),
     (("model.py:ln", "--loss", "MSELoss"), "1 (LayerNorm): bias=False keeps gamma without beta"),
@@ -181,12 +186,38 @@ def test_what_cannot_be_expressed_is_exit_2_naming_the_module(tmp_path, args, me
     assert not (tmp_path / "net.toml").exists() and not (tmp_path / "net.npz").exists()
 
 
-def test_conv_input_shapes_wait_for_the_conv_kinds(tmp_path):
-    need("torch")
-    proc = _import(tmp_path, "model.py:net", "--input", "1,28,28", "--loss", "MSELoss", "-o",
-                   "net.toml")
-    assert proc.returncode == 2
-    assert "conv inputs need the conv kinds, which are not built yet" in proc.stderr
+def test_a_conv_model_imports_with_its_input_shape_and_derives(tmp_path):
+    """--input 1,6,6: Conv2d (its ReLU folded in), MaxPool2d, Flatten, Linear become conv2d,
+    maxpool2d, flatten, dense; the spec's forward equals the model's, and derive gives
+    PyTorch's gradient at the imported weights."""
+    torch = need("torch")
+    proc = _import(tmp_path, "model.py:lenet", "--input", "1,6,6", "--loss", "CrossEntropyLoss",
+                   "-o", "net.toml", "--weights", "net.npz")
+    assert proc.returncode == 0, proc.stderr
+    spec = Spec.from_toml(tmp_path / "net.toml")
+    assert spec.input_shape == (1, 6, 6)
+    assert [c.describe() for c in spec.stack] == [
+        "conv2d, 2 channels, kernel 3, padding 1, relu, bias", "maxpool2d 2", "flatten",
+        "dense, softmax, bias"]
+    params = dict(np.load(tmp_path / "net.npz"))
+    model = load_module(tmp_path / "model.py").lenet.double()
+    X = torch.randn(1, 1, 6, 6, dtype=torch.float64)
+    loss = torch.nn.functional.cross_entropy(model(X), torch.tensor([2]))
+    loss.backward()
+    from symprop import backprop
+    from symprop.notation import Node
+    from symprop.numeric import Evaluator
+    from symprop.proof import definitions_of
+
+    engine = backprop(spec)
+    graph = engine.graph
+    values = dict(zip(graph.x, X.numpy().reshape(-1))) | dict(zip(graph.y, [0.0, 0.0, 1.0]))
+    for l, p in spec.parameters():
+        for index in np.ndindex(*p.shape):
+            values[Node(p.kind, l, *index).symbol] = float(params[f"{p.key}{l}"][index])
+    got = Evaluator(values, resolve=definitions_of(engine))(
+        engine.gradient(Node("w", 1, 1, 0, 2, 1)))
+    assert got == pytest.approx(float(model[0].weight.grad[1, 0, 2, 1]), rel=1e-10)
 
 
 def test_without_pytorch_import_says_how_to_install_it(tmp_path, monkeypatch, capsys):

@@ -29,6 +29,7 @@ from .base import (
     ParamSpec,
     ParseContext,
     parse_activation,
+    torch_array,
 )
 from .maps import axes_text as text
 from .maps import map_below, pair, short, window_count
@@ -88,6 +89,28 @@ class ConvConfig(LayerConfig):
                                                "layer with softmax")
         return cls(ctx.index, math.prod(out), below, out, kernel, stride, padding,
                    activation, ctx.boolean(table, "bias"))
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """nn.Conv1d/Conv2d with zero padding given as numbers, no dilation, no groups: W and
+        b are its weight and bias as they are (PyTorch's layout is symprop's)."""
+        from ..errors import InputError
+
+        name = type(module).__name__
+        if isinstance(module.padding, str) or module.padding_mode != "zeros" \
+                or set(module.dilation) != {1} or module.groups != 1:
+            raise InputError(f"{where} ({name}): padding={module.padding!r}, padding_mode="
+                             f"{module.padding_mode!r}, dilation={module.dilation}, groups="
+                             f"{module.groups} is not a plain convolution with zero padding",
+                             hint="symprop's conv takes kernel, stride and a zero padding "
+                                  "given as numbers; no dilation, no groups")
+        params = {"W": torch_array(module.weight)}
+        if module.bias is not None:
+            params["b"] = torch_array(module.bias)
+        return ({"kind": cls.kind, "channels": module.out_channels,
+                 "kernel": short(tuple(module.kernel_size)), "stride": short(tuple(module.stride)),
+                 "padding": short(tuple(module.padding)), "activation": "identity",
+                 "bias": module.bias is not None}, params)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -163,12 +186,14 @@ class ConvConfig(LayerConfig):
 class Conv1dConfig(ConvConfig):
     kind = "conv1d"
     DIMS: ClassVar[int] = 1
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Conv1d",)
 
 
 @dataclass(frozen=True)
 class Conv2dConfig(ConvConfig):
     kind = "conv2d"
     DIMS: ClassVar[int] = 2
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Conv2d",)
 
 
 class _Geometry:

@@ -25,6 +25,18 @@ class FlattenConfig(LayerConfig):
     kind = "flatten"
     READS_FLAT: ClassVar[bool] = False
     SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked"})
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Flatten",)
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """nn.Flatten over every axis after the batch."""
+        from ..errors import InputError
+
+        if module.start_dim != 1 or module.end_dim != -1:
+            raise InputError(f"{where} (Flatten): start_dim={module.start_dim}, end_dim="
+                             f"{module.end_dim}", hint="Flatten every axis after the batch: "
+                                                       "nn.Flatten()")
+        return {"kind": cls.kind}, {}
 
     @classmethod
     def parse(cls, table: Mapping[str, Any], ctx: ParseContext) -> FlattenConfig:

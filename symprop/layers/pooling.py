@@ -64,6 +64,24 @@ class PoolConfig(LayerConfig):
         out = (below[0], *(window_count(n, k, s) for n, k, s in zip(sizes, kernel, stride)))
         return cls(ctx.index, math.prod(out), below, out, kernel, stride)
 
+    @classmethod
+    def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """nn.MaxPool*/AvgPool* without padding, dilation or ceil_mode."""
+        from ..errors import InputError
+
+        def axes(value):
+            return tuple(value) if isinstance(value, tuple | list) else (value,) * cls.DIMS
+        padding = axes(module.padding)
+        dilation = axes(getattr(module, "dilation", 1))
+        if set(padding) != {0} or set(dilation) != {1} or module.ceil_mode \
+                or getattr(module, "return_indices", False) \
+                or getattr(module, "divisor_override", None) is not None:
+            raise InputError(f"{where} ({type(module).__name__}): padding, dilation, ceil_mode "
+                             "or a divisor override is not symprop's pooling",
+                             hint="symprop's pooling takes a kernel and a stride only")
+        return ({"kind": cls.kind, "kernel": short(axes(module.kernel_size)),
+                 "stride": short(axes(module.stride))}, {})
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.out_shape
@@ -116,11 +134,13 @@ class PoolConfig(LayerConfig):
 class MaxPool1dConfig(PoolConfig):
     kind = "maxpool1d"
     DIMS: ClassVar[int] = 1
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("MaxPool1d",)
 
 
 @dataclass(frozen=True)
 class MaxPool2dConfig(PoolConfig):
     kind = "maxpool2d"
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("MaxPool2d",)
 
 
 @dataclass(frozen=True)
@@ -128,12 +148,14 @@ class AvgPool1dConfig(PoolConfig):
     kind = "avgpool1d"
     DIMS: ClassVar[int] = 1
     REDUCE: ClassVar[str] = "mean"
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("AvgPool1d",)
 
 
 @dataclass(frozen=True)
 class AvgPool2dConfig(PoolConfig):
     kind = "avgpool2d"
     REDUCE: ClassVar[str] = "mean"
+    TORCH_MODULES: ClassVar[tuple[str, ...]] = ("AvgPool2d",)
 
 
 @dataclass(frozen=True)
