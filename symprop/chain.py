@@ -242,7 +242,7 @@ class ChainSteps:
         if node.kind == "z":
             return self._through_activation(symbol, node.layer, g.position(node), ())
         if node.kind == "a" and node.layer == g.L:
-            return ChainRule.of(symbol, (Path((self.factor_loss(node.j),)),))
+            return ChainRule.of(symbol, (Path((self.factor_loss(g.position(node)),)),))
         if node.is_parameter:  # of a layer without a z: through the outputs it enters
             l = node.layer
             paths = tuple(Path((self.factor_dC_da(l, i), self.factor_local(l, i, symbol)))
@@ -263,7 +263,8 @@ class ChainSteps:
                 for i in self._contributors(c, m):
                     paths.append(Path((self.factor_dC_da(c, i),
                                        self.factor_activation(c, i, m), last)))
-            return PathGroup(tuple(paths), ("j", c))
+            flat = len(consumer.config.shape) == 1  # a map read through one window: no sum
+            return PathGroup(tuple(paths), ("j", c) if flat or len(paths) > 1 else None)
         paths = [Path((self.factor_dC_da(c, i), self.factor_local(c, i, symbol)))
                  for i in consumer.readers(symbol)]
         return PathGroup(tuple(paths), ("j", c) if len(paths) > 1 else None)

@@ -175,8 +175,10 @@ def _derive(args) -> int:
     # checked first: a derivation that differs from the truth is never printed
     line, ok = _proof_line(derivation, args.force, decisive=args.prove)
     if point is not None and hold_against_module(point, derivation) is not None:
-        line += ("Worked example: the result equals the generated NumPy module's gradient at "
-                 "the same point (float64, rtol 1e-9).\n")
+        held = "the generated NumPy module's gradient" if all(
+            "codegen" in c.SUPPORTS for c in spec.stack) else "autodiff of the reference forward"
+        line += (f"Worked example: the result equals {held} at the same point (float64, rtol "
+                 "1e-9).\n")
     layers = args.layers or layer_spelling(args.wrt)  # answer in the user's spelling
     text = derivation_document(derivation, args.format, args.standalone, layers,
                                force=args.force, at=point)

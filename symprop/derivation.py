@@ -181,6 +181,13 @@ class Backprop(ChainSteps):
         node = self.graph.resolve(target)
         if not (node.kind in _DERIVABLE or node.is_parameter):
             raise not_derivable(node)
+        maps = any(len(shape) > 1 for shape in self.graph.spec.shapes)
+        if maps and not self.chain(node).paths:  # an entry no window reads (stride > kernel)
+            raise NameLookupError(
+                f"{node} reaches the loss by no path: no window of the layer that reads it "
+                f"covers it (or, for a weight, every window it meets lies in the padding), "
+                f"so dC_0/d{node} = 0", hint="Derive an entry a window reads, e.g. one "
+                                              "nearer the top-left corner")
         return Derivation(node, self)
 
     def derive_node(self, node: Node) -> Derivation:

@@ -126,6 +126,14 @@ class Spec:
                      tuple(sorted(self.activations.items())), self.name, self.stack))
 
     # ----------------------------------------------------------------- views
+    def _example_name(self) -> str:
+        """The first parameter of the network in seed notation (x_0 without parameters)."""
+        from .notation import Node
+
+        for l, p in self.parameters():
+            return Node(p.kind, l, *[0] * len(p.shape)).latex()
+        return Node("x", None, *[0] * len(self.input_shape)).latex()
+
     def require(self, work: str, command: str) -> None:
         """Refuse, with a :class:`SpecError` (exit 2) naming the first layer, a network with
         a kind that does not do ``work`` yet (``"codegen"``, ``"report"``, ``"matrix"``,
@@ -135,7 +143,7 @@ class Spec:
                 raise SpecError(f"{command} does not handle {config.kind} layers yet",
                                 where=f"{self.source}: layer {config.index} ({config.kind})",
                                 hint="Use symprop derive --wrt NAME for their gradients, "
-                                     "derived and proven, e.g. --wrt 'w_{0,0,0,0}^{(1)}'")
+                                     f"derived and proven, e.g. --wrt '{self._example_name()}'")
 
     @property
     def input_shape(self) -> tuple[int, ...]:

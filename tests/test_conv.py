@@ -329,3 +329,43 @@ def test_a_worked_example_on_a_conv_network_gives_torch_s_numbers(tmp_path, caps
     a3 = torch.sigmoid(a1.reshape(1, -1) @ t["W3"].T)
     ((a3 - torch.tensor([[0.0, 1.0]])) ** 2).sum().backward()
     assert shown == pytest.approx(float(t["W1"].grad[1, 0, 0, 1]), rel=1e-8)
+
+
+@pytest.mark.parametrize(("input_", "layers", "name", "message"), [
+    ([1, 5, 5], [{"kind": "conv2d", "channels": 1, "kernel": 1, "stride": 2}],
+     "x_{0,0,1}", "x_0,0,1 reaches the loss by no path"),
+    ([2, 5, 5], [{"kind": "conv2d", "channels": 2, "kernel": 3, "padding": 1},
+                 {"kind": "maxpool2d", "kernel": 2}], "a_{0,4,4}^{(1)}",
+     "a_0,4,4^(1) reaches the loss by no path"),
+])
+def test_an_entry_no_window_reads_is_exit_2_not_a_crash(tmp_path, capsys, input_, layers,
+                                                       name, message):
+    """Found by review: stride above the kernel, or a pool that drops the map's last row."""
+    path = tmp_path / "net.toml"
+    tables = "".join("[[layer]]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"')
+                                              for k, v in t.items()) for t in layers)
+    path.write_text(f"input = {input_!r}\nloss = \"sse\"\n{tables}"
+                    '[[layer]]\nkind = "flatten"\n[[layer]]\nkind = "dense"\nwidth = 1\n')
+    assert main(["derive", str(path), "--wrt", name]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_two_conv_layers_and_conv1d_print_their_index_forms(capsys):
+    """Found by review: the index form's check expanded the deltas of the next conv layer
+    twice (exit 3), and conv1d's letters ran together with their offsets."""
+    spec = conv_spec(1, 3, 2, 1, size=7, in_channels=2, more=[
+        {"kind": "conv1d", "channels": 1, "kernel": 2, "padding": 1, "activation": "tanh"}])
+    text = render(backprop(spec).derive("w_{1,0,2}^{(1)}"))
+    assert "dC_0/dw_o,c,u^(1) = sum_(p) [ delta_op^(1)*x_c,2p+u-1 ]" in text
+    assert "(dC_0/da_1,p^(1)) * (da_1,p^(1)/dz_1,p^(1))" in text
+
+
+def test_a_map_as_the_last_layer_and_too_many_nodes_exit_2():
+    with pytest.raises(SpecError, match=r"the last layer meets the loss and must be flat, but "
+                                        r"it is a map of shape \[1, 2, 2\]"):
+        Spec.from_dict({"input": [1, 3, 3], "loss": "sse",
+                        "layer": [{"kind": "conv2d", "channels": 1, "kernel": 2}]})
+    with pytest.raises(SpecError, match=r"layer 1 \(conv2d\): the layer has 18000000 nodes"):
+        Spec.from_dict({"input": [1, 3, 3], "loss": "sse",
+                        "layer": [{"kind": "conv2d", "channels": 2000000, "kernel": 1},
+                                  {"kind": "flatten"}]})

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import SpecError
 from .activation import ActivationConfig
 from .add import AddConfig
-from .base import MAX_LAYERS, LayerConfig, ParseContext, describe
+from .base import MAX_LAYERS, MAX_WIDTH, LayerConfig, ParseContext, describe
 from .concat import ConcatConfig
 from .conv import Conv1dConfig, Conv2dConfig
 from .custom import CustomConfig
@@ -67,10 +67,19 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
                            tuple(shapes))
         if KINDS[kind].READS_FLAT and len(shapes[-1]) > 1:
             below = "the input" if index == 1 else f"layer {index - 1}"
-            raise ctx.error(f"a {kind} layer reads a flat layer, but {below} is a map of shape "
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise ctx.error(f"{article} {kind} layer reads a flat layer, but {below} is a map of shape "
                             f"{list(shapes[-1])} (channels, positions)",
                             hint="Put a flatten layer before it: [[layer]] kind = \"flatten\"")
         config = KINDS[kind].parse(table, ctx)
+        if config.width > MAX_WIDTH:
+            raise ctx.error(f"the layer has {config.width} nodes (shape {list(config.shape)}), "
+                            f"more than the {MAX_WIDTH} supported",
+                            hint="Use fewer channels or a smaller input")
+        if index == len(tables) and len(config.shape) > 1:
+            raise ctx.error(f"the last layer meets the loss and must be flat, but it is a map "
+                            f"of shape {list(config.shape)}",
+                            hint="End with a flatten layer (and a dense layer)")
         configs.append(config)
         widths.append(config.width)
         shapes.append(config.shape)
