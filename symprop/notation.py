@@ -144,9 +144,8 @@ def index_label(indices: tuple[int, ...]) -> str:
 
     An index may also be a letter (``"j"``) for the general nodes of printed equations.
     """
-    letters = [isinstance(i, str) for i in indices]
-    if len(indices) <= 2 and (all(letters) or not any(letters)) and all(
-            len(i) == 1 if isinstance(i, str) else i < 10 for i in indices):
+    if len(indices) <= 2 and all(len(i) == 1 if isinstance(i, str) else i < 10
+                                 for i in indices):
         return "".join(map(str, indices))
     return ",".join(map(str, indices))
 
