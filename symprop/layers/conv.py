@@ -10,7 +10,6 @@ output are maps (C, L) or (C, H, W), flattened in C order as every layer's nodes
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from .base import (
     torch_array,
 )
 from .maps import axes_text as text
-from .maps import map_below, pair, short, window_count
+from .maps import map_below, pair, short, window_count, window_geometry
 from .symbolic import GraphContext, LazyRows, SymbolicLayer, WithZ, activation_function, node
 
 __all__ = ["Conv1dConfig", "Conv2dConfig", "ConvLayer"]
@@ -153,7 +152,7 @@ class ConvConfig(LayerConfig):
     def reached(self, source: int, ks: set[int]) -> set[int]:
         if source != self.index - 1:
             return set()
-        layer = _geometry(self)
+        layer = window_geometry(self)
         return {i for k in ks for i in layer.readers_of(k)}
 
     def build(self, ctx: GraphContext) -> ConvLayer:
@@ -196,62 +195,6 @@ class Conv2dConfig(ConvConfig):
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Conv2d",)
 
 
-class _Geometry:
-    """Which input entry each term of each z reads: index arithmetic on the flat nodes."""
-
-    def __init__(self, config: ConvConfig):
-        self.config = config
-        self.in_shape, self.out_shape = config.in_shape, config.out_shape
-        self.offsets = tuple(itertools.product(*(range(k) for k in config.kernel)))
-
-    def input_position(self, position: tuple[int, ...], offset: tuple[int, ...]):
-        """The input position a window at ``position`` reads through ``offset``, or None in
-        the padding."""
-        c = self.config
-        at = tuple(p * s + u - pad for p, s, u, pad in zip(position, c.stride, offset,
-                                                             c.padding))
-        return at if all(0 <= x < n for x, n in zip(at, self.in_shape[1:])) else None
-
-    @functools.cache  # noqa: B019 - one geometry per config, kept for the process (_geometry)
-    def terms(self, i: int) -> list[tuple[tuple[int, ...], int]]:
-        """(weight index (o, c, u, v), flat input index) of each term of z_i, in order c, u,
-        v; terms in the padding are absent (they are zero)."""
-        o, *position = np.unravel_index(i, self.out_shape)
-        out = []
-        for c in range(self.in_shape[0]):
-            for offset in self.offsets:
-                at = self.input_position(tuple(position), offset)
-                if at is not None:
-                    flat = int(np.ravel_multi_index((c, *at), self.in_shape))
-                    out.append(((int(o), c, *offset), flat))
-        return out
-
-    def readers_of(self, k: int) -> list[int]:
-        """The entries z_i whose window reads input entry k, in order."""
-        _c, *at = np.unravel_index(k, self.in_shape)
-        found = set()
-        for position in itertools.product(*(range(n) for n in self.out_shape[1:])):
-            for offset in self.offsets:
-                if self.input_position(position, offset) == tuple(at):
-                    found.update(int(np.ravel_multi_index((o, *position), self.out_shape))
-                                 for o in range(self.out_shape[0]))
-        return sorted(found)
-
-    def weight_entries(self, o: int, c: int, offset: tuple[int, ...]) -> list[int]:
-        """The entries z_i of channel o whose window reads a real input entry through
-        weight (o, c, offset)."""
-        out = []
-        for position in itertools.product(*(range(n) for n in self.out_shape[1:])):
-            if self.input_position(position, offset) is not None:
-                out.append(int(np.ravel_multi_index((o, *position), self.out_shape)))
-        return out
-
-
-@functools.lru_cache(maxsize=64)
-def _geometry(config: ConvConfig) -> _Geometry:
-    return _Geometry(config)
-
-
 class ConvLayer(WithZ, SymbolicLayer):
     """z_{o,p,q} = sum of w a over the window (+ b_o), a = g(z): the interface of a layer with
     a z (entries z, deltas, ``z_terms``, ``term_of``, ``a_def``), as the dense layer has."""
@@ -260,7 +203,7 @@ class ConvLayer(WithZ, SymbolicLayer):
         super().__init__(config, ctx)
         self.kind = config.kind
         l = self.index
-        self.geometry = _geometry(config)
+        self.geometry = window_geometry(config)
         self.below = tuple(self.sources_of[l - 1])
         shape = config.out_shape
         self.z = tuple(node("z", l, *map(int, idx)) for idx in np.ndindex(*shape))

@@ -4,11 +4,16 @@ per axis, PyTorch's output size, and how such keys print."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Mapping
+
+import numpy as np
 
 from .base import ParseContext
 
-__all__ = ["axes_text", "map_below", "pair", "short", "window_count"]
+__all__ = ["WindowGeometry", "axes_text", "map_below", "pair", "short", "window_count",
+           "window_geometry"]
 
 
 def map_below(ctx: ParseContext, kind: str, dims: int) -> tuple[int, ...]:
@@ -51,3 +56,60 @@ def short(values: tuple[int, ...]):
 def axes_text(values: tuple[int, ...]) -> str:
     """``3`` or ``2x3``, for one-line descriptions."""
     return "x".join(map(str, values)) if len(set(values)) > 1 else str(values[0])
+
+
+class WindowGeometry:
+    """Which input entry each window reads, for a conv or pooling config (in_shape,
+    out_shape, kernel, stride, padding): index arithmetic on the flat nodes."""
+
+    def __init__(self, config):
+        self.config = config
+        self.in_shape, self.out_shape = config.in_shape, config.out_shape
+        self.offsets = tuple(itertools.product(*(range(k) for k in config.kernel)))
+
+    def input_position(self, position: tuple[int, ...], offset: tuple[int, ...]):
+        """The input position a window at ``position`` reads through ``offset``, or None in
+        the padding."""
+        c = self.config
+        at = tuple(p * s + u - pad for p, s, u, pad in zip(position, c.stride, offset,
+                                                             c.padding))
+        return at if all(0 <= x < n for x, n in zip(at, self.in_shape[1:])) else None
+
+    @functools.cache  # noqa: B019 - one geometry per config, kept for the process (_geometry)
+    def terms(self, i: int) -> list[tuple[tuple[int, ...], int]]:
+        """(weight index (o, c, u, v), flat input index) of each term of z_i, in order c, u,
+        v; terms in the padding are absent (they are zero)."""
+        o, *position = np.unravel_index(i, self.out_shape)
+        out = []
+        for c in range(self.in_shape[0]):
+            for offset in self.offsets:
+                at = self.input_position(tuple(position), offset)
+                if at is not None:
+                    flat = int(np.ravel_multi_index((c, *at), self.in_shape))
+                    out.append(((int(o), c, *offset), flat))
+        return out
+
+    def readers_of(self, k: int) -> list[int]:
+        """The entries z_i whose window reads input entry k, in order."""
+        _c, *at = np.unravel_index(k, self.in_shape)
+        found = set()
+        for position in itertools.product(*(range(n) for n in self.out_shape[1:])):
+            for offset in self.offsets:
+                if self.input_position(position, offset) == tuple(at):
+                    found.update(int(np.ravel_multi_index((o, *position), self.out_shape))
+                                 for o in range(self.out_shape[0]))
+        return sorted(found)
+
+    def weight_entries(self, o: int, c: int, offset: tuple[int, ...]) -> list[int]:
+        """The entries z_i of channel o whose window reads a real input entry through
+        weight (o, c, offset)."""
+        out = []
+        for position in itertools.product(*(range(n) for n in self.out_shape[1:])):
+            if self.input_position(position, offset) is not None:
+                out.append(int(np.ravel_multi_index((o, *position), self.out_shape)))
+        return out
+
+
+@functools.lru_cache(maxsize=64)
+def window_geometry(config) -> WindowGeometry:
+    return WindowGeometry(config)

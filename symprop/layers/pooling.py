@@ -21,9 +21,8 @@ import numpy as np
 import sympy
 
 from .base import LayerConfig, ParseContext
-from .conv import _geometry
 from .maps import axes_text as text
-from .maps import map_below, pair, short, window_count
+from .maps import map_below, pair, short, window_count, window_geometry
 from .symbolic import GraphContext, SymbolicLayer, node
 
 __all__ = ["AvgPool1dConfig", "AvgPool2dConfig", "MaxPool1dConfig", "MaxPool2dConfig",
@@ -168,7 +167,7 @@ class _Windows:
 
 @functools.lru_cache(maxsize=64)
 def _windows(config: PoolConfig) -> _Windows:
-    geometry = _geometry(config)
+    geometry = window_geometry(config)
     members, readers = [], [[] for _ in range(math.prod(config.in_shape))]
     for i in range(math.prod(config.out_shape)):
         c, *position = np.unravel_index(i, config.out_shape)
