@@ -179,6 +179,28 @@ class ChainSteps:
                       term_derivatives=tuple(sympy.factor_terms(sympy.diff(t, a_j))
                                                for t in g.loss_terms))
 
+    def reaches_loss(self, layer: int, j: int) -> bool:
+        """Does output j of ``layer`` reach the loss?  Every node does in a flat network; in
+        a map, an entry no window of the next layer reads (a stride above the kernel, a pool
+        dropping the last row) does not, nor anything that reaches the loss only through
+        such entries.  A path through one of them is 0 and no derivation shows it."""
+        g = self.graph
+        if layer == g.L or len(g.spec.shapes[layer]) == 1 and \
+                all(len(g.spec.shapes[c]) == 1 for c in g.consumers[layer]):
+            return True
+        key = ("reaches", layer, j)
+        if key not in self._reach:
+            symbol = g.output(layer, j)
+            self._reach[key] = any(self.reaches_loss(c, i) for c in g.consumers[layer]
+                                   for m in g.layers[c].readers(symbol)
+                                   for i in (self._contributors(c, m)
+                                             if g.layers[c].through_activation else (m,)))
+        return self._reach[key]
+
+    @functools.cached_property
+    def _reach(self) -> dict:
+        return {}
+
     def factor_dC_da(self, layer: int, j: int) -> Factor:
         """dC_0/da_j^(l): from the loss at the output, a backward step in a hidden layer."""
         if layer == self.graph.L:
@@ -237,7 +259,8 @@ class ChainSteps:
             # shared by every z of a set (a conv weight at every position): one path each
             paths = tuple(Path((self.factor_dC_da(l, i), self.factor_activation(l, i, j),
                                 self.factor_z(l, j, symbol)))
-                          for j in entries for i in self._contributors(l, j))
+                          for j in entries for i in self._contributors(l, j)
+                          if self.reaches_loss(l, i))
             return ChainRule.of(symbol, paths, ("i", l))
         if node.kind == "z":
             return self._through_activation(symbol, node.layer, g.position(node), ())
@@ -246,12 +269,12 @@ class ChainSteps:
         if node.is_parameter:  # of a layer without a z: through the outputs it enters
             l = node.layer
             paths = tuple(Path((self.factor_dC_da(l, i), self.factor_local(l, i, symbol)))
-                          for i in g.layers[l].param_entries(node))
+                          for i in g.layers[l].param_entries(node) if self.reaches_loss(l, i))
             return ChainRule.of(symbol, paths, None if len(paths) == 1 else ("j", l))
         # a hidden node or an input: the backward step over every layer it feeds
         layer = 0 if node.kind == "x" else node.layer
-        return ChainRule(symbol, tuple(self._through_consumer(c, symbol)
-                                       for c in g.consumers[layer]))
+        groups = (self._through_consumer(c, symbol) for c in g.consumers[layer])
+        return ChainRule(symbol, tuple(group for group in groups if group.paths))
 
     def _through_consumer(self, c: int, symbol: sympy.Symbol) -> PathGroup:
         """The paths from the loss to ``symbol`` through layer ``c``, which reads it."""
@@ -261,12 +284,13 @@ class ChainSteps:
             for m in consumer.readers(symbol):
                 last = self.factor_z(c, m, symbol)
                 for i in self._contributors(c, m):
-                    paths.append(Path((self.factor_dC_da(c, i),
-                                       self.factor_activation(c, i, m), last)))
+                    if self.reaches_loss(c, i):
+                            paths.append(Path((self.factor_dC_da(c, i),
+                                           self.factor_activation(c, i, m), last)))
             flat = len(consumer.config.shape) == 1  # a map read through one window: no sum
             return PathGroup(tuple(paths), ("j", c) if flat or len(paths) > 1 else None)
         paths = [Path((self.factor_dC_da(c, i), self.factor_local(c, i, symbol)))
-                 for i in consumer.readers(symbol)]
+                 for i in consumer.readers(symbol) if self.reaches_loss(c, i)]
         return PathGroup(tuple(paths), ("j", c) if len(paths) > 1 else None)
 
     def _contributors(self, layer: int, m: int) -> range | tuple[int]:
@@ -275,6 +299,7 @@ class ChainSteps:
 
     def _through_activation(self, symbol, layer, j, tail) -> ChainRule:
         paths = tuple(Path((self.factor_dC_da(layer, i), self.factor_activation(layer, i, j))
-                           + tail) for i in self._contributors(layer, j))
+                           + tail) for i in self._contributors(layer, j)
+                      if self.reaches_loss(layer, i))
         index = None if len(paths) == 1 and self.graph.is_elementwise(layer) else ("i", layer)
         return ChainRule.of(symbol, paths, index)

@@ -235,13 +235,12 @@ def _hold_forward(module, spec: Spec, params: dict, added: str | None) -> None:
             want = torch.softmax(want, dim=-1)
         elif added == "sigmoid":
             want = torch.sigmoid(want)
-    flat = X.numpy().reshape(7, -1)
     if all("codegen" in c.SUPPORTS for c in spec.stack):
-        got = generate(spec).load().forward(params, flat)
-    else:  # no module for conv layers yet: each layer's own reference forward pass
+        got = generate(spec).load().forward(params, X.numpy())
+    else:  # a kind with no module yet: each layer's own reference forward pass
         from .reference import forward
 
-        got = forward("torch", spec, params, flat)
+        got = forward("torch", spec, params, X.numpy())
     want = want.numpy()
     if got.shape != want.shape or not np.allclose(got, want, rtol=FORWARD_RTOL, atol=1e-12):
         raise SelfCheckFailed("the imported spec's forward pass differs from the model's on a "

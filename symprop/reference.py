@@ -242,7 +242,7 @@ def forward_loss(ops: _Ops, spec: Spec, generic: dict[int, SmoothFunction]):
             for c in spec.stack}
 
     def C(params, X, Y):
-        outputs = {0: X}
+        outputs = {0: X.reshape((X.shape[0], -1))}  # a map's samples as flat rows, C order
         for config in spec.stack:
             own = {key: params[full] for key, full in keys[config.index].items()}
             outputs[config.index] = config.reference(ops, own, outputs)
@@ -253,14 +253,14 @@ def forward_loss(ops: _Ops, spec: Spec, generic: dict[int, SmoothFunction]):
 
 def forward(backend: str, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray
             ) -> np.ndarray:
-    """The output layer's activations for a batch X (flat rows, C order for a map), from
+    """The output layer's activations for a batch X (rows, or maps flattened in C order), from
     each layer's own reference forward pass in ``backend`` (float64), as a NumPy array."""
     lib = load_backend(backend)
     ops = _Ops(backend, spec, {})
     keys = {c.index: {p.key: f"{p.key}{c.index}" for p in c.parameters(spec.layers)}
             for c in spec.stack}
     array = (lambda v: lib.numpy.asarray(v)) if backend == "jax" else lib.tensor
-    outputs = {0: array(X)}
+    outputs = {0: array(X).reshape((len(X), -1))}
     for config in spec.stack:
         own = {key: array(params[full]) for key, full in keys[config.index].items()}
         outputs[config.index] = config.reference(ops, own, outputs)

@@ -113,7 +113,7 @@ def random_inputs(spec: Spec, module: ModuleType, *, seed: int = 0, batch: int =
     rng = np.random.default_rng(seed)
     params = module.init_params(seed, np.float64)
     params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in params.items()}
-    X = rng.normal(size=(batch, spec.layers[0]))
+    X = rng.normal(size=(batch, *spec.input_shape))
     n_out = spec.layers[-1]
     if spec.loss == "cross_entropy":
         Y = rng.dirichlet(np.ones(n_out), size=batch)

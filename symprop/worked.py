@@ -87,7 +87,7 @@ class WorkedPoint:
         folder = Path(tempfile.mkdtemp(prefix="symprop-worked-"))
         try:
             module = generate(self.engine.graph.spec).load(folder / "worked.py")
-            return module.gradients(self.arrays, X, Y)
+            return module.gradients(self.arrays, X.reshape(1, *spec.input_shape), Y)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -62,13 +62,10 @@ def test_conv_gradients_agree_with_the_composed_c0_and_jax(dims, kernel, stride,
     _assert_proven(prove_all(engine, "jax"))
 
 
-@settings(max_examples=12, deadline=None)
-@given(st.data())
-def test_random_conv_stacks_agree_with_torch_autodiff(data):
+def _random_stack(data) -> Spec:
     """Two conv layers (any kernel, stride, padding that fit), relu, tanh or sigmoid, with
     and without bias, each maybe followed by a max or average pool, before flatten and a
     dense layer."""
-    need("torch")
     dims = data.draw(st.sampled_from((1, 2)))
     size = data.draw(st.integers(3, 6))
     layers, shape = [], size
@@ -89,10 +86,40 @@ def test_random_conv_stacks_agree_with_torch_autodiff(data):
             layers.append({"kind": data.draw(st.sampled_from(("maxpool", "avgpool")))
                            + f"{dims}d", "kernel": window, "stride": step})
             shape = (shape - window) // step + 1
-    spec = Spec.from_dict({"input": [data.draw(st.integers(1, 2))] + [size] * dims,
+    return Spec.from_dict({"input": [data.draw(st.integers(1, 2))] + [size] * dims,
                            "loss": "sse", "layer": [*layers, {"kind": "flatten"},
                                                     {"kind": "dense", "width": 2}]})
-    _assert_proven(prove_all(spec, "torch"))
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.data())
+def test_random_conv_stacks_agree_with_torch_autodiff(data):
+    need("torch")
+    _assert_proven(prove_all(_random_stack(data), "torch"))
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.data())
+def test_every_name_of_a_random_conv_stack_derives_or_says_why(data):
+    """A few parameters, and the inputs' and every layer's first, middle and last node of
+    random conv and pool stacks: each derivation renders (text and LaTeX) or is a
+    NameLookupError saying why (an entry no window reads, or whose windows' outputs a later
+    stride drops: it once crashed the printer as a nested step) -- never another exception."""
+    from symprop.documents import derivation_document
+    from symprop.errors import NameLookupError
+
+    engine = backprop(_random_stack(data))
+    graph = engine.graph
+    names = [*graph.parameters()[:: max(1, len(graph.parameters()) // 3)]]
+    for symbols in [graph.x, *graph.a.values()]:
+        names += [symbols[0], symbols[len(symbols) // 2], symbols[-1]]
+    for name in names:
+        try:
+            derivation = engine.derive(name)
+        except NameLookupError as exc:
+            assert "reaches the loss by no path" in str(exc)
+            continue
+        assert derivation_document(derivation, "latex") and render(derivation)
 
 
 def test_a_conv_weight_sums_over_every_position_that_reads_through_it():
@@ -155,7 +182,7 @@ def test_commands_not_built_for_conv_yet_refuse_with_exit_2(tmp_path, capsys):
     path = tmp_path / "net.toml"
     path.write_text('input = [1, 3, 3]\nloss = "sse"\n[[layer]]\nkind = "conv2d"\nchannels = 1\n'
                     'kernel = 2\n[[layer]]\nkind = "flatten"\n')
-    for command in (["codegen", str(path), "-o", str(tmp_path / "m.py")],
+    for command in (["codegen", str(path), "--style", "scalar", "-o", str(tmp_path / "m.py")],
                     ["report", str(path), "-o", str(tmp_path / "r.tex")]):
         assert main(command) == 2
         err = capsys.readouterr().err

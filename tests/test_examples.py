@@ -21,6 +21,20 @@ def test_sgd_on_bundled_digits_learns(tmp_path, capsys):
     assert accuracy > 0.9  # 10 classes: chance is 0.1
 
 
+def test_the_lenet_style_network_trains_on_the_digits_as_images(tmp_path, capsys):
+    """examples/lenet.toml (conv2d, relu, maxpool2d, conv2d, flatten, dense softmax): the
+    generated NumPy module reads each digit as an image (1, 8, 8) and learns it."""
+    need("sklearn")
+    example = load("train_digits")
+    module = tmp_path / "lenet_net.py"
+    accuracy = example.main(["--spec", str(EXAMPLES / "lenet.toml"), "--epochs", "12",
+                             "--lr", "0.2", "--module", str(module)])
+    out = capsys.readouterr().out
+    assert "layers [64, 384, 96, 48, 48, 10], 1210 parameters" in out
+    assert "INPUT_SHAPE = (1, 8, 8)" in module.read_text()
+    assert accuracy > 0.9
+
+
 def load(name):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     example = importlib.util.module_from_spec(spec)

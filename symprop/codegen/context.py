@@ -94,5 +94,6 @@ def common_context(spec: Spec, style: str, source: str | None, out: OutputCode) 
         "starts": [(key, p.shape, p.init, spec.layers[l - 1]) for (key, p), (l, _) in
                    zip(parameters, spec.parameters())],
         "dense": spec.is_dense, "kinds": [c.describe() for c in spec.stack],
+        "input_shape": spec.input_shape, "map_helpers": (),
         "y_order": None,
     }

@@ -28,7 +28,7 @@ from ..spec import Spec
 from .context import coefficient_code, common_context, output_helpers
 from .formulas import codegen_engine
 from .jax_printer import JaxCodePrinter
-from .kinds import ArrayForms, layer_code, param_gradient_name
+from .kinds import MAP_HELPERS, ArrayForms, layer_code, param_gradient_name
 from .rules import A, Z, activation_code, output_code
 from .torch_printer import TorchCodePrinter
 
@@ -55,7 +55,8 @@ FRAMEWORKS = {
                    broadcast=" + {like}.new_zeros({width})",
                    concatenate="torch.cat([{a}, {b}], dim=1)",
                    softmax="torch.softmax({x}, dim=1)", copy="{x}.clone()", param="{key}",
-                   logsumexp="torch.logsumexp({x}, dim={axis}, keepdim=True)"),
+                   logsumexp="torch.logsumexp({x}, dim={axis}, keepdim=True)",
+                   einsum="torch.einsum({spec}, {args})"),
         {"torch.sigmoid(Z)": "Z.sigmoid_()", "torch.tanh(Z)": "Z.tanh_()",
          "torch.exp(Z)": "Z.exp_()", "Z": "Z"},
         {"(A*(1 - A))": "dA.mul_(A).addcmul_(dA, A, value=-1)",
@@ -66,7 +67,8 @@ FRAMEWORKS = {
                    broadcast=" + jnp.zeros({width}, {like}.dtype)",
                    concatenate="jnp.concatenate([{a}, {b}], axis=1)",
                    softmax="jax.nn.softmax({x}, axis=1)", copy="{x}", param="{key}",
-                   logsumexp="jax.nn.logsumexp({x}, axis={axis}, keepdims=True)"),
+                   logsumexp="jax.nn.logsumexp({x}, axis={axis}, keepdims=True)",
+                   einsum="jnp.einsum({spec}, {args})"),
         {"Z": "Z"}, {}),
 }
 
@@ -185,19 +187,20 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     printer = framework.forms.printer()
     output = _output(spec, engine, printer)
     top = L if output["source"] == L else L - 1
-    layers = {}
+    layers, used = {}, set()
     for l in range(1, top + 1):
         layer = g.layers[l]
         if layer.kind == "dense":
             layers[l] = _dense(spec, l, activation_code(g.activation[l]), printer, framework)
         else:
-            layers[l] = layer_code(layer, set(), framework.forms)
+            layers[l] = layer_code(layer, used, framework.forms)
         layers[l].update(describe=spec.stack[l - 1].describe(), **_function_parts(layers[l]))
     out = output_code(engine)
     printer._settings["symbol_names"] = {Z: "Z"}
     context = common_context(spec, target, source, out)
     context.update(
         per_layer=layers, output=output,
+        map_helpers=[h for h in MAP_HELPERS if h in used],
         walk=_walk(layers, output),
         helpers=output_helpers(out, printer),
         coefficient=coefficient_code(out, printer),

@@ -22,6 +22,7 @@ from functools import cache
 from typing import ClassVar
 
 import sympy
+from sympy.printing.precedence import PRECEDENCE
 
 from ..activations import ActivationPrime, ElementwiseActivation, Softmax
 from ..layers.letters import N, SumJ, SumK, free_letters, slot, slot_of
@@ -55,6 +56,9 @@ class ArrayForms:
     param: str
     #: log(sum(exp(x))) over an axis kept (``{x}``, ``{axis}``), shifted by the largest x.
     logsumexp: str = "np.logaddexp.reduce({x}, axis={axis}, keepdims=True)"
+    #: A contraction written in index letters (``{spec}``, the arrays ``{args}``), for the
+    #: kinds that read windows of a map (conv: z, dW and the input's gradient).
+    einsum: str = "np.einsum({spec}, {args}, optimize=True)"
 
 
 #: The NumPy target's spellings (its softmax is the module's helper).
@@ -67,6 +71,48 @@ NUMPY_FORMS = ArrayForms(
 #: Local names of a framework module's layer functions that a parameter's name (its key and
 #: the layer number) must not take: such a parameter is spelt p_<key><l> there.
 _TAKEN = re.compile(r"(d?A|Mu|Sigma|R|Xhat|Z|Delta|W|b)\d+")
+
+
+#: The module helpers a map kind's lines may call (each target's template defines them).
+MAP_HELPERS = ("_windows", "_add_windows", "_window_max", "_to_window_max", "_spread")
+
+
+@dataclass
+class MapCode:
+    """What a kind that writes its own array lines (conv, pooling, flatten: windows of a
+    map and contractions over their letters) asks of the target: its parameter names, its
+    einsum and sums, the module helpers of :data:`MAP_HELPERS` (recorded as used), and an
+    activation a = g(z) with g' in its stable code forms."""
+
+    layer: object
+    forms: ArrayForms
+    helpers: set
+
+    def param(self, key: str) -> str:
+        return param_name(f"{key}{self.layer.index}", self.forms.param)
+
+    def einsum(self, spec: str, *arrays: str) -> str:
+        return self.forms.einsum.format(spec=repr(spec), args=", ".join(arrays))
+
+    def total(self, x: str, axes: tuple[int, ...]) -> str:
+        return self.forms.batch_total.format(x=x, axis=axes)
+
+    def call(self, helper: str, *args) -> str:
+        self.helpers.add(helper)
+        return f"{helper}({', '.join(map(str, args))})"
+
+    def activation(self, cls, z: str, a: str) -> tuple[str | None, str | None, str | None]:
+        """(g(z) or None for the identity, g' or None where it is 1, the array g' reads:
+        a where SymPy wrote g' through the output, else z)."""
+        code = activation_code(cls)
+        printer = self.forms.printer()
+        printer.helpers_used = self.helpers
+        printer._settings["symbol_names"] = {Z: z, A: a}
+        forward = None if code.forward == Z else printer.doprint(code.forward)
+        if code.prime == 1:
+            return forward, None, None
+        prime = printer.parenthesize(code.prime, PRECEDENCE["Mul"])
+        return forward, prime, a if code.through_output else z
 
 
 def array_name(layer, info, param: str = NUMPY_FORMS.param) -> str:
@@ -228,6 +274,13 @@ def layer_code(layer, helpers: set[str], forms: ArrayForms = NUMPY_FORMS) -> dic
     (in order); ``params``, its parameters' (key, name in the code); ``reads``, every array
     its backward lines read besides dA^(l)."""
     l = layer.index
+    own = getattr(layer, "array_code", None)
+    if own is not None:  # a kind that writes its own lines (windows of a map)
+        code = own(MapCode(layer, forms, helpers))
+        params = [(f"{p.key}{l}", param_name(f"{p.key}{l}", forms.param))
+                  for p in layer.config.parameters(())]
+        return {"kind": layer.kind, "bare": set(), "inputs": [l - 1], "params": params,
+                "backward": [], **code}
     inputs = list(dict.fromkeys(layer.roles.values())) if layer.kind != "concat" else \
         list(dict.fromkeys([l - 1, layer.config.source]))
     if layer.kind == "concat":

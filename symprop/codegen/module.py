@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -73,6 +74,20 @@ class GeneratedModule:
         return self.source
 
 
+def _unread_outputs(text: str) -> set[str]:
+    """The A{l} that ``_backward`` unpacks from its As but never reads."""
+    start = text.find("\ndef _backward(")
+    if start < 0:
+        return set()
+    body = text[start:text.find("\ndef ", start + 1)]
+    unpack = re.search(r"^    (A0(?:, A\d+)*) = As$", body, re.MULTILINE)
+    if unpack is None:
+        return set()
+    rest = body[:unpack.start()] + body[unpack.end():]
+    return {name for name in unpack.group(1).split(", ")
+            if not re.search(rf"\b{name}\b", rest)}
+
+
 def _module_name(spec: Spec) -> str:
     cleaned = "".join(ch if ch.isalnum() else "_" for ch in spec.name).strip("_")
     return cleaned if cleaned and not cleaned[0].isdigit() else "network"
@@ -115,6 +130,7 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
     if style not in _CONTEXTS:
         raise InputError(f"unknown style {style!r}", hint=f"Use one of {', '.join(STYLES)}")
     if style == "scalar":
+        spec.require("scalar", "symprop codegen --style scalar")
         scalar_estimate(spec).check(force)
     if not spec.n_parameters:
         raise InputError("the network has no parameters to learn, so there is no gradient "
@@ -135,4 +151,9 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
                                target=target)
     context = _CONTEXTS[style](spec, source or spec.source)
     text = render(f"codegen/{style}.py.j2", **context)
+    unread = _unread_outputs(text)
+    if unread:  # a conv layer's backward reads its windows, not its input: unpack as _
+        context["backward_a_names"] = ", ".join(
+            "_" if name in unread else name for name in context["a_names"].split(", "))
+        text = render(f"codegen/{style}.py.j2", **context)
     return GeneratedModule(spec=spec, style=style, source=text, context=context)

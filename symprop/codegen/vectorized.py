@@ -16,7 +16,7 @@ from ..derivation import Backprop
 from ..spec import Spec
 from .context import activation_helpers, common_context, output_helpers
 from .formulas import codegen_engine
-from .kinds import layer_code, param_gradient_name
+from .kinds import MAP_HELPERS, layer_code, param_gradient_name
 from .printer import HELPERS, NumpyCodePrinter, inplace_statements
 from .rules import A, ActivationCode, OutputCode, Z, activation_code, output_code
 from .stable import LogSoftmax, Sigmoid, SoftmaxRow
@@ -214,5 +214,10 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
                    start=start, loss_z={"dense": "Zs[-1]", "activation": "As[-2]"}.get(
                        output, "As[-1]"),
                    builtins=[h for h in HELPERS if h in printer.helpers_used],
+                   map_helpers=[h for h in MAP_HELPERS if h in printer.helpers_used],
+                   backward_a_names=None,
+                   # db^(l) = ones^T Delta^(l) of a dense layer (other kinds sum their own)
+                   dense_bias=any(step["kind"] == "dense" and spec.has_bias(l)
+                                  for l, step in per_layer.items()),
                    buffers=buffers)
     return context

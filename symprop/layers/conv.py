@@ -31,7 +31,15 @@ from .base import (
     torch_array,
 )
 from .maps import axes_text as text
-from .maps import map_below, pair, short, window_count, window_geometry
+from .maps import (
+    input_shape_of,
+    map_below,
+    pair,
+    short,
+    window_count,
+    window_geometry,
+    windows_of,
+)
 from .symbolic import GraphContext, LazyRows, SymbolicLayer, WithZ, activation_function, node
 
 __all__ = ["Conv1dConfig", "Conv2dConfig", "ConvLayer"]
@@ -48,7 +56,7 @@ class ConvConfig(LayerConfig):
     KEYS: ClassVar[dict] = {"channels": None, "kernel": None, "stride": 1, "padding": 0,
                             "activation": "identity", "bias": False}
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen"})
     DIMS: ClassVar[int] = 2
 
     in_shape: tuple[int, ...] = ()
@@ -284,6 +292,35 @@ class ConvLayer(WithZ, SymbolicLayer):
 
     def position(self, found: Node) -> int:
         return int(np.ravel_multi_index(found.indices, self.config.out_shape))
+
+    def array_code(self, code) -> dict:
+        """The layer in a target's array code (``code``: a :class:`~symprop.codegen.kinds.
+        MapCode`), its index form as contractions over the windows of the padded input:
+        z_{i,o,p,q} = sum_{c,u,v} w_{o,c,u,v} x_{i,c,ps+u-P,qs+v-P}; dW, the correlation of
+        Delta with the windows; the input's gradient, each window's share w_{o,c,u,v}
+        Delta_{i,o,p,q} added back onto the entry it read (a loop over kernel offsets)."""
+        c, l = self.config, self.index
+        pos, off = POSITION_LETTERS[:c.DIMS], OFFSET_LETTERS[:c.DIMS]
+        W = code.param("W")
+        note = f"  # (batch, C, {', '.join(pos + off)}) windows, zero in the padding"
+        forward = [f"V{l} = {windows_of(code, c, f'A{l - 1}')}{note}",
+                   f"Z{l} = {code.einsum(f'ic{pos}{off},oc{off}->io{pos}', f'V{l}', W)}"
+                   + (f" + {code.param('b')}[:, {', '.join(['None'] * c.DIMS)}]"
+                      if c.bias else "")]
+        g, prime, reads = code.activation(self.activation, f"Z{l}", f"A{l}")
+        forward.append(f"A{l} = {g or f'Z{l}'}")
+        backward = [f"Delta{l} = dA{l}" + (f" * {prime}" if prime else ""),
+                    f"dW{l} = {code.einsum(f'io{pos},ic{pos}{off}->oc{off}', f'Delta{l}', f'V{l}')}"
+                    f"  # sum over i, {', '.join(pos)} of delta_(o,{','.join(pos)}) x_(c,"
+                    + ",".join(f"{p}s+{u}-P" for p, u in zip(pos, off)) + ")"]
+        if c.bias:
+            backward.append(f"db{l} = {code.total(f'Delta{l}', (0, *range(2, 2 + c.DIMS)))}")
+        shares = code.einsum(f"io{pos},oc{off}->ic{pos}{off}", f"Delta{l}", W)
+        back = code.call("_add_windows", shares, input_shape_of(c, f"Delta{l}"), c.stride,
+                         c.padding)
+        saved = [f"V{l}"] + ([reads] if reads == f"Z{l}" else [])
+        return {"forward": forward, "backward": backward, "passes": {l - 1: back},
+                "saved": saved, "reads": sorted({f"V{l}", W, *([reads] if reads else [])})}
 
     def numeric_definition(self, symbol: sympy.Symbol):
         """z as its products w a (+ b), evaluated without building the sum."""

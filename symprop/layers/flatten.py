@@ -24,7 +24,7 @@ __all__ = ["FlattenConfig", "FlattenLayer"]
 class FlattenConfig(LayerConfig):
     kind = "flatten"
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen"})
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Flatten",)
 
     @classmethod
@@ -68,6 +68,7 @@ class FlattenLayer(SymbolicLayer):
     def __init__(self, config: FlattenConfig, ctx: GraphContext):
         super().__init__(config, ctx)
         self.below = tuple(self.sources_of[self.index - 1])
+        self.shape_below = ctx.spec.shapes[self.index - 1]
         self.entries = self.outputs
         self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
 
@@ -82,6 +83,13 @@ class FlattenLayer(SymbolicLayer):
 
     def param_entries(self, param):
         return ()
+
+    def array_code(self, code) -> dict:
+        """A reshape each way: C order, as the nodes are numbered."""
+        l, shape = self.index, ", ".join(map(str, self.shape_below))
+        return {"forward": [f"A{l} = A{l - 1}.reshape(A{l - 1}.shape[0], -1)"],
+                "passes": {l - 1: f"dA{l}.reshape(dA{l}.shape[0], {shape})"},
+                "saved": [], "reads": []}
 
     def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
         j = self._output_index.get(symbol)

@@ -12,8 +12,8 @@ import numpy as np
 
 from .base import ParseContext
 
-__all__ = ["WindowGeometry", "axes_text", "map_below", "pair", "short", "window_count",
-           "window_geometry"]
+__all__ = ["WindowGeometry", "axes_text", "input_shape_of", "map_below", "pair", "short",
+           "window_count", "window_geometry", "windows_of"]
 
 
 def map_below(ctx: ParseContext, kind: str, dims: int) -> tuple[int, ...]:
@@ -46,6 +46,15 @@ def window_count(size: int, kernel: int, stride: int, padding: int = 0) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def windows_of(code, config, source: str) -> str:
+    """The array code of every window of ``source`` (a map kind's input) as a view (batch, C,
+    *positions, *kernel): entry [i, c, p, q, u, v] = a_{c, p s+u-P, q s+v-P} of sample i."""
+    return code.call("_windows", source, config.kernel, config.stride, config.padding)
+
+
+def input_shape_of(config, like: str) -> str:
+    """The array code of a map kind's input shape, the batch size read from ``like``."""
+    return f"({like}.shape[0], {', '.join(map(str, config.in_shape))})"
 
 
 def short(values: tuple[int, ...]):

@@ -22,7 +22,7 @@ import sympy
 
 from .base import LayerConfig, ParseContext
 from .maps import axes_text as text
-from .maps import map_below, pair, short, window_count, window_geometry
+from .maps import input_shape_of, map_below, pair, short, window_count, window_geometry, windows_of
 from .symbolic import GraphContext, SymbolicLayer, node
 
 __all__ = ["AvgPool1dConfig", "AvgPool2dConfig", "MaxPool1dConfig", "MaxPool2dConfig",
@@ -35,7 +35,7 @@ class PoolConfig(LayerConfig):
 
     KEYS: ClassVar[dict] = {"kernel": None, "stride": 0}
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen"})
     DIMS: ClassVar[int] = 2
     #: "max" or "mean".
     REDUCE: ClassVar[str] = "max"
@@ -214,6 +214,28 @@ class PoolLayer(SymbolicLayer):
 
     def param_entries(self, param):
         return ()
+
+    def array_code(self, code) -> dict:
+        """The layer in a target's array code (``code``: a :class:`~symprop.codegen.kinds.
+        MapCode`): the windows of the input as a view; the maximum of each and where it is
+        (the first, row-major), whose entry alone receives dA; or the mean, which spreads
+        dA / (window size) over the window.  Overlapping windows add up (``_add_windows``)."""
+        c, l = self.config, self.index
+        size = math.prod(c.kernel)
+        windows = windows_of(code, c, f"A{l - 1}")
+        shape = input_shape_of(c, f"dA{l}")
+        if c.REDUCE == "max":
+            note = "  # the maximum of each window, and where it is (the first)"
+            forward = [f"A{l}, First{l} = {code.call('_window_max', windows, c.DIMS)}{note}"]
+            shares = code.call("_to_window_max", f"dA{l}", f"First{l}", c.kernel)
+            saved = [f"First{l}"]
+        else:
+            axes = tuple(range(-c.DIMS, 0))
+            forward = [f"A{l} = {code.total(windows, axes)} / {size}  # each window's mean"]
+            shares = code.call("_spread", f"dA{l} / {size}", c.kernel)
+            saved = []
+        back = code.call("_add_windows", shares, shape, c.stride, c.padding)
+        return {"forward": forward, "passes": {l - 1: back}, "saved": saved, "reads": saved}
 
     def window_definition(self, i: int) -> sympy.Expr:
         """Max(window) (unevaluated: SymPy would compare every pair of entries) or the
