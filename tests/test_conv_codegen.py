@@ -213,3 +213,40 @@ def test_the_scalar_style_refuses_maps_with_exit_2(tmp_path, capsys):
     assert "symprop codegen --style scalar does not handle conv1d layers yet" in err
     assert "layer 1 (conv1d)" in err and not out.exists()
     assert main(["codegen", str(spec), "-o", str(out)]) == 0 and out.exists()
+
+
+CONV_GRADIENTS = '''
+import numpy as np
+
+
+def right(params, X, Y, flip=False):
+    """C = mean over the batch of sum_(o,p) (z_(o,p) - y_(o,p))^2, z the conv1d's output."""
+    W, b = params["W1"], params["b1"]
+    n, k = X.shape[0], W.shape[2]
+    P = X.shape[2] - k + 1
+    windows = np.stack([X[:, :, u:u + P] for u in range(k)], axis=-1)  # (i, c, p, u)
+    Z = np.einsum("icpu,ocu->iop", windows, W) + b[:, None]
+    dZ = 2 * (Z.reshape(n, -1) - Y).reshape(Z.shape) / n
+    dW = np.einsum("iop,icpu->ocu", dZ, windows)
+    return {"W1": dW[:, :, ::-1] if flip else dW, "b1": dZ.sum(axis=(0, 2))}
+
+
+def flipped(params, X, Y):
+    return right(params, X, Y, flip=True)
+'''
+
+
+def test_check_function_on_a_conv_network(tmp_path, capsys):
+    """check --function on a hand-written conv gradient: right is exit 0; the kernel flipped
+    (correlation written as convolution) is exit 1 naming the entries that differ."""
+    grads = tmp_path / "grads.py"
+    grads.write_text(CONV_GRADIENTS)
+    spec = tmp_path / "conv.toml"
+    spec.write_text('input = [2, 6]\nloss = "sse"\n[[layer]]\nkind = "conv1d"\nchannels = 2\n'
+                    'kernel = 3\nbias = true\n[[layer]]\nkind = "flatten"\n')
+    assert main(["check", str(spec), "--function", f"{grads}:right"]) == 0
+    assert capsys.readouterr().out.startswith("RIGHT:")
+    assert main(["check", str(spec), "--function", f"{grads}:flipped"]) == 1
+    out = capsys.readouterr().out
+    assert "WRONG  W1" in out and "the true gradient with the kernel flipped" in out, out
+    assert "ok     b1" in out, out

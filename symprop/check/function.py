@@ -117,7 +117,7 @@ def check_function(spec: Spec, function: Callable | str, *, seed: int = 0) -> Fu
     """Call ``function(params, X, Y)`` at a random point and compare with the true gradient."""
     from ..codegen import generate  # the codegen package imports symprop's version
 
-    spec.require("check", "symprop check --function")
+    spec.require("check_function", "symprop check --function")
     start = time.perf_counter()
     label = function if isinstance(function, str) else getattr(function, "__name__", "function")
     if isinstance(function, str):
@@ -195,6 +195,12 @@ def _explain(got, want, batch: int, spec: Spec, label: str = "the array") -> lis
         return []
     if got.ndim == 2 and got.shape == got.T.shape and _close(got.T, want):
         return [f"{label} is transposed: W[j, k] must be dC/dw_jk (row j = node of layer l)"]
+    kernel = tuple(range(2, got.ndim))
+    if got.ndim >= 3 and _close(np.flip(got, kernel), want):  # a conv weight (o, c, kh, kw)
+        return [f"{label} is the true gradient with the kernel flipped: symprop's conv, as "
+                "PyTorch's, is a correlation (w_o,c,u,v meets the input at offset (u, v) of "
+                "each window), so dW[o, c, u, v] = sum over the positions of Delta at the "
+                "position times the input at position + (u, v), not at (k-1-u, k-1-v)"]
     mask = np.abs(want) > 1e-12
     if np.any(mask):
         ratios = got[mask] / want[mask]

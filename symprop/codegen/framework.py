@@ -56,7 +56,16 @@ FRAMEWORKS = {
                    concatenate="torch.cat([{a}, {b}], dim=1)",
                    softmax="torch.softmax({x}, dim=1)", copy="{x}.clone()", param="{key}",
                    logsumexp="torch.logsumexp({x}, dim={axis}, keepdim=True)",
-                   einsum="torch.einsum({spec}, {args})"),
+                   einsum="torch.einsum({spec}, {args})",
+                   native=(
+                       ("conv", "torch.nn.functional.conv{d}d({x}, {w}, {b}, stride={stride}, "
+                                "padding={padding})"),
+                       ("conv_weight", "torch.nn.grad.conv{d}d_weight({x}, {w}.shape, {delta}, "
+                                       "stride={stride}, padding={padding})"),
+                       ("conv_input", "torch.nn.grad.conv{d}d_input({shape}, {w}, {delta}, "
+                                      "stride={stride}, padding={padding})"),
+                       ("max_pool", "torch.nn.functional.max_pool{d}d({x}, {kernel}, {stride}, "
+                                    "return_indices=True)"))),
         {"torch.sigmoid(Z)": "Z.sigmoid_()", "torch.tanh(Z)": "Z.tanh_()",
          "torch.exp(Z)": "Z.exp_()", "Z": "Z"},
         {"(A*(1 - A))": "dA.mul_(A).addcmul_(dA, A, value=-1)",
@@ -121,7 +130,8 @@ def _function_parts(code: dict) -> dict:
     parts = {"args": ", ".join(inputs + [f'params["{key}"]' for key, _ in code["params"]]),
              "signature": ", ".join(inputs + [name for _, name in code["params"]])}
     if code["kind"] != "dense":
-        returned = ([code["passes"][s] for s in code["inputs"]]
+        returned = ([f"({code['passes'][s]} if needs_input else None)"
+                     if code.get("needs_input") else code["passes"][s] for s in code["inputs"]]
                     + [param_gradient_name(key) for key, _ in code["params"]])
         parts.update(saves=_tuple(code["reads"]) if code["reads"] else "()",
                      returns=", ".join(returned) + ("," if len(returned) == 1 else ""),
@@ -172,7 +182,7 @@ def _walk(layers: dict[int, dict], output: dict) -> list[str]:
             owned = received[l] != [True]
             call = f"_layer{l}_backward(saved{l}, dA{l}, {l > 1}, owned={owned})"
         else:
-            call = f"_layer{l}_backward(saved{l}, dA{l})"
+            call = f"_layer{l}_backward(saved{l}, dA{l}{', False' if code.get('needs_input') else ''})"
         targets = names + grads
         lines.append(f"{', '.join(targets)}{',' if len(targets) == 1 else ''} = {call}")
         lines += adds(names, code["inputs"])
@@ -194,6 +204,9 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
             layers[l] = _dense(spec, l, activation_code(g.activation[l]), printer, framework)
         else:
             layers[l] = layer_code(layer, used, framework.forms)
+            # a map layer reading X: its input's gradient (a full correlation) only on demand
+            layers[l]["needs_input"] = (target == "torch" and layers[l]["inputs"] == [0]
+                                        and hasattr(layer, "array_code"))
         layers[l].update(describe=spec.stack[l - 1].describe(), **_function_parts(layers[l]))
     out = output_code(engine)
     printer._settings["symbol_names"] = {Z: "Z"}

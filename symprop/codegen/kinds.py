@@ -59,6 +59,12 @@ class ArrayForms:
     #: A contraction written in index letters (``{spec}``, the arrays ``{args}``), for the
     #: kinds that read windows of a map (conv: z, dW and the input's gradient).
     einsum: str = "np.einsum({spec}, {args}, optimize=True)"
+    #: The library's own calls for a map kind's correlations, where it has faster ones than
+    #: windows and einsum (``{d}`` the spatial dimensions): ``conv`` z = the correlation of
+    #: the input with the kernel, ``conv_weight`` dW = the correlation of the input with
+    #: Delta, ``conv_input`` the full correlation of Delta with the flipped kernel,
+    #: ``max_pool`` each window's maximum and where it is.
+    native: tuple[tuple[str, str], ...] = ()
 
 
 #: The NumPy target's spellings (its softmax is the module's helper).
@@ -74,7 +80,8 @@ _TAKEN = re.compile(r"(d?A|Mu|Sigma|R|Xhat|Z|Delta|W|b)\d+")
 
 
 #: The module helpers a map kind's lines may call (each target's template defines them).
-MAP_HELPERS = ("_windows", "_add_windows", "_window_max", "_to_window_max", "_spread")
+MAP_HELPERS = ("_windows", "_add_windows", "_window_max", "_to_window_max", "_spread",
+               "_unpool_max")
 
 
 @dataclass
@@ -96,6 +103,11 @@ class MapCode:
 
     def total(self, x: str, axes: tuple[int, ...]) -> str:
         return self.forms.batch_total.format(x=x, axis=axes)
+
+    def native(self, name: str, **fields) -> str | None:
+        """The target's own call ``name`` (see :attr:`ArrayForms.native`), or None."""
+        spelling = dict(self.forms.native).get(name)
+        return None if spelling is None else spelling.format(**fields)
 
     def call(self, helper: str, *args) -> str:
         self.helpers.add(helper)

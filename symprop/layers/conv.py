@@ -56,7 +56,7 @@ class ConvConfig(LayerConfig):
     KEYS: ClassVar[dict] = {"channels": None, "kernel": None, "stride": 1, "padding": 0,
                             "activation": "identity", "bias": False}
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check_function"})
     DIMS: ClassVar[int] = 2
 
     in_shape: tuple[int, ...] = ()
@@ -295,32 +295,46 @@ class ConvLayer(WithZ, SymbolicLayer):
 
     def array_code(self, code) -> dict:
         """The layer in a target's array code (``code``: a :class:`~symprop.codegen.kinds.
-        MapCode`), its index form as contractions over the windows of the padded input:
-        z_{i,o,p,q} = sum_{c,u,v} w_{o,c,u,v} x_{i,c,ps+u-P,qs+v-P}; dW, the correlation of
-        Delta with the windows; the input's gradient, each window's share w_{o,c,u,v}
-        Delta_{i,o,p,q} added back onto the entry it read (a loop over kernel offsets)."""
+        MapCode`): its index forms, each a comment, as contractions over the windows of
+        the padded input V[i, c, p, q, u, v] = x_(c, ps+u-P, qs+v-P) of sample i -- z one
+        einsum over (c, u, v), dW the correlation of Delta with the windows, the input's
+        gradient each window's share w Delta added back where it was read (a loop over
+        kernel offsets) -- or the target's own correlation calls where it has them."""
         c, l = self.config, self.index
         pos, off = POSITION_LETTERS[:c.DIMS], OFFSET_LETTERS[:c.DIMS]
-        W = code.param("W")
-        note = f"  # (batch, C, {', '.join(pos + off)}) windows, zero in the padding"
-        forward = [f"V{l} = {windows_of(code, c, f'A{l - 1}')}{note}",
-                   f"Z{l} = {code.einsum(f'ic{pos}{off},oc{off}->io{pos}', f'V{l}', W)}"
-                   + (f" + {code.param('b')}[:, {', '.join(['None'] * c.DIMS)}]"
-                      if c.bias else "")]
+        W, x, delta = code.param("W"), f"A{l - 1}", f"Delta{l}"
+        b = code.param("b") if c.bias else "None"
+        reads_at = ",".join(f"{p}s+{u}-P" for p, u in zip(pos, off))
+        forms = {"z": f"  # z_(o,{','.join(pos)}) = sum over c,{','.join(off)} of "
+                      f"w_(o,c,{','.join(off)}) x_(c,{reads_at})",
+                 "dW": f"  # sum over i,{','.join(pos)} of delta_(o,{','.join(pos)}) "
+                       f"x_(c,{reads_at})"}
+        fields = {"d": c.DIMS, "x": x, "w": W, "b": b, "stride": c.stride,
+                  "padding": c.padding, "delta": delta, "shape": input_shape_of(c, delta)}
+        z = code.native("conv", **fields)
+        if z is not None:
+            forward, window = [f"Z{l} = {z}{forms['z']}"], x
+            dW = code.native("conv_weight", **fields)
+            back = code.native("conv_input", **fields)
+        else:
+            window = f"V{l}"
+            z = code.einsum(f"ic{pos}{off},oc{off}->io{pos}", window, W)
+            forward = [f"{window} = {windows_of(code, c, x)}  # (batch, C, "
+                       f"{', '.join(pos + off)}) windows, zero in the padding",
+                       f"Z{l} = {z}" + (f" + {b}[:, {', '.join(['None'] * c.DIMS)}]"
+                                       if c.bias else "") + forms["z"]]
+            dW = code.einsum(f"io{pos},ic{pos}{off}->oc{off}", delta, window)
+            shares = code.einsum(f"io{pos},oc{off}->ic{pos}{off}", delta, W)
+            back = code.call("_add_windows", shares, fields["shape"], c.stride, c.padding)
         g, prime, reads = code.activation(self.activation, f"Z{l}", f"A{l}")
         forward.append(f"A{l} = {g or f'Z{l}'}")
-        backward = [f"Delta{l} = dA{l}" + (f" * {prime}" if prime else ""),
-                    f"dW{l} = {code.einsum(f'io{pos},ic{pos}{off}->oc{off}', f'Delta{l}', f'V{l}')}"
-                    f"  # sum over i, {', '.join(pos)} of delta_(o,{','.join(pos)}) x_(c,"
-                    + ",".join(f"{p}s+{u}-P" for p, u in zip(pos, off)) + ")"]
+        backward = [f"{delta} = dA{l}" + (f" * {prime}" if prime else ""),
+                    f"dW{l} = {dW}{forms['dW']}"]
         if c.bias:
-            backward.append(f"db{l} = {code.total(f'Delta{l}', (0, *range(2, 2 + c.DIMS)))}")
-        shares = code.einsum(f"io{pos},oc{off}->ic{pos}{off}", f"Delta{l}", W)
-        back = code.call("_add_windows", shares, input_shape_of(c, f"Delta{l}"), c.stride,
-                         c.padding)
-        saved = [f"V{l}"] + ([reads] if reads == f"Z{l}" else [])
+            backward.append(f"db{l} = {code.total(delta, (0, *range(2, 2 + c.DIMS)))}")
+        saved = ([window] if window != x else []) + ([reads] if reads == f"Z{l}" else [])
         return {"forward": forward, "backward": backward, "passes": {l - 1: back},
-                "saved": saved, "reads": sorted({f"V{l}", W, *([reads] if reads else [])})}
+                "saved": saved, "reads": sorted({window, W, *([reads] if reads else [])})}
 
     def numeric_definition(self, symbol: sympy.Symbol):
         """z as its products w a (+ b), evaluated without building the sum."""

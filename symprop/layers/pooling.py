@@ -35,7 +35,7 @@ class PoolConfig(LayerConfig):
 
     KEYS: ClassVar[dict] = {"kernel": None, "stride": 0}
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check_function"})
     DIMS: ClassVar[int] = 2
     #: "max" or "mean".
     REDUCE: ClassVar[str] = "max"
@@ -224,6 +224,13 @@ class PoolLayer(SymbolicLayer):
         size = math.prod(c.kernel)
         windows = windows_of(code, c, f"A{l - 1}")
         shape = input_shape_of(c, f"dA{l}")
+        native = code.native("max_pool", d=c.DIMS, x=f"A{l - 1}", kernel=c.kernel,
+                             stride=c.stride) if c.REDUCE == "max" else None
+        if native is not None:  # First: where in the map each window's first maximum is
+            forward = [f"A{l}, First{l} = {native}"]
+            back = code.call("_unpool_max", f"dA{l}", f"First{l}", shape)
+            return {"forward": forward, "passes": {l - 1: back}, "saved": [f"First{l}"],
+                    "reads": [f"First{l}"]}
         if c.REDUCE == "max":
             note = "  # the maximum of each window, and where it is (the first)"
             forward = [f"A{l}, First{l} = {code.call('_window_max', windows, c.DIMS)}{note}"]
