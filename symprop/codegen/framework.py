@@ -58,14 +58,14 @@ FRAMEWORKS = {
                    logsumexp="torch.logsumexp({x}, dim={axis}, keepdim=True)",
                    einsum="torch.einsum({spec}, {args})",
                    native=(
-                       ("conv", "torch.nn.functional.conv{d}d({x}, {w}, {b}, stride={stride}, "
-                                "padding={padding})"),
-                       ("conv_weight", "torch.nn.grad.conv{d}d_weight({x}, {w}.shape, {delta}, "
-                                       "stride={stride}, padding={padding})"),
-                       ("conv_input", "torch.nn.grad.conv{d}d_input({shape}, {w}, {delta}, "
-                                      "stride={stride}, padding={padding})"),
-                       ("max_pool", "torch.nn.functional.max_pool{d}d({x}, {kernel}, {stride}, "
-                                    "return_indices=True)"))),
+                       ("conv", ("torch.nn.functional.conv{d}d({x}, {w}, {b}, stride={stride}, "
+                                "padding={padding})")),
+                       ("conv_weight", ("torch.nn.grad.conv{d}d_weight({x}, {w}.shape, {delta}, "
+                                       "stride={stride}, padding={padding})")),
+                       ("conv_input", ("torch.nn.grad.conv{d}d_input({shape}, {w}, {delta}, "
+                                      "stride={stride}, padding={padding})")),
+                       ("max_pool", ("torch.nn.functional.max_pool{d}d({x}, {kernel}, {stride}, "
+                                    "return_indices=True)")))),
         {"torch.sigmoid(Z)": "Z.sigmoid_()", "torch.tanh(Z)": "Z.tanh_()",
          "torch.exp(Z)": "Z.exp_()", "Z": "Z"},
         {"(A*(1 - A))": "dA.mul_(A).addcmul_(dA, A, value=-1)",

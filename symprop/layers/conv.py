@@ -319,8 +319,8 @@ class ConvLayer(WithZ, SymbolicLayer):
         else:
             window = f"V{l}"
             z = code.einsum(f"ic{pos}{off},oc{off}->io{pos}", window, W)
-            forward = [f"{window} = {windows_of(code, c, x)}  # (batch, C, "
-                       f"{', '.join(pos + off)}) windows, zero in the padding",
+            forward = [(f"{window} = {windows_of(code, c, x)}  # (batch, C, "
+                       f"{', '.join(pos + off)}) windows, zero in the padding"),
                        f"Z{l} = {z}" + (f" + {b}[:, {', '.join(['None'] * c.DIMS)}]"
                                        if c.bias else "") + forms["z"]]
             dW = code.einsum(f"io{pos},ic{pos}{off}->oc{off}", delta, window)
