@@ -23,7 +23,7 @@ from .printing.text import text
 from .report import REPORT_SUFFIXES, write_report
 from .self_check import SelfCheckFailed, describe, ensure
 from .spec import Spec, tutorial_spec
-from .verify import AGAINST, DTYPES, verify
+from .verify import AGAINST, DTYPES, hold_module, verify
 from .worked import hold_against_module, read_point
 
 __all__ = ["DEMO_TARGETS", "main"]
@@ -224,11 +224,12 @@ def _codegen(args) -> int:
     spec = Spec.from_toml(args.spec)
     module = generate(spec, args.style, source=args.spec, force=args.force,
                       target=args.target)
+    held = hold_module(spec, module)
     module.write(args.output)
     lines = module.source.count("\n")
     what = args.style if args.target == "numpy" else args.target
-    print(f"wrote {args.output} ({what}, {lines} lines, {spec.n_parameters} parameters)",
-          file=sys.stderr)
+    print(f"wrote {args.output} ({what}, {lines} lines, {spec.n_parameters} parameters; "
+          f"its gradients held against {held} at a random batch)", file=sys.stderr)
     for note in module.cautions:
         print(f"caution: {note}.", file=sys.stderr)
     return 0

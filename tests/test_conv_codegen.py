@@ -112,15 +112,16 @@ def test_float32_stays_float32(target):
         assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(st.data())
-def test_random_conv_stacks_generate_modules_that_agree_with_torch(data):
-    """The NumPy module of random conv and pool stacks (any kernel, stride and padding
-    that fit) against PyTorch autodiff of F.conv*d and the pools."""
+def test_random_conv_stacks_generate_modules_that_agree_with_autodiff(data):
+    """The module of random conv and pool stacks (any kernel, stride and padding that fit)
+    in a random target, against PyTorch's and JAX's autodiff of their own convolutions and
+    pools."""
     need("torch")
-    report = verify(_random_stack(data), against=("torch",))
-    assert report.passed, str(report)
-    assert_near_autodiff(report, 1e-10)
+    need("jax")
+    target = data.draw(st.sampled_from(TARGETS))
+    _module_against_autodiff(_random_stack(data), target)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -250,3 +251,61 @@ def test_check_function_on_a_conv_network(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "WRONG  W1" in out and "the true gradient with the kernel flipped" in out, out
     assert "ok     b1" in out, out
+
+
+def test_codegen_holds_the_module_against_autodiff_before_writing_it(tmp_path, monkeypatch,
+                                                                      capsys):
+    """A module whose code is wrong (here dW^(1) negated in the conv layer's lines) is a
+    self-check failure, exit 3, and no file; the right one says what it was held against."""
+    from symprop.layers.conv import ConvLayer
+
+    need("torch")
+    spec = tmp_path / "conv.toml"
+    spec.write_text('input = [1, 5]\nloss = "sse"\n[[layer]]\nkind = "conv1d"\nchannels = 2\n'
+                    'kernel = 2\nbias = true\n[[layer]]\nkind = "flatten"\n')
+    out = tmp_path / "net.py"
+    assert main(["codegen", str(spec), "-o", str(out)]) == 0
+    assert "its gradients held against PyTorch's autodiff at a random batch" in \
+        capsys.readouterr().err
+    right = ConvLayer.array_code
+
+    def wrong(self, code):
+        lines = right(self, code)
+        lines["backward"] = [line.replace("dW1 = ", "dW1 = -") for line in lines["backward"]]
+        return lines
+    monkeypatch.setattr(ConvLayer, "array_code", wrong)
+    out.unlink()
+    assert main(["codegen", str(spec), "-o", str(out)]) == 3
+    assert "the generated module's W1 differs from torch" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_without_autodiff_codegen_holds_the_module_against_differences(tmp_path, monkeypatch,
+                                                                       capsys):
+    """With neither PyTorch nor JAX installed: central differences of the module's loss, at
+    up to three points (a quotient may straddle a relu's kink); a wrong module still fails."""
+    import importlib.util
+
+    from symprop.layers.conv import ConvLayer
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("torch", "jax") else found(name, *a))
+    spec = tmp_path / "conv.toml"
+    spec.write_text('input = [2, 6]\nloss = "sse"\n[[layer]]\nkind = "conv1d"\nchannels = 2\n'
+                    'kernel = 3\nactivation = "relu"\n[[layer]]\nkind = "maxpool1d"\nkernel = 2\n'
+                    '[[layer]]\nkind = "flatten"\n')
+    out = tmp_path / "net.py"
+    assert main(["codegen", str(spec), "-o", str(out)]) == 0
+    assert "held against central differences" in capsys.readouterr().err
+    right = ConvLayer.array_code
+
+    def wrong(self, code):
+        lines = right(self, code)
+        lines["backward"] = [line.replace("dW1 = ", "dW1 = 2 * ") for line in lines["backward"]]
+        return lines
+    monkeypatch.setattr(ConvLayer, "array_code", wrong)
+    out.unlink()
+    assert main(["codegen", str(spec), "-o", str(out)]) == 3
+    assert "the generated module's W1 differs from fd" in capsys.readouterr().err
+    assert not out.exists()
