@@ -120,3 +120,16 @@ def test_check_answers_in_the_spelling_of_the_formula_or_wrt():
     relative = check_formula(engine, "a_2^(L-1)", "w_12^(L)").render("text")
     assert relative.startswith("WRONG: the formula is not dC_0/dw_12^(L)\n")
     assert "a_2^(L-1) = " in relative and "^(2)" not in relative
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu",
+                                        "leaky_relu(0.2)", "softplus", "elu", "swish"])
+def test_each_known_activation_identity_states_each_form_once(activation):
+    """g'(z) = its derivative (= its form through the output): identity's g' is 1 both ways
+    and once printed "id'(z) = 1 = 1"; every built-in activation's line, in a derivation
+    of a one-layer network, has no side twice."""
+    spec = Spec(layers=(2, 2), activation=[activation], loss="sse")
+    document = text(backprop(spec).derive("w_{11}^{(1)}"))
+    line = document.split("activations are known:\n", 1)[1].splitlines()[0].strip()
+    sides = [side.strip() for side in line.split(" = ")]
+    assert len(sides) == len(set(sides)) >= 2, line

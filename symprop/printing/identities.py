@@ -37,7 +37,8 @@ def activation_identities(expr: sympy.Expr, printer) -> list[str]:
         through = prime.through_output_factored()
         if through is not None:
             sides.append(through.xreplace({A: prime.base(z)}))
-        lines.append(" = ".join(printer.doprint(s) for s in sides))
+        # id' = 1 through the output is 1 again: each form once
+        lines.append(" = ".join(dict.fromkeys(printer.doprint(s) for s in sides)))
     return lines
 
 
