@@ -285,7 +285,7 @@ class ChainSteps:
                 last = self.factor_z(c, m, symbol)
                 for i in self._contributors(c, m):
                     if self.reaches_loss(c, i):
-                            paths.append(Path((self.factor_dC_da(c, i),
+                        paths.append(Path((self.factor_dC_da(c, i),
                                            self.factor_activation(c, i, m), last)))
             flat = len(consumer.config.shape) == 1  # a map read through one window: no sum
             return PathGroup(tuple(paths), ("j", c) if flat or len(paths) > 1 else None)

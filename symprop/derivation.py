@@ -186,8 +186,8 @@ class Backprop(ChainSteps):
             raise NameLookupError(
                 f"{node} reaches the loss by no path: no window of the layer that reads it "
                 f"covers it, or a later stride drops every entry such a window makes (for a "
-                f"weight: every window it meets lies in the padding), so dC_0/d{node} = 0", hint="Derive an entry a window reads, e.g. one "
-                                              "nearer the top-left corner")
+                f"weight: every window it meets lies in the padding), so dC_0/d{node} = 0",
+                hint="Derive an entry a window reads, e.g. one nearer the top-left corner")
         return Derivation(node, self)
 
     def derive_node(self, node: Node) -> Derivation:

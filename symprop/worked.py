@@ -70,8 +70,8 @@ class WorkedPoint:
     @functools.cached_property
     def module_gradients(self) -> dict[str, np.ndarray] | None:
         """The generated NumPy module's gradients at the point (a batch of this one sample),
-        computed once for every derivation a report holds against them; for a network the
-        code targets do not handle yet (conv, pooling), JAX's or PyTorch's autodiff of the
+        computed once for every derivation a report holds against them; for a network with a
+        kind the code targets do not handle yet, JAX's or PyTorch's autodiff of the
         reference forward pass instead (None without either: the derivation itself is
         checked all the same)."""
         spec = self.engine.graph.spec

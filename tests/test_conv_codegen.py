@@ -309,3 +309,39 @@ def test_without_autodiff_codegen_holds_the_module_against_differences(tmp_path,
     assert main(["codegen", str(spec), "-o", str(out)]) == 3
     assert "the generated module's W1 differs from fd" in capsys.readouterr().err
     assert not out.exists()
+
+
+POOL_FIRST = _spec((2, 6, 5), {"kind": "maxpool2d", "kernel": 3, "stride": 1},
+                   {"kind": "conv2d", "channels": 1, "kernel": [1, 2], "stride": [3, 1],
+                    "activation": "relu"}, {"kind": "flatten"}, {"kind": "dense", "width": 2})
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_lenet_and_a_pool_first_network_pass_ruff_in_every_target(tmp_path, target):
+    """The shipped LeNet (no average pool: torch needs no itertools) and a network whose
+    first layer is a pool (nothing below it learns: no gradient is handed to it, and the
+    names it saved go unread): every module ruff-clean, the pool-first one right."""
+    need("torch")
+    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name(
+        "ruff"))
+    lenet = Spec.from_toml(__import__("pathlib").Path(__file__).parent.parent / "examples"
+                           / "lenet.toml")
+    for name, spec in (("lenet", lenet), ("pool_first", POOL_FIRST)):
+        path = tmp_path / f"{name}_{target}.py"
+        generate(spec, target=target).write(path)
+        proc = subprocess.run([ruff, "check", "--isolated", str(path)], capture_output=True,
+                              text=True, check=False)
+        assert proc.returncode == 0, proc.stdout
+    need("jax")
+    _module_against_autodiff(POOL_FIRST, target)
+
+
+def test_conv_weights_start_at_pytorchs_bound_of_their_own_fan_in():
+    """A conv weight reads C_in kh kw inputs, not the whole map below: W1 of the LeNet
+    example (1 channel, 3x3) is uniform in +-1/3, W3 (6 channels, 3x3) in +-1/sqrt(54)."""
+    lenet = Spec.from_toml(__import__("pathlib").Path(__file__).parent.parent / "examples"
+                           / "lenet.toml")
+    params = generate(lenet).load().init_params(0)
+    for key, fan_in in (("W1", 9), ("W3", 54)):
+        bound = 1 / np.sqrt(fan_in)
+        assert 0.8 * bound < np.abs(params[key]).max() <= bound, key

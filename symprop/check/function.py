@@ -198,9 +198,10 @@ def _explain(got, want, batch: int, spec: Spec, label: str = "the array") -> lis
     kernel = tuple(range(2, got.ndim))
     if got.ndim >= 3 and _close(np.flip(got, kernel), want):  # a conv weight (o, c, kh, kw)
         return [(f"{label} is the true gradient with the kernel flipped: symprop's conv, as "
-                "PyTorch's, is a correlation (w_o,c,u,v meets the input at offset (u, v) of "
-                "each window), so dW[o, c, u, v] = sum over the positions of Delta at the "
-                "position times the input at position + (u, v), not at (k-1-u, k-1-v)")]
+                "PyTorch's, is a correlation (w_o,c,u,... meets the input at offset (u, ...) "
+                "of each window), so dW[o, c, u, ...] = sum over the positions of Delta at "
+                "the position times the input at position + (u, ...), not at the flipped "
+                "offset k-1-u")]
     mask = np.abs(want) > 1e-12
     if np.any(mask):
         ratios = got[mask] / want[mask]

@@ -91,8 +91,8 @@ def common_context(spec: Spec, style: str, source: str | None, out: OutputCode) 
         "keys": [key for key, _ in parameters],
         "loss_coefficient": coefficient_code(out, NumpyCodePrinter()),
         "shapes": [p.shape for _, p in parameters],
-        "starts": [(key, p.shape, p.init, spec.layers[l - 1]) for (key, p), (l, _) in
-                   zip(parameters, spec.parameters())],
+        "starts": [(key, p.shape, p.init, p.fan_in or spec.layers[l - 1])
+                   for (key, p), (l, _) in zip(parameters, spec.parameters())],
         "dense": spec.is_dense, "kinds": [c.describe() for c in spec.stack],
         "input_shape": spec.input_shape, "map_helpers": (),
         "y_order": None,

@@ -77,7 +77,12 @@ FRAMEWORKS = {
                    concatenate="jnp.concatenate([{a}, {b}], axis=1)",
                    softmax="jax.nn.softmax({x}, axis=1)", copy="{x}", param="{key}",
                    logsumexp="jax.nn.logsumexp({x}, axis={axis}, keepdims=True)",
-                   einsum="jnp.einsum({spec}, {args})"),
+                   einsum="jnp.einsum({spec}, {args})",
+                   native=(("conv", "_conv({x}, {w}, {b}, {stride}, {padding})"),
+                           ("conv_weight", ("_conv_weight({x}, {w}.shape, {delta}, {stride}, "
+                                           "{padding})")),
+                           ("conv_input", ("_conv_input({shape}, {w}, {delta}, {stride}, "
+                                          "{padding})")))),
         {"Z": "Z"}, {}),
 }
 
@@ -139,14 +144,15 @@ def _function_parts(code: dict) -> dict:
     return parts
 
 
-def _walk(layers: dict[int, dict], output: dict) -> list[str]:
+def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> list[str]:
     """torch's ``loss_and_gradients`` after the forward pass: the output's backward, then each
     layer's from the top down, each handing dC/dA to the layers it reads.
 
     The first contribution to a layer's dA assigns it, a later one adds (out of place: a
     residual sum hands its own dA on to both of its inputs, so two names may hold one
     tensor). A dense layer multiplies its dA by g' in place (``owned``) unless that dA is such
-    a tensor handed on as it is."""
+    a tensor handed on as it is. ``learns[r]``: does a layer up to r have parameters (a map
+    layer's input gradient is worked out only then)."""
     received: dict[int, list[bool]] = {output["source"]: [False]}
     for l, code in layers.items():
         for s in code["inputs"]:
@@ -154,8 +160,8 @@ def _walk(layers: dict[int, dict], output: dict) -> list[str]:
     assigned, lines = set(), []
 
     def take(s: int, l: int) -> str:
-        if s == 0:
-            return "_"  # X needs no gradient
+        if s == 0 or not learns[s]:
+            return "_"  # X needs no gradient, nor a layer with nothing to learn below it
         if s in assigned:
             return f"dA{s}_{l}"
         assigned.add(s)
@@ -175,6 +181,8 @@ def _walk(layers: dict[int, dict], output: dict) -> list[str]:
         lines.append(f"{take(src, src + 1)} = _output_backward(saved_out, 1.0)")
     for l in sorted(layers, reverse=True):
         code = layers[l]
+        if code.get("needs_input") and not learns[l]:  # a map layer with nothing to learn
+            continue  # at or below it: no gradient to hand on
         names = [take(s, l) for s in code["inputs"]]
         grads = [f'grads["{key}"]' for key, _ in code["params"]]
         if code["kind"] == "dense":  # it returns dC/dA^(l-1), dW and db (None without b)
@@ -182,7 +190,9 @@ def _walk(layers: dict[int, dict], output: dict) -> list[str]:
             owned = received[l] != [True]
             call = f"_layer{l}_backward(saved{l}, dA{l}, {l > 1}, owned={owned})"
         else:
-            call = f"_layer{l}_backward(saved{l}, dA{l}{', False' if code.get('needs_input') else ''})"
+            # a map layer works out dC/dA^(l-1) only where a layer below has parameters
+            asks = f", {learns[l - 1]}" if code.get("needs_input") else ""
+            call = f"_layer{l}_backward(saved{l}, dA{l}{asks})"
         targets = names + grads
         lines.append(f"{', '.join(targets)}{',' if len(targets) == 1 else ''} = {call}")
         lines += adds(names, code["inputs"])
@@ -198,6 +208,7 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     output = _output(spec, engine, printer)
     top = L if output["source"] == L else L - 1
     layers, used = {}, set()
+    learns = {r: any(k <= r for k, _ in spec.parameters()) for r in range(L + 1)}
     for l in range(1, top + 1):
         layer = g.layers[l]
         if layer.kind == "dense":
@@ -205,8 +216,9 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
         else:
             layers[l] = layer_code(layer, used, framework.forms)
             # a map layer reading X: its input's gradient (a full correlation) only on demand
-            layers[l]["needs_input"] = (target == "torch" and layers[l]["inputs"] == [0]
-                                        and hasattr(layer, "array_code"))
+            layers[l]["needs_input"] = target == "torch" and hasattr(layer, "array_code")
+            layers[l]["skipped"] = layers[l]["needs_input"] and not learns[l]
+        layers[l].setdefault("skipped", False)
         layers[l].update(describe=spec.stack[l - 1].describe(), **_function_parts(layers[l]))
     out = output_code(engine)
     printer._settings["symbol_names"] = {Z: "Z"}
@@ -214,7 +226,7 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     context.update(
         per_layer=layers, output=output,
         map_helpers=[h for h in MAP_HELPERS if h in used],
-        walk=_walk(layers, output),
+        walk=_walk(layers, output, learns),
         helpers=output_helpers(out, printer),
         coefficient=coefficient_code(out, printer),
         target=target)

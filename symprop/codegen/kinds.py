@@ -81,7 +81,7 @@ _TAKEN = re.compile(r"(d?A|Mu|Sigma|R|Xhat|Z|Delta|W|b)\d+")
 
 #: The module helpers a map kind's lines may call (each target's template defines them).
 MAP_HELPERS = ("_windows", "_add_windows", "_window_max", "_to_window_max", "_spread",
-               "_unpool_max")
+               "_unpool_max", "_conv", "_conv_weight", "_conv_input")
 
 
 @dataclass
@@ -107,7 +107,11 @@ class MapCode:
     def native(self, name: str, **fields) -> str | None:
         """The target's own call ``name`` (see :attr:`ArrayForms.native`), or None."""
         spelling = dict(self.forms.native).get(name)
-        return None if spelling is None else spelling.format(**fields)
+        if spelling is None:
+            return None
+        if spelling.startswith("_"):  # a helper of the module's own
+            self.helpers.add(spelling.split("(")[0])
+        return spelling.format(**fields)
 
     def call(self, helper: str, *args) -> str:
         self.helpers.add(helper)

@@ -75,17 +75,17 @@ class GeneratedModule:
 
 
 def _unread_outputs(text: str) -> set[str]:
-    """The A{l} that ``_backward`` unpacks from its As but never reads."""
+    """The names ``_backward`` unpacks from its As and Zs but never reads."""
     start = text.find("\ndef _backward(")
     if start < 0:
         return set()
     body = text[start:text.find("\ndef ", start + 1)]
-    unpack = re.search(r"^    (A0(?:, A\d+)*) = As$", body, re.MULTILINE)
-    if unpack is None:
-        return set()
-    rest = body[:unpack.start()] + body[unpack.end():]
-    return {name for name in unpack.group(1).split(", ")
-            if not re.search(rf"\b{name}\b", rest)}
+    unread = set()
+    for unpack in re.finditer(r"^    \(?([\w, ]+?),?\)? = (?:As|Zs)$", body, re.MULTILINE):
+        rest = body[:unpack.start()] + body[unpack.end():]
+        unread |= {name.strip() for name in unpack.group(1).split(",")
+                   if name.strip() and not re.search(rf"\b{name.strip()}\b", rest)}
+    return unread
 
 
 def _module_name(spec: Spec) -> str:
@@ -153,7 +153,9 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
     text = render(f"codegen/{style}.py.j2", **context)
     unread = _unread_outputs(text)
     if unread:  # a conv layer's backward reads its windows, not its input: unpack as _
-        context["backward_a_names"] = ", ".join(
-            "_" if name in unread else name for name in context["a_names"].split(", "))
+        for key in ("a_names", "z_names"):
+            names = [n.strip() for n in context[key].split(",") if n.strip()]
+            context[f"backward_{key}"] = ", ".join("_" if n in unread else n for n in names) \
+                + ("," if len(names) == 1 else "")
         text = render(f"codegen/{style}.py.j2", **context)
     return GeneratedModule(spec=spec, style=style, source=text, context=context)

@@ -170,9 +170,12 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     if output == "activation":  # its activation meets the loss: the combined stable form
         assigned.add(L - 1)
         per_layer[L]["passes"] = {}
+    # dC/dA^(r) is worked out only where a layer up to r has parameters to learn
+    learns = {r: any(k <= r for k, _ in spec.parameters()) for r in range(L + 1)}
     for l in range(L, 0, -1):
         lines = []
-        passes = {reads: expr for reads, expr in per_layer[l]["passes"].items() if reads}
+        passes = {reads: expr for reads, expr in per_layer[l]["passes"].items()
+                  if reads and learns[reads]}
         # dA^(l) passed on as it is (a residual sum's): nothing reads it after these lines, so
         # the last layer that starts from it takes the array itself, the others a copy (a
         # later step changes each in place)
@@ -215,7 +218,7 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
                        output, "As[-1]"),
                    builtins=[h for h in HELPERS if h in printer.helpers_used],
                    map_helpers=[h for h in MAP_HELPERS if h in printer.helpers_used],
-                   backward_a_names=None,
+                   backward_a_names=None, backward_z_names=None,
                    # db^(l) = ones^T Delta^(l) of a dense layer (other kinds sum their own)
                    dense_bias=any(step["kind"] == "dense" and spec.has_bias(l)
                                   for l, step in per_layer.items()),

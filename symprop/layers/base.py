@@ -109,6 +109,8 @@ class ParamSpec:
     shape: tuple[int, ...]
     #: "glorot", "zeros", "ones", "fan_in" (uniform in +-1/sqrt(n_{l-1})) or a constant.
     init: str | float
+    #: The inputs one output reads, where it is not n_{l-1} (a conv weight: C_in kh kw).
+    fan_in: int | None = None
 
     @property
     def size(self) -> int:

@@ -131,7 +131,7 @@ class ConvConfig(LayerConfig):
         fan_in = self.in_shape[0] * math.prod(self.kernel)
         letters = "oc" + OFFSET_LETTERS[:self.DIMS]
         weights = ParamSpec("W", "w", letters, (self.channels, self.in_shape[0], *self.kernel),
-                            "fan_in" if fan_in else "glorot")
+                            "fan_in", fan_in)  # PyTorch's default bound, 1/sqrt(C_in kh kw)
         return (weights, ParamSpec("b", "b", "o", (self.channels,), "zeros")) if self.bias \
             else (weights,)
 
