@@ -12,7 +12,8 @@ from .helpers import Helper, make_helper
 from .printer import NumpyCodePrinter
 from .rules import A, OutputCode, Y, Z, activation_code
 
-__all__ = ["activation_helpers", "coefficient_code", "common_context", "output_helpers"]
+__all__ = ["activation_helpers", "coefficient_code", "common_context", "learning_below",
+           "output_helpers"]
 
 
 def activation_helpers(engine: Backprop, printer: NumpyCodePrinter, *, prime_layers: range,
@@ -75,6 +76,13 @@ def coefficient_code(out: OutputCode, printer: NumpyCodePrinter) -> str:
     if coefficient == 1:
         return ""
     return "-" if coefficient == -1 else f"{printer.doprint(coefficient)} * "
+
+
+def learning_below(spec: Spec) -> dict[int, bool]:
+    """r -> does a layer up to r have parameters?  dC/dA^(r) is worked out only then (no
+    gradient is handed to a pool in front of every parameter)."""
+    first = min((l for l, _ in spec.parameters()), default=spec.L + 1)
+    return {r: r >= first for r in range(spec.L + 1)}
 
 
 def common_context(spec: Spec, style: str, source: str | None, out: OutputCode) -> dict:

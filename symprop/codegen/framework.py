@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sympy.printing.precedence import PRECEDENCE
 
 from ..spec import Spec
-from .context import coefficient_code, common_context, output_helpers
+from .context import coefficient_code, common_context, learning_below, output_helpers
 from .formulas import codegen_engine
 from .jax_printer import JaxCodePrinter
 from .kinds import MAP_HELPERS, ArrayForms, layer_code, param_gradient_name
@@ -160,7 +160,7 @@ def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> lis
     assigned, lines = set(), []
 
     def take(s: int, l: int) -> str:
-        if s == 0 or not learns[s]:
+        if not learns[s]:
             return "_"  # X needs no gradient, nor a layer with nothing to learn below it
         if s in assigned:
             return f"dA{s}_{l}"
@@ -208,7 +208,7 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
     output = _output(spec, engine, printer)
     top = L if output["source"] == L else L - 1
     layers, used = {}, set()
-    learns = {r: any(k <= r for k, _ in spec.parameters()) for r in range(L + 1)}
+    learns = learning_below(spec)
     for l in range(1, top + 1):
         layer = g.layers[l]
         if layer.kind == "dense":

@@ -14,7 +14,7 @@ import sympy
 
 from ..derivation import Backprop
 from ..spec import Spec
-from .context import activation_helpers, common_context, output_helpers
+from .context import activation_helpers, common_context, learning_below, output_helpers
 from .formulas import codegen_engine
 from .kinds import MAP_HELPERS, layer_code, param_gradient_name
 from .printer import HELPERS, NumpyCodePrinter, inplace_statements
@@ -170,12 +170,12 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
     if output == "activation":  # its activation meets the loss: the combined stable form
         assigned.add(L - 1)
         per_layer[L]["passes"] = {}
-    # dC/dA^(r) is worked out only where a layer up to r has parameters to learn
-    learns = {r: any(k <= r for k, _ in spec.parameters()) for r in range(L + 1)}
+    # dC/dA^(r) is worked out only where a layer up to r has parameters (never for X, r = 0)
+    learns = learning_below(spec)
     for l in range(L, 0, -1):
         lines = []
         passes = {reads: expr for reads, expr in per_layer[l]["passes"].items()
-                  if reads and learns[reads]}
+                  if learns[reads]}
         # dA^(l) passed on as it is (a residual sum's): nothing reads it after these lines, so
         # the last layer that starts from it takes the array itself, the others a copy (a
         # later step changes each in place)
