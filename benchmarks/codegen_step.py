@@ -190,11 +190,7 @@ def _summary(result) -> list[float]:
 def make_step(name: str, module_path: str | None, params, X, Y):
     """The contender's step function on these arrays, built with its own library only."""
     if name in ("symprop", "reuse"):
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("generated_step", module_path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = harness.load_module(module_path)
         if name == "reuse":  # a training loop that keeps a workspace between calls
             workspace = {}
             return lambda: module.loss_and_gradients(params, X, Y, workspace=workspace)

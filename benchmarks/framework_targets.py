@@ -47,15 +47,6 @@ def data(batch: int, dtype):
     return params, X, Y
 
 
-def _load(path: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("generated_step", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def jax_step(name: str, folder: str, params, X, Y):
     """The JAX target's jitted step, or jit(value_and_grad) of the plain forward pass."""
     import jax
@@ -64,7 +55,7 @@ def jax_step(name: str, folder: str, params, X, Y):
     p = {k: jax.numpy.asarray(v) for k, v in params.items()}
     Xj, Yj = jax.numpy.asarray(X), jax.numpy.asarray(Y)
     if name == "jax_target":
-        module = _load(f"{folder}/net_jax.py")
+        module = harness.load_module(f"{folder}/net_jax.py")
 
         def step():
             value, grads = module.loss_and_gradients(p, Xj, Yj)
@@ -87,7 +78,7 @@ def make_step(name: str, folder: str, params, X, Y):
     if name.startswith("jax"):
         return jax_step(name, folder, params, X, Y)
     if name == "numpy_target":
-        module = _load(f"{folder}/net_numpy.py")
+        module = harness.load_module(f"{folder}/net_numpy.py")
         return lambda: module.loss_and_gradients(params, X, Y)
     import torch
     from torch.nn import functional as F
@@ -95,7 +86,7 @@ def make_step(name: str, folder: str, params, X, Y):
     p = {k: torch.from_numpy(v) for k, v in params.items()}
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
     if name == "torch_target":
-        module = _load(f"{folder}/net_torch.py")
+        module = harness.load_module(f"{folder}/net_torch.py")
         return lambda: module.loss_and_gradients(p, Xt, Yt)
     if name == "floor":  # the step's matmuls alone: 3 forward, 3 weight gradients, 2 back
         def floor():

@@ -20,8 +20,8 @@ import sys
 import time
 from collections.abc import Callable
 
-__all__ = ["agree", "alternate", "machine", "median", "ratio", "report", "time_calls",
-           "worker_command"]
+__all__ = ["agree", "alternate", "load_module", "machine", "median", "ratio", "report",
+           "time_calls", "worker_command"]
 
 
 def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 3,
@@ -92,6 +92,16 @@ def machine() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     return (f"{cores} cores ({usable} usable by this process), {platform.machine()}, "
             f"Python {platform.python_version()}")
+
+
+def load_module(path) -> object:
+    """A generated module imported from its file (in the worker, which times only it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generated_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def worker_command(script: str, name: str, *args: str) -> list[str]:

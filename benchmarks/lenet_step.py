@@ -150,25 +150,16 @@ def torch_step(params, X, Y):
     return step
 
 
-def _load(path: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("generated_step", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def make_step(name: str, module: str, params, X, Y):
     if name == "symprop":
-        generated = _load(module)
+        generated = harness.load_module(module)
         return lambda: generated.loss_and_gradients(params, X, Y)
     if name == "im2col":
         return lambda: hand_written(params, X, Y)
     if name == "torch_target":
         import torch
 
-        generated = _load(module.replace(".py", "_torch.py"))
+        generated = harness.load_module(module.replace(".py", "_torch.py"))
         p = {k: torch.from_numpy(v) for k, v in params.items()}
         Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
         return lambda: generated.loss_and_gradients(p, Xt, Yt)

@@ -173,23 +173,14 @@ def torch_step(params, X, Y):
 
 def make_step(name: str, module: str, params, X, Y):
     if name == "symprop":
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("generated_step", module)
-        generated = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(generated)
+        generated = harness.load_module(module)
         return lambda: generated.loss_and_gradients(params, X, Y)
     if name == "hand":
         return lambda: hand_written(params, X, Y)
     if name == "torch_target":
-        import importlib.util
-
         import torch
 
-        spec = importlib.util.spec_from_file_location("generated_torch", module.replace(
-            ".py", "_torch.py"))
-        generated = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(generated)
+        generated = harness.load_module(module.replace(".py", "_torch.py"))
         p = {k: torch.from_numpy(v) for k, v in params.items()}
         Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
         return lambda: generated.loss_and_gradients(p, Xt, Yt)

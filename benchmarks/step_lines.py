@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import inspect
 import statistics
 import tempfile
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import codegen_step
+import harness
 import numpy as np
 
 FUNCTIONS = ("_prepare", "_forward", "_batch_loss", "_backward")
@@ -95,9 +95,7 @@ def main() -> None:
     net = codegen_step.BIG if args.network == "big" else codegen_step.SMALL
     path = Path(tempfile.mkdtemp(prefix="symprop-lines-")) / "step.py"
     generate(Spec(**net)).write(path)
-    spec = importlib.util.spec_from_file_location("generated_step", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = harness.load_module(path)
     params, X, Y = codegen_step.data(net["layers"], args.batch, np.dtype(args.dtype))
 
     record: dict[str, list[float]] = {}
