@@ -253,31 +253,38 @@ def test_check_function_on_a_conv_network(tmp_path, capsys):
     assert "ok     b1" in out, out
 
 
-def test_codegen_holds_the_module_against_autodiff_before_writing_it(tmp_path, monkeypatch,
-                                                                      capsys):
-    """A module whose code is wrong (here dW^(1) negated in the conv layer's lines) is a
-    self-check failure, exit 3, and no file; the right one says what it was held against."""
+def _codegen_right_then_wrong(spec, mistake: str, held: str, against: str, monkeypatch,
+                              capsys):
+    """codegen of ``spec`` writes a module held against ``held``; with the conv layer's dW1
+    line changed to start ``mistake`` it is exit 3 naming W1 and ``against``, and no file."""
     from symprop.layers.conv import ConvLayer
 
-    need("torch")
-    spec = tmp_path / "conv.toml"
-    spec.write_text('input = [1, 5]\nloss = "sse"\n[[layer]]\nkind = "conv1d"\nchannels = 2\n'
-                    'kernel = 2\nbias = true\n[[layer]]\nkind = "flatten"\n')
-    out = tmp_path / "net.py"
+    out = spec.parent / "net.py"
     assert main(["codegen", str(spec), "-o", str(out)]) == 0
-    assert "its gradients held against PyTorch's autodiff at a random batch" in \
-        capsys.readouterr().err
+    assert f"its gradients held against {held}" in capsys.readouterr().err
     right = ConvLayer.array_code
 
     def wrong(self, code):
         lines = right(self, code)
-        lines["backward"] = [line.replace("dW1 = ", "dW1 = -") for line in lines["backward"]]
+        lines["backward"] = [line.replace("dW1 = ", mistake) for line in lines["backward"]]
         return lines
     monkeypatch.setattr(ConvLayer, "array_code", wrong)
     out.unlink()
     assert main(["codegen", str(spec), "-o", str(out)]) == 3
-    assert "the generated module's W1 differs from torch" in capsys.readouterr().err
+    assert f"the generated module's W1 differs from {against}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_codegen_holds_the_module_against_autodiff_before_writing_it(tmp_path, monkeypatch,
+                                                                      capsys):
+    """A module whose code is wrong (here dW^(1) negated in the conv layer's lines) is a
+    self-check failure, exit 3, and no file; the right one says what it was held against."""
+    need("torch")
+    spec = tmp_path / "conv.toml"
+    spec.write_text('input = [1, 5]\nloss = "sse"\n[[layer]]\nkind = "conv1d"\nchannels = 2\n'
+                    'kernel = 2\nbias = true\n[[layer]]\nkind = "flatten"\n')
+    _codegen_right_then_wrong(spec, "dW1 = -", "PyTorch's autodiff at a random batch",
+                              "torch", monkeypatch, capsys)
 
 
 def test_without_autodiff_codegen_holds_the_module_against_differences(tmp_path, monkeypatch,
@@ -286,8 +293,6 @@ def test_without_autodiff_codegen_holds_the_module_against_differences(tmp_path,
     up to three points (a quotient may straddle a relu's kink); a wrong module still fails."""
     import importlib.util
 
-    from symprop.layers.conv import ConvLayer
-
     found = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name in ("torch", "jax") else found(name, *a))
@@ -295,20 +300,8 @@ def test_without_autodiff_codegen_holds_the_module_against_differences(tmp_path,
     spec.write_text('input = [2, 6]\nloss = "sse"\n[[layer]]\nkind = "conv1d"\nchannels = 2\n'
                     'kernel = 3\nactivation = "relu"\n[[layer]]\nkind = "maxpool1d"\nkernel = 2\n'
                     '[[layer]]\nkind = "flatten"\n')
-    out = tmp_path / "net.py"
-    assert main(["codegen", str(spec), "-o", str(out)]) == 0
-    assert "held against central differences" in capsys.readouterr().err
-    right = ConvLayer.array_code
-
-    def wrong(self, code):
-        lines = right(self, code)
-        lines["backward"] = [line.replace("dW1 = ", "dW1 = 2 * ") for line in lines["backward"]]
-        return lines
-    monkeypatch.setattr(ConvLayer, "array_code", wrong)
-    out.unlink()
-    assert main(["codegen", str(spec), "-o", str(out)]) == 3
-    assert "the generated module's W1 differs from fd" in capsys.readouterr().err
-    assert not out.exists()
+    _codegen_right_then_wrong(spec, "dW1 = 2 * ", "central differences", "fd", monkeypatch,
+                              capsys)
 
 
 POOL_FIRST = _spec((2, 6, 5), {"kind": "maxpool2d", "kernel": 3, "stride": 1},
