@@ -17,6 +17,7 @@ import subprocess
 import sys
 import termios
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -409,8 +410,9 @@ def test_ctrl_c_during_a_long_report_writes_nothing(tmp_path):
                     '"softmax"]\nloss = "cross_entropy"\nbias = true\n')
     out = tmp_path / "report.md"
     out.write_text("old")
-    proc = subprocess.Popen([sys.executable, "-m", "symprop", "report", str(spec), "-o",
-                             str(out)], stderr=subprocess.PIPE, text=True)
+    # -X faulthandler: if the process ever crashes instead, its stack is in the message
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "symprop", "report",
+                             str(spec), "-o", str(out)], stderr=subprocess.PIPE, text=True)
     time.sleep(6)  # past start-up (under 1 s), well inside the report's 20 s of work
     assert proc.poll() is None, "the report finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
@@ -418,6 +420,38 @@ def test_ctrl_c_during_a_long_report_writes_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted; no output was written" in err and "Traceback" not in err
     assert out.read_text() == "old" and _leftovers(tmp_path) == []
+
+
+def test_a_ctrl_c_inside_jax_or_torch_code_stops_at_the_next_step_not_inside_it():
+    # CI once saw SIGSEGV instead of exit 130: a KeyboardInterrupt thrown inside JAX's
+    # garbage-collection hook, which runs inside its compiler, can crash the process
+    from symprop.interrupts import remember_interrupts, stop_if_interrupted
+    from symprop.progress import progress
+
+    def ctrl_c():
+        signal.raise_signal(signal.SIGINT)
+        return "went on"
+
+    usual = signal.getsignal(signal.SIGINT)
+    try:
+        for package in ("jax._src.lib", "jaxlib.xla_client", "torch.autograd"):
+            # the same function, as if it were defined in that package
+            hook = types.FunctionType(ctrl_c.__code__, {"__name__": package, "signal": signal})
+            remember_interrupts()
+            assert hook() == "went on", package  # recorded, not thrown there
+            steps = iter(progress(range(3), what="steps"))
+            with pytest.raises(KeyboardInterrupt):  # the work stops before its next step
+                next(steps)
+            with pytest.raises(KeyboardInterrupt):
+                stop_if_interrupted()
+            with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
+                hook()
+        remember_interrupts()
+        with pytest.raises(KeyboardInterrupt):  # symprop's own code stops at once
+            signal.raise_signal(signal.SIGINT)
+            sum(range(1000))
+    finally:
+        signal.signal(signal.SIGINT, usual)
 
 
 def test_ctrl_c_while_symprop_is_still_loading_is_quiet():
