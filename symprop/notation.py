@@ -142,10 +142,10 @@ def index_label(indices: tuple[int, ...]) -> str:
     """Run one or two single digits together as the seed does (12); otherwise (an index of
     two digits, three or more indices: a_{0,2,1}) separate by commas.
 
-    An index may also be a letter (``"j"``) for the general nodes of printed equations.
+    An index may also be a letter (``"j"``) for the general nodes of printed equations, or
+    letter arithmetic as a formula writes it (``2p+u-1``, printed by its ``str``).
     """
-    if len(indices) <= 2 and all(len(i) == 1 if isinstance(i, str) else i < 10
-                                 for i in indices):
+    if len(indices) <= 2 and all(len(str(i)) == 1 for i in indices):
         return "".join(map(str, indices))
     return ",".join(map(str, indices))
 

@@ -34,6 +34,30 @@ def _free_letters(expr: Expr) -> list[str]:
     return letters
 
 
+def _ranges(meaning: Meaning, reference: Expr, letters: list[str]) -> list[range]:
+    """The values each letter takes: the axis it indexes in ``reference`` (a flat layer's
+    width, a map's or a conv weight's axis: w_{o,c,u,v}'s u runs over the kernel), else
+    every layer and node number of the network."""
+    top = range(max(max(meaning.graph.widths), meaning.graph.L + 1))
+    out = []
+    for letter in letters:
+        sizes = []
+        for e in walk(reference):
+            if not isinstance(e, NodeRef) or letter not in e.indices:
+                continue
+            try:
+                layer = meaning.layer(e.layer, e, Scope()) if e.layer is not None else None
+            except FormulaError:
+                sizes = []
+                break
+            position = e.indices.index(letter)
+            shape = meaning.map_shape(e.kind, layer)
+            sizes.append(shape[position] if shape and len(shape) == len(e.indices) else
+                         meaning.graph.widths[meaning.width_layer(e.kind, layer, position)])
+        out.append(range(max(sizes)) if sizes else top)
+    return out
+
+
 def _layer_letters(expr: Expr) -> list[str]:
     """The letters that stand for a layer somewhere in ``expr`` (the l of w^{(l+1)})."""
     out = []
@@ -52,9 +76,8 @@ def _cases(meaning: Meaning, reference: Expr, claims: tuple[Expr, ...] = ()
     letters = _free_letters(reference)
     if not letters:
         return [(Scope(), meaning.lower(reference, Scope()))], []
-    top = max(max(meaning.graph.widths), meaning.graph.L + 1)
     cases, left_out = [], {}
-    for values in itertools.product(range(top), repeat=len(letters)):
+    for values in itertools.product(*_ranges(meaning, reference, letters)):
         scope = Scope(dict(zip(letters, values)))
         reason = next(filter(None, (meaning.missing(e, scope) for e in (reference, *claims))),
                       None)

@@ -162,10 +162,14 @@ def _reference(equation: Equation, wrt: str | None, meaning: Meaning
     L = _spelt_L(equation, wrt, graph.L)
     if len(equation.sides) == 1:
         if node is None:
+            # a weight this network has (a conv weight has four indices, w_{0,0,1,0}^{(1)})
+            weight = next((p for p in graph.parameters() if p.kind == "w"), None)
+            name = "w_{12}^{(L)}" if weight is None or len(weight.indices) == 2 else \
+                weight.latex()
             raise InputError("the formula has no left side, so it is unclear what it "
-                             "differentiates", hint="Pass --wrt NAME (e.g. --wrt "
-                             "'w_{12}^{(L)}') or write the left side: "
-                             "\\frac{\\partial C_0}{\\partial w_{12}^{(L)}} = ...")
+                             "differentiates", hint=f"Pass --wrt NAME (e.g. --wrt '{name}') "
+                             "or write the left side: \\frac{\\partial C_0}{\\partial "
+                             f"{name}}} = ...")
         ref = NodeRef(node.kind, node.indices, None if node.layer is None
                       else Layer(None, node.layer))
         loss = Loss(None if meaning.batch else 0)

@@ -24,6 +24,7 @@ from ..formula.syntax import (
     Mul,
     Neg,
     NodeRef,
+    Shifted,
     Sum,
     rebuild,
     walk,
@@ -269,6 +270,72 @@ def _sum_indices(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
                           (((s.span[0], s.body.span[0]), new_head),))
 
 
+def _shift(index: int | str | Shifted, letter: str | None, coefficient: int | None,
+           constant: int) -> Shifted | str:
+    """``index`` with ``letter``'s coefficient set (None: kept) and ``constant`` added."""
+    terms = (((index, 1),) if isinstance(index, str) else
+             index.terms if isinstance(index, Shifted) else ())
+    terms = tuple((x, coefficient if x == letter and coefficient is not None else c)
+                  for x, c in terms)
+    new = Shifted(terms, (index.constant if isinstance(index, Shifted) else 0) + constant)
+    return terms[0][0] if new.constant == 0 and terms == ((terms[0][0], 1),) else new
+
+
+def _flipped(index: int | str | Shifted, size: int) -> Shifted | str | None:
+    """A kernel offset flipped (u <-> size-1-u), or None when ``index`` is not one."""
+    if isinstance(index, str):
+        return Shifted(((index, -1),), size - 1)
+    if isinstance(index, Shifted) and len(index.terms) == 1 and index.terms[0][1] == -1 \
+            and index.constant == size - 1:
+        return index.terms[0][0]
+    return None
+
+
+def _window_arithmetic(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    """A conv layer's index arithmetic, along every spatial axis at once, then along one:
+    the kernel flipped where it should not be (or not where it should), the padding not
+    subtracted (or twice), the stride missing."""
+    def changed(ref: NodeRef, positions, edit) -> NodeRef | None:
+        """``ref`` with ``edit(index, position)`` at each of ``positions`` (None: no edit)."""
+        indices = list(ref.indices)
+        for position in positions:
+            indices[position] = edit(ref.indices[position], position)
+        return None if any(i is None for i in indices) else replace(ref, indices=tuple(indices))
+
+    for ref, where in _targets(tree):
+        if ref.kind == "w" and len(ref.indices) > 2:  # a conv weight: its offsets flipped
+            try:
+                shape = ctx.meaning.map_shape("w", ctx.meaning.layer(ref.layer, ref,
+                                                                      ctx.scope))
+            except FormulaError:
+                continue
+            axes = range(2, len(ref.indices))
+            for positions in (axes, *([a] for a in axes)) if shape else ():
+                new = changed(ref, positions, lambda i, at, shape=shape: _flipped(i, shape[at]))
+                if new is not None:
+                    flips = isinstance(new.indices[positions[0]], Shifted)
+                    yield _node_edits(ctx, tree, where, new, "index", "the kernel " + (
+                        "flipped: an input's gradient is the full correlation of the deltas "
+                        "with the flipped kernel" if flips else "not flipped: a conv layer "
+                        "correlates (as PyTorch's does), so its weight's gradient reads the "
+                        "kernel as it is"))
+            continue
+        shifted = [p for p, i in enumerate(ref.indices) if isinstance(i, Shifted)]
+        for positions in (shifted, *([p] for p in shifted)) if len(shifted) > 1 else \
+                ([shifted] if shifted else []):
+            for change in (-1, 1, -2, 2):
+                yield _node_edits(ctx, tree, where, changed(
+                    ref, positions, lambda i, _, c=change: _shift(i, None, None, c)), "index",
+                    "the window's offset: the padding is subtracted once, index = stride p "
+                    "+ u - padding")
+            for stride in (1, 2, 3):  # the first letter of each index steps by the stride
+                new = changed(ref, positions, lambda i, _, s=stride: _shift(
+                    i, i.terms[0][0], s, 0) if i.terms and i.terms[0][1] > 0 else i)
+                if new != ref:
+                    yield _node_edits(ctx, tree, where, new, "index",
+                                      f"the stride: the window moves by {stride}")
+
+
 _FUNCTION_HEAD = re.compile(r"\s*(?:\\?(?:g|sigma|tanh)|σ)")
 
 
@@ -283,4 +350,5 @@ def _toggle_prime(head: str, call: Call) -> str:
 
 #: The mistakes tried, in order of likelihood.
 MISTAKES: tuple[Callable[[MistakeContext, Expr], Iterator[Mistake]], ...] = (
-    _wrong_layers, _swapped_letters, _wrong_indices, _a_vs_z, _g_primes, _sum_indices)
+    _wrong_layers, _swapped_letters, _wrong_indices, _window_arithmetic, _a_vs_z, _g_primes,
+    _sum_indices)

@@ -48,6 +48,7 @@ from .syntax import (
     Num,
     Pi,
     Pow,
+    Shifted,
     Size,
     Sum,
     walk,
@@ -56,6 +57,11 @@ from .syntax import (
 __all__ = ["AtSample", "BatchSum", "FreeIndexError", "Meaning", "Scope", "is_batch_formula"]
 
 MAX_EXPONENT = 1000
+
+
+class OutsideMap(Exception):
+    """A node that letter arithmetic (``a_{c,p+u-1,q}``) places outside its map: zero, as
+    the zero padding and the derivation's own sums make it."""
 
 
 def is_batch_formula(equation: Equation) -> bool:
@@ -114,15 +120,20 @@ class Meaning(SumsMixin):
                     self.node(e, sums)
                 elif isinstance(e, Call) and e.name == "g":
                     self._activation(e, sums)  # a layer without g, or a softmax
+            except OutsideMap:
+                continue  # letter arithmetic at the sums' first values: zero there, not absent
             except FreeIndexError:
                 raise
             except FormulaError as exc:
                 return f"{self.text[e.span[0]:e.span[1]].strip()}: {exc.what}"
         return None
 
-    def index(self, index: int | str, expr: Expr, scope: Scope) -> int:
+    def index(self, index: int | str | Shifted, expr: Expr, scope: Scope) -> int:
         if isinstance(index, int):
             return index
+        if isinstance(index, Shifted):
+            return index.value({letter: self.index(letter, expr, scope)
+                                for letter in index.letters})
         if index not in scope.bound:
             raise FreeIndexError(index, f"the index {index} is not bound", text=self.text,
                                  position=expr.span[0], where=self.source,
@@ -142,14 +153,26 @@ class Meaning(SumsMixin):
         # counted as the layer named counts it: an rmsnorm's r^(l), a custom layer's r_j^(l)
         count = (kinds if layer is None else self.graph.kinds_of(layer)).get(
             ref.kind, kinds[ref.kind])[1]
-        if count == 1 and len(indices) == 2 and all(isinstance(i, int) for i in indices):
+        shape = self.map_shape(ref.kind, layer)
+        shifted = any(isinstance(i, Shifted) for i in ref.indices)
+        if shape is not None:
+            count = len(shape)
+            if len(indices) == count and not all(0 <= i < n for i, n in zip(indices, shape)):
+                if shifted:
+                    raise OutsideMap
+                raise self.error(f"{self.text[ref.span[0]:ref.span[1]].strip()} lies outside "
+                                 f"its array, of shape {list(shape)}", ref,
+                                 hint="Indices run from 0 along each axis (channel first)")
+        if count == 1 and len(indices) == 2 and not shifted:
             indices = [int("".join(map(str, indices)))]  # c_{12} of a parameter with one index
         if len(indices) != count:
             raise self.error(f"{ref.kind} takes {count} node ind{'ex' if count == 1 else 'ices'}",
                              ref)
         node = Node(ref.kind, layer, *indices) if count else Node(ref.kind, layer, None)
-        if ref.kind in KINDS and ref.kind not in _LAYER_KINDS | SHARED_KINDS:
+        if ref.kind in KINDS and ref.kind not in _LAYER_KINDS | SHARED_KINDS and shape is None:
             problem = node_problem(node, self.graph.widths)
+            if problem and shifted and len(indices) == count:
+                raise OutsideMap  # letter arithmetic past a flat layer's ends: zero too
             if problem:
                 raise self.error(problem, ref, hint=f"The network has layers 0..{self.graph.L} "
                                                     f"with widths {list(self.graph.widths)}")
@@ -159,11 +182,29 @@ class Meaning(SumsMixin):
             except NameLookupError as exc:
                 raise self.error(exc.what, ref, hint=exc.hint) from None
         if node.kind == "a" and node.layer == 0:
-            return Node("x", None, node.j)
+            return Node("x", None, *node.indices)
         return node
 
+    def map_shape(self, kind: str, layer: int | None) -> tuple[int, ...] | None:
+        """The shape of a map's nodes (x, a, z, delta of a conv or pooling layer) or of a
+        conv weight, which number their indices per axis; None for a flat layer's."""
+        spec = self.graph.spec
+        if kind == "x" or (kind == "a" and layer == 0):
+            shape = spec.shapes[0]
+        elif layer is None or not 0 < layer <= self.graph.L:
+            return None
+        elif kind in ("a", "z", "delta"):
+            shape = spec.shapes[layer]
+        else:
+            shape = next((q.shape for q in spec.layer(layer).parameters(spec.layers)
+                          if q.kind == kind), ())
+        return tuple(shape) if len(shape) > 1 and (kind != "w" or len(shape) > 2) else None
+
     def _node(self, ref: NodeRef, scope: Scope) -> sympy.Expr:
-        return self.node(ref, scope).symbol
+        try:
+            return self.node(ref, scope).symbol
+        except OutsideMap:
+            return sympy.S.Zero
 
     # ------------------------------------------------------------ functions
     def _call(self, call: Call, scope: Scope) -> sympy.Expr:

@@ -64,7 +64,7 @@ class SumsMixin:
 
     def index_width(self, s: Sum, scope: Scope) -> int | None:
         """The width of the layer the summation index runs over (None when it is not used)."""
-        widths = set()
+        widths, axes = set(), set()
         for e in walk(s.body):
             if not isinstance(e, NodeRef):
                 continue
@@ -75,8 +75,17 @@ class SumsMixin:
                     layer = self.layer(e.layer, e, scope) if e.layer is not None else None
                 except FreeIndexError:
                     continue
+                shape = self.map_shape(e.kind, layer)
+                if shape is not None and len(shape) == len(e.indices):
+                    axes.add(shape[position])  # a map's axis: channels, rows, columns
+                    continue
                 widths.add(self.graph.widths[self.width_layer(e.kind, layer, position)]
                            if layer is None or layer in self.graph.layers or layer == 0 else 0)
+        if axes and not widths:
+            # one letter may run along a map and a window into a larger one (p in delta_{o,p,q}
+            # and in a_{c,p+u,q}): it runs over the smallest axis it indexes
+            return min(axes)
+        widths |= axes
         if len(widths) > 1:
             raise self.error(f"{s.index} indexes layers of different widths "
                              f"({', '.join(map(str, sorted(widths)))})", s,

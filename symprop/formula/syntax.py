@@ -31,6 +31,7 @@ __all__ = [
     "Num",
     "Pi",
     "Pow",
+    "Shifted",
     "Size",
     "Span",
     "Sum",
@@ -54,6 +55,36 @@ class Layer:
         if self.offset == 0:
             return self.base
         return f"{self.base}{self.offset:+d}"
+
+
+@dataclass(frozen=True)
+class Shifted:
+    """A node index written as whole-number arithmetic of letters, as a conv layer's window
+    reads its input: ``2p+u-1`` is ((("p", 2), ("u", 1)), -1).  A node it places outside its
+    map is zero (the zero padding), as in the derivation's own sums."""
+
+    terms: tuple[tuple[str, int], ...]
+    constant: int = 0
+
+    @property
+    def letters(self) -> tuple[str, ...]:
+        return tuple(letter for letter, _ in self.terms)
+
+    def value(self, bound: dict[str, int]) -> int:
+        return sum(coefficient * bound[letter] for letter, coefficient in self.terms) \
+            + self.constant
+
+    def __str__(self) -> str:
+        text = ""
+        for letter, coefficient in self.terms:
+            sign = "-" if coefficient < 0 else "+"
+            size = abs(coefficient)
+            text += f"{sign}{size if size != 1 else ''}{letter}"
+        if self.constant and text.startswith("-"):  # a flipped kernel offset: 2-u
+            return f"{self.constant}{text}"
+        if self.constant:
+            text += f"{self.constant:+d}"
+        return text.removeprefix("+")
 
 
 @dataclass(frozen=True)

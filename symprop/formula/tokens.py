@@ -7,7 +7,7 @@ import re
 
 from ..errors import ExpressionError
 from ..notation import KINDS, SHARED_KINDS
-from .syntax import Layer
+from .syntax import Layer, Shifted
 
 __all__ = ["FormulaError", "read_indices", "read_layer"]
 
@@ -49,7 +49,47 @@ def read_layer(text: str, where: int, source_text: str) -> Layer:
     return Layer(match["base"], -offset if match["sign"] in ("-", "−") else offset)
 
 
-def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str, ...]:
+#: One term of an index written as arithmetic: ``2p``, ``-u``, ``+1``.
+INDEX_TERM = re.compile(r"([+-]?)(\d*)([A-Za-z]?)")
+
+
+def _shifted(part: str) -> Shifted | None:
+    """``2p+u-1`` as a :class:`Shifted`, or None when ``part`` is not such arithmetic."""
+    if not re.fullmatch(r"[+-]?\d*[A-Za-z]?(?:[+-]\d*[A-Za-z]?)*", part) or \
+            not re.search(r"[A-Za-z]", part) or re.search(r"[A-Za-z]\d", part):
+        return None
+    terms: dict[str, int] = {}
+    constant = 0
+    for sign, digits, letter in INDEX_TERM.findall(part):
+        if not digits and not letter:
+            continue
+        value = (-1 if sign == "-" else 1) * int(digits or 1)
+        if letter:
+            terms[letter] = terms.get(letter, 0) + value
+        else:
+            constant += value
+    return Shifted(tuple((k, v) for k, v in terms.items() if v), constant)
+
+
+def _index(part: str) -> int | str | Shifted | None:
+    if part.isdigit():
+        return int(part)
+    if len(part) == 1 and part.isalpha():
+        return part
+    return _shifted(part)
+
+
+def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str | Shifted, ...]:
+    if "," in sub and (kind in ("a", "x", "z", "delta", "w") or kind not in KINDS):
+        # a map's node or a conv weight: one index per axis, each a number, a letter or
+        # letter arithmetic (a_{c,2p+u-1,q+v}^(l-1)); the network knows how many
+        parts = [_index(p) for p in sub.replace(" ", "").split(",")]
+        if any(p is None for p in parts):
+            raise FormulaError(f"cannot read the indices {sub!r} of {kind}", text=text,
+                               position=where, hint="Write each index as a number, a letter, "
+                                                    "or letters and numbers added: "
+                                                    "a_{c,2p+u-1,q+v}")
+        return tuple(parts)
     if kind not in KINDS or kind in SHARED_KINDS:
         # a custom layer's letters (r_j^(l) too): the network knows how many indices
         compact = sub.replace(" ", "")

@@ -24,7 +24,7 @@ __all__ = ["FlattenConfig", "FlattenLayer"]
 class FlattenConfig(LayerConfig):
     kind = "flatten"
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check_function"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check", "check_function"})
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Flatten",)
 
     @classmethod

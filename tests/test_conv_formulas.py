@@ -1,0 +1,183 @@
+"""`check --formula` on conv networks: multi-index names, letter arithmetic in the indices
+(a_{c,2p+u-1,q+v}), sums over several letters, zero outside the input.  The formulas are
+written as a user types them, for random kernels, strides, paddings and channels; the
+truth is the chain-rule engine's gradient, itself proven against SymPy's diff of the
+composed C_0 and autodiff in test_conv.py.  The three classic slips (the padding not
+subtracted, the stride left out, the kernel not flipped) are each named."""
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symprop.cli import main
+
+POSITIONS, OFFSETS = "pq", "uv"
+
+
+def _write(tmp_path, dims, size, conv1, conv2):
+    lines = [f"input = [{conv1['in']}, {', '.join([str(size)] * dims)}]", 'loss = "sse"']
+    for conv in (conv1, conv2):
+        lines += ["[[layer]]", f'kind = "conv{dims}d"', f"channels = {conv['channels']}",
+                  f"kernel = {conv['kernel']}", f"stride = {conv['stride']}",
+                  f"padding = {conv['padding']}", f'activation = "{conv["activation"]}"',
+                  f"bias = {'true' if conv['bias'] else 'false'}"]
+    lines += ["[[layer]]", 'kind = "flatten"']
+    path = tmp_path / "net.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _plus(value: int) -> str:
+    return f"-{-value}" if value < 0 else f"+{value}" if value else ""
+
+
+def _out(size, conv):
+    return (size + 2 * conv["padding"] - conv["kernel"]) // conv["stride"] + 1
+
+
+def _sums(letters, sizes, latex):
+    return "".join(rf"\sum_{{{x}=0}}^{{{n - 1}}} " if latex else f"sum_{{{x}=0}}^{{{n - 1}}} "
+                   for x, n in zip(letters, sizes))
+
+
+def _node(kind, indices, layer, latex):
+    name = "\\delta" if kind == "delta" and latex else kind
+    sup = f"^{{({layer})}}" if latex else f"^({layer})"
+    return f"{name}_{{{','.join(indices)}}}" + ("" if layer is None else sup)
+
+
+def _lhs(kind, indices, layer, latex):
+    node = _node(kind, indices, layer, latex)
+    return rf"\frac{{\partial C_0}}{{\partial {node}}} = " if latex else f"dC/d{node} = "
+
+
+def weight_formula(dims, size, conv, latex, *, padding=True, stride=True):
+    """dC_0/dw_{o,c,u,v}^(1) = sum_{p,q} delta_{o,p,q}^(1) x_{c, sp+u-P, sq+v-P}."""
+    s, pad = conv["stride"], conv["padding"] if padding else 0
+    reads = [f"{s if s > 1 and stride else ''}{p}+{u}{_plus(-pad)}"
+             for p, u in zip(POSITIONS[:dims], OFFSETS[:dims])]
+    return (_lhs("w", ["o", "c", *OFFSETS[:dims]], 1, latex)
+            + _sums(POSITIONS[:dims], [_out(size, conv)] * dims, latex)
+            + _node("delta", ["o", *POSITIONS[:dims]], 1, latex) + " "
+            + _node("x", ["c", *reads], None, latex))
+
+
+def input_formula(dims, conv2, latex, *, flipped=True):
+    """dC_0/da_{c,p,q}^(1) = sum_{o,u,v} delta_{o,p+u-(k-1-P),..}^(2) w_{o,c,k-1-u,..}^(2)
+    (layer 2 at stride 1): the full correlation with the flipped kernel."""
+    k, pad = conv2["kernel"], conv2["padding"]
+    at = [f"{p}+{u}{_plus(-(k - 1 - pad))}" for p, u in zip(POSITIONS[:dims], OFFSETS[:dims])]
+    offsets = [f"{k - 1}-{u}" if flipped else u for u in OFFSETS[:dims]]
+    return (_lhs("a", ["c", *POSITIONS[:dims]], 1, latex)
+            + _sums(["o", *OFFSETS[:dims]], [conv2["channels"]] + [k] * dims, latex)
+            + _node("delta", ["o", *at], 2, latex) + " "
+            + _node("w", ["o", "c", *offsets], 2, latex))
+
+
+@st.composite
+def networks(draw):
+    dims = draw(st.sampled_from((1, 2)))
+    size = draw(st.integers(3, 5))
+    kernel = draw(st.integers(1, 3))
+    padding = draw(st.integers(0, kernel - 1))
+    conv1 = {"in": draw(st.integers(1, 2)), "channels": draw(st.integers(1, 2)),
+             "kernel": kernel, "stride": draw(st.integers(1, 2)), "padding": padding,
+             "activation": draw(st.sampled_from(("tanh", "sigmoid"))), "bias": draw(st.booleans())}
+    inner = _out(size, conv1)
+    kernel2 = draw(st.integers(1, min(2, inner + 1)))
+    conv2 = {"channels": draw(st.integers(1, 2)), "kernel": kernel2, "stride": 1,
+             "padding": draw(st.integers(0, kernel2 - 1)),
+             "activation": draw(st.sampled_from(("tanh", "sigmoid"))), "bias": False}
+    if kernel2 > inner + 2 * conv2["padding"]:
+        conv2["padding"] = kernel2 - 1
+    return dims, size, conv1, conv2, draw(st.booleans())
+
+
+def _check(path, formula, capsys):
+    code = main(["check", str(path), "--formula", formula])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(networks())
+def test_textbook_conv_gradients_typed_by_a_user_are_right(tmp_path_factory, capsys, net):
+    dims, size, conv1, conv2, latex = net
+    path = _write(tmp_path_factory.mktemp("net"), dims, size, conv1, conv2)
+    for formula in (weight_formula(dims, size, conv1, latex), input_formula(dims, conv2, latex)):
+        code, text = _check(path, formula, capsys)
+        assert code == 0 and text.startswith("RIGHT"), (formula, text)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(networks())
+def test_the_classic_conv_slips_are_wrong_and_named(tmp_path_factory, capsys, net):
+    dims, size, conv1, conv2, latex = net
+    path = _write(tmp_path_factory.mktemp("net"), dims, size, conv1, conv2)
+    slips = []
+    if conv1["padding"]:
+        slips.append((weight_formula(dims, size, conv1, latex, padding=False),
+                      "the padding is subtracted once"))
+    if conv1["stride"] > 1 and _out(size, conv1) > 1:
+        slips.append((weight_formula(dims, size, conv1, latex, stride=False),
+                      "the stride: the window moves by 2"))
+    if conv2["kernel"] > 1:
+        slips.append((input_formula(dims, conv2, latex, flipped=False), "the kernel flipped"))
+    for formula, words in slips:
+        code, text = _check(path, formula, capsys)
+        assert code == 1 and text.startswith("WRONG"), (formula, text)
+        assert words in text, (formula, text)
+
+
+def test_a_bias_sums_its_deltas_over_every_position(tmp_path, capsys):
+    conv = {"in": 1, "channels": 2, "kernel": 2, "stride": 1, "padding": 0,
+            "activation": "tanh", "bias": True}
+    path = _write(tmp_path, 2, 3, conv, {**conv, "bias": False})
+    right = r"\frac{\partial C_0}{\partial b_{o}^{(1)}} = \sum_{p=0}^{1}\sum_{q=0}^{1} " \
+            r"\delta_{o,p,q}^{(1)}"
+    assert _check(path, right, capsys)[0] == 0
+    code, text = _check(path, right.replace(r"\sum_{q=0}^{1} ", "").replace("p,q", "p,0"),
+                        capsys)
+    assert code == 1 and text.startswith("WRONG")
+
+
+@pytest.mark.parametrize(("formula", "message"), [
+    (r"\delta_{0,0,5}^{(1)}", "\\delta_{0,0,5}^{(1)} lies outside its array, of shape [1, 2, 2]"),
+    (r"w_{0,0,1}^{(1)}", "w takes 4 node indices"),
+    (r"x_{0,2p*u,0}", "cannot read the indices '0,2p*u,0' of x"),
+    (r"\sum_{p=0}^{1} \delta_{0,p,q}^{(1)}", "the index q is not bound"),
+])
+def test_unreadable_conv_formulas_exit_2_pointing_at_the_place(tmp_path, capsys, formula,
+                                                              message):
+    conv = {"in": 1, "channels": 1, "kernel": 2, "stride": 1, "padding": 0,
+            "activation": "tanh", "bias": False}
+    path = _write(tmp_path, 2, 3, conv, conv)
+    code = main(["check", str(path), "--formula", formula, "--wrt", "w_{0,0,1,0}^{(1)}"])
+    text = capsys.readouterr().err
+    assert code == 2 and message in text, text
+    assert "Traceback" not in text
+
+
+def test_a_bare_formula_s_hint_names_a_weight_of_the_network(tmp_path, capsys):
+    conv = {"in": 1, "channels": 1, "kernel": 2, "stride": 1, "padding": 0,
+            "activation": "tanh", "bias": False}
+    path = _write(tmp_path, 2, 3, conv, conv)
+    assert main(["check", str(path), "--formula", r"\delta_{0,0,0}^{(1)}"]) == 2
+    assert "--wrt 'w_{0,0,0,0}^{(1)}'" in capsys.readouterr().err
+
+
+def test_the_readme_s_conv_formula_is_right_and_its_slip_is_named(tmp_path, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Convolution and pooling.**"):]
+    spec = tmp_path / "net.toml"
+    spec.write_text(re.search(r"```toml\n(.*?)```", section, flags=re.DOTALL)[1])
+    shown = re.search(r"```sh\nsymprop check net.toml --formula '(.*?)'\n(.*?)```", section,
+                      flags=re.DOTALL)
+    formula, said = shown[1], " ".join(shown[2].replace("#", " ").split())
+    assert _check(spec, formula, capsys)[0] == 0
+    code, text = _check(spec, formula.replace("-1", ""), capsys)
+    assert code == 1 and said.startswith("RIGHT; without the padding's -1 it is WRONG")
+    assert said.split("says: ")[1].removesuffix(" ...)") in " ".join(text.split())
