@@ -1,8 +1,8 @@
 """`check --formula` on conv networks: multi-index names, letter arithmetic in the indices
-(a_{c,2p+u-1,q+v}), sums over several letters, zero outside the input.  The formulas are
-written as a user types them, for random kernels, strides, paddings and channels; the
-truth is the chain-rule engine's gradient, itself proven against SymPy's diff of the
-composed C_0 and autodiff in test_conv.py.  The three classic slips (the padding not
+(a_{c,2p+u-1,q+v}), sums over several letters (\\sum_{p,q}), zero outside the input.  The
+formulas are written as a user types them, for random kernels, strides, paddings and
+channels; the truth is the chain-rule engine's gradient, itself proven against SymPy's diff
+of the composed C_0 and autodiff in test_conv.py.  The three classic slips (the padding not
 subtracted, the stride left out, the kernel not flipped) are each named."""
 
 import re
@@ -38,7 +38,11 @@ def _out(size, conv):
     return (size + 2 * conv["padding"] - conv["kernel"]) // conv["stride"] + 1
 
 
-def _sums(letters, sizes, latex):
+def _sums(letters, sizes, latex, combined=False):
+    """One sum per letter with its bounds, or all in one, bounds left to the axes:
+    \\sum_{p,q}."""
+    if combined:
+        return ("\\sum" if latex else "sum") + f"_{{{','.join(letters)}}} "
     return "".join(rf"\sum_{{{x}=0}}^{{{n - 1}}} " if latex else f"sum_{{{x}=0}}^{{{n - 1}}} "
                    for x, n in zip(letters, sizes))
 
@@ -54,25 +58,25 @@ def _lhs(kind, indices, layer, latex):
     return rf"\frac{{\partial C_0}}{{\partial {node}}} = " if latex else f"dC/d{node} = "
 
 
-def weight_formula(dims, size, conv, latex, *, padding=True, stride=True):
+def weight_formula(dims, size, conv, latex, *, padding=True, stride=True, combined=False):
     """dC_0/dw_{o,c,u,v}^(1) = sum_{p,q} delta_{o,p,q}^(1) x_{c, sp+u-P, sq+v-P}."""
     s, pad = conv["stride"], conv["padding"] if padding else 0
     reads = [f"{s if s > 1 and stride else ''}{p}+{u}{_plus(-pad)}"
              for p, u in zip(POSITIONS[:dims], OFFSETS[:dims])]
     return (_lhs("w", ["o", "c", *OFFSETS[:dims]], 1, latex)
-            + _sums(POSITIONS[:dims], [_out(size, conv)] * dims, latex)
+            + _sums(POSITIONS[:dims], [_out(size, conv)] * dims, latex, combined)
             + _node("delta", ["o", *POSITIONS[:dims]], 1, latex) + " "
             + _node("x", ["c", *reads], None, latex))
 
 
-def input_formula(dims, conv2, latex, *, flipped=True):
+def input_formula(dims, conv2, latex, *, flipped=True, combined=False):
     """dC_0/da_{c,p,q}^(1) = sum_{o,u,v} delta_{o,p+u-(k-1-P),..}^(2) w_{o,c,k-1-u,..}^(2)
     (layer 2 at stride 1): the full correlation with the flipped kernel."""
     k, pad = conv2["kernel"], conv2["padding"]
     at = [f"{p}+{u}{_plus(-(k - 1 - pad))}" for p, u in zip(POSITIONS[:dims], OFFSETS[:dims])]
     offsets = [f"{k - 1}-{u}" if flipped else u for u in OFFSETS[:dims]]
     return (_lhs("a", ["c", *POSITIONS[:dims]], 1, latex)
-            + _sums(["o", *OFFSETS[:dims]], [conv2["channels"]] + [k] * dims, latex)
+            + _sums(["o", *OFFSETS[:dims]], [conv2["channels"]] + [k] * dims, latex, combined)
             + _node("delta", ["o", *at], 2, latex) + " "
             + _node("w", ["o", "c", *offsets], 2, latex))
 
@@ -93,7 +97,7 @@ def networks(draw):
              "activation": draw(st.sampled_from(("tanh", "sigmoid"))), "bias": False}
     if kernel2 > inner + 2 * conv2["padding"]:
         conv2["padding"] = kernel2 - 1
-    return dims, size, conv1, conv2, draw(st.booleans())
+    return dims, size, conv1, conv2, draw(st.booleans()), draw(st.booleans())
 
 
 def _check(path, formula, capsys):
@@ -105,9 +109,10 @@ def _check(path, formula, capsys):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(networks())
 def test_textbook_conv_gradients_typed_by_a_user_are_right(tmp_path_factory, capsys, net):
-    dims, size, conv1, conv2, latex = net
+    dims, size, conv1, conv2, latex, combined = net
     path = _write(tmp_path_factory.mktemp("net"), dims, size, conv1, conv2)
-    for formula in (weight_formula(dims, size, conv1, latex), input_formula(dims, conv2, latex)):
+    for formula in (weight_formula(dims, size, conv1, latex, combined=combined),
+                    input_formula(dims, conv2, latex, combined=combined)):
         code, text = _check(path, formula, capsys)
         assert code == 0 and text.startswith("RIGHT"), (formula, text)
 
@@ -115,7 +120,7 @@ def test_textbook_conv_gradients_typed_by_a_user_are_right(tmp_path_factory, cap
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(networks())
 def test_the_classic_conv_slips_are_wrong_and_named(tmp_path_factory, capsys, net):
-    dims, size, conv1, conv2, latex = net
+    dims, size, conv1, conv2, latex, _ = net
     path = _write(tmp_path_factory.mktemp("net"), dims, size, conv1, conv2)
     slips = []
     if conv1["padding"]:

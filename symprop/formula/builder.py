@@ -139,8 +139,9 @@ class Builder(Transformer):
             raise self._error("a sum needs its index, e.g. \\sum_{j=0}^{n-1}", start)
         group = next(g for g in ("b", "p", "c") if sub[g] is not None)
         body, body_at = sub[group], start + sub.start(group)
-        index_match = re.fullmatch(r"\s*(?P<index>[A-Za-z])\s*(?:=(?P<lower>.*))?", body,
-                                   re.DOTALL)
+        # \sum_{p,q} (a conv's positions): one sum per letter, the bounds shared
+        index_match = re.fullmatch(r"\s*(?P<index>[A-Za-z](?:\s*,\s*[A-Za-z])*)\s*"
+                                   r"(?:=(?P<lower>.*))?", body, re.DOTALL)
         if index_match is None:
             raise self._error(f"cannot read the summation index {body!r}", body_at,
                               hint="Write \\sum_{j=0}^{n-1} or \\sum_{j}")
@@ -153,7 +154,8 @@ class Builder(Transformer):
         if sup is not None:
             g = next(g for g in ("b", "p", "c") if sup[g] is not None)
             upper = self._bound(sup[g], start + sub.end() + sup.start(g))
-        return ("sum", index_match["index"], lower, upper, start)
+        letters = tuple(re.sub(r"\s", "", index_match["index"]).split(","))
+        return ("sum", letters, lower, upper, start)
 
     def _bound(self, text: str, at: int) -> Expr:
         equation = self.parse(text, self.source, offset=at + self.offset)
@@ -320,8 +322,10 @@ class Builder(Transformer):
             return Deriv(op[1], operand=body, span=span)
         if op[0] == "function":
             raise self._error(f"{op[1]} needs its argument in parentheses", op[4])
-        _, index, lower, upper, start = op
-        return Sum(index, body, lower, upper, span=(start + self.offset, span[1]))
+        _, letters, lower, upper, start = op
+        for index in reversed(letters):
+            body = Sum(index, body, lower, upper, span=(start + self.offset, span[1]))
+        return body
 
 
 def _terms(expr: Expr) -> tuple[Expr, ...]:

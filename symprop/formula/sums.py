@@ -69,7 +69,8 @@ class SumsMixin:
             if not isinstance(e, NodeRef):
                 continue
             for position, index in enumerate(e.indices):
-                if index != s.index:
+                # the letter alone, or flipped alone (a kernel's 1-u): it runs along that axis
+                if index != s.index and getattr(index, "letters", ()) != (s.index,):
                     continue
                 try:
                     layer = self.layer(e.layer, e, scope) if e.layer is not None else None
