@@ -9,6 +9,8 @@ max-pool ties go to the first maximum as PyTorch routes them; random conv stacks
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,10 +77,23 @@ def test_conv_and_pool_modules_agree_with_autodiff(case, target):
     _verified(CASES[case], target)
 
 
-def _module_against_autodiff(spec, target):
+def _ruff_problems(path) -> str:
+    """What `ruff check` finds in a generated file ("" when it is clean)."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    proc = subprocess.run([ruff, "check", "--isolated", str(path)], capture_output=True,
+                          text=True, check=False)
+    return "" if proc.returncode == 0 else proc.stdout or proc.stderr
+
+
+def _module_against_autodiff(spec, target, *, folder=None):
     """The module's loss and gradients at verify's random point against PyTorch's and JAX's
-    autodiff of the reference forward pass, rtol 1e-10 (no finite differences: fast)."""
-    module = generate(spec, target=target).load()
+    autodiff of the reference forward pass, rtol 1e-10 (no finite differences: fast); with
+    ``folder``, the module is also written there and must be ruff-clean."""
+    generated = generate(spec, target=target)
+    if folder is not None:
+        generated.write(folder / f"net_{target}.py")
+        assert not _ruff_problems(folder / f"net_{target}.py")
+    module = generated.load()
     arrays = module if target == "numpy" else FrameworkAsArrays(module, target)
     comparisons = verify_module(arrays, spec, against=("torch", "jax"))
     bad = [c for c in comparisons if not c.passed or (
@@ -121,7 +136,13 @@ def test_random_conv_stacks_generate_modules_that_agree_with_autodiff(data):
     need("torch")
     need("jax")
     target = data.draw(st.sampled_from(TARGETS))
-    _module_against_autodiff(_random_stack(data), target)
+    spec = _random_stack(data)
+    with tempfile.TemporaryDirectory() as folder:
+        _module_against_autodiff(spec, target, folder=Path(folder))
+    params = generate(spec).load().init_params(0)
+    for l, q in spec.parameters():  # each conv weight within PyTorch's bound of its fan-in
+        if q.kind == "w" and len(q.shape) > 2:
+            assert np.abs(params[f"W{l}"]).max() <= 1 / np.sqrt(np.prod(q.shape[1:]))
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -174,11 +195,7 @@ def test_modules_pass_ruff_and_run_without_symprop(tmp_path, target):
     need(target if target != "numpy" else "numpy")
     path = tmp_path / f"net_{target}.py"
     generate(CASES["conv2d-conv2d-avgpool-overlapping"], target=target).write(path)
-    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name(
-        "ruff"))
-    proc = subprocess.run([ruff, "check", "--isolated", str(path)], capture_output=True,
-                          text=True, check=False)
-    assert proc.returncode == 0, proc.stdout
+    assert not _ruff_problems(path)
     script = (
         "import sys\nsys.modules['symprop'] = None\n"
         "import importlib.util\n"
@@ -315,16 +332,11 @@ def test_lenet_and_a_pool_first_network_pass_ruff_in_every_target(tmp_path, targ
     first layer is a pool (nothing below it learns: no gradient is handed to it, and the
     names it saved go unread): every module ruff-clean, the pool-first one right."""
     need("torch")
-    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name(
-        "ruff"))
-    lenet = Spec.from_toml(__import__("pathlib").Path(__file__).parent.parent / "examples"
-                           / "lenet.toml")
+    lenet = Spec.from_toml(Path(__file__).parent.parent / "examples" / "lenet.toml")
     for name, spec in (("lenet", lenet), ("pool_first", POOL_FIRST)):
         path = tmp_path / f"{name}_{target}.py"
         generate(spec, target=target).write(path)
-        proc = subprocess.run([ruff, "check", "--isolated", str(path)], capture_output=True,
-                              text=True, check=False)
-        assert proc.returncode == 0, proc.stdout
+        assert not _ruff_problems(path)
     need("jax")
     _module_against_autodiff(POOL_FIRST, target)
 
@@ -332,8 +344,7 @@ def test_lenet_and_a_pool_first_network_pass_ruff_in_every_target(tmp_path, targ
 def test_conv_weights_start_at_pytorchs_bound_of_their_own_fan_in():
     """A conv weight reads C_in kh kw inputs, not the whole map below: W1 of the LeNet
     example (1 channel, 3x3) is uniform in +-1/3, W3 (6 channels, 3x3) in +-1/sqrt(54)."""
-    lenet = Spec.from_toml(__import__("pathlib").Path(__file__).parent.parent / "examples"
-                           / "lenet.toml")
+    lenet = Spec.from_toml(Path(__file__).parent.parent / "examples" / "lenet.toml")
     params = generate(lenet).load().init_params(0)
     for key, fan_in in (("W1", 9), ("W3", 54)):
         bound = 1 / np.sqrt(fan_in)
