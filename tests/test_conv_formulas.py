@@ -186,3 +186,24 @@ def test_the_readme_s_conv_formula_is_right_and_its_slip_is_named(tmp_path, caps
     code, text = _check(spec, formula.replace("-1", ""), capsys)
     assert code == 1 and said.startswith("RIGHT; without the padding's -1 it is WRONG")
     assert said.split("says: ")[1].removesuffix(" ...)") in " ".join(text.split())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("pquvoc"), st.integers(-3, 3).filter(bool)),
+                min_size=1, max_size=3, unique_by=lambda t: t[0]),
+       st.integers(-4, 4), st.dictionaries(st.sampled_from("pquvoc"), st.integers(0, 9),
+                                           min_size=6), st.booleans())
+def test_any_index_arithmetic_reads_back_to_its_value(terms, constant, values, spaced):
+    """Index arithmetic as a user types it (as symprop prints it, with or without spaces)
+    reads to the same whole number at any letter values."""
+    from symprop.formula.syntax import Shifted
+    from symprop.formula.tokens import read_indices
+
+    written = Shifted(tuple(terms), constant)
+    text = str(written)
+    if spaced:
+        text = text.replace("+", " + ").replace("-", " - ")
+    read = read_indices(f"c, {text}", "a", 0, text)[1]
+    expected = sum(c * values[x] for x, c in terms) + constant
+    value = read.value(values) if isinstance(read, Shifted) else values[read]
+    assert value == expected, (text, read)
