@@ -14,40 +14,61 @@ before it is stated.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import sympy
 
 from .graph import C0
+from .layers.maps import MAP_LETTERS, bindings
 from .layers.symbolic import SUM_LETTERS, general
-from .notation import Node, node_of
+from .notation import Node, index_arithmetic, node_of
 
 __all__ = ["backprop_equations", "instantiate", "layer_equations"]
 
 
-def instantiate(expr: sympy.Expr, binding: dict[str, int]) -> sympy.Expr:
-    """A general expression at concrete indices: letters bound to numbers (``k + 4`` too),
-    every Sum written out, general nodes replaced by the network's symbols."""
+#: The kinds of a map's own nodes (a parameter's indices are never outside its array).
+MAP_NODES = frozenset({"a", "x", "z", "delta", "adj"})
+
+
+def instantiate(expr: sympy.Expr, binding: dict[str, int],
+                shapes: tuple[tuple[int, ...], ...] | None = None) -> sympy.Expr:
+    """A general expression at concrete indices: letters bound to numbers (index arithmetic
+    such as ``2p+u-1`` too), every Sum (of one letter or several) written out, a window's
+    max over its letters written out (``write_out``), general nodes replaced by the
+    network's symbols; with the network's ``shapes`` (layer -> shape), a map's node that the
+    arithmetic places outside its map is 0, the zero padding."""
+    def again(e: sympy.Expr, b: dict[str, int]) -> sympy.Expr:
+        return instantiate(e, b, shapes)
+
     if isinstance(expr, sympy.Sum):
-        (var, low, high), = expr.limits
-        return sympy.Add(*[instantiate(expr.function, {**binding, str(var): v})
-                           for v in range(int(low), int(instantiate(high, binding)) + 1)])
+        return sympy.Add(*[again(expr.function, b) for b in bindings(expr.limits, binding)])
+    if hasattr(expr, "write_out"):
+        return expr.write_out(again, binding)
     node = node_of(expr)
     if node is not None and any(isinstance(i, str) for i in node.indices):
-        indices = [_index(i, binding) for i in node.indices]
-        if node.kind == "x" or (node.kind == "a" and node.layer == 0):
-            return Node("x", None, *indices).symbol
-        return Node(node.kind, node.layer, *indices).symbol
+        indices = tuple(_index(i, binding) for i in node.indices)
+        is_input = node.kind == "x" or (node.kind == "a" and node.layer == 0)
+        on_map = shapes and len(indices) > 1 and node.kind in MAP_NODES
+        shape = shapes[0 if is_input else node.layer] if on_map else None
+        if shape is not None and not all(0 <= i < n for i, n in zip(indices, shape)):
+            return sympy.S.Zero
+        return Node("x" if is_input else node.kind, None if is_input else node.layer,
+                    *indices).symbol
     if isinstance(expr, sympy.Symbol) and expr.name in binding and node is None:
         return sympy.Integer(binding[expr.name])
     if not expr.args:
         return expr
-    return expr.func(*[instantiate(a, binding) for a in expr.args])
+    return expr.func(*[again(a, binding) for a in expr.args])
 
 
 def _index(index: int | str, binding: dict[str, int]) -> int:
     if isinstance(index, int):
         return index
-    letter, _, shift = index.partition("+")
-    return binding[letter] + int(shift or 0)
+    if index in binding:
+        return binding[index]
+    terms, constant = index_arithmetic(index)
+    return constant + sum(c * binding[letter] for letter, c in terms.items())
 
 
 def layer_equations(engine, p) -> list[dict]:
@@ -80,7 +101,7 @@ def _incoming(engine, layer: int, letter: str) -> sympy.Expr:
 def _checked(engine, lhs, rhs, at: dict[str, int], truth: sympy.Expr, own: int) -> str:
     """``rhs`` at a concrete node must equal the engine's ``truth`` (the symbols of layer
     ``own`` written out one level, as the engine's compact results are)."""
-    concrete = instantiate(rhs, at)
+    concrete = instantiate(rhs, at, engine.graph.spec.shapes)
     mapping = {}
     for s in concrete.free_symbols:
         node = node_of(s)
@@ -91,6 +112,27 @@ def _checked(engine, lhs, rhs, at: dict[str, int], truth: sympy.Expr, own: int) 
     return lhs
 
 
+def _map_equation(engine, l: int) -> tuple[sympy.Expr, sympy.Expr]:
+    """The accumulated gradient of a map layer's node (c, p, q), letters as its consumers'
+    contributions name it: delta_{c,p,q}^(l) = (dC_0/da_{c,p,q}^(l)) g'(z_{c,p,q}^(l)) for a
+    conv layer, dC_0/da_{c,p,q}^(l) = (what its readers pass back) for the others; checked
+    at the map's first, middle and last nodes (the padding's zeros included)."""
+    g = engine.graph
+    layer, shape = g.layers[l], g.spec.shapes[l]
+    letters = MAP_LETTERS[:len(shape)]
+    incoming = _incoming(engine, l, "k")
+    if layer.through_activation:
+        lhs = general("delta", l, *letters)
+        rhs = incoming * layer.activation.prime(general("z", l, *letters))
+    else:
+        lhs, rhs = general("adj", l, *letters), incoming
+    size = math.prod(shape)
+    for flat in sorted({0, size // 2, size - 1}):
+        at = dict(zip(letters, map(int, np.unravel_index(flat, shape))))
+        _checked(engine, lhs, rhs, at, engine.entry_gradient(l, flat), l)
+    return lhs, rhs
+
+
 def backprop_equations(engine, p) -> list[str]:
     """The backpropagation equations with letter indices, each checked at a concrete node."""
     g, L = engine.graph, engine.graph.L
@@ -98,7 +140,9 @@ def backprop_equations(engine, p) -> list[str]:
     lines = []
     for l in range(L, 0, -1):
         layer = g.layers[l]
-        if layer.through_activation:  # a dense layer: delta = (dC_0/da) g'(z)
+        if len(g.spec.shapes[l]) > 1:  # a map: letters c, p, q
+            lhs, rhs = _map_equation(engine, l)
+        elif layer.through_activation:  # a dense layer: delta = (dC_0/da) g'(z)
             letter = "j" if l == L else "k"
             lhs = general("delta", l, letter)
             if l == L and not g.is_elementwise(L):
@@ -121,8 +165,13 @@ def backprop_equations(engine, p) -> list[str]:
         layer = g.layers[l]
         for param, rhs in layer.general_parameters():
             node = node_of(param)
-            at = dict.fromkeys((i for i in node.indices if isinstance(i, str)), 0)
-            first = Node(node.kind, l, *[0] * len(node.indices))
-            _checked(engine, param, rhs, at, engine.gradient(first), l)
+            letters = [i for i in node.indices if isinstance(i, str)]
+            shape = next(q.shape for q in g.spec.layer(l).parameters(g.widths)
+                         if q.kind == node.kind)
+            ends = (False, True) if len(g.spec.shapes[l]) > 1 else (False,)
+            for last in ends:  # the first entry, and a map's last (the padding's far side)
+                at = {i: (n - 1 if last else 0) for i, n in zip(letters, shape)}
+                entry = Node(node.kind, l, *at.values())
+                _checked(engine, param, rhs, at, engine.gradient(entry), l)
             lines.append(f"{p.doprint(d(C0, param))} = {p.doprint(rhs)}")
     return lines

@@ -23,7 +23,7 @@ import sympy
 
 from .errors import NameLookupError
 
-__all__ = ["KINDS", "LATEX_NAMES", "Node", "index_label", "layer_label", "layer_spelling",
+__all__ = ["KINDS", "LATEX_NAMES", "Node", "index_arithmetic", "index_label", "layer_label", "layer_spelling",
            "node_of", "node_symbol", "parse_node_name"]
 
 #: kind -> (has a layer, number of node indices).  A custom layer's parameters add their own
@@ -136,6 +136,30 @@ class Node:
 
     def __str__(self) -> str:
         return self.text()
+
+
+#: One term of an index written as arithmetic: ``2p``, ``-u``, ``+1``.
+_INDEX_TERM = re.compile(r"([+-]?)(\d*)([A-Za-z]?)")
+
+
+def index_arithmetic(text: str) -> tuple[dict[str, int], int] | None:
+    """``2p+u-1`` as ({"p": 2, "u": 1}, -1): the letters' whole coefficients and the
+    constant of an index a window reads; None when ``text`` is not such arithmetic (no
+    letter, or a letter followed by a digit)."""
+    if not re.fullmatch(r"[+-]?\d*[A-Za-z]?(?:[+-]\d*[A-Za-z]?)*", text) or \
+            not re.search(r"[A-Za-z]", text) or re.search(r"[A-Za-z]\d", text):
+        return None
+    terms: dict[str, int] = {}
+    constant = 0
+    for sign, digits, letter in _INDEX_TERM.findall(text):
+        if not digits and not letter:
+            continue
+        value = (-1 if sign == "-" else 1) * int(digits or 1)
+        if letter:
+            terms[letter] = terms.get(letter, 0) + value
+        else:
+            constant += value
+    return terms, constant
 
 
 def index_label(indices: tuple[int, ...]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ExpressionError
-from ..notation import KINDS, SHARED_KINDS
+from ..notation import KINDS, SHARED_KINDS, index_arithmetic
 from .syntax import Layer, Shifted
 
 __all__ = ["FormulaError", "read_indices", "read_layer"]
@@ -49,25 +49,12 @@ def read_layer(text: str, where: int, source_text: str) -> Layer:
     return Layer(match["base"], -offset if match["sign"] in ("-", "−") else offset)
 
 
-#: One term of an index written as arithmetic: ``2p``, ``-u``, ``+1``.
-INDEX_TERM = re.compile(r"([+-]?)(\d*)([A-Za-z]?)")
-
-
 def _shifted(part: str) -> Shifted | None:
     """``2p+u-1`` as a :class:`Shifted`, or None when ``part`` is not such arithmetic."""
-    if not re.fullmatch(r"[+-]?\d*[A-Za-z]?(?:[+-]\d*[A-Za-z]?)*", part) or \
-            not re.search(r"[A-Za-z]", part) or re.search(r"[A-Za-z]\d", part):
+    read = index_arithmetic(part)
+    if read is None:
         return None
-    terms: dict[str, int] = {}
-    constant = 0
-    for sign, digits, letter in INDEX_TERM.findall(part):
-        if not digits and not letter:
-            continue
-        value = (-1 if sign == "-" else 1) * int(digits or 1)
-        if letter:
-            terms[letter] = terms.get(letter, 0) + value
-        else:
-            constant += value
+    terms, constant = read
     return Shifted(tuple((k, v) for k, v in terms.items() if v), constant)
 
 

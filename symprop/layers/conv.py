@@ -29,9 +29,10 @@ from .base import (
     parse_activation,
     torch_array,
 )
-from .conv_index import OFFSET_LETTERS, POSITION_LETTERS, index_form
-from .maps import axes_text as text
+from .conv_index import general_contribution, general_definitions, general_parameters, index_form
 from .maps import (
+    OFFSET_LETTERS,
+    POSITION_LETTERS,
     input_shape_of,
     map_below,
     pair,
@@ -40,6 +41,7 @@ from .maps import (
     window_geometry,
     windows_of,
 )
+from .maps import axes_text as text
 from .symbolic import GraphContext, LazyRows, SymbolicLayer, WithZ, activation_function, node
 
 __all__ = ["Conv1dConfig", "Conv2dConfig", "ConvLayer"]
@@ -286,6 +288,15 @@ class ConvLayer(WithZ, SymbolicLayer):
     def index_form(self, target: Node) -> dict | None:
         """The gradient of every weight or input entry in letters (see :func:`index_form`)."""
         return index_form(self, target)
+
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        return general_definitions(self)
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        return general_contribution(self)
+
+    def general_parameters(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        return general_parameters(self)
 
     def position(self, found: Node) -> int:
         return int(np.ravel_multi_index(found.indices, self.config.out_shape))

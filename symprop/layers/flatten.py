@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import sympy
 
 from .base import LayerConfig, ParseContext
-from .symbolic import GraphContext, SymbolicLayer, node
+from .maps import MAP_LETTERS, flat_index_text
+from .symbolic import GraphContext, SymbolicLayer, general, node
 
 __all__ = ["FlattenConfig", "FlattenLayer"]
 
@@ -101,3 +102,13 @@ class FlattenLayer(SymbolicLayer):
 
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         return dict(zip(self.outputs, self.below))
+
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """a_{12c+4p+q}^(l) = a_{c,p,q}^(l-1) for a [2, 3, 4] map: C order."""
+        letters = MAP_LETTERS[:len(self.shape_below)]
+        return [(general("a", self.index, flat_index_text(self.shape_below)),
+                 general("a", self.index - 1, *letters))]
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        """dC_0/da_{c,p,q}^(l-1) is dC_0/da_{12c+4p+q}^(l): the same node under its flat name."""
+        return general("adj", self.index, flat_index_text(self.shape_below))

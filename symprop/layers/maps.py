@@ -9,11 +9,82 @@ import itertools
 from collections.abc import Mapping
 
 import numpy as np
+import sympy
+from sympy.concrete.expr_with_limits import ExprWithLimits
 
 from .base import ParseContext
 
-__all__ = ["WindowGeometry", "axes_text", "input_shape_of", "map_below", "pair", "short",
-           "window_count", "window_geometry", "windows_of"]
+__all__ = ["MAP_LETTERS", "OFFSET_LETTERS", "OUTPUT_LETTERS", "POSITION_LETTERS", "MaxOver",
+           "WindowGeometry", "axes_text", "bindings", "flat_index_text", "input_shape_of",
+           "letter", "map_below", "pair", "shifted_text", "short", "sums", "window_count",
+           "window_geometry", "windows_of"]
+
+
+#: The letters of a map's node (channel, positions), of a layer's own positions and of its
+#: windows' outputs, and of a kernel's offsets, per spatial dimension.
+MAP_LETTERS = "cpq"
+POSITION_LETTERS = "pq"
+OUTPUT_LETTERS = "rt"
+OFFSET_LETTERS = "uv"
+
+
+def letter(name: str) -> sympy.Symbol:
+    """A summation letter of the general equations (an integer symbol)."""
+    return sympy.Symbol(name, integer=True)
+
+
+def bindings(limits, binding: dict[str, int]) -> list[dict[str, int]]:
+    """Every binding of a sum's letters, ``limits`` as SymPy's (letter, low, high), the
+    bounds read with the letters bound before them."""
+    out = [dict(binding)]
+    for var, low, high in limits:
+        def bound(e, b):
+            return int(sympy.sympify(e).xreplace({letter(k): v for k, v in b.items()}))
+        out = [{**b, str(var): v} for b in out for v in range(bound(low, b), bound(high, b) + 1)]
+    return out
+
+
+def sums(body: sympy.Expr, *ranges: tuple[str, int]) -> sympy.Expr:
+    """``body`` summed over each (letter, size), the first outermost: one \\sum per letter,
+    as a textbook writes a sum over channels and positions."""
+    for name, size in reversed(ranges):
+        body = sympy.Sum(body, (letter(name), 0, size - 1))
+    return body
+
+
+def shifted_text(position: str, stride: int, offset: str, pad: int) -> str:
+    """The input index a window reads, as text: ``2p+u-1`` (stride 2, padding 1), ``p+u``."""
+    text = f"{stride if stride > 1 else ''}{position}+{offset}"
+    return text + (f"-{pad}" if pad else "")
+
+
+def flat_index_text(shape: tuple[int, ...]) -> str:
+    """Node (c, p, q) of a map of ``shape`` in C order, as text: ``12c+4p+q`` for [2, 3, 4]."""
+    parts = []
+    for axis, name in enumerate(MAP_LETTERS[:len(shape)]):
+        step = int(np.prod(shape[axis + 1:]))
+        parts.append(f"{step if step > 1 else ''}{name}")
+    return "+".join(parts)
+
+
+class MaxOver(ExprWithLimits):
+    """The max of ``function`` over its letters' ranges, as a general equation writes a max
+    pooling window: max_{u,v} a_{c,2p+u,2q+v}^{(l-1)}; written out at concrete indices as
+    the layer's own unevaluated Max of the window, row-major."""
+
+    def terms(self, instantiate, binding: dict[str, int]) -> list[sympy.Expr]:
+        return [instantiate(self.function, b) for b in bindings(self.limits, binding)]
+
+    def write_out(self, instantiate, binding: dict[str, int]) -> sympy.Expr:
+        return sympy.Max(*self.terms(instantiate, binding), evaluate=False)
+
+    def _latex(self, printer):
+        letters = ",".join(printer._print(var) for var, *_ in self.limits)
+        return rf"\max_{{{letters}}} {printer._print(self.function)}"
+
+    def _sympystr(self, printer):
+        letters = ",".join(printer._print(var) for var, *_ in self.limits)
+        return f"max_({letters}) [ {printer._print(self.function)} ]"
 
 
 def map_below(ctx: ParseContext, kind: str, dims: int) -> tuple[int, ...]:

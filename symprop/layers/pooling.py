@@ -21,9 +21,24 @@ import numpy as np
 import sympy
 
 from .base import LayerConfig, ParseContext
+from .maps import (
+    OFFSET_LETTERS,
+    OUTPUT_LETTERS,
+    POSITION_LETTERS,
+    MaxOver,
+    input_shape_of,
+    letter,
+    map_below,
+    pair,
+    shifted_text,
+    short,
+    sums,
+    window_count,
+    window_geometry,
+    windows_of,
+)
 from .maps import axes_text as text
-from .maps import input_shape_of, map_below, pair, short, window_count, window_geometry, windows_of
-from .symbolic import GraphContext, SymbolicLayer, node
+from .symbolic import GraphContext, SymbolicLayer, general, node
 
 __all__ = ["AvgPool1dConfig", "AvgPool2dConfig", "MaxPool1dConfig", "MaxPool2dConfig",
            "PoolLayer"]
@@ -262,6 +277,41 @@ class PoolLayer(SymbolicLayer):
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         return {a: self.window_definition(i) for i, a in enumerate(self.outputs)}
 
+    # ------------------------------------------------ general equations (letters)
+    def _window(self, positions: str) -> sympy.Expr:
+        """max_{u,v} a_{c,sp+u,sq+v}^(l-1), or the window's mean, at ``positions``."""
+        c = self.config
+        offsets = OFFSET_LETTERS[:c.DIMS]
+        entry = general("a", self.index - 1, "c", *(shifted_text(p, s, u, pad) for p, s, u, pad
+                                                     in zip(positions, c.stride, offsets,
+                                                            c.padding)))
+        ranges = [(letter(u), 0, k - 1) for u, k in zip(offsets, c.kernel)]
+        if c.REDUCE == "max":
+            return MaxOver(entry, *ranges)
+        return sums(entry, *zip(offsets, c.kernel)) / math.prod(c.kernel)
+
+    def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
+        """a_{c,p,q}^(l) = max_{u,v} a_{c,sp+u,sq+v}^(l-1), or the window's mean."""
+        positions = POSITION_LETTERS[:self.config.DIMS]
+        return [(general("a", self.index, "c", *positions), self._window(positions))]
+
+    def general_contribution(self, source: int) -> sympy.Expr:
+        """dC_0/da_{c,p,q}^(l-1) from this layer: the sum over the windows (r, t) of
+        dC_0/da_{c,r,t}^(l) times [a_{c,p,q}^(l-1) is the window's first maximum] (0 outside
+        it), or times 1/(window size) for each offset (u, v) that reads (p, q)."""
+        c, l = self.config, self.index
+        positions, outputs = POSITION_LETTERS[:c.DIMS], OUTPUT_LETTERS[:c.DIMS]
+        incoming = general("adj", l, "c", *outputs)
+        every = tuple(zip(outputs, c.out_shape[1:]))
+        if c.REDUCE == "max":
+            first = FirstMax(general("a", l - 1, "c", *positions), self._window(outputs))
+            return sums(incoming * first, *every)
+        offsets = OFFSET_LETTERS[:c.DIMS]
+        match = sympy.Mul(*[sympy.KroneckerDelta(letter(p), s * letter(r) + letter(u) - pad)
+                            for p, r, u, s, pad in zip(positions, outputs, offsets, c.stride,
+                                                       c.padding)])
+        return sums(match * incoming / math.prod(c.kernel), *every, *zip(offsets, c.kernel))
+
 
 class FirstMax(sympy.Function):
     """[u is the window's maximum]: 1 where ``u`` (the first argument) is the first maximum
@@ -280,13 +330,25 @@ class FirstMax(sympy.Function):
         top = max(values)
         return ev.backend.number(int(window.index(u) == values.index(top)))
 
+    def write_out(self, instantiate, binding: dict[str, int]) -> sympy.Expr:
+        """At concrete indices (a general equation's [a_{c,p,q} = max_{u,v} ...]): the
+        window's entries written out; 0 where the entry is not in the window."""
+        u = instantiate(self.args[0], binding)
+        window = [t for w in self.args[1:] for t in (
+            w.terms(instantiate, binding) if isinstance(w, MaxOver) else [instantiate(w, binding)])]
+        return FirstMax(u, *window) if u in window else sympy.S.Zero
+
     def _latex(self, printer):
         u, *window = self.args
+        if len(window) == 1 and isinstance(window[0], MaxOver):  # a general window
+            return rf"\left[{printer._print(u)} = {printer._print(window[0])}\right]"
         shown = ", ".join(printer._print(s) for s in window)
         return rf"\left[{printer._print(u)} = \max\left({shown}\right)\right]"
 
     def _sympystr(self, printer):
         u, *window = self.args
+        if len(window) == 1 and isinstance(window[0], MaxOver):
+            return f"[{printer._print(u)} = {printer._print(window[0])}]"
         return f"[{printer._print(u)} = max({', '.join(printer._print(s) for s in window)})]"
 
 

@@ -70,6 +70,16 @@ class SeedLatexPrinter(SeedNotation, LatexPrinter):
         factors = sorted(sympy.Mul.make_args(expr), key=seed_factor_key)
         return super()._print_Mul(sympy.Mul(*factors, evaluate=False))
 
+    def _print_Sum(self, expr):
+        """One \\sum per letter, outermost first (\\sum_{c=0}^{5} \\sum_{u=0}^{2} ...), as a
+        textbook writes a sum over channels and kernel offsets."""
+        if len(expr.limits) == 1:
+            return super()._print_Sum(expr)
+        var, low, high = expr.limits[-1]
+        inner = sympy.Sum(expr.function, *expr.limits[:-1])
+        return (rf"\sum_{{{self._print(var)}={self._print(low)}}}^{{{self._print(high)}}} "
+                + self._print_Sum(inner))
+
     def _print_Derivative(self, expr):
         """``\\frac{\\partial num}{\\partial den}``, the seed's notation, always partial."""
         (var, count), = expr.variable_count
@@ -93,7 +103,7 @@ class SeedLatexPrinter(SeedNotation, LatexPrinter):
     def _print_KroneckerDelta(self, expr, exp=None):
         """The Kronecker delta of a Jacobian, [i = m] (Iverson's bracket), distinct from the
         seed's delta_j^(l)."""
-        text = self._iverson(*(self._print(a) for a in expr.args))
+        text = self._iverson(*(self._bracket_side(a) for a in expr.args))
         return text if exp is None else rf"{text}^{{{exp}}}"
 
 

@@ -134,6 +134,22 @@ class SeedNotation:
             return f"{name}_{{{i}}}" if self.latex_output else f"{name}[{i}]"
         return f"{name}_{{{i},{j}}}" if self.latex_output else f"{name}[{i}, {j}]"
 
+    def _bracket_side(self, side: sympy.Expr) -> str:
+        """One side of a bracket: index arithmetic as a window writes it, the stride's term
+        first (``2r+u-1``), anything else as printed."""
+        terms = sympy.Add.make_args(side)
+        if len(terms) < 2 or not all(t.is_Integer or (t.as_coeff_Mul()[0].is_Integer and
+                                                       t.as_coeff_Mul()[1].is_Symbol
+                                                       and node_of(t.as_coeff_Mul()[1]) is None)
+                                      for t in terms):
+            return self._print(side)
+        pairs = sorted((t.as_coeff_Mul() for t in terms if not t.is_Integer),
+                       key=lambda cs: (-abs(cs[0]), cs[1].name))
+        text = "".join(f"{'-' if c < 0 else '+'}{abs(c) if abs(c) != 1 else ''}{v.name}"
+                       for c, v in pairs).removeprefix("+")
+        constant = sum(int(t) for t in terms if t.is_Integer)
+        return text + (f"{constant:+d}" if constant else "")
+
     def _iverson(self, i: str, j: str) -> str:
         """``[i = j]``, the Kronecker delta; each one printed is kept in ``self.iverson`` (a
         document says once what the bracket means)."""

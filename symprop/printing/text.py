@@ -112,15 +112,18 @@ class SeedStrPrinter(SeedNotation, StrPrinter):
         return super().parenthesize(item, level, strict)
 
     def _print_Sum(self, expr):
-        """sum_(k=0)^(3) [ ... ], as the text derivations write a chain rule's sum."""
-        (index, low, high), = expr.limits
+        """sum_(k=0)^(3) [ ... ], as the text derivations write a chain rule's sum; one per
+        letter of a sum over several, outermost first."""
+        index, low, high = expr.limits[-1]
+        inner = sympy.Sum(expr.function, *expr.limits[:-1]) if len(expr.limits) > 1 \
+            else expr.function
         return f"sum_({self._print(index)}={self._print(low)})^({self._print(high)}) " \
-               f"[ {self._print(expr.function)} ]"
+               f"[ {self._print(inner)} ]"
 
     def _print_KroneckerDelta(self, expr):
         """[j = m]: 1 when the two indices are equal, else 0 (as the LaTeX printer writes it,
         and not delta_jm, which a reader takes for the seed's delta_j^(l))."""
-        return self._iverson(*(self._print(a) for a in expr.args))
+        return self._iverson(*(self._bracket_side(a) for a in expr.args))
 
     def _print_Derivative(self, expr):
         """d(num)/d(den), the seed's partial-derivative notation in plain text."""
