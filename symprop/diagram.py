@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .notation import Node, index_label, layer_label
 
 __all__ = ["Diagram", "DiagramEdge", "DiagramNode", "diagram"]
@@ -103,13 +105,13 @@ def _origin(spec, target: Node | None) -> tuple[int, set[int]] | None:
     if target is None:
         return None
     if target.kind == "x":
-        return 0, {target.j}
+        return 0, {int(np.ravel_multi_index(target.indices, spec.shapes[0]))}
     if target.is_parameter:
         letters = _letters(spec, target)
         if "j" not in letters:
             return target.layer, set(range(spec.layers[target.layer]))
         return target.layer, {target.indices[letters.index("j")]}
-    return target.layer, {target.j}
+    return target.layer, {int(np.ravel_multi_index(target.indices, spec.shapes[target.layer]))}
 
 
 def _letters(spec, target: Node) -> str:
@@ -149,7 +151,8 @@ def diagram(spec, target: Node | None = None) -> Diagram:
             if i is None:
                 nodes.append(DiagramNode(f"e{l}_{row}", l, None, x, y, None, False, True))
                 continue
-            label = Node("x", None, i) if l == 0 else Node("a", l, i)
+            index = tuple(map(int, np.unravel_index(i, spec.shapes[l])))  # a map's (c, p, q)
+            label = Node("x", None, *index) if l == 0 else Node("a", l, *index)
             lit = i in reach.get(l, ())
             nodes.append(DiagramNode(f"n{l}_{i}", l, i, x, y, label, lit))
     loss_key = "loss"
@@ -241,7 +244,9 @@ def diagram_view(d: Diagram, layers: str = "relative", interactive: bool = False
         sx, sy = px(n.x, n.y)
         if n.label is not None:
             # the circle shows the node (a_j, x_k); its layer is the column's heading
-            sub = ",".join(map(str, n.label.indices)) if n.label.j >= 10 else str(n.label.j)
+            indices = n.label.indices
+            sub = ",".join(map(str, indices)) if len(indices) > 1 or indices[0] >= 10 \
+                else str(indices[0])
             view = {"latex": f"{n.label.kind}_{{{sub}}}", "base": n.label.kind, "sub": sub}
         elif n.key == "loss":
             view = {"latex": "C_{0}", "base": "C", "sub": "0"}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .budget import document_estimate
 from .diagram import diagram, diagram_view
+from .diagram_maps import map_diagram_view
 from .printing.context import derivation_context
 from .templating import render
 
@@ -39,7 +40,12 @@ FORMATS: dict[str, DocumentFormat] = {f.name: f for f in [
 
 
 def diagram_drawings(spec, target=None, layers: str = "relative") -> dict:
-    """The network drawn as TikZ and as SVG, with the path to ``target`` highlighted."""
+    """The network drawn as TikZ and as SVG, with the path to ``target`` highlighted; a
+    network of maps as channel stacks with its kernel windows (:mod:`symprop.diagram_maps`)."""
+    if any(len(shape) > 1 for shape in spec.shapes):
+        view = map_diagram_view(spec, target, layers)
+        return {"tikz": render("documents/diagram_maps.tikz.j2", view=view),
+                "svg": render("documents/diagram_maps.svg.j2", view=view)}
     view = diagram_view(diagram(spec, target), layers)
     return {"tikz": render("documents/diagram.tikz.j2", view=view),
             "svg": render("documents/diagram.svg.j2", view=view)}

@@ -79,7 +79,9 @@ def layer_equations(engine, p) -> list[dict]:
         config = g.spec.layer(l)
         equations = [f"{p.doprint(lhs)} = {p.doprint(rhs)}"
                      for lhs, rhs in layer.general_definitions()]
-        rows.append({"layer": p.layer(l), "width": g.widths[l], "kind": layer.kind,
+        shape = g.spec.shapes[l]
+        width = "x".join(map(str, shape)) if len(shape) > 1 else g.widths[l]  # 6x8x8: a map
+        rows.append({"layer": p.layer(l), "width": width, "kind": layer.kind,
                      "activation": str(g.spec.activation_of(l)),
                      "bias": g.spec.has_bias(l), "describe": config.describe(),
                      "reads": ", ".join(p.layer(s) for s in config.inputs),

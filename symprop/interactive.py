@@ -226,7 +226,7 @@ def build_interactive(spec: Spec, layers: str = "relative", force: bool = False,
                       at: str | Path | None = None) -> InteractiveReport:
     """Derive every section of the interactive report (refused over the budget first); with
     ``at`` (VALUES.toml) each section is a worked example with its numbers."""
-    spec.require("report", "symprop report --interactive")
+    spec.require("interactive", "symprop report --interactive")
     interactive_estimate(spec).check(force)
     engine = backprop(spec)
     point = read_point(at, engine) if at is not None else None  # read once, for both

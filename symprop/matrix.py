@@ -31,6 +31,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .chain import BATCH_SIZE
 from .derivation import Backprop
+from .matrix_maps import map_steps, reads_or_makes_maps
 from .matrix_notation import MatrixName, entrywise_symbol, matrix_of, matrix_symbol
 from .matrix_steps import (
     CHECK_BATCH,
@@ -259,6 +260,11 @@ def matrix_form(engine: Backprop) -> MatrixForm:
             spread((CHECK_BATCH, widths[s])), shows=lambda i: engine.dC_dz(s, i))
 
     for l in range(L, 0, -1):
+        if reads_or_makes_maps(g, l):  # conv, pooling, flatten: the correlation form
+            for step in map_steps(engine, check, l):
+                steps.append(step)
+                bar.update()
+            continue
         if l < L and len(g.consumers[l]) > 1:  # a skip connection's earlier layer
             steps.append(gradient_sum_step(engine, check, l))
             bar.update()

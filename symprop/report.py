@@ -72,8 +72,10 @@ def representative(graph, layer: int) -> Node:
     if lay.kind == "dense":
         return Node("w", layer, min(1, graph.widths[layer] - 1),
                     min(2, graph.widths[layer - 1] - 1))
-    if not params:
-        return Node("a", layer, min(1, graph.widths[layer] - 1))
+    if not params:  # a_1^(l), or a_{0,1,1}^(l) of a map (a channel's second row and column)
+        shape = graph.spec.shapes[layer]
+        first = (0,) if len(shape) > 1 else ()
+        return Node("a", layer, *first, *(min(1, n - 1) for n in shape[len(first):]))
     first = [q for q in params if q.kind == params[0].kind]
     wanted = (1, 2)[:len(first[0].indices)]
     return min(first, key=lambda q: sum(abs(a - b) for a, b in zip(q.indices, wanted)))
@@ -144,9 +146,11 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False,
     form = matrix_form(engine)
     composed = p.doprint(sympy.Eq(C0, g.composed_C0)) if _small(g) else None
     context = {
-        "spec": {"name": spec.name, "layers": list(spec.layers), "loss": spec.loss,
+        "spec": {"name": spec.name, "layers": [
+                     "x".join(map(str, shape)) for shape in spec.shapes], "loss": spec.loss,
                  "reduction": spec.reduction, "L": g.L,
-                 "parameters": spec.n_parameters, "dense": spec.is_dense},
+                 "parameters": spec.n_parameters, "dense": spec.is_dense,
+                 "maps": any(len(shape) > 1 for shape in spec.shapes)},
         "diagram": diagram_drawings(spec, None, layers),
         "layers": layer_equations(engine, p),
         "composition": _composition(spec, p),

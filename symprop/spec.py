@@ -136,8 +136,8 @@ class Spec:
 
     def require(self, work: str, command: str) -> None:
         """Refuse, with a :class:`SpecError` (exit 2) naming the first layer, a network with
-        a kind that does not do ``work`` yet (``"codegen"``, ``"report"``, ``"matrix"``,
-        ``"check"``; see :attr:`LayerConfig.SUPPORTS`); ``command`` is what the user ran."""
+        a kind that does not do ``work`` yet (``"codegen"``, ``"report"``, ``"interactive"``,
+        ``"matrix"``, ``"check"``; see :attr:`LayerConfig.SUPPORTS`); ``command`` is what the user ran."""
         for config in self.stack:
             if work not in config.SUPPORTS:
                 raise SpecError(f"{command} does not handle {config.kind} layers yet",

@@ -183,12 +183,12 @@ def test_commands_not_built_for_conv_yet_refuse_with_exit_2(tmp_path, capsys):
     path.write_text('input = [1, 3, 3]\nloss = "sse"\n[[layer]]\nkind = "conv2d"\nchannels = 1\n'
                     'kernel = 2\n[[layer]]\nkind = "flatten"\n')
     for command in (["codegen", str(path), "--style", "scalar", "-o", str(tmp_path / "m.py")],
-                    ["report", str(path), "-o", str(tmp_path / "r.tex")]):
+                    ["report", str(path), "--interactive", "-o", str(tmp_path / "r.html")]):
         assert main(command) == 2
         err = capsys.readouterr().err
         assert "layer 1 (conv2d)" in err and "does not handle conv2d layers yet" in err
         assert "symprop derive --wrt NAME" in err
-    assert not (tmp_path / "m.py").exists() and not (tmp_path / "r.tex").exists()
+    assert not (tmp_path / "m.py").exists() and not (tmp_path / "r.html").exists()
     assert main(["derive", str(path), "--wrt", "w_{0,0,1,0}^{(1)}"]) == 0
     assert "Checked: equal to SymPy's diff of the composed C_0" in capsys.readouterr().out
 

@@ -213,8 +213,8 @@ class LayerConfig:
     #: What symprop does with the kind beyond deriving its gradients (``symprop derive``):
     #: a kind still being built lists fewer, and a command it lacks refuses the network.
     SUPPORTS: ClassVar[frozenset[str]] = frozenset(
-        {"derive", "worked", "report", "matrix", "codegen", "scalar", "check", "check_function",
-         "import"})
+        {"derive", "worked", "report", "interactive", "matrix", "codegen", "scalar", "check",
+         "check_function", "import"})
 
     @classmethod
     def from_torch(cls, module, where: str) -> tuple[dict[str, Any], dict[str, Any]]:

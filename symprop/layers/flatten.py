@@ -25,7 +25,8 @@ __all__ = ["FlattenConfig", "FlattenLayer"]
 class FlattenConfig(LayerConfig):
     kind = "flatten"
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check", "check_function"})
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check",
+                                                   "check_function", "report", "matrix"})
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Flatten",)
 
     @classmethod

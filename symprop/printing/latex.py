@@ -17,6 +17,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
+from ..matrix_notation import MATRIX_KINDS, matrix_of
 from ..notation import node_of
 from .seed import SEED_SETTINGS, SeedNotation
 from .text import seed_factor_key
@@ -96,9 +97,13 @@ class SeedLatexPrinter(SeedNotation, LatexPrinter):
         return self._do_exponent(rf"\exp\left({arg}\right)", exp)
 
     def _print_Indexed(self, expr):
-        """C_i: the loss of sample i."""
+        """C_i: the loss of sample i; an entry of a batch array, A^{(l)}_{b,c,2p+u-1,q}, a
+        gradient's in parentheses."""
         base = self._print(expr.base.label)
-        return f"{base}_{{{','.join(self._print(i) for i in expr.indices)}}}"
+        array = matrix_of(expr.base.label)
+        if array is not None and MATRIX_KINDS[array.kind][2]:
+            base = rf"\left({base}\right)"
+        return f"{base}_{{{','.join(self._bracket_side(i) for i in expr.indices)}}}"
 
     def _print_KroneckerDelta(self, expr, exp=None):
         """The Kronecker delta of a Jacobian, [i = m] (Iverson's bracket), distinct from the

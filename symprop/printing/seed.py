@@ -135,13 +135,14 @@ class SeedNotation:
         return f"{name}_{{{i},{j}}}" if self.latex_output else f"{name}[{i}, {j}]"
 
     def _bracket_side(self, side: sympy.Expr) -> str:
-        """One side of a bracket: index arithmetic as a window writes it, the stride's term
-        first (``2r+u-1``), anything else as printed."""
+        """One side of a bracket, or an index: arithmetic of letters as a window writes it,
+        the stride's term first (``2r+u-1``, ``4c+2p+q``); anything else as printed."""
         terms = sympy.Add.make_args(side)
-        if len(terms) < 2 or not all(t.is_Integer or (t.as_coeff_Mul()[0].is_Integer and
-                                                       t.as_coeff_Mul()[1].is_Symbol
-                                                       and node_of(t.as_coeff_Mul()[1]) is None)
-                                      for t in terms):
+
+        def letter_term(t):
+            coefficient, rest = t.as_coeff_Mul()
+            return coefficient.is_Integer and rest.is_Symbol and node_of(rest) is None
+        if side.is_Atom or not all(t.is_Integer or letter_term(t) for t in terms):
             return self._print(side)
         pairs = sorted((t.as_coeff_Mul() for t in terms if not t.is_Integer),
                        key=lambda cs: (-abs(cs[0]), cs[1].name))

@@ -16,6 +16,7 @@ from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation, GenericActivation, Softmax
+from ..matrix_notation import matrix_of
 from ..notation import node_of
 from .seed import SEED_SETTINGS, SeedNotation, Width
 
@@ -24,6 +25,7 @@ __all__ = ["SeedStrPrinter", "seed_factor_key", "text"]
 
 #: Order of factors in a printed product, by node kind (seed 000 writes w_jk a_k).
 _KIND_ORDER = {"delta": 3, "adj": 3, "w": 5, "b": 6, "a": 7, "x": 7, "z": 8, "y": 9}
+_ARRAY_ORDER = {"Delta": 3, "dA": 3, "A": 7, "X": 7, "Z": 8}
 
 
 def seed_factor_key(factor: sympy.Basic) -> tuple:
@@ -37,6 +39,9 @@ def seed_factor_key(factor: sympy.Basic) -> tuple:
         rank = 2
     elif isinstance(factor, sympy.Function):
         rank = 4
+    elif isinstance(factor, sympy.Indexed):  # an entry of a batch array: Delta, dC/dA first
+        array = matrix_of(factor.base.label)
+        rank = _ARRAY_ORDER.get(array.kind, 10) if array else 10
     else:
         node = node_of(factor.base if factor.is_Pow else factor)
         rank = _KIND_ORDER.get(node.kind, 10) if node else 10
