@@ -114,3 +114,23 @@ def test_max_pooling_and_a_stride_one_conv_print_the_window_max_and_the_flipped_
            r"\frac{\partial C_{0}}{\partial a_{c,r,t}^{(2)}} \left[a_{c,p,q}^{(1)} = " \
            r"\max_{u,v} a_{c,r+u,t+v}^{(1)}\right]\right) " \
            r"\tanh^{\prime}\left(z_{c,p,q}^{(1)}\right)" in lines
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_batch_form_of_random_conv_stacks_is_checked_step_by_step(data):
+    """Every map layer's batch steps (Delta, each parameter's sum over batch and positions,
+    what it passes back) agree with the engine at the entries checked, for any kernel,
+    stride, padding and pooling; each layer has its steps."""
+    from symprop.matrix import matrix_form
+
+    engine = backprop(_random_stack(data))
+    form = matrix_form(engine)
+    g = engine.graph
+    for l in range(1, g.L):
+        steps = {s.step for s in form.layers[l]}
+        wanted = {"inputs"} if l > 1 else set()
+        if g.layers[l].through_activation:
+            wanted |= {"delta", "weights"}
+        assert wanted <= steps, (l, steps)
+        assert all(s.checked >= 1 for s in form.layers[l])
