@@ -18,7 +18,7 @@ __all__ = ["activation_helpers", "coefficient_code", "common_context", "learning
 
 def activation_helpers(engine: Backprop, printer: NumpyCodePrinter, *, prime_layers: range,
                        softmax_forward: bool, written_out: frozenset[int] = frozenset(),
-                       kinds: tuple[str, ...] = ("dense",)) -> list[Helper]:
+                       kinds: tuple[str, ...] = ("dense",), with_z: bool = False) -> list[Helper]:
     """One forward helper per distinct activation of the network (but none for a layer of
     ``written_out``, whose a = g(z) the module computes without one), and a g' helper for those
     of ``prime_layers`` whose g' is not written through the output (sigma' = a(1 - a) is
@@ -26,7 +26,8 @@ def activation_helpers(engine: Backprop, printer: NumpyCodePrinter, *, prime_lay
     g = engine.graph
     helpers, seen = [], set()
     for l, layer in g.layers.items():
-        if layer.kind not in kinds:  # the others' activations are written out inline
+        # the others' activations are written out inline; ``with_z``: every layer with a z
+        if layer.kind not in kinds and not (with_z and layer.through_activation):
             continue
         code = activation_code(g.activation[l])
         if l in written_out:

@@ -57,6 +57,18 @@ class ArrayCodeNames:
         2048 x 256 here)."""
         return f"({self._print(expr.args[0])} > 0)"
 
+    def _print_FirstMax(self, expr):
+        """[u is its window's first maximum] as 0 or 1 in u's dtype: greater than the
+        entries before it, at least those after (ties to the first, as PyTorch)."""
+        u, *window = expr.args
+        i, name = window.index(u), self._print(u)
+        tests = [f"{name} > {self._print(w)}" for w in window[:i]]
+        tests += [f"{name} >= {self._print(w)}" for w in window[i + 1:]]
+        if not tests:
+            return "1"
+        both = " & ".join(f"({t})" for t in tests) if len(tests) > 1 else tests[0]
+        return f"({both}).astype({name}.dtype)"
+
     def _print_Max(self, expr):
         """Elementwise ``maximum`` (SymPy's default reduces over a list)."""
         return self._nested(self.MAXIMUM, expr.args)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import sympy
 
 from ..activations import ActivationPrime
@@ -38,23 +39,18 @@ def symbol_names(engine: Backprop) -> dict[sympy.Symbol, str]:
     names.update({s: f"y_{j}" for j, s in enumerate(g.y)})
     for l, layer in g.layers.items():
         names.update({a: f"a{l}_{j}" for j, a in enumerate(layer.outputs)})
-        if layer.kind == "dense":
-            for j in range(g.widths[l]):
-                names[g.z[l][j]] = f"z{l}_{j}"
-                names[g.delta[l][j]] = f"delta{l}_{j}"
-                for k in range(g.widths[l - 1]):
-                    names[g.w[l][j][k]] = f"W{l}[{j}, {k}]"
-                if g.b[l] is not None:
-                    names[g.b[l][j]] = f"b{l}[{j}]"
+        keys = {p.kind: p.key for p in g.spec.layer(l).parameters(g.widths)}
+        for param in layer.parameters:  # W2[1, 0], a conv's W1[o, c, u, v], gamma3[2]
+            index = ", ".join(map(str, param.indices))
+            names[param.symbol] = f"{keys[param.kind]}{l}[{index}]"
+        if layer.through_activation:  # a layer with a z: z and delta node by node
+            names.update({z: f"z{l}_{j}" for j, z in enumerate(layer.z)})
+            names.update({d: f"delta{l}_{j}" for j, d in enumerate(layer.adjoints)})
             continue
         names.update({s: f"dC_da{l}_{j}" for j, s in enumerate(layer.adjoints)})
         for s in layer.named:
             node = node_of(s)
             names[s] = f"{node.kind}{l}" + (f"_{node.j}" if node.indices else "")
-        keys = {p.kind: p.key for p in getattr(layer, "param_specs", {}).values()}
-        for param in layer.parameters:
-            index = ", ".join(map(str, param.indices))
-            names[param.symbol] = f"{keys[param.kind]}{l}[{index}]"
     return names
 
 
@@ -181,22 +177,41 @@ def scalar_lines(engine_or_spec, printer: NumpyCodePrinter | None = None) -> dic
     gradient_lines = []
     for node in g.parameters():
         layer = g.layers[node.layer]
-        if layer.kind == "dense":
-            delta = g.delta[node.layer][node.j]
-            expr = engine.gradient(node).subs(engine.dC_dz(node.layer, node.j), delta)
+        entries = layer.param_entries(node)
+        if layer.through_activation and len(entries) == 1:  # a dense w_jk: delta_j a_k
+            delta = layer.adjoints[entries[0]]
+            expr = engine.gradient(node).subs(engine.dC_dz(node.layer, entries[0]), delta)
         else:  # sum over the entries it enters of (their symbol) d entry / d node
             expr = join_exponentials(sympy.Add(*[
                 layer.adjoints[i] * engine.local(node.layer, i, node.symbol)
-                for i in layer.param_entries(node)]))
+                for i in entries]))
         target = names[node.symbol]
         gradient_lines.append(line(f"d{target}", expr,
                                    f"dC_0/d{node.text()} = {text(expr, L, 'absolute')}"))
 
+    inputs = [{"target": names[x], "code": f"X[:, {', '.join(map(str, index))}]"}
+              for x, index in zip(g.x, np.ndindex(*g.spec.shapes[0]))]
+    inputs, forward = _read_only(inputs, forward, [*loss_lines, *backward, *gradient_lines],
+                                 [names[a] for a in g.a[L]])
     return {"forward": forward, "loss_lines": loss_lines, "backward": backward,
-            "gradient_lines": gradient_lines,
-            "inputs": [{"target": names[x], "code": f"X[:, {k}]"} for k, x in enumerate(g.x)],
+            "gradient_lines": gradient_lines, "inputs": inputs,
             "targets": [{"target": names[y], "code": f"Y[:, {j}]"} for j, y in enumerate(g.y)],
             "outputs": [names[a] for a in g.a[L]]}
+
+
+def _read_only(inputs: list[dict], forward: list[dict], later: list[dict],
+               outputs: list[str]) -> tuple[list[dict], list[dict]]:
+    """The input and forward lines something reads: a map's entries that no window reaches
+    (the last row of an odd map under a 2 x 2 pool) are left out, and so is what only they
+    read, until every name assigned is used (ruff's F841)."""
+    while True:
+        code = " ".join([*(d["code"] for d in [*inputs, *forward, *later]), *outputs])
+        used = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", code))
+        kept_in = [d for d in inputs if d["target"] in used]
+        kept = [d for d in forward if d["target"] in used or not d["target"].isidentifier()]
+        if (len(kept_in), len(kept)) == (len(inputs), len(forward)):
+            return inputs, forward
+        inputs, forward = kept_in, kept
 
 
 def _forward_lines(engine: Backprop, layer, names, line, stack, printer) -> list[dict]:
@@ -206,16 +221,16 @@ def _forward_lines(engine: Backprop, layer, names, line, stack, printer) -> list
     if layer.kind == "concat":
         return [{"target": names[a], "code": names[s], "comment": ""}
                 for a, s in zip(layer.outputs, layer.copied)]
-    if layer.kind not in ("dense", "activation"):
+    if not layer.through_activation and layer.kind != "activation":
         return [line(names[s], rewrite_stable(rhs), f"{text(s, L, 'absolute')} = "
                                                       f"{text(rhs, L, 'absolute')}")
                 for s, rhs in layer.definitions().items()]
     out = []
-    pre = g.z[l] if layer.kind == "dense" else layer.below
-    if layer.kind == "dense":
-        out += [line(names[g.z[l][j]], g.z_def(l, j),
-                     f"z_{j}^({l}) = {text(g.z_def(l, j), L, 'absolute')}")
-                for j in range(g.widths[l])]
+    pre = layer.z if layer.through_activation else layer.below
+    if layer.through_activation:  # z_j (a conv's z_{o,p,q}) as the sum of its terms
+        out += [line(names[z], layer.z_def(j),
+                     f"{node_of(z).text()} = {text(layer.z_def(j), L, 'absolute')}")
+                for j, z in enumerate(layer.z)]
     code = activation_code(g.activation[l])
     if code.forward == SoftmaxRow(Z):
         printer.helpers_used.add("softmax")
@@ -225,8 +240,8 @@ def _forward_lines(engine: Backprop, layer, names, line, stack, printer) -> list
                 for j, a in enumerate(g.a[l])]
     else:
         out += [{"target": names[a], "code": f"_act_{code.key}({names[z]})",
-                 "comment": f"a_{j}^({l}) = {code.label}({text(z, None)})"}
-                for j, (z, a) in enumerate(zip(pre, g.a[l]))]
+                 "comment": f"{node_of(a).text()} = {code.label}({text(z, None)})"}
+                for z, a in zip(pre, g.a[l])]
     return out
 
 
@@ -236,7 +251,8 @@ def scalar_context(spec: Spec, source: str | None = None) -> dict:
     printer = NumpyCodePrinter({"allow_unknown_functions": True})
     # one line per node: g' of every layer; softmax is written out, not called
     helpers = activation_helpers(engine, printer, prime_layers=range(1, spec.L + 1),
-                                 softmax_forward=False, kinds=("dense", "activation"))
+                                 softmax_forward=False, kinds=("activation",),
+                                 with_z=True)
     lines = scalar_lines(engine, printer)
     context = common_context(spec, "scalar", source, output_code(engine))
     context.update(helpers=helpers, builtins=[h for h in HELPERS if h in printer.helpers_used],

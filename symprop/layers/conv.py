@@ -56,7 +56,7 @@ class ConvConfig(LayerConfig):
                             "activation": "identity", "bias": False}
     READS_FLAT: ClassVar[bool] = False
     SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check",
-                                                   "check_function", "report", "matrix"})
+                                                   "check_function", "report", "matrix", "scalar"})
     DIMS: ClassVar[int] = 2
 
     in_shape: tuple[int, ...] = ()

@@ -26,7 +26,7 @@ class FlattenConfig(LayerConfig):
     kind = "flatten"
     READS_FLAT: ClassVar[bool] = False
     SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check",
-                                                   "check_function", "report", "matrix"})
+                                                   "check_function", "report", "matrix", "scalar"})
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Flatten",)
 
     @classmethod
