@@ -58,6 +58,7 @@ class _Canvas:
         self.lines: list[dict] = []
         self.arrows: list[dict] = []
         self.labels: list[dict] = []
+        self.columns: list[dict] = []
 
     def rect(self, x, y, w, h, style):
         self.rects.append({"x": x, "y": y, "w": w, "h": h, "style": style})
@@ -121,9 +122,12 @@ def _axis(config, axis: int, position) -> tuple[int, int]:
     return max(start, 0), min(start + config.kernel[axis], size)
 
 
-def map_diagram_view(spec, target: Node | None = None, layers: str = "relative") -> dict:
+def map_diagram_view(spec, target: Node | None = None, layers: str = "relative",
+                     interactive: bool = False) -> dict:
     """The drawing primitives of the network with ``target``'s path marked (see the module
-    docstring), in TikZ and SVG coordinates."""
+    docstring), in TikZ and SVG coordinates; ``interactive``: arrows and the loss node have
+    ids, and each layer's column (heading and stack) opens its menu in the interactive
+    report (``columns``)."""
     L = spec.L
     rel = L if layers == "relative" else None
     shapes = spec.shapes
@@ -154,6 +158,9 @@ def map_diagram_view(spec, target: Node | None = None, layers: str = "relative")
         canvas.labels.append({"x": (left + right) / 2, "y": mid + 1.55, "latex": head,
                               "base": "x" if l == 0 else "a",
                               "sup": f"({layer_label(l, rel)})" if l else "", "small": False})
+        canvas.columns.append({"x": left - 0.15, "y": mid - 1.7, "w": right - left + 0.3,
+                               "h": 3.5, "latex": head, "group": 2 * l, "kind": kind,
+                               "sup": f"({layer_label(l, rel)})" if l else ""})
         canvas.labels.append({"x": (left + right) / 2, "y": mid - 1.45, "latex": size,
                               "base": size.replace(" \\times ", "\u00d7"), "sup": "",
                               "small": True, "kind": kind})
@@ -193,11 +200,12 @@ def map_diagram_view(spec, target: Node | None = None, layers: str = "relative")
         canvas.rect(*stacks[origin].cell(c, p, q), "cell")
     for l in range(1, L + 1):
         canvas.arrows.append({"x1": edges[l - 1][1] + 0.12, "y1": mid,
-                              "x2": edges[l][0] - 0.12, "y2": mid, "lit": l > lit_from})
+                              "x2": edges[l][0] - 0.12, "y2": mid, "lit": l > lit_from,
+                              "id": f"e-map-{l}"})
     loss_x = edges[L][1] + 1.2
     canvas.arrows.append({"x1": edges[L][1] + 0.12, "y1": mid, "x2": loss_x - 0.4, "y2": mid,
-                          "lit": target is not None})
-    return _view(canvas, loss_x, mid, target, rel)
+                          "lit": target is not None, "id": "e-map-loss"})
+    return {**_view(canvas, loss_x, mid, target, rel), "interactive": interactive}
 
 
 def _view(canvas: _Canvas, loss_x: float, mid: float, target, rel) -> dict:
@@ -235,8 +243,14 @@ def _view(canvas: _Canvas, loss_x: float, mid: float, target, rel) -> dict:
         labels.append({**t, "sx": sx, "sy": sy, "at": f"({t['x']:.3f},{t['y']:.3f})",
                        "kind": t.get("kind", ""),
                        "kind_at": f"({t['x']:.3f},{t['y'] - 0.35:.3f})", "ky": sy + 13})
+    columns = []
+    for c in canvas.columns:
+        sx, sy = px(c["x"], c["y"] + c["h"])
+        columns.append({**c, "sx": sx, "sy": sy, "sw": round(c["w"] * SVG_SCALE, 1),
+                        "sh": round(c["h"] * SVG_SCALE, 1)})
     lx, ly = px(loss_x, mid)
     return {"rects": rects, "lines": lines, "arrows": arrows, "labels": labels,
+            "columns": columns,
             "loss": {"at": f"({loss_x:.3f},{mid:.3f})", "sx": lx, "sy": ly,
                      "lit": target is not None},
             "svg_width": round(2 * SVG_MARGIN + right * SVG_SCALE, 1),

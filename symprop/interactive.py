@@ -21,16 +21,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .budget import Estimate
 from .derivation import backprop
 from .diagram import MAX_SHOWN, diagram, diagram_view, edge_id, node_id
+from .diagram_maps import map_diagram_view
 from .documents import FORMATS
 from .errors import InputError
 from .io import write_atomic
 from .notation import Node
 from .printing.context import derivation_context
 from .progress import progress
-from .report import Report, build_report, representative
+from .report import Report, build_report, representative, second_node
 from .self_check import ensure
 from .spec import Spec
 from .templating import render
@@ -82,11 +85,16 @@ def _wide(spec: Spec, layer: int) -> bool:
 
 
 def _quantities(graph, layer: int) -> list[Node]:
-    """A layer's parameters (weights first, as declared), then its nodes."""
+    """A layer's parameters (weights first, as declared), then its nodes (a map's by
+    channel and position)."""
+    nodes = [tuple(map(int, i)) for i in np.ndindex(*graph.spec.shapes[layer])]
     if layer == 0:
-        return [Node("x", None, k) for k in range(graph.widths[0])]
-    return [*graph.layers[layer].parameters,
-            *(Node("a", layer, j) for j in range(graph.widths[layer]))]
+        return [Node("x", None, *i) for i in nodes]
+    return [*graph.layers[layer].parameters, *(Node("a", layer, *i) for i in nodes)]
+
+
+def _maps(spec: Spec) -> bool:
+    return any(len(shape) > 1 for shape in spec.shapes)
 
 
 def _names(node: Node, L: int, layers: str) -> tuple[str, tuple[str, ...]]:
@@ -102,7 +110,11 @@ def _names(node: Node, L: int, layers: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _path(spec: Spec, node: Node, drawn: set[str]) -> tuple[str, ...]:
-    """Ids of the drawn nodes and arrows on the path from ``node`` to the loss."""
+    """Ids of the drawn nodes and arrows on the path from ``node`` to the loss (a network of
+    maps: the arrows after its layer and the loss node)."""
+    if _maps(spec):
+        view = map_diagram_view(spec, node)
+        return (*(a["id"] for a in view["arrows"] if a["lit"]), "n-loss")
     d = diagram(spec, node)
     ids = [node_id(n.key) for n in d.nodes if n.highlighted]
     ids += [edge_id(e.source, e.target) for e in d.edges if e.highlighted]
@@ -113,15 +125,18 @@ def _representatives(graph, layer: int) -> set[Node]:
     """What a wide layer derives step by step: the static report's representative and its
     node 1 (x_1 for the inputs)."""
     if layer == 0:
-        return {Node("x", None, min(1, graph.widths[0] - 1))}
-    return {representative(graph, layer), Node("a", layer, min(1, graph.widths[layer] - 1))}
+        return {Node("x", None, *second_node(graph.spec.shapes[0]))}
+    return {representative(graph, layer), Node("a", layer, *second_node(graph.spec.shapes[layer]))}
 
 
 def choices(spec: Spec, graph, layers: str = "relative") -> list[Choice]:
     """Every quantity the explorer offers, output layer first; see the module docstring."""
-    base = diagram(spec)
-    drawn = {node_id(n.key) for n in base.nodes} | {edge_id(e.source, e.target)
-                                                    for e in base.edges}
+    if _maps(spec):
+        drawn = set()
+    else:
+        base = diagram(spec)
+        drawn = {node_id(n.key) for n in base.nodes} | {edge_id(e.source, e.target)
+                                                        for e in base.edges}
     out = []
     for layer in range(graph.L, -1, -1):
         wide = _wide(spec, layer)
@@ -187,8 +202,13 @@ class InteractiveReport:
         nodes) is a choice in its layer's menu, which the layer's ellipsis and its column
         heading open: every choice is reachable from the diagram as well as from the list.
         """
-        view = diagram_view(diagram(self.spec), self.layers, interactive=True)
-        drawn = {e["choice"] for e in (*view["nodes"], *view["edges"]) if e["choice"]}
+        if _maps(self.spec):  # channel stacks: every choice is in its layer's menu
+            view = map_diagram_view(self.spec, None, self.layers, interactive=True)
+            drawn, template = set(), "documents/diagram_maps.svg.j2"
+        else:
+            view = diagram_view(diagram(self.spec), self.layers, interactive=True)
+            drawn = {e["choice"] for e in (*view["nodes"], *view["edges"]) if e["choice"]}
+            template = "documents/diagram.svg.j2"
         groups: dict[int, list[dict]] = {}
         undrawn: dict[int, list[dict]] = {}
         for c, section in zip(self.choices, self.sections):
@@ -205,14 +225,14 @@ class InteractiveReport:
                     "label": f"{label}: {len(undrawn[layer])} more not drawn in the diagram"}
             column.update(menu=menu["id"], menu_label=menu["label"], group=2 * layer)
             menus.append(menu)
-        for n in view["nodes"]:
+        for n in view.get("nodes", ()):
             if n["ellipsis"] and n["group"] // 2 in undrawn:
                 n.update(menu=f"more-{n['group'] // 2}",
                          menu_label=view["columns"][n["group"] // 2]["menu_label"])
         data = {"first": self.choices[0].representative,
                 "aliases": {a: c.name for c in self.choices for a in (c.name, *c.aliases)},
                 "paths": {c.name: list(c.path) for c in self.choices}}
-        return {"svg": render("documents/diagram.svg.j2", view=view),
+        return {"svg": render(template, view=view),
                 "groups": [{"layer": view["columns"][layer]["latex"], "sections": groups[layer]}
                            for layer in sorted(groups, reverse=True)],
                 "menus": menus, "sections": self.sections, "data": data,
@@ -231,7 +251,8 @@ def build_interactive(spec: Spec, layers: str = "relative", force: bool = False,
     engine = backprop(spec)
     point = read_point(at, engine) if at is not None else None  # read once, for both
     report = build_report(spec, layers, force, point)
-    offered = choices(spec, engine.graph, layers)
+    # an entry no window reads (a stride larger than the kernel) has no path to the loss
+    offered = [c for c in choices(spec, engine.graph, layers) if engine.chain(c.node).paths]
     linked = {c.node: c.name for c in offered if c.full and not c.node.is_parameter}
     sections = []
     for c in progress(offered, what="interactive report: derivations"):

@@ -34,7 +34,7 @@ from .spec import Spec
 from .templating import render
 from .worked import WorkedPoint, hold_against_module, read_point
 
-__all__ = ["REPORT_SUFFIXES", "Report", "build_report", "write_report"]
+__all__ = ["REPORT_SUFFIXES", "Report", "build_report", "second_node", "write_report"]
 
 #: Output suffix -> document format (a .pdf is the LaTeX run through pdflatex).
 REPORT_FORMATS = {".tex": "latex", ".pdf": "latex", ".html": "html", ".md": "markdown"}
@@ -63,6 +63,13 @@ def _composition(spec, p) -> str:
     return rf"C_{{0}}\left({written(spec.L, True)}\right)"
 
 
+def second_node(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Node 1 of a layer (a_1^(l), x_1), or of a map the first channel's second row and
+    column, (0, 1, 1)."""
+    first = (0,) if len(shape) > 1 else ()
+    return (*first, *(min(1, n - 1) for n in shape[len(first):]))
+
+
 def representative(graph, layer: int) -> Node:
     """What the report derives for a layer: w_{12}^{(l)} of a dense layer where it is wide
     enough (seed 000's choice), else the nearest; the first parameter of another kind, at
@@ -72,10 +79,8 @@ def representative(graph, layer: int) -> Node:
     if lay.kind == "dense":
         return Node("w", layer, min(1, graph.widths[layer] - 1),
                     min(2, graph.widths[layer - 1] - 1))
-    if not params:  # a_1^(l), or a_{0,1,1}^(l) of a map (a channel's second row and column)
-        shape = graph.spec.shapes[layer]
-        first = (0,) if len(shape) > 1 else ()
-        return Node("a", layer, *first, *(min(1, n - 1) for n in shape[len(first):]))
+    if not params:
+        return Node("a", layer, *second_node(graph.spec.shapes[layer]))
     first = [q for q in params if q.kind == params[0].kind]
     wanted = (1, 2)[:len(first[0].indices)]
     return min(first, key=lambda q: sum(abs(a - b) for a, b in zip(q.indices, wanted)))

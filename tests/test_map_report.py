@@ -2,6 +2,7 @@
 the batch (correlation) form of every map layer, each checked before it is printed, a wrong
 one refused; the documents compile with pdflatex and render in Chromium."""
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -148,3 +149,102 @@ def test_the_diagram_draws_channel_stacks_with_the_weight_s_window_and_its_chann
     plain = map_diagram_view(spec)
     assert not _rects(plain, "window") and len(_rects(plain, "kernel")) == 3
     assert not any(a["lit"] for a in plain["arrows"])
+
+
+# ------------------------------------------------ the interactive report of a conv network
+def _interactive(tmp_path) -> Path:
+    spec = tmp_path / "net.toml"
+    spec.write_text(SMALL)
+    page = tmp_path / "net.html"
+    assert main(["report", str(spec), "-o", str(page), "--interactive"]) == 0
+    return page
+
+
+def test_every_parameter_and_map_node_of_a_conv_network_is_in_its_layer_s_menu(tmp_path):
+    from test_interactive import Dom, Menus, data_of
+
+    page = _interactive(tmp_path)
+    text = page.read_text()
+    dom, menus = Dom(text), Menus(text)
+    spec = Spec.from_toml_string(SMALL)
+    expected = {f"w_{o},0,{u},{v}^(L-3)" for o in range(2) for u in range(3) for v in range(3)}
+    expected |= {f"a_{c},{p},{q}^(L-3)" for c in range(2) for p in range(2) for q in range(2)}
+    expected |= {f"x_0,{p},{q}" for p in range(4) for q in range(4)}
+    assert expected <= set(dom.sections)
+    assert len(dom.sections) == spec.n_parameters + sum(spec.layers)
+    in_menus = {n for m in menus.menus.values() for n in m}
+    assert in_menus == set(dom.sections)  # every choice through a layer's column
+    assert {o["data-menu"] for o in menus.openers} == set(menus.menus)
+    paths = data_of(page)["paths"]
+    assert paths["w_1,0,2,2^(L-3)"] == ["e-map-2", "e-map-3", "e-map-4", "e-map-loss",
+                                         "n-loss"]
+    assert paths["x_0,1,1"] == ["e-map-1", "e-map-2", "e-map-3", "e-map-4", "e-map-loss",
+                                "n-loss"]
+
+
+MAP_MENU = """
+setTimeout(function () {
+  var log = {};
+  var column = document.querySelector('svg g.more[data-menu="more-1"]');
+  var menu = document.getElementById("more-1");
+  column.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+  log.open = !menu.hidden;
+  menu.querySelector('a[data-name="w_1,0,2,2^(L-3)"]').click();
+  setTimeout(function () {
+    log.shown = Array.prototype.filter.call(document.querySelectorAll("section.derivation"),
+      function (s) { return !s.hidden; }).map(function (s) { return s.getAttribute("data-name"); });
+    log.on = Array.prototype.map.call(document.querySelectorAll(".on-path"),
+                                      function (e) { return e.id; });
+    document.body.setAttribute("data-log", JSON.stringify(log));
+  }, 300);
+}, 100);
+"""
+
+
+@pytest.mark.needs("chromium")
+def test_a_conv_weight_is_chosen_from_its_layer_s_column_in_chromium(tmp_path):
+    """A click on layer 1's channel stack opens its menu; choosing w_{1,0,2,2}^(1) there
+    shows its derivation alone and marks the arrows from layer 1 to the loss."""
+    from test_interactive import Browser, _log, with_script
+
+    page = with_script(_interactive(tmp_path), MAP_MENU, "clicked.html")
+    log = _log(Browser(tmp_path).dom(page.as_uri()))
+    assert log["open"] and log["shown"] == ["w_1,0,2,2^(L-3)"]
+    assert set(log["on"]) == {"e-map-2", "e-map-3", "e-map-4", "e-map-loss", "n-loss"}
+
+
+def test_every_node_before_a_max_pool_of_relus_passes_the_quick_self_check():
+    """relu makes exact zeros, and a max pool's window of zeros is a tie: at such a point
+    C_0 has a kink in the node and central differences cannot judge the derivative there.
+    The self-check (every section of an interactive report runs it) moves to another random
+    point instead of calling a right derivation wrong (found by lenet's interactive report:
+    dC_0/da_{0,4,0}^(1))."""
+    from symprop.self_check import ensure
+
+    engine = backprop(Spec.from_dict({
+        "input": [1, 6, 6], "loss": "sse",
+        "layer": [{"kind": "conv2d", "channels": 3, "kernel": 3, "padding": 1,
+                   "activation": "relu"},
+                  {"kind": "maxpool2d", "kernel": 2}, {"kind": "flatten"},
+                  {"kind": "dense", "width": 2}]}))
+    for c, p, q in itertools.product(range(3), range(6), range(6)):
+        ensure(engine.derive(f"a_{{{c},{p},{q}}}^{{(1)}}"), quick=True)
+
+
+def test_an_entry_no_window_reads_has_no_section_of_the_interactive_report(tmp_path):
+    """A 5 x 5 map under a 2 x 2 max pool: its last row and column reach the loss by no
+    path (derive says so, exit 2); the interactive report leaves them out and offers the
+    rest."""
+    from test_interactive import Dom
+
+    spec = Spec.from_dict({
+        "input": [1, 5, 5], "loss": "sse",
+        "layer": [{"kind": "conv2d", "channels": 1, "kernel": 3, "padding": 1,
+                   "activation": "tanh"},
+                  {"kind": "maxpool2d", "kernel": 2}, {"kind": "flatten"},
+                  {"kind": "dense", "width": 2}]})
+    from symprop.interactive import write_interactive
+
+    sections = set(Dom(write_interactive(spec, tmp_path / "net.html").read_text()).sections)
+    assert "a_0,3,3^(L-3)" in sections and "a_0,0,4^(L-3)" not in sections
+    assert "a_0,4,0^(L-3)" not in sections and "x_0,4,4" in sections  # x_4,4 feeds z_3,3

@@ -55,8 +55,6 @@ class ConvConfig(LayerConfig):
     KEYS: ClassVar[dict] = {"channels": None, "kernel": None, "stride": 1, "padding": 0,
                             "activation": "identity", "bias": False}
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check",
-                                                   "check_function", "report", "matrix", "scalar"})
     DIMS: ClassVar[int] = 2
 
     in_shape: tuple[int, ...] = ()

@@ -25,8 +25,6 @@ __all__ = ["FlattenConfig", "FlattenLayer"]
 class FlattenConfig(LayerConfig):
     kind = "flatten"
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check",
-                                                   "check_function", "report", "matrix", "scalar"})
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Flatten",)
 
     @classmethod

@@ -50,8 +50,6 @@ class PoolConfig(LayerConfig):
 
     KEYS: ClassVar[dict] = {"kernel": None, "stride": 0}
     READS_FLAT: ClassVar[bool] = False
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"derive", "worked", "codegen", "check",
-                                                   "check_function", "report", "matrix", "scalar"})
     DIMS: ClassVar[int] = 2
     #: "max" or "mean".
     REDUCE: ClassVar[str] = "max"
