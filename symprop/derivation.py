@@ -174,6 +174,12 @@ class Backprop(ChainSteps):
         return expr.xreplace(mapping) if mapping else expr
 
     # ------------------------------------------------------------ derivations
+    def has_path(self, node: Node) -> bool:
+        """Whether the chain rule has a path from ``node`` to the loss: not for a map entry no
+        window reads (a stride larger than the kernel), nor a weight whose windows all lie in
+        the padding."""
+        return not self.graph.spec.has_maps or bool(self.chain(node).paths)
+
     def derive(self, target: str | Node | sympy.Symbol) -> Derivation:
         """The derivation of dC_0/d(target); target in seed notation, e.g. ``w_{12}^{(L)}``.
         A name the network has but C_0 is not differentiated by (a delta, a target y_j, a
@@ -181,8 +187,7 @@ class Backprop(ChainSteps):
         node = self.graph.resolve(target)
         if not (node.kind in _DERIVABLE or node.is_parameter):
             raise not_derivable(node)
-        maps = any(len(shape) > 1 for shape in self.graph.spec.shapes)
-        if maps and not self.chain(node).paths:  # an entry no window reads (stride > kernel)
+        if not self.has_path(node):
             raise NameLookupError(
                 f"{node} reaches the loss by no path: no window of the layer that reads it "
                 f"covers it, or a later stride drops every entry such a window makes (for a "

@@ -79,7 +79,6 @@ class _Stack:
         self.shown = (wanted + others)[:MAX_CHANNELS]
         self.w, self.h = _size(shape)
         self.rows, self.cols = _spatial(shape)
-        self.x, self.mid = x, mid
         depth = (len(self.shown) - 1) * STACK_STEP
         # the first channel in front; each later one behind it, up and to the right
         self.corners = {c: (x + k * STACK_STEP, mid - self.h / 2 + k * STACK_STEP)
@@ -167,7 +166,6 @@ def map_diagram_view(spec, target: Node | None = None, layers: str = "relative",
         x = right + COLUMN_GAP
     lit_from = origin if origin is not None else L + 1
     for l in range(L + 1):
-        shape = shapes[l]
         fills: dict[int, str] = {}
         if target is not None and target.kind == "w" and target.layer == l and l in stacks:
             fills[target.indices[0]] = "shared"

@@ -42,7 +42,7 @@ FORMATS: dict[str, DocumentFormat] = {f.name: f for f in [
 def diagram_drawings(spec, target=None, layers: str = "relative") -> dict:
     """The network drawn as TikZ and as SVG, with the path to ``target`` highlighted; a
     network of maps as channel stacks with its kernel windows (:mod:`symprop.diagram_maps`)."""
-    if any(len(shape) > 1 for shape in spec.shapes):
+    if spec.has_maps:
         view = map_diagram_view(spec, target, layers)
         return {"tikz": render("documents/diagram_maps.tikz.j2", view=view),
                 "svg": render("documents/diagram_maps.svg.j2", view=view)}

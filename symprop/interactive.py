@@ -93,9 +93,6 @@ def _quantities(graph, layer: int) -> list[Node]:
     return [*graph.layers[layer].parameters, *(Node("a", layer, *i) for i in nodes)]
 
 
-def _maps(spec: Spec) -> bool:
-    return any(len(shape) > 1 for shape in spec.shapes)
-
 
 def _names(node: Node, L: int, layers: str) -> tuple[str, tuple[str, ...]]:
     """The plain name in the report's layer style, and its other spellings."""
@@ -112,7 +109,7 @@ def _names(node: Node, L: int, layers: str) -> tuple[str, tuple[str, ...]]:
 def _path(spec: Spec, node: Node, drawn: set[str]) -> tuple[str, ...]:
     """Ids of the drawn nodes and arrows on the path from ``node`` to the loss (a network of
     maps: the arrows after its layer and the loss node)."""
-    if _maps(spec):
+    if spec.has_maps:
         view = map_diagram_view(spec, node)
         return (*(a["id"] for a in view["arrows"] if a["lit"]), "n-loss")
     d = diagram(spec, node)
@@ -131,7 +128,7 @@ def _representatives(graph, layer: int) -> set[Node]:
 
 def choices(spec: Spec, graph, layers: str = "relative") -> list[Choice]:
     """Every quantity the explorer offers, output layer first; see the module docstring."""
-    if _maps(spec):
+    if spec.has_maps:
         drawn = set()
     else:
         base = diagram(spec)
@@ -202,7 +199,7 @@ class InteractiveReport:
         nodes) is a choice in its layer's menu, which the layer's ellipsis and its column
         heading open: every choice is reachable from the diagram as well as from the list.
         """
-        if _maps(self.spec):  # channel stacks: every choice is in its layer's menu
+        if self.spec.has_maps:  # channel stacks: every choice is in its layer's menu
             view = map_diagram_view(self.spec, None, self.layers, interactive=True)
             drawn, template = set(), "documents/diagram_maps.svg.j2"
         else:
@@ -252,7 +249,7 @@ def build_interactive(spec: Spec, layers: str = "relative", force: bool = False,
     point = read_point(at, engine) if at is not None else None  # read once, for both
     report = build_report(spec, layers, force, point)
     # an entry no window reads (a stride larger than the kernel) has no path to the loss
-    offered = [c for c in choices(spec, engine.graph, layers) if engine.chain(c.node).paths]
+    offered = [c for c in choices(spec, engine.graph, layers) if engine.has_path(c.node)]
     linked = {c.node: c.name for c in offered if c.full and not c.node.is_parameter}
     sections = []
     for c in progress(offered, what="interactive report: derivations"):

@@ -40,7 +40,7 @@ def _index(index: int | str) -> sympy.Expr:
     """A general node's index as a SymPy expression of letters: ``2p+u-1`` -> 2p + u - 1."""
     if isinstance(index, int):
         return sympy.Integer(index)
-    terms, constant = index_arithmetic(index) if len(index) > 1 else ({index: 1}, 0)
+    terms, constant = index_arithmetic(index)
     return sympy.Add(*[c * letter(name) for name, c in terms.items()], constant)
 
 

@@ -167,6 +167,11 @@ class Spec:
         """Every layer dense: seed 000's kind of network (a 3a spec, or its twin)."""
         return all(c.kind == "dense" for c in self.stack)
 
+    @property
+    def has_maps(self) -> bool:
+        """Whether some layer (or the input) is a map of channels and positions."""
+        return any(len(shape) > 1 for shape in self.shapes)
+
     def layer(self, layer: int) -> LayerConfig:
         """The config of layer 1..L."""
         return self.stack[layer - 1]

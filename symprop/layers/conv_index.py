@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sympy
 
-from .maps import OFFSET_LETTERS, OUTPUT_LETTERS, POSITION_LETTERS, letter, shifted_text, sums
+from .maps import (
+    OFFSET_LETTERS,
+    OUTPUT_LETTERS,
+    POSITION_LETTERS,
+    shifted_text,
+    sums,
+    window_reads,
+)
 from .symbolic import general, node
 
 if TYPE_CHECKING:
@@ -117,10 +124,8 @@ def general_contribution(layer: ConvLayer) -> sympy.Expr:
         weight = general("w", l, "o", "c", *(f"{k}-{u}" for k, u in zip(flip, offsets)))
         return sums(delta * weight, channels, *zip(offsets, c.kernel))
     outputs = OUTPUT_LETTERS[:c.DIMS]
-    match = sympy.Mul(*[sympy.KroneckerDelta(letter(p), s * letter(r) + letter(u) - pad)
-                        for p, r, u, s, pad in zip(positions, outputs, offsets, c.stride,
-                                                   c.padding)])
-    body = match * general("delta", l, "o", *outputs) * general("w", l, "o", "c", *offsets)
+    body = window_reads(c) * general("delta", l, "o", *outputs) \
+        * general("w", l, "o", "c", *offsets)
     return sums(body, channels, *zip(outputs, c.out_shape[1:]), *zip(offsets, c.kernel))
 
 

@@ -17,7 +17,7 @@ from .base import ParseContext
 __all__ = ["MAP_LETTERS", "OFFSET_LETTERS", "OUTPUT_LETTERS", "POSITION_LETTERS", "MaxOver",
            "WindowGeometry", "axes_text", "bindings", "flat_index_text", "input_shape_of",
            "letter", "map_below", "pair", "shifted_text", "short", "sums", "window_count",
-           "window_geometry", "windows_of"]
+           "window_geometry", "window_reads", "windows_of"]
 
 
 #: The letters of a map's node (channel, positions), of a layer's own positions and of its
@@ -42,6 +42,17 @@ def bindings(limits, binding: dict[str, int]) -> list[dict[str, int]]:
             return int(sympy.sympify(e).xreplace({letter(k): v for k, v in b.items()}))
         out = [{**b, str(var): v} for b in out for v in range(bound(low, b), bound(high, b) + 1)]
     return out
+
+
+def window_reads(config) -> sympy.Expr:
+    """[p = s r+u-P] [q = s t+v-P]: 1 where the window at output position (r, t) reads input
+    position (p, q) through offset (u, v), else 0 (a conv or pooling config's stride and
+    padding)."""
+    dims = len(config.stride)
+    return sympy.Mul(*[sympy.KroneckerDelta(letter(p), s * letter(r) + letter(u) - pad)
+                       for p, r, u, s, pad in zip(POSITION_LETTERS[:dims], OUTPUT_LETTERS[:dims],
+                                                  OFFSET_LETTERS[:dims], config.stride,
+                                                  config.padding)])
 
 
 def sums(body: sympy.Expr, *ranges: tuple[str, int]) -> sympy.Expr:

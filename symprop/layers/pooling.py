@@ -35,6 +35,7 @@ from .maps import (
     sums,
     window_count,
     window_geometry,
+    window_reads,
     windows_of,
 )
 from .maps import axes_text as text
@@ -306,10 +307,8 @@ class PoolLayer(SymbolicLayer):
             first = FirstMax(general("a", l - 1, "c", *positions), self._window(outputs))
             return sums(incoming * first, *every)
         offsets = OFFSET_LETTERS[:c.DIMS]
-        match = sympy.Mul(*[sympy.KroneckerDelta(letter(p), s * letter(r) + letter(u) - pad)
-                            for p, r, u, s, pad in zip(positions, outputs, offsets, c.stride,
-                                                       c.padding)])
-        return sums(match * incoming / math.prod(c.kernel), *every, *zip(offsets, c.kernel))
+        return sums(window_reads(c) * incoming / math.prod(c.kernel), *every,
+                    *zip(offsets, c.kernel))
 
 
 class FirstMax(sympy.Function):
