@@ -10,6 +10,7 @@ The pipeline, one stage a value you can inspect::
     prove_all(engine)                          # every parameter, or against JAX / PyTorch
     check_formula(spec, "2(a_1^(L) - y_1) g'^(L)(z_1^(L)) a_2^(L-1)", wrt="w_12^(L)")
     check_function(spec, "mygrad.py:gradients")  # a hand-written NumPy gradient
+    check_layer(spec, "mylayer.py:backward", 2)     # one layer's hand-written backward
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ._version import __version__ as __version__
 #: used (PEP 562), so ``import symprop`` is instant and the command line can catch a Ctrl-C
 #: that comes while SymPy is still loading.
 _EXPORTS = {
-    **dict.fromkeys(["FormulaCheck", "FunctionCheck", "check_formula", "check_function"],
+    **dict.fromkeys(["FormulaCheck", "FunctionCheck", "LayerCheck", "check_formula",
+                     "check_function", "check_layer"],
                     "check"),
     **dict.fromkeys(["BatchAverage", "ChainRule", "Factor", "Path"], "chain"),
     **dict.fromkeys(["Backprop", "Derivation", "backprop", "derive", "prove_all"], "derivation"),
@@ -52,7 +54,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .chain import BatchAverage, ChainRule, Factor, Path
-    from .check import FormulaCheck, FunctionCheck, check_formula, check_function
+    from .check import (FormulaCheck, FunctionCheck, LayerCheck, check_formula, check_function,
+                        check_layer)
     from .derivation import Backprop, Derivation, backprop, derive, prove_all
     from .errors import ExpressionError, InputError, NameLookupError, SpecError, SympropError
     from .graph import C0, SymbolicGraph, build_graph
@@ -72,6 +75,7 @@ __all__ = [
     "FormulaCheck",
     "FunctionCheck",
     "InputError",
+    "LayerCheck",
     "NameLookupError",
     "Node",
     "Path",
@@ -85,6 +89,7 @@ __all__ = [
     "build_graph",
     "check_formula",
     "check_function",
+    "check_layer",
     "derive",
     "from_torch",
     "prove",

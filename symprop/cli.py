@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--function", metavar="FILE.py:NAME",
                       help="NAME(params, X, Y) -> {'W1': dC/dW1, ...}, compared with the true "
                            "gradient")
+    check.add_argument("--layer", metavar="l",
+                       help="with --function: check one layer's backward, NAME(params, A, dOut) "
+                            "-> {'A': dC/dA, 'W': ..., ...}; l is 1..L, or L, L-1, ...")
     check.add_argument("--wrt", metavar="NAME",
                        help="what a bare formula differentiates C_0 by, e.g. 'w_{12}^{(L)}'")
     check.add_argument("--format", choices=("text", "markdown"), default="text")
@@ -250,14 +253,20 @@ def _verify(args) -> int:
 
 
 def _check(args) -> int:
-    from .check import check_formula, check_function
+    from .check import check_formula, check_function, check_layer
 
     spec = Spec.from_toml(args.spec)
     if args.function is not None:
         if args.wrt:
             raise InputError("--wrt belongs to --formula; a function returns every gradient")
-        result = check_function(spec, args.function, seed=args.seed)
+        result = check_function(spec, args.function, seed=args.seed) if args.layer is None \
+            else check_layer(spec, args.function, args.layer, seed=args.seed)
     else:
+        if args.layer is not None:
+            raise InputError("--layer belongs to --function: it checks one layer's "
+                             "hand-written backward",
+                             hint="e.g. symprop check SPEC --function mylayer.py:backward "
+                                  "--layer 2")
         text = sys.stdin.read() if args.formula == "-" else args.formula
         result = check_formula(spec, text, args.wrt, seed=args.seed, source="--formula")
     sys.stdout.write(result.render(args.format))

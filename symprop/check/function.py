@@ -22,29 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-
 from ..errors import InputError
 from ..spec import Spec
 from ..verify import random_inputs
+from .arrays import ATOL, RTOL, Batch, ParameterVerdict, compare
 from .result import CheckResult
 
 __all__ = ["FunctionCheck", "ParameterVerdict", "check_function", "load_function"]
-
-ATOL, RTOL = 1e-10, 1e-7
-
-
-@dataclass
-class ParameterVerdict:
-    """One parameter of the user's gradient against the truth."""
-
-    name: str
-    expected_shape: tuple[int, ...]
-    shape: tuple[int, ...] | None
-    right: bool
-    max_abs_error: float = float("nan")
-    findings: list[str] = field(default_factory=list)
-
 
 @dataclass
 class FunctionCheck(CheckResult):
@@ -105,7 +89,7 @@ def _user_frame(exc: BaseException, path: str) -> str | None:
     return f"{path}:{frames[-1].lineno}" if frames else None
 
 
-def _batch_size(spec: Spec) -> int:
+def batch_size(spec: Spec) -> int:
     """A batch size no width equals, so a batch-sized axis cannot pass for a layer's."""
     n = 5
     while n in spec.layers:
@@ -123,118 +107,35 @@ def check_function(spec: Spec, function: Callable | str, *, seed: int = 0) -> Fu
     if isinstance(function, str):
         function = load_function(function)
     module = generate(spec, "vectorized").load()
-    batch = _batch_size(spec)
+    batch = batch_size(spec)
     params, X, Y = random_inputs(spec, module, seed=seed, batch=batch)
     truth = module.gradients(params, X, Y)
     result = FunctionCheck(label, spec, batch)
-    try:
-        got = function({k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
-    except Exception as exc:  # noqa: BLE001 -- the user's code may raise anything
-        result.problem = f"calling it raised {type(exc).__name__}: {exc}"
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        result.problem += f" (at {Path(frame.filename).name}:{frame.lineno})"
-        result.seconds = time.perf_counter() - start
-        return result
-    if not isinstance(got, dict):
-        result.problem = (f"it returned {type(got).__name__}, not a dict of arrays keyed "
-                          f"{', '.join(truth)}")
-        result.seconds = time.perf_counter() - start
-        return result
-    for name, want in truth.items():
-        result.parameters.append(_compare(name, want, got.get(name), batch, spec))
-    extra = sorted(set(map(str, got)) - set(truth))
-    if extra:
-        result.problem = f"it returned keys the network does not have: {', '.join(extra)}"
+    got, result.problem = call_user(function, {k: v.copy() for k, v in params.items()},
+                                    X.copy(), Y.copy(), keys=list(truth))
+    if not result.problem:
+        for name, want in truth.items():
+            result.parameters.append(compare(name, want, got.get(name),
+                                             Batch(batch, spec.reduction)))
+        extra = sorted(set(map(str, got)) - set(truth))
+        if extra:
+            result.problem = f"it returned keys the network does not have: {', '.join(extra)}"
     result.seconds = time.perf_counter() - start
     return result
 
 
-# ------------------------------------------------------------------ explaining
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
-
-
-def _compare(name: str, want: np.ndarray, got, batch: int, spec: Spec) -> ParameterVerdict:
-    verdict = ParameterVerdict(name, want.shape, None, False)
-    if got is None:
-        verdict.findings.append("missing from the returned dict")
-        return verdict
+def call_user(function: Callable, *args, keys: list[str]) -> tuple[dict, str]:
+    """``function(*args)`` -> (its dict, "") or ({}, what went wrong: it raised (with the
+    file and line), or it returned something else than a dict)."""
     try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        verdict.findings.append(f"not an array of numbers ({type(got).__name__})")
-        return verdict
-    verdict.shape = got.shape
-    if not np.all(np.isfinite(got)):
-        verdict.findings.append(f"{int(np.sum(~np.isfinite(got)))} entries are inf or nan")
-        return verdict
-    if got.shape != want.shape:
-        if got.size == want.size and _close(got.reshape(want.shape), want):
-            verdict.findings.append(f"the values are right but the shape is {got.shape}; "
-                                    f"return shape {want.shape}")
-        elif got.ndim == 2 and got.T.shape == want.shape and _close(got.T, want):
-            verdict.findings.append(f"transposed: shape {got.shape} is (n_(l-1), n_l); return "
-                                    f"its transpose, shape {want.shape}, so that W[j, k] = w_jk")
-        else:
-            verdict.findings.append(f"shape {got.shape}, expected {want.shape}")
-            for explanation in _explain(got.T if got.T.shape == want.shape else None, want,
-                                        batch, spec, label="its transpose"):
-                verdict.findings.append(explanation)
-        return verdict
-    verdict.max_abs_error = float(np.max(np.abs(got - want))) if want.size else 0.0
-    if _close(got, want):
-        verdict.right = True
-        return verdict
-    verdict.findings.extend(_explain(got, want, batch, spec) or [_entries(got, want)])
-    return verdict
-
-
-def _explain(got, want, batch: int, spec: Spec, label: str = "the array") -> list[str]:
-    """Why ``got`` differs from ``want``: transposed, a constant factor, or some entries."""
-    if got is None:
-        return []
-    if got.ndim == 2 and got.shape == got.T.shape and _close(got.T, want):
-        return [f"{label} is transposed: W[j, k] must be dC/dw_jk (row j = node of layer l)"]
-    kernel = tuple(range(2, got.ndim))
-    if got.ndim >= 3 and _close(np.flip(got, kernel), want):  # a conv weight (o, c, kh, kw)
-        return [(f"{label} is the true gradient with the kernel flipped: symprop's conv, as "
-                "PyTorch's, is a correlation (w_o,c,u,... meets the input at offset (u, ...) "
-                "of each window), so dW[o, c, u, ...] = sum over the positions of Delta at "
-                "the position times the input at position + (u, ...), not at the flipped "
-                "offset k-1-u")]
-    mask = np.abs(want) > 1e-12
-    if np.any(mask):
-        ratios = got[mask] / want[mask]
-        factor = float(np.median(ratios))
-        if factor != 0 and _close(got, factor * want):
-            return [_factor_text(factor, batch, spec, label)]
-    return [_entries(got, want)] if got.shape == want.shape else []
-
-
-def _factor_text(factor: float, batch: int, spec: Spec, label: str) -> str:
-    mean = spec.reduction == "mean"
-    table = [
-        (batch, f"{label} is {batch} times too large, n = the batch size: the spec's reduction "
-                "is the mean over the batch, so divide by n" if mean else
-                f"{label} is n = {batch} times too large"),
-        (1 / batch, f"{label} is {batch} times too small, n = the batch size: the spec's "
-                    "reduction is the sum over the batch, so do not divide by n" if not mean
-         else f"{label} is divided by n = {batch} once too often"),
-        (-1.0, f"{label} has the wrong sign"),
-        (2.0, f"{label} is twice the true gradient"),
-        (0.5, f"{label} is half the true gradient (a missing factor 2?)"),
-    ]
-    for value, text in table:
-        if abs(factor - value) <= 1e-9 * max(1, abs(value)):
-            return text
-    return f"{label} is {factor:.6g} times the true gradient"
-
-
-def _entries(got: np.ndarray, want: np.ndarray) -> str:
-    bad = ~np.isclose(got, want, rtol=RTOL, atol=ATOL)
-    where = [tuple(int(i) for i in idx) for idx in zip(*np.nonzero(bad))]
-    shown = ", ".join(str(w[0] if len(w) == 1 else w) for w in where[:6])
-    more = f" and {len(where) - 6} more" if len(where) > 6 else ""
-    first = where[0]
-    return (f"{len(where)} of {got.size} entries differ: {shown}{more}; e.g. at {first} "
-            f"{got[first]:.6g} instead of {want[first]:.6g}")
+        got = function(*args)
+    except Exception as exc:  # noqa: BLE001 -- the user's code may raise anything
+        frames = traceback.extract_tb(exc.__traceback__)
+        code = getattr(function, "__code__", None)
+        own = [f for f in frames if code is not None and f.filename == code.co_filename]
+        frame = (own or frames)[-1]
+        return {}, (f"calling it raised {type(exc).__name__}: {exc} "
+                    f"(at {Path(frame.filename).name}:{frame.lineno})")
+    if not isinstance(got, dict):
+        return {}, f"it returned {type(got).__name__}, not a dict of arrays keyed {', '.join(keys)}"
+    return got, ""

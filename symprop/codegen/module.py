@@ -116,13 +116,15 @@ _CONTEXTS = {"vectorized": vectorized_context, "scalar": scalar_context}
 
 
 def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None,
-             force: bool = False, target: str = "numpy") -> GeneratedModule:
+             force: bool = False, target: str = "numpy", with_input: bool = False
+             ) -> GeneratedModule:
     """Generate the NumPy module of ``spec`` (``source``: the spec's path, for the header),
     or with ``target="torch"`` (``"jax"``) the module whose autograd Functions' (custom_vjp
     functions') backward is the derivation.
 
     The scalar style writes a line per weight: a big network is refused before any work
-    (:class:`~symprop.budget.TooBigError`) unless ``force``.
+    (:class:`~symprop.budget.TooBigError`) unless ``force``.  ``with_input`` (vectorized
+    NumPy): ``gradients`` also returns dC/dX under ``"X"``.
     """
     spec.require("codegen", "symprop codegen (and verify)")
     if target not in TARGETS:
@@ -132,7 +134,7 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
     if style == "scalar":
         spec.require("scalar", "symprop codegen --style scalar")
         scalar_estimate(spec).check(force)
-    if not spec.n_parameters:
+    if not spec.n_parameters and not with_input:
         raise InputError("the network has no parameters to learn, so there is no gradient "
                          "code to generate", where=spec.source,
                          hint="Add a dense or custom layer, or a normalisation with parameters")
@@ -149,7 +151,8 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
         text = render(f"codegen/{target}.py.j2", **context)
         return GeneratedModule(spec=spec, style=style, source=text, context=context,
                                target=target)
-    context = _CONTEXTS[style](spec, source or spec.source)
+    context = _CONTEXTS[style](spec, source or spec.source, **(
+        {"with_input": True} if with_input else {}))
     text = render(f"codegen/{style}.py.j2", **context)
     unread = _unread_outputs(text)
     if unread:  # a conv layer's backward reads its windows, not its input: unpack as _

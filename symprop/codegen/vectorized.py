@@ -142,11 +142,12 @@ def _into_dead_output(spec: Spec, layer: int, reads: int, scratch: frozenset[int
 def _gradient_name(graph, layer: int) -> str:
     """The array of dC/dA^(l): Delta^(l) for a dense layer (its g' is applied in place),
     dA^(l) for any other."""
-    return f"Delta{layer}" if graph.layers[layer].kind == "dense" else f"dA{layer}"
+    return f"Delta{layer}" if layer and graph.layers[layer].kind == "dense" else f"dA{layer}"
 
 
-def vectorized_context(spec: Spec, source: str | None = None) -> dict:
-    """Everything ``templates/codegen/vectorized.py.j2`` needs."""
+def vectorized_context(spec: Spec, source: str | None = None, with_input: bool = False) -> dict:
+    """Everything ``templates/codegen/vectorized.py.j2`` needs; ``with_input``: gradients
+    also returns dC/dX under "X" (how ``check --layer`` gets a layer's input gradient)."""
     engine = codegen_engine(spec)
     g, L = engine.graph, spec.L
     out = output_code(engine)
@@ -171,7 +172,7 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
         assigned.add(L - 1)
         per_layer[L]["passes"] = {}
     # dC/dA^(r) is worked out only where a layer up to r has parameters (never for X, r = 0)
-    learns = learning_below(spec)
+    learns = dict.fromkeys(range(L + 1), True) if with_input else learning_below(spec)
     for l in range(L, 0, -1):
         lines = []
         passes = {reads: expr for reads, expr in per_layer[l]["passes"].items()
@@ -222,5 +223,5 @@ def vectorized_context(spec: Spec, source: str | None = None) -> dict:
                    # db^(l) = ones^T Delta^(l) of a dense layer (other kinds sum their own)
                    dense_bias=any(step["kind"] == "dense" and spec.has_bias(l)
                                   for l, step in per_layer.items()),
-                   buffers=buffers)
+                   buffers=buffers, input_gradient=_gradient_name(g, 0) if with_input else None)
     return context

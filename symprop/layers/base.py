@@ -295,6 +295,11 @@ class LayerConfig:
         """One line for tables and headers: ``dense, tanh, bias``, ``add from 1``."""
         return self.kind
 
+    def backward_mistakes(self) -> tuple:
+        """The usual mistakes in a hand-written backward of this layer, most common first
+        (:class:`~symprop.layers.mistakes.BackwardMistake`; ``check --layer``'s hints)."""
+        return ()
+
 
 def activation_of(config: LayerConfig) -> ActivationChoice | None:
     """The activation of a dense or activation layer, None for other kinds."""

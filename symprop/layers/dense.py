@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import sympy
 
 from ..activations import Softmax
@@ -25,6 +26,7 @@ from .base import (
     parse_activation,
     torch_array,
 )
+from .mistakes import BackwardMistake
 from .symbolic import (
     SUM_LETTERS,
     GraphContext,
@@ -83,6 +85,22 @@ class DenseConfig(LayerConfig):
     def describe(self) -> str:
         return f"dense, {self.activation}" + (", bias" if self.bias else "")
 
+    def backward_mistakes(self) -> tuple[BackwardMistake, ...]:
+        rows = [BackwardMistake(
+            "dA = Delta W^T instead of Delta W: W, of shape (n_l, n_(l-1)), takes layer l-1 "
+            "to layer l, so dC/dA = Delta W", _through_transpose)]
+        if self.activation.name != "identity":
+            rows.insert(0, BackwardMistake(
+                f"the activation's derivative is left out: Delta = dOut, not dOut * "
+                f"{self.activation.name}'(z)", lambda pt: pt.rerun({"activation": "identity"})))
+        if self.activation.name == "softmax":
+            rows.insert(0, BackwardMistake(
+                "softmax's Jacobian taken as diagonal, dOut_j a_j (1 - a_j) as for a sigmoid: "
+                "every output depends on every z, Delta_j = a_j (dOut_j - sum_m dOut_m a_m)",
+                lambda pt: pt.rerun({"activation": "identity"},
+                                    dOut=pt.dOut * pt.output * (1 - pt.output))))
+        return tuple(rows)
+
     def notation(self) -> list[tuple[str, str]]:
         return []  # seed 000's own: w, b, z, a, delta
 
@@ -98,6 +116,14 @@ class DenseConfig(LayerConfig):
         """z = a W^T (+ b), a = g(z), in the array library itself."""
         z = outputs[self.index - 1] @ params["W"].T
         return ops.activation(self.activation, self.index)(z + params["b"] if self.bias else z)
+
+
+def _through_transpose(point) -> dict:
+    """dA = Delta W^T for a square W, Delta = dC/dz recovered as dA W^-1."""
+    W = point.params["W"]
+    if W.shape[0] != W.shape[1] or np.linalg.cond(W) > 1e8:
+        return {}
+    return {"A": point.truth["A"] @ np.linalg.inv(W) @ W.T}
 
 
 def _weight_row(layer: int, n_in: int, j: int) -> LazyRows:

@@ -16,6 +16,7 @@ from ..errors import InputError
 from .base import LayerConfig, ParamSpec, ParseContext, one_axis, torch_array
 from .formula import FormulaLayer, exact
 from .letters import N, SumK, slot
+from .mistakes import normalisation_mistakes
 from .symbolic import GraphContext
 
 __all__ = ["LayerNormConfig"]
@@ -78,6 +79,9 @@ class LayerNormConfig(LayerConfig):
                  r"node $j$ normalised, $(a_{j}^{(l-1)} - \mu^{(l)})/\sigma^{(l)}$"),
                 (r"\gamma_{j}^{(l)}, \beta_{j}^{(l)}",
                  "scale and shift of node $j$ of a normalisation layer")]
+
+    def backward_mistakes(self) -> tuple:
+        return normalisation_mistakes(self.eps, 1, self.affine, "over the nodes")
 
     def describe(self) -> str:
         return f"layernorm, eps {self.eps:g}" + ("" if self.affine else ", no affine")

@@ -39,6 +39,7 @@ from .maps import (
     windows_of,
 )
 from .maps import axes_text as text
+from .mistakes import BackwardMistake, pool_backward
 from .symbolic import GraphContext, SymbolicLayer, general, node
 
 __all__ = ["AvgPool1dConfig", "AvgPool2dConfig", "MaxPool1dConfig", "MaxPool2dConfig",
@@ -106,6 +107,20 @@ class PoolConfig(LayerConfig):
     def describe(self) -> str:
         return (f"{self.kind} {text(self.kernel)}"
                 + (f", stride {text(self.stride)}" if self.stride != self.kernel else ""))
+
+    def backward_mistakes(self) -> tuple[BackwardMistake, ...]:
+        rows = []
+        if any(s < k for s, k in zip(self.stride, self.kernel)):
+            words = ("assigned (=) instead of added (+=) where windows overlap: a node read by "
+                     "several windows gets the sum of what each passes back")
+            rows = [BackwardMistake(words, lambda pt, how=how: {
+                "A": pool_backward(self, pt.A, pt.dOut, assign=how)}) for how in ("window", "entry")]
+        if self.REDUCE == "max":
+            rows.append(BackwardMistake(
+                "ties sent to every maximum of a window: dOut goes to the first maximum only "
+                "(row-major), as in PyTorch", lambda pt: {
+                    "A": pool_backward(self, pt.A, pt.dOut, every_max=True)}))
+        return tuple(rows)
 
     def notation(self) -> list[tuple[str, str]]:
         what = "maximum" if self.REDUCE == "max" else "mean"

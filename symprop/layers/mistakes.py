@@ -1,0 +1,92 @@
+"""The usual mistakes in a hand-written backward, as each kind lists them for ``check --layer``
+(:meth:`LayerConfig.backward_mistakes`): what the hint says, and the gradients with the
+mistake made, from the point where the layer is checked (its parameters, A, dOut, the true
+gradients, and the truth re-run with a changed table: ``point.rerun({"padding": 0}, A=...)``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BackwardMistake", "norm_backward", "normalisation_mistakes", "pool_backward"]
+
+
+@dataclass(frozen=True)
+class BackwardMistake:
+    """One usual mistake: ``words`` (the hint printed when the user's array equals the
+    mistake's) and ``make(point)`` -> {key: that array} for the keys it changes."""
+
+    words: str
+    make: Callable[[Any], dict[str, np.ndarray]]
+
+
+def pool_backward(config, A: np.ndarray, dOut: np.ndarray, *, assign: str | None = None,
+                  every_max: bool = False) -> np.ndarray:
+    """dC/dA of a pooling layer written as course solutions write it, a loop over windows:
+    each window's share of dOut added (the truth), or assigned (``assign="window"``: the
+    window's whole slice, ``"entry"``: the entries that get a share), with a max window's
+    ties to the first maximum (row-major) or to ``every_max``."""
+    dA = np.zeros_like(A)
+    for position in np.ndindex(*config.out_shape[1:]):
+        window = (slice(None), slice(None), *(slice(p * s, p * s + k) for p, s, k in
+                                              zip(position, config.stride, config.kernel)))
+        values = A[window].reshape(*A.shape[:2], -1)
+        if config.REDUCE == "max":
+            share = values == values.max(-1, keepdims=True) if every_max else (
+                np.arange(values.shape[-1]) == values.argmax(-1)[..., None])
+            share = share.astype(A.dtype)
+        else:
+            share = np.full(values.shape, 1 / math.prod(config.kernel))
+        part = (share * dOut[(slice(None), slice(None), *position)][..., None]).reshape(
+            A[window].shape)
+        target = dA[window]
+        if assign == "window":
+            target[...] = part
+        elif assign == "entry":
+            target[...] = np.where(share.reshape(part.shape) > 0, part, target)
+        else:
+            target += part
+    return dA
+
+
+def norm_backward(x: np.ndarray, dOut: np.ndarray, gamma, eps: float, axis: int, *,
+                  mean: bool = True, variance: bool = True, ddof: int = 0
+                  ) -> dict[str, np.ndarray]:
+    """A normalisation's backward as course notes write it, over ``axis`` (layernorm: the
+    nodes, batchnorm: the batch): dA = (g - mean(g) - xhat mean(g xhat)) / sigma with
+    g = dOut gamma, the mean's term or the variance's left out on request, the variance
+    divided by n - ``ddof``; and dgamma = the sum over the samples of dOut xhat."""
+    mu = x.mean(axis, keepdims=True)
+    sigma = np.sqrt(x.var(axis, ddof=ddof, keepdims=True) + eps)
+    xhat = (x - mu) / sigma
+    g = dOut * gamma
+    dA = g - g.mean(axis, keepdims=True) if mean else g
+    if variance:
+        dA = dA - xhat * (g * xhat).mean(axis, keepdims=True)
+    return {"A": dA / sigma, "gamma": (dOut * xhat).sum(0)}
+
+
+def normalisation_mistakes(eps: float, axis: int, affine: bool, where: str
+                           ) -> tuple[BackwardMistake, ...]:
+    """The usual mistakes of a layernorm's or batchnorm's backward, normalising ``axis``
+    (``where`` names it: "over the nodes", "over the batch")."""
+    def made(**kwargs):
+        return lambda pt: norm_backward(pt.A, pt.dOut, pt.params.get("gamma", 1.0), eps, axis,
+                                        **kwargs)
+    rows = [BackwardMistake("the variance's dependence on the input is left out: dA misses "
+                            "- xhat mean(g xhat) / sigma, g = dOut gamma, the mean taken "
+                            + where, made(variance=False)),
+            BackwardMistake("the mean's dependence on the input is left out: dA misses "
+                            "- mean(g) / sigma, g = dOut gamma, the mean taken " + where,
+                            made(mean=False)),
+            BackwardMistake("the unbiased variance (divided by n - 1) where the biased one "
+                            "(divided by n) belongs", made(ddof=1))]
+    if affine:
+        rows.append(BackwardMistake("dgamma without xhat: dgamma_j = sum of dOut_j xhat_j, "
+                                    "not of dOut_j", lambda pt: {"gamma": pt.dOut.sum(0)}))
+    return tuple(rows)
