@@ -54,8 +54,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .chain import BatchAverage, ChainRule, Factor, Path
-    from .check import (FormulaCheck, FunctionCheck, LayerCheck, check_formula, check_function,
-                        check_layer)
+    from .check import (
+        FormulaCheck,
+        FunctionCheck,
+        LayerCheck,
+        check_formula,
+        check_function,
+        check_layer,
+    )
     from .derivation import Backprop, Derivation, backprop, derive, prove_all
     from .errors import ExpressionError, InputError, NameLookupError, SpecError, SympropError
     from .graph import C0, SymbolicGraph, build_graph
