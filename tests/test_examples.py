@@ -57,3 +57,23 @@ def test_seed001_matrix_form_example(tmp_path):
     assert "weights  dC/dW^(L-1) = Delta^(L-1)^T*X   (3 x 2; 6/6 entries checked)" in out
     assert "delta  Delta^(L-1) = dC/dA^(L-1) o sigma'(Z^(L-1))" in out
     assert (tmp_path / "r.md").read_text().count("$$") > 20
+
+
+def test_the_layer_backward_examples_say_what_readme_says(capsys):
+    """examples/layer_backward.py against examples/residual.toml, as README shows it."""
+    from symprop.cli import main
+
+    spec, file = str(EXAMPLES / "residual.toml"), str(EXAMPLES / "layer_backward.py")
+    for name, layer in (("dense_layer", "1"), ("layernorm", "2")):
+        assert main(["check", spec, "--function", f"{file}:{name}", "--layer", layer]) == 0
+        assert capsys.readouterr().out.startswith("RIGHT:")
+    assert main(["check", spec, "--function", f"{file}:layernorm_sigma_constant",
+                 "--layer", "2"]) == 1
+    out = capsys.readouterr().out
+    assert ("the usual mistake: the variance's dependence on the input is left out: dA misses "
+            "- xhat mean(g xhat) / sigma, g = dOut gamma, the mean taken over the nodes") in out
+    assert "ok     gamma" in out
+    assert main(["check", spec, "--function", f"{file}:layernorm_unbiased", "--layer", "2"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("the usual mistake: the unbiased variance (divided by n - 1) where the "
+                     "biased one (divided by n) belongs") == 2

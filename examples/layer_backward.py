@@ -1,0 +1,87 @@
+"""Hand-written layer backward functions in the course convention, checked one layer at a time
+against examples/residual.toml (README, "Checking one layer's backward"):
+
+    symprop check examples/residual.toml --function examples/layer_backward.py:dense_layer --layer 1
+    symprop check examples/residual.toml --function examples/layer_backward.py:layernorm --layer 2
+
+The course functions (``affine_forward`` / ``affine_backward`` with w of shape (D, M), a
+``cache`` between them) are wrapped by an adapter of symprop's form ``NAME(params, A, dOut)``
+that runs the forward for the cache, then the backward, and transposes where layouts differ.
+"""
+
+import numpy as np
+
+
+# ------------------------------------------------------------ the course's own functions
+def affine_forward(x, w, b):
+    """out = x w + b, x of shape (N, D), w of shape (D, M)."""
+    return x @ w + b, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    x, w, _ = cache
+    return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+
+def tanh_forward(x):
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    return dout * (1 - cache ** 2)
+
+
+def layernorm_forward(x, gamma, beta, eps=1e-5, ddof=0):
+    mu = x.mean(axis=1, keepdims=True)
+    sigma = np.sqrt(x.var(axis=1, ddof=ddof, keepdims=True) + eps)
+    xhat = (x - mu) / sigma
+    return gamma * xhat + beta, (xhat, sigma, gamma)
+
+
+def layernorm_backward(dout, cache):
+    """dx = (g - mean(g) - xhat mean(g xhat)) / sigma with g = dout gamma, per sample."""
+    xhat, sigma, gamma = cache
+    g = dout * gamma
+    dx = (g - g.mean(axis=1, keepdims=True)
+          - xhat * (g * xhat).mean(axis=1, keepdims=True)) / sigma
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def layernorm_backward_no_variance(dout, cache):
+    """A classic mistake: sigma treated as a constant (its dependence on x left out)."""
+    xhat, sigma, gamma = cache
+    g = dout * gamma
+    return (g - g.mean(axis=1, keepdims=True)) / sigma, (dout * xhat).sum(axis=0), \
+        dout.sum(axis=0)
+
+
+# ------------------------------------------------------------ adapters: symprop's form
+def dense_layer(params, A, dOut):
+    """Layer 1 of residual.toml, dense + tanh: symprop's W is (n_l, n_(l-1)), the course's
+    w is (D, M) = W^T, so w = W.T going in and dW = dw.T coming out."""
+    z, affine_cache = affine_forward(A, params["W"].T, params["b"])
+    _, tanh_cache = tanh_forward(z)
+    dx, dw, db = affine_backward(tanh_backward(dOut, tanh_cache), affine_cache)
+    return {"A": dx, "W": dw.T, "b": db}
+
+
+def layernorm(params, A, dOut):
+    """Layer 2 of residual.toml: right."""
+    _, cache = layernorm_forward(A, params["gamma"], params["beta"])
+    dx, dgamma, dbeta = layernorm_backward(dOut, cache)
+    return {"A": dx, "gamma": dgamma, "beta": dbeta}
+
+
+def layernorm_sigma_constant(params, A, dOut):
+    """Wrong: the backward treats sigma as a constant."""
+    _, cache = layernorm_forward(A, params["gamma"], params["beta"])
+    dx, dgamma, dbeta = layernorm_backward_no_variance(dOut, cache)
+    return {"A": dx, "gamma": dgamma, "beta": dbeta}
+
+
+def layernorm_unbiased(params, A, dOut):
+    """Wrong: the forward's variance divides by n - 1 (np.var(ddof=1), torch.var's default)."""
+    _, cache = layernorm_forward(A, params["gamma"], params["beta"], ddof=1)
+    dx, dgamma, dbeta = layernorm_backward(dOut, cache)
+    return {"A": dx, "gamma": dgamma, "beta": dbeta}
