@@ -8,6 +8,7 @@ pooling configurations); each wrong one is WRONG with its mistake named; bad cal
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symprop import Spec
+from symprop import InputError, Spec
 from symprop.check import check_layer
 from symprop.cli import main
 from tests.conftest import need
+from tests.test_readme import ROWS
 
 FILE = Path(__file__).with_name("layer_backwards.py")
 
@@ -294,3 +296,46 @@ def test_a_wrong_truth_is_a_loud_exit_3(functions, tmp_path, capsys, monkeypatch
     captured = capsys.readouterr()
     assert "self-check FAILED: the true backward of network_layer1 disagrees" in captured.err
     assert captured.out == ""
+
+
+def _reference_backward(spec, l):
+    """The user's function as PyTorch's autograd through the kind's own reference forward
+    (written in torch's functions, not symprop's derivation)."""
+    torch = need("torch")
+    from symprop.reference import _Ops
+
+    ops, config = _Ops("torch", spec), spec.layer(l)
+
+    def backward(params, A, dOut):
+        tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+        flat = torch.tensor(A.reshape(len(A), -1), requires_grad=True)
+        config.reference(ops, tensors, {l - 1: flat}).backward(
+            torch.tensor(dOut.reshape(len(dOut), -1)))
+        return {"A": flat.grad.numpy().reshape(A.shape),
+                **{k: t.grad.numpy() for k, t in tensors.items()}}
+    return backward
+
+
+@pytest.mark.parametrize("kind, example", ROWS, ids=[k for k, _ in ROWS])
+def test_every_kind_of_readme_agrees_with_its_reference_forward(kind, example):
+    """Each kind's table from README's list, checked at the layer it stands in: PyTorch's
+    autograd through its reference forward is right (two-input kinds are refused)."""
+    from symprop.layers import KINDS
+
+    table = tomllib.loads(f"layer = {example}")["layer"]
+    if KINDS[kind].READS_FLAT:
+        stack = [{"kind": "dense", "width": 4, "activation": "tanh", "bias": True},
+                 {"kind": "dense", "width": 4, "activation": "sigmoid"}, table,
+                 {"kind": "dense", "width": 2}]
+        spec, l = Spec(input=3, stack=stack, loss="sse", name=kind), 3
+    else:
+        stack = [table, *([] if kind == "flatten" else [{"kind": "flatten"}]),
+                 {"kind": "dense", "width": 2}]
+        spec, l = Spec(input=[2, 5] if kind.endswith("1d") else [1, 4, 4], stack=stack,
+                       loss="sse", name=kind), 1
+    if len(spec.layer(l).inputs) > 1:
+        with pytest.raises(InputError, match="reads two layers"):
+            check_layer(spec, _reference_backward(spec, l), l)
+        return
+    result = check_layer(spec, _reference_backward(spec, l), l)
+    assert result.right, str(result)

@@ -209,7 +209,7 @@ def vectorized_context(spec: Spec, source: str | None = None, with_input: bool =
         kept += step["saved"] if step["kind"] != "dense" else (
             [] if l in inplace else [f"Z{l}"])
     start = {"dense": (f"Delta{L}", f"Z{L}"),
-             "activation": (_gradient_name(g, L - 1) if L > 1 else None, f"A{L - 1}")}.get(
+             "activation": (_gradient_name(g, L - 1) if L > 1 or with_input else None, f"A{L - 1}")}.get(
         output, (f"dA{L}", f"A{L}"))
     context.update(gradient_names={key: param_gradient_name(key) for key in context["keys"]},
                    z_names=", ".join(kept) + ("," if len(kept) == 1 else ""),
