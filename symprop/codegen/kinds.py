@@ -63,8 +63,16 @@ class ArrayForms:
     #: windows and einsum (``{d}`` the spatial dimensions): ``conv`` z = the correlation of
     #: the input with the kernel, ``conv_weight`` dW = the correlation of the input with
     #: Delta, ``conv_input`` the full correlation of Delta with the flipped kernel,
-    #: ``max_pool`` each window's maximum and where it is.
+    #: ``max_pool`` each window's maximum and where it is; ``times_step`` x * [z > 0] (relu's
+    #: g' times dC/da) in one pass.
     native: tuple[tuple[str, str], ...] = ()
+
+    def times_prime(self, x: str, prime: str, code, z: str) -> str:
+        """dC/da times g': ``x * prime``, or the target's one-pass call for relu's step."""
+        step = dict(self.native).get("times_step")
+        if step and code.prime == sympy.Heaviside(Z):
+            return step.format(x=x, z=z)
+        return f"{x} * {prime}"
 
 
 #: The NumPy target's spellings (its softmax is the module's helper).
@@ -129,6 +137,12 @@ class MapCode:
             return forward, None, None
         prime = printer.parenthesize(code.prime, PRECEDENCE["Mul"])
         return forward, prime, a if code.through_output else z
+
+    def times_prime(self, x: str, cls, z: str, a: str) -> str:
+        """``x`` (dC/da) times g'(z), as the target writes it best (:meth:`ArrayForms.
+        times_prime`); ``x`` itself for the identity."""
+        _, prime, _ = self.activation(cls, z, a)
+        return x if prime is None else self.forms.times_prime(x, prime, activation_code(cls), z)
 
 
 def array_name(layer, info, param: str = NUMPY_FORMS.param) -> str:

@@ -366,7 +366,9 @@ class ConvLayer(WithZ, SymbolicLayer):
             back = code.call("_add_windows", shares, fields["shape"], c.stride, c.padding)
         g, prime, reads = code.activation(self.activation, f"Z{l}", f"A{l}")
         forward.append(f"A{l} = {g or f'Z{l}'}")
-        backward = [f"{delta} = dA{l}" + (f" * {prime}" if prime else ""),
+        times = code.times_prime(f"dA{l}", self.activation, f"Z{l}", f"A{l}")
+        plain = f"dA{l}" + (f" * {prime}" if prime else "")
+        backward = [f"{delta} = {times}" + (f"  # {plain}" if times != plain else ""),
                     f"dW{l} = {dW}{forms['dW']}"]
         if c.bias:
             backward.append(f"db{l} = {code.total(delta, (0, *range(2, 2 + c.DIMS)))}")
