@@ -220,7 +220,7 @@ def edge_id(source: str, target: str) -> str:
 def _parts(node: Node, L: int | None) -> tuple[str, str, str]:
     """(kind, subscript, superscript) of a node for SVG tspans: ("w", "12", "(L)")."""
     sup = f"({layer_label(node.layer, L)})" if node.layer is not None else ""
-    return node.kind, index_label(node.indices), sup
+    return node.kind, index_label(node.indices, node.kind), sup
 
 
 #: SVG pixels per layout unit, margin, node radius.

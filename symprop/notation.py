@@ -118,7 +118,7 @@ class Node:
         """Plain seed notation: ``w_12^(L)``, ``w_10,3^(2)`` (relative when L is given)."""
         if self.kind == "adj":
             return f"dC_0/d{Node('a', self.layer, *self.indices).text(L)}"
-        sub = f"_{index_label(self.indices)}" if self.indices else ""
+        sub = f"_{index_label(self.indices, self.kind)}" if self.indices else ""
         if self.layer is None:
             return f"{self.kind}{sub}"
         return f"{self.kind}{sub}^({layer_label(self.layer, L)})"
@@ -129,7 +129,7 @@ class Node:
             a = Node("a", self.layer, *self.indices).latex(L)
             return rf"\frac{{\partial C_{{0}}}}{{\partial {a}}}"
         name = LATEX_NAMES.get(self.kind, self.kind)
-        sub = f"_{{{index_label(self.indices)}}}" if self.indices else ""
+        sub = f"_{{{index_label(self.indices, self.kind)}}}" if self.indices else ""
         if self.layer is None:
             return f"{name}{sub}"
         return f"{name}{sub}^{{({layer_label(self.layer, L)})}}"
@@ -162,14 +162,20 @@ def index_arithmetic(text: str) -> tuple[dict[str, int], int] | None:
     return terms, constant
 
 
-def index_label(indices: tuple[int, ...]) -> str:
-    """Run one or two single digits together as the seed does (12); otherwise (an index of
-    two digits, three or more indices: a_{0,2,1}) separate by commas.
+#: Kinds with one index in a flat layer: two indices are a 1-D map's channel and position.
+_MAP_NODE_KINDS = frozenset({"a", "x", "z", "delta", "adj"})
+
+
+def index_label(indices: tuple[int, ...], kind: str = "w") -> str:
+    """Run one or two single digits together as the seed does (w_12); otherwise (an index of
+    two digits, three or more indices: a_{0,2,1}, a node of a map: a_{0,1} of a 1-D map,
+    whose kind has one index in a flat layer) separate by commas.
 
     An index may also be a letter (``"j"``) for the general nodes of printed equations, or
     letter arithmetic as a formula writes it (``2p+u-1``, printed by its ``str``).
     """
-    if len(indices) <= 2 and all(len(str(i)) == 1 for i in indices):
+    if len(indices) <= 2 and all(len(str(i)) == 1 for i in indices) and not (
+            len(indices) == 2 and kind in _MAP_NODE_KINDS):
         return "".join(map(str, indices))
     return ",".join(map(str, indices))
 

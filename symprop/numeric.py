@@ -192,6 +192,7 @@ _COMPARE = {
     sympy.GreaterThan: lambda p, q: p >= q,
     sympy.StrictLessThan: lambda p, q: p < q,
     sympy.LessThan: lambda p, q: p <= q,
+    sympy.Equality: lambda p, q: p == q,
 }
 
 

@@ -382,8 +382,8 @@ def test_two_conv_layers_and_conv1d_print_their_index_forms(capsys):
     spec = conv_spec(1, 3, 2, 1, size=7, in_channels=2, more=[
         {"kind": "conv1d", "channels": 1, "kernel": 2, "padding": 1, "activation": "tanh"}])
     text = render(backprop(spec).derive("w_{1,0,2}^{(1)}"))
-    assert "dC_0/dw_o,c,u^(1) = sum_(p) [ delta_op^(1)*x_c,2p+u-1 ]" in text
-    assert "(dC_0/da_1p^(1)) * (da_1p^(1)/dz_1p^(1))" in text
+    assert "dC_0/dw_o,c,u^(1) = sum_(p) [ delta_o,p^(1)*x_c,2p+u-1 ]" in text
+    assert "(dC_0/da_1,p^(1)) * (da_1,p^(1)/dz_1,p^(1))" in text
 
 
 def test_a_map_as_the_last_layer_and_too_many_nodes_exit_2():

@@ -207,3 +207,80 @@ def test_any_index_arithmetic_reads_back_to_its_value(terms, constant, values, s
     expected = sum(c * values[x] for x, c in terms) + constant
     value = read.value(values) if isinstance(read, Shifted) else values[read]
     assert value == expected, (text, read)
+
+
+# ------------------------------------------------------------------ pooling
+POOLS = """input = [1, 6, 6]
+loss = "sse"
+[[layer]]
+kind = "conv2d"
+channels = 2
+kernel = 1
+activation = "tanh"
+[[layer]]
+kind = "maxpool2d"
+kernel = 2
+[[layer]]
+kind = "avgpool2d"
+kernel = 2
+stride = 1
+[[layer]]
+kind = "flatten"
+[[layer]]
+kind = "dense"
+width = 2
+"""
+MAX_POOL = (r"\frac{\partial C_0}{\partial a_{c,p,q}^{(1)}} = \sum_{r,t} \frac{\partial C_0}"
+            r"{\partial a_{c,r,t}^{(2)}} \left[a_{c,p,q}^{(1)} = \max_{u,v} a_{c,2r+u,2t+v}^{(1)}"
+            r"\right]")
+AVG_POOL = (r"\frac{\partial C_0}{\partial a_{c,p,q}^{(2)}} = \frac{1}{4} \sum_{r,t} "
+            r"\sum_{u=0}^{1} \sum_{v=0}^{1} [p = r+u] [q = t+v] \frac{\partial C_0}"
+            r"{\partial a_{c,r,t}^{(3)}}")
+
+
+@pytest.mark.parametrize("formula", [
+    MAX_POOL, AVG_POOL,
+    # derive's own result for one node, in plain text and LaTeX
+    ("dC_0/da_0,0,1^(1) = (dC_0/da_0,0,0^(2)) * [a_0,0,1^(1) = max(a_0,0,0^(1), a_0,0,1^(1), "
+    "a_0,1,0^(1), a_0,1,1^(1))]"),
+    (r"\frac{\partial a_{0,0,0}^{(2)}}{\partial a_{0,1,1}^{(1)}} = \left[a_{0,1,1}^{(1)} = "
+    r"\max\left(a_{0,0,0}^{(1)}, a_{0,0,1}^{(1)}, a_{0,1,0}^{(1)}, a_{0,1,1}^{(1)}\right)\right]"),
+    # the average pool's node (0, 1, 0): the two windows that read it, each a quarter
+    (r"\frac{\partial C_0}{\partial a_{0,1,0}^{(2)}} = \frac{1}{4} \left(\frac{\partial C_0}"
+    r"{\partial a_{0,0,0}^{(3)}} + \frac{\partial C_0}{\partial a_{0,1,0}^{(3)}}\right)"),
+])
+def test_pooling_gradients_typed_by_a_user_are_right(tmp_path, capsys, formula):
+    """A max pool's Iverson bracket [a = max over the window], an average pool's [p = r+u]
+    brackets: check reads both, and derive's own printed results."""
+    path = tmp_path / "pools.toml"
+    path.write_text(POOLS)
+    code, text = _check(path, formula, capsys)
+    assert code == 0 and text.startswith("RIGHT"), (formula, text)
+
+
+@pytest.mark.parametrize("formula, words", [
+    (MAX_POOL.replace("2r+u,2t+v", "r+u,t+v"),
+     ("replace a_{c,r+u,t+v}^{(1)} with a_{c,2r+u,2t+v}^{(1)} (the stride: the window moves by "
+     "2)")),
+    (AVG_POOL.replace(r"\frac{1}{4}", r"\frac{1}{2}"), "a constant factor is off"),
+    (AVG_POOL.replace("[p = r+u]", "[p = 2r+u]"), "WRONG"),
+    (MAX_POOL.replace(r"\max_{u,v}", r"\max_{u}").replace("2t+v", "2t"), "WRONG"),
+])
+def test_pooling_slips_are_wrong(tmp_path, capsys, formula, words):
+    path = tmp_path / "pools.toml"
+    path.write_text(POOLS)
+    code, text = _check(path, formula, capsys)
+    assert code == 1 and text.startswith("WRONG") and words in text, (formula, text)
+
+
+@pytest.mark.parametrize("formula, message", [
+    (r"[p = 2r+*u] \delta_{0,0,0}^{(1)}", "cannot read 'p' here"),
+    (r"\max_{u,v} \delta_{0,u,v}^{(1)}", "the range of u in this max is unknown"),
+    (r"\max a_{0,0,0}^{(1)}", "a max needs the letters it runs over"),
+])
+def test_unreadable_pooling_formulas_exit_2(tmp_path, capsys, formula, message):
+    path = tmp_path / "pools.toml"
+    path.write_text(POOLS)
+    code = main(["check", str(path), "--formula", formula, "--wrt", "a_{0,0,0}^{(1)}"])
+    text = capsys.readouterr().err
+    assert code == 2 and message in text and "Traceback" not in text, text

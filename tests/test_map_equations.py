@@ -134,3 +134,21 @@ def test_the_batch_form_of_random_conv_stacks_is_checked_step_by_step(data):
             wanted |= {"delta", "weights"}
         assert wanted <= steps, (l, steps)
         assert all(s.checked >= 1 for s in form.layers[l])
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_every_printed_equation_of_random_stacks_reads_back_right(data):
+    """What a user copies from the report is what check --formula accepts: each printed
+    backpropagation equation of a random conv stack (max and average pools with Iverson
+    brackets [p = 2r+u], [a = max_{u,v} ...], a flatten's a_{4c+2p+q}, the flipped kernel)
+    is read back and judged RIGHT against the engine."""
+    from symprop.check import check_formula
+
+    spec = _random_stack(data)
+    engine = backprop(spec)
+    for layers in ("absolute", "relative"):
+        printer = SeedLatexPrinter({"L": engine.graph.L, "layers": layers})
+        for equation in backprop_equations(engine, printer):
+            result = check_formula(spec, equation)
+            assert result.right, (equation, str(result))

@@ -10,7 +10,7 @@ import sympy
 
 from ..errors import InputError
 from ..formula import FormulaError, Meaning, Scope
-from ..formula.syntax import Expr, Layer, MatrixRef, NodeRef, Sum, walk
+from ..formula.syntax import Expr, Layer, MatrixRef, NodeRef, bound_letters, walk
 
 __all__ = ["MAX_CASES", "cases_of"]
 
@@ -19,7 +19,7 @@ MAX_CASES = 24
 
 def _free_letters(expr: Expr) -> list[str]:
     """Letters used as node indices or layers that no sum inside ``expr`` binds."""
-    bound = {e.index for e in walk(expr) if isinstance(e, Sum)}
+    bound = set(bound_letters(expr))
     letters = []
     for e in walk(expr):
         items = []

@@ -26,8 +26,12 @@ from .syntax import (
     Euler,
     Expr,
     Group,
+    IndexBracket,
+    Iverson,
     Loss,
     MatrixRef,
+    Max,
+    MaxOf,
     Mul,
     Neg,
     NodeRef,
@@ -38,7 +42,7 @@ from .syntax import (
     Sum,
     Transpose,
 )
-from .tokens import FormulaError
+from .tokens import FormulaError, read_index
 
 __all__ = ["Builder"]
 
@@ -130,6 +134,21 @@ class Builder(Transformer):
         if primes and name in T.ELEMENTARY:
             raise self._error(f"write the derivative of {name} out", tok.start_pos)
         return ("function", name, primes, layer, tok.start_pos, power)
+
+    def MAX(self, tok: Token):
+        """\\max_{u,v}: its letters and bounds, as a sum's."""
+        if not re.search(r"_", str(tok)):
+            raise self._error("a max needs the letters it runs over, e.g. \\max_{u,v}",
+                              tok.start_pos)
+        return ("max", *self.SUM(tok)[1:])
+
+    def INDEX_BRACKET(self, tok: Token):
+        left, right = (part.strip() for part in str(tok)[1:-1].split("="))
+        sides = [read_index(part) for part in (left, right)]
+        if any(side is None for side in sides):
+            raise self._error(f"cannot read {str(tok)!r}: write two indices, each a number, a "
+                              "letter, or letters and numbers added: [p = 2r+u-1]", tok.start_pos)
+        return IndexBracket(*sides, span=self._span(tok.start_pos, tok.end_pos))
 
     def SUM(self, tok: Token):
         text = str(tok)
@@ -297,6 +316,21 @@ class Builder(Transformer):
     def sum_op(self, items):
         return items[0]
 
+    max_op = sum_op
+
+    @v_args(meta=True)
+    def iverson(self, meta, items):
+        left, right = [i for i in items if isinstance(i, Expr)]
+        return Iverson(left, right, span=self._span(meta.start_pos, meta.end_pos))
+
+    @v_args(meta=True)
+    def max_of(self, meta, items):
+        return MaxOf(tuple(i for i in items if isinstance(i, Expr)),
+                     span=self._span(meta.start_pos, meta.end_pos))
+
+    def index_bracket(self, items):
+        return items[0]
+
     def diff_op(self, items):
         return ("diff", next(i for i in items if isinstance(i, NodeRef)))
 
@@ -322,7 +356,9 @@ class Builder(Transformer):
             return Deriv(op[1], operand=body, span=span)
         if op[0] == "function":
             raise self._error(f"{op[1]} needs its argument in parentheses", op[4])
-        _, letters, lower, upper, start = op
+        kind, letters, lower, upper, start = op
+        if kind == "max":
+            return Max(letters, body, lower, upper, span=(start + self.offset, span[1]))
         for index in reversed(letters):
             body = Sum(index, body, lower, upper, span=(start + self.offset, span[1]))
         return body

@@ -27,6 +27,7 @@ from ..chain import BATCH_SIZE
 from ..derivation import Backprop
 from ..errors import NameLookupError
 from ..notation import KINDS, SHARED_KINDS, Node
+from .brackets import LOWER as BRACKETS
 from .parser import FormulaError
 from .scope import AtSample, BatchSum, FreeIndexError, Scope
 from .sums import _WIDTH, SumsMixin, node_layer
@@ -51,6 +52,7 @@ from .syntax import (
     Shifted,
     Size,
     Sum,
+    bound_letters,
     walk,
 )
 
@@ -112,7 +114,7 @@ class Meaning(SumsMixin):
         """Why ``expr`` names something this network lacks at ``scope``'s letter values (a
         layer past the output, a node beyond a width, g of a layer without one), or None.
         Sum indices count as 0, so only the layers and free letters decide."""
-        sums = Scope({**{e.index: 0 for e in walk(expr) if isinstance(e, Sum)},
+        sums = Scope({**dict.fromkeys(bound_letters(expr), 0),
                       **scope.bound}, scope.sample)
         for e in walk(expr):
             try:
@@ -163,7 +165,7 @@ class Meaning(SumsMixin):
                 raise self.error(f"{self.text[ref.span[0]:ref.span[1]].strip()} lies outside "
                                  f"its array, of shape {list(shape)}", ref,
                                  hint="Indices run from 0 along each axis (channel first)")
-        if count == 1 and len(indices) == 2 and not shifted:
+        if count == 1 and len(indices) == 2 and all(isinstance(i, int) for i in ref.indices):
             indices = [int("".join(map(str, indices)))]  # c_{12} of a parameter with one index
         if len(indices) != count:
             raise self.error(f"{ref.kind} takes {count} node ind{'ex' if count == 1 else 'ices'}",
@@ -361,5 +363,6 @@ _LOWER = {
     Loss: _loss_alone,
     Dots: _dots_alone,
 }
+_LOWER.update(BRACKETS)
 #: syntax type -> how it lowers (a subclass extends it: :mod:`.matrices`).
 Meaning.TABLE = _LOWER

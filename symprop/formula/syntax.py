@@ -22,9 +22,13 @@ __all__ = [
     "Euler",
     "Expr",
     "Group",
+    "IndexBracket",
+    "Iverson",
     "Layer",
     "Loss",
     "MatrixRef",
+    "Max",
+    "MaxOf",
     "Mul",
     "Neg",
     "NodeRef",
@@ -36,6 +40,7 @@ __all__ = [
     "Span",
     "Sum",
     "Transpose",
+    "bound_letters",
     "walk",
 ]
 
@@ -227,6 +232,42 @@ class Sum(Expr):
 
 
 @dataclass(frozen=True)
+class Max(Expr):
+    r"""``\max_{u,v} body``: the largest value of ``body`` over the letters' values (a max
+    pool's window); ``lower``/``upper`` None when not written (the window's extent)."""
+
+    indices: tuple[str, ...]
+    body: Expr
+    lower: Expr | None = None
+    upper: Expr | None = None
+
+
+@dataclass(frozen=True)
+class MaxOf(Expr):
+    r"""``\max(a, b, ...)``: the largest of the values listed (a window written out)."""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Iverson(Expr):
+    r"""``[left = right]``: 1 where the two sides are equal, else 0 (a max pool's derivative,
+    [a_{c,p,q} = \max_{u,v} a_{c,2r+u,2t+v}])."""
+
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class IndexBracket(Expr):
+    """``[p = 2r+u-1]``: 1 where two whole-number indices agree (which window offset reads
+    a position), else 0."""
+
+    left: int | str | Shifted
+    right: int | str | Shifted
+
+
+@dataclass(frozen=True)
 class Equation(Expr):
     """``lhs = rhs (= ...)``: one side for a bare formula."""
 
@@ -248,6 +289,15 @@ def walk(expr: Expr) -> Iterator[Expr]:
     yield expr
     for child in children(expr):
         yield from walk(child)
+
+
+def bound_letters(expr: Expr) -> list[str]:
+    """The letters sums and window maxima inside ``expr`` run over."""
+    out: list[str] = []
+    for e in walk(expr):
+        letters = (e.index,) if isinstance(e, Sum) else e.indices if isinstance(e, Max) else ()
+        out += [letter for letter in letters if letter not in out]
+    return out
 
 
 def rebuild(expr: Expr, change) -> Expr:

@@ -9,7 +9,7 @@ from ..errors import ExpressionError
 from ..notation import KINDS, SHARED_KINDS, index_arithmetic
 from .syntax import Layer, Shifted
 
-__all__ = ["FormulaError", "read_indices", "read_layer"]
+__all__ = ["FormulaError", "read_index", "read_indices", "read_layer"]
 
 
 class FormulaError(ExpressionError):
@@ -29,11 +29,12 @@ KIND = {"\\delta": "delta", "δ": "delta", "delta": "delta", "\\gamma": "gamma",
 KIND_TEXT = re.compile(r"\\hat\s*\{\s*x\s*\}|\\?[A-Za-zγβμσδ]+")
 #: g, the functions by name, and every activation by the name derive prints it with (id, relu)
 FUNCTION_NAME = re.compile(r"(?:\\operatorname\s*\{\s*)?\\?(?P<name>g|sigma|σ|tanh|exp|log|ln|sqrt|sinh|cosh|sin|cos|arctan|"
-                           r"atan|erf|sign|[Aa]bs|id|relu|softplus|elu|swish)")
+                           r"atan|erf|sign|[Aa]bs|id|relu|ReLU|softplus|elu|ELU|swish)")
 #: Functions that are not activations: their derivatives are written out, never with '.
 ELEMENTARY = frozenset({"exp", "log", "sqrt", "sinh", "cosh", "sin", "cos", "atan", "erf",
                         "sign", "abs"})
-FUNCTION_ALIASES = {"σ": "sigma", "ln": "log", "arctan": "atan", "Abs": "abs"}
+FUNCTION_ALIASES = {"σ": "sigma", "ln": "log", "arctan": "atan", "Abs": "abs", "ReLU": "relu",
+                    "ELU": "elu"}
 PRIME = re.compile(r"'|′|\\prime(?![A-Za-z])")
 
 
@@ -58,7 +59,9 @@ def _shifted(part: str) -> Shifted | None:
     return Shifted(tuple((k, v) for k, v in terms.items() if v), constant)
 
 
-def _index(part: str) -> int | str | Shifted | None:
+def read_index(part: str) -> int | str | Shifted | None:
+    """One index: a number, a letter, or letter arithmetic (``2p+u-1``); None otherwise."""
+    part = part.replace(" ", "")
     if part.isdigit():
         return int(part)
     if len(part) == 1 and part.isalpha():
@@ -70,7 +73,7 @@ def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str 
     if "," in sub and (kind in ("a", "x", "z", "delta", "w") or kind not in KINDS):
         # a map's node or a conv weight: one index per axis, each a number, a letter or
         # letter arithmetic (a_{c,2p+u-1,q+v}^(l-1)); the network knows how many
-        parts = [_index(p) for p in sub.replace(" ", "").split(",")]
+        parts = [read_index(p) for p in sub.replace(" ", "").split(",")]
         if any(p is None for p in parts):
             raise FormulaError(f"cannot read the indices {sub!r} of {kind}", text=text,
                                position=where, hint="Write each index as a number, a letter, "
@@ -88,6 +91,8 @@ def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str 
         return tuple(int(p) if p.isdigit() else p for p in parts)
     count = KINDS[kind][1]
     compact = sub.replace(" ", "")
+    if kind in ("a", "x", "z", "delta") and len(compact) == 2 and compact.isalpha():
+        return tuple(compact)  # a 1-D map's node as derive prints it: a_{cp}
     if "," in compact:
         parts = compact.split(",")
     elif count == 2 and len(compact) == 2:
@@ -95,6 +100,8 @@ def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str 
     else:
         parts = [compact]
     ok = len(parts) == count and all(p.isdigit() or (len(p) == 1 and p.isalpha()) for p in parts)
+    if not ok and count == 1 and _shifted(compact) is not None:
+        return (_shifted(compact),)  # a flatten's node: a_{4c+2p+q}
     if not ok:
         example = "w_{12}, w_{jk} or w_{10,3}" if count == 2 else f"{kind}_{{2}} or {kind}_{{j}}"
         raise FormulaError(f"{kind} takes {count} node ind{'ices' if count == 2 else 'ex'}, "
