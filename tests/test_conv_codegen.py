@@ -243,7 +243,7 @@ def test_the_scalar_style_of_a_map_reads_node_by_node_and_keeps_float32(tmp_path
     assert main(["codegen", str(spec), "--style", "scalar", "-o", str(out)]) == 0
     source = out.read_text()
     assert "x_2 = X[:, 0, 2]" in source
-    assert "z1_1 = W1[0, 0, 0]*x_1 + W1[0, 0, 1]*x_2  # z_01^(1) = " in source
+    assert "z1_1 = W1[0, 0, 0]*x_1 + W1[0, 0, 1]*x_2  # z_0,1^(1) = " in source
     # the first maximum of each overlapping window: a1_1 wins window 0 only if greater
     assert "delta1_1 = dC_da2_0*(a1_1 > a1_0).astype(a1_1.dtype) + dC_da2_1*(a1_1 >= " \
            "a1_2).astype(a1_1.dtype)" in source

@@ -22,7 +22,7 @@ def node_text(ref: NodeRef, latex: bool) -> str:
     """A node in the style the user typed: w_{12}^{(L-1)}, w_12^(L-1), or Nielsen's
     w^{l-1}_{jk}."""
     name = ("\\delta" if latex else "delta") if ref.kind == "delta" else ref.kind
-    sub = index_label(ref.indices)
+    sub = index_label(ref.indices, ref.kind)
     if ref.nielsen and ref.layer is not None:
         layer = ref.layer.text()
         return (name + (f"^{layer}" if len(layer) == 1 else f"^{{{layer}}}")
