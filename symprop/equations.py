@@ -22,13 +22,9 @@ import sympy
 from .graph import C0
 from .layers.maps import MAP_LETTERS, bindings
 from .layers.symbolic import SUM_LETTERS, general
-from .notation import Node, index_arithmetic, node_of
+from .notation import MAP_NODE_KINDS, Node, index_arithmetic, node_of
 
 __all__ = ["backprop_equations", "instantiate", "layer_equations"]
-
-
-#: The kinds of a map's own nodes (a parameter's indices are never outside its array).
-MAP_NODES = frozenset({"a", "x", "z", "delta", "adj"})
 
 
 def instantiate(expr: sympy.Expr, binding: dict[str, int],
@@ -49,7 +45,7 @@ def instantiate(expr: sympy.Expr, binding: dict[str, int],
     if node is not None and any(isinstance(i, str) for i in node.indices):
         indices = tuple(_index(i, binding) for i in node.indices)
         is_input = node.kind == "x" or (node.kind == "a" and node.layer == 0)
-        on_map = shapes and len(indices) > 1 and node.kind in MAP_NODES
+        on_map = shapes and len(indices) > 1 and node.kind in MAP_NODE_KINDS
         shape = shapes[0 if is_input else node.layer] if on_map else None
         if shape is not None and not all(0 <= i < n for i, n in zip(indices, shape)):
             return sympy.S.Zero

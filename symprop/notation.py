@@ -23,7 +23,7 @@ import sympy
 
 from .errors import NameLookupError
 
-__all__ = ["KINDS", "LATEX_NAMES", "Node", "index_arithmetic", "index_label", "layer_label", "layer_spelling",
+__all__ = ["KINDS", "LATEX_NAMES", "MAP_NODE_KINDS", "Node", "index_arithmetic", "index_label", "layer_label", "layer_spelling",
            "node_of", "node_symbol", "parse_node_name"]
 
 #: kind -> (has a layer, number of node indices).  A custom layer's parameters add their own
@@ -162,8 +162,9 @@ def index_arithmetic(text: str) -> tuple[dict[str, int], int] | None:
     return terms, constant
 
 
-#: Kinds with one index in a flat layer: two indices are a 1-D map's channel and position.
-_MAP_NODE_KINDS = frozenset({"a", "x", "z", "delta", "adj"})
+#: The kinds of a map's nodes, one index in a flat layer (two: a 1-D map's channel and
+#: position); a weight's indices are its own.
+MAP_NODE_KINDS = frozenset({"a", "x", "z", "delta", "adj"})
 
 
 def index_label(indices: tuple[int, ...], kind: str = "w") -> str:
@@ -175,7 +176,7 @@ def index_label(indices: tuple[int, ...], kind: str = "w") -> str:
     letter arithmetic as a formula writes it (``2p+u-1``, printed by its ``str``).
     """
     if len(indices) <= 2 and all(len(str(i)) == 1 for i in indices) and not (
-            len(indices) == 2 and kind in _MAP_NODE_KINDS):
+            len(indices) == 2 and kind in MAP_NODE_KINDS):
         return "".join(map(str, indices))
     return ",".join(map(str, indices))
 

@@ -25,9 +25,8 @@ import numpy as np
 from ..errors import InputError
 from ..self_check import SelfCheckFailed
 from ..spec import Spec
-from .arrays import ATOL, RTOL, Batch, ParameterVerdict, close, compare
-from .function import batch_size, call_user, load_function
-from .result import CheckResult
+from .arrays import Batch, close, compare
+from .function import FunctionCheck, batch_size, call_user, load_function
 
 __all__ = ["LayerCheck", "LayerPoint", "check_layer", "layer_number"]
 
@@ -127,29 +126,17 @@ class LayerPoint:
 
 
 @dataclass
-class LayerCheck(CheckResult):
-    """The verdict on one layer's hand-written backward."""
+class LayerCheck(FunctionCheck):
+    """The verdict on one layer's hand-written backward: a :class:`FunctionCheck` of the
+    layer's dict, and which layer."""
 
     template: ClassVar[str] = "layer"
 
-    function: str
-    spec: Spec
-    layer: int
-    batch: int
-    parameters: list[ParameterVerdict] = field(default_factory=list)
-    problem: str = ""
-    seconds: float = 0.0
-
-    @property
-    def right(self) -> bool:
-        return not self.problem and all(p.right for p in self.parameters)
+    layer: int = 0
 
     @property
     def described(self) -> str:
         return self.spec.layer(self.layer).describe()
-
-    def template_context(self) -> dict:
-        return {"atol": ATOL, "rtol": RTOL}
 
 
 def _point(spec: Spec, l: int, truth: _Truth, batch: int, seed: int) -> LayerPoint:
@@ -185,7 +172,7 @@ def check_layer(spec: Spec, function: Callable | str, layer: int | str, *, seed:
     batch = batch_size(spec)
     point = _point(spec, l, truth, batch, seed)
     truth.prove(point.params, point.A.shape, seed)
-    result = LayerCheck(label, spec, l, batch)
+    result = LayerCheck(label, spec, batch, layer=l)
     got, result.problem = call_user(function, {k: v.copy() for k, v in point.params.items()},
                                     point.A.copy(), point.dOut.copy(), keys=list(point.truth))
     if not result.problem:

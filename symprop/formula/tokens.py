@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ExpressionError
-from ..notation import KINDS, SHARED_KINDS, index_arithmetic
+from ..notation import KINDS, MAP_NODE_KINDS, SHARED_KINDS, index_arithmetic
 from .syntax import Layer, Shifted
 
 __all__ = ["FormulaError", "read_index", "read_indices", "read_layer"]
@@ -91,7 +91,7 @@ def read_indices(sub: str, kind: str, where: int, text: str) -> tuple[int | str 
         return tuple(int(p) if p.isdigit() else p for p in parts)
     count = KINDS[kind][1]
     compact = sub.replace(" ", "")
-    if kind in ("a", "x", "z", "delta") and len(compact) == 2 and compact.isalpha():
+    if kind in MAP_NODE_KINDS and len(compact) == 2 and compact.isalpha():
         return tuple(compact)  # a 1-D map's node as derive prints it: a_{cp}
     if "," in compact:
         parts = compact.split(",")
