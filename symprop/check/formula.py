@@ -49,6 +49,9 @@ from .result import PROBES, Counterexample, FormulaCheck
 
 __all__ = ["Counterexample", "FormulaCheck", "check_formula"]
 
+#: Further random points searched for one where a truth that was 0 at every probe is not.
+MORE = 40
+
 #: Activations tried when a formula may be right for one activation only.
 ALTERNATIVES = ("sigmoid", "tanh", "identity", "softplus", "swish", "elu", "relu")
 
@@ -72,6 +75,10 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     result = FormulaCheck(formula, spec, target, True, cases=len(cases), coverage=coverage)
 
     @functools.cache
+    def more():  # points searched when the truth is 0 at every probe (a max pool, a relu)
+        return make_probes(engine, MORE, seed=seed + 1)
+
+    @functools.cache
     def floats():  # float64 points for the diagnosis, built only when one is needed
         return make_probes(engine, PROBES, backend=FLOAT, seed=seed)
 
@@ -93,7 +100,8 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
                 result.findings = result.findings or findings
                 result.unreadable = result.unreadable or exc.what
                 break
-            values = [(p(truth), p(lowered)) for p in probes]
+            used = probes + _where_nonzero(truth, probes, more)
+            values = [(p(truth), p(lowered)) for p in used]
             if all(agree(u, v, MPMATH) for u, v in values):
                 if side["symbolic"] is None and scope is cases[0][0]:
                     side["symbolic"] = symbolic_equal(engine, truth, lowered)
@@ -102,12 +110,21 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
             if not result.findings:
                 result.findings = diagnose(meaning, claim, scope, truth, floats(), formula,
                                            lowered=lowered, confirm=confirm)
-                result.counterexample = _counterexample(probes, values, truth, lowered, engine,
+                result.counterexample = _counterexample(used, values, truth, lowered, engine,
                                                         scope, _spelt_L(equation, wrt, L))
             break
     result.notes = _activation_notes(engine, equation, formula, wrt, result.right, seed)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _where_nonzero(truth, probes: list[Probe], more) -> list[Probe]:
+    """No probes when the truth is non-zero at one of ``probes``; else up to PROBES of the
+    ``more()`` points where it is not 0: a max pool's entry that is no window's maximum at
+    three random points, or a relu below zero, would take a claim of 0 as right."""
+    if truth == 0 or any(p(truth) != 0 for p in probes):
+        return []
+    return [p for p in more() if p(truth) != 0][:PROBES]
 
 
 def _confirmed(engine: Backprop, wrt: str | None, number: int, floats, corrected: str) -> bool:

@@ -10,7 +10,8 @@ import itertools
 
 import sympy
 
-from ..layers.pooling import FirstMax
+from ..layers.pooling import FirstMax, WindowMax
+from ..notation import node_of
 from .scope import Scope
 from .syntax import IndexBracket, Iverson, Max, MaxOf, NodeRef, Shifted, walk
 
@@ -23,18 +24,30 @@ def _index_bracket(meaning, e: IndexBracket, scope: Scope) -> sympy.Expr:
 
 
 def _iverson(meaning, e: Iverson, scope: Scope) -> sympy.Expr:
+    """[a = max(window)] is the engine's first-maximum test: 1 where the entry a is the
+    window's first maximum, 0 where a is another entry of the same map outside the window
+    (even if its value ties with the maximum); other brackets compare values."""
     left, right = meaning.lower(e.left, scope), meaning.lower(e.right, scope)
     for one, other in ((left, right), (right, left)):
-        if isinstance(other, sympy.Max) and one in other.args:
+        if isinstance(other, WindowMax) and one in other.args:
             return FirstMax(one, *other.args)
+        if isinstance(other, WindowMax) and _same_map(one, other.args):
+            return sympy.S.Zero
     return sympy.Piecewise((1, sympy.Eq(left, right)), (0, True))
+
+
+def _same_map(entry: sympy.Expr, window) -> bool:
+    """Whether ``entry`` and every entry of ``window`` are nodes of one layer's map."""
+    maps = {(n.kind, n.layer) if n is not None else None
+            for n in map(node_of, (entry, *window))}
+    return len(maps) == 1 and None not in maps
 
 
 def _max(meaning, e: Max, scope: Scope) -> sympy.Expr:
     ranges = [_window_range(meaning, e, letter, scope) for letter in e.indices]
     values = [meaning.lower(e.body, _bound(scope, e.indices, point))
               for point in itertools.product(*ranges)]
-    return sympy.Max(*values)
+    return WindowMax(*values)
 
 
 def _bound(scope: Scope, letters, values) -> Scope:
@@ -67,4 +80,4 @@ def _window_range(meaning, e: Max, letter: str, scope: Scope) -> range:
 
 #: syntax type -> how it lowers (joined to :class:`~.meaning.Meaning`'s table).
 LOWER = {IndexBracket: _index_bracket, Iverson: _iverson, Max: _max,
-         MaxOf: lambda meaning, e, scope: sympy.Max(*[meaning.lower(i, scope) for i in e.items])}
+         MaxOf: lambda meaning, e, scope: WindowMax(*[meaning.lower(i, scope) for i in e.items])}

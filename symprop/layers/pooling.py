@@ -365,5 +365,20 @@ class FirstMax(sympy.Function):
         return f"[{printer._print(u)} = max({', '.join(printer._print(s) for s in window)})]"
 
 
+class WindowMax(sympy.Function):
+    """max(entries) with the entries in the order written (row-major for a window), as a
+    user's ``\\max(a, b, ...)`` or ``\\max_{u,v} ...`` reads: SymPy's Max sorts its arguments
+    by name (a_{0,10} before a_{0,9}), which would move the first of tied entries."""
+
+    def numeric(self, ev):
+        return max(ev(s) for s in self.args)
+
+    def _latex(self, printer):
+        return rf"\max\left({', '.join(printer._print(s) for s in self.args)}\right)"
+
+    def _sympystr(self, printer):
+        return f"max({', '.join(printer._print(s) for s in self.args)})"
+
+
 def _indices(shape: tuple[int, ...]):
     return [tuple(map(int, idx)) for idx in np.ndindex(*shape)]
