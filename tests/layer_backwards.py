@@ -54,6 +54,35 @@ def dense_softmax_diagonal(params, A, dOut):
     return {"A": D @ W, "W": D.T @ A, "b": D.sum(0)}
 
 
+def dense_tanh_dA_transposed(params, A, dOut):
+    right = dense_tanh(params, A, dOut)
+    return {**right, "A": right["A"].T}
+
+
+def dense_tanh_complex(params, A, dOut):
+    right = dense_tanh(params, A, dOut)
+    return {**right, "b": right["b"] + 0j}
+
+
+# ------------------------------------------------------------------ activation layers
+def tanh(params, A, dOut):
+    return {"A": dOut * (1 - np.tanh(A) ** 2)}
+
+
+def tanh_no_prime(params, A, dOut):
+    return {"A": dOut}
+
+
+def softmax(params, A, dOut):
+    a = _softmax(A)
+    return {"A": a * (dOut - (dOut * a).sum(1, keepdims=True))}
+
+
+def softmax_diagonal(params, A, dOut):
+    a = _softmax(A)
+    return {"A": dOut * a * (1 - a)}
+
+
 # ------------------------------------------------------------------ layernorm
 def _layernorm(params, A, dOut, eps=1e-5, ddof=0):
     mu = A.mean(1, keepdims=True)
@@ -137,6 +166,11 @@ def conv_kernel_flipped(params, A, dOut):
     return {**right, "W": right["W"][:, :, ::-1, ::-1]}
 
 
+def conv_dA_flipped(params, A, dOut):
+    right = conv(params, A, dOut)
+    return {**right, "A": right["A"][:, :, ::-1, ::-1]}
+
+
 def conv0_sliced(params, A, dOut):
     dW, db, dAp = _conv_backward(params, A, dOut, 0)
     return {"A": dAp[:, :, 0:-0, 0:-0], "W": dW, "b": db}  # [P:-P] with P = 0
@@ -189,6 +223,10 @@ def avgpool_2_1_assigned(params, A, dOut):
 # ------------------------------------------------------------------ broken
 def raises(params, A, dOut):
     return params["W7"]
+
+
+def exits(params, A, dOut):
+    raise SystemExit(1)
 
 
 def not_a_dict(params, A, dOut):

@@ -67,6 +67,15 @@ kind = "flatten"
 kind = "dense"
 width = 2
 """)
+ACTIVATIONS = Spec.from_toml_string("""
+input = 4
+[[layer]]
+kind = "activation"
+activation = "tanh"
+[[layer]]
+kind = "activation"
+activation = "softmax"
+""")
 CONV0 = Spec.from_toml_string("""
 input = [1, 5, 5]
 [[layer]]
@@ -95,7 +104,8 @@ def functions(tmp_path):
 
 @pytest.mark.parametrize("spec, layer, name", [
     (DENSE, 1, "dense_tanh"), (DENSE, "L", "dense_softmax"), (LAYERNORM, 1, "layernorm"),
-    (CONV, 1, "conv"), (CONV, 2, "maxpool_3_2"), (CONV0, "L-2", "avgpool_2_1")])
+    (CONV, 1, "conv"), (CONV, 2, "maxpool_3_2"), (CONV0, "L-2", "avgpool_2_1"),
+    (ACTIVATIONS, 1, "tanh"), (ACTIVATIONS, 2, "softmax")])
 def test_a_right_backward_is_right(functions, spec, layer, name):
     result = check_layer(spec, f"{functions}:{name}", layer)
     assert result.right and result.exit_code == 0, str(result)
@@ -111,6 +121,17 @@ def test_a_right_backward_is_right(functions, spec, layer, name):
      "the usual mistake: dA = Delta W^T instead of Delta W"),
     (DENSE, 1, "dense_tanh_dW_transposed", "W",
      "the array is transposed: W[j, k] must be dC/dw_jk (row j = node of layer l)"),
+    (DENSE, 1, "dense_tanh_dA_transposed", "A",
+     ("transposed: shape (3, 5); return its transpose, shape (5, 3), one sample per row, "
+      "as A")),
+    (DENSE, 1, "dense_tanh_complex", "b", ("complex numbers (dtype complex128); return real "
+     "arrays")),
+    (ACTIVATIONS, 1, "tanh_no_prime", "A",
+     ("the usual mistake: the activation's derivative is left out: dA = dOut, not dOut * "
+     "tanh'(A)")),
+    (ACTIVATIONS, 2, "softmax_diagonal", "A",
+     ("the usual mistake: softmax's Jacobian taken as diagonal, dOut_j a_j (1 - a_j) as for a "
+      "sigmoid: every output depends on every A, dA_j = a_j (dOut_j - sum_m dOut_m a_m)")),
     (DENSE, 1, "dense_tanh_averaged", "W",
      ("the array is divided by n = 5, the batch size: dOut already holds the loss's 1/n, so a "
      "layer's backward does not divide again")),
@@ -132,6 +153,7 @@ def test_a_right_backward_is_right(functions, spec, layer, name):
     (CONV, 1, "conv_padding_removed_twice", "A",
      "the usual mistake: the padding is removed twice"),
     (CONV, 1, "conv_kernel_flipped", "W", "the true gradient with the kernel flipped"),
+    (CONV, 1, "conv_dA_flipped", "A", " entries differ: "),
     (CONV0, 1, "conv0_sliced", "A",
      ("the usual mistake: empty: with padding 0, slicing the padding off as [P:-P] keeps "
      "nothing")),
@@ -149,6 +171,8 @@ def test_a_wrong_backward_is_named(functions, spec, layer, name, entries, diagno
     wrong = entries.split()
     verdict = next(p for p in result.parameters if p.name == wrong[0])
     assert any(diagnosis in f for f in verdict.findings), verdict.findings
+    assert sum("usual mistake" in f for f in verdict.findings) <= 1, verdict.findings
+    assert not any("kernel" in f for f in verdict.findings if name.endswith("dA_flipped"))
     assert [p.name for p in result.parameters if not p.right] == sorted(
         wrong, key=[p.name for p in result.parameters].index), str(result)
 
@@ -195,6 +219,10 @@ def test_functions_that_raise_return_junk_or_miss_a_key(functions):
                 if 'return params["W7"]' in text)
     assert raised.problem == (f"calling it raised KeyError: 'W7' (at layer_backwards.py:"
                               f"{line})"), raised.problem
+    exits = check_layer(DENSE, f"{functions}:exits", 1)
+    line = next(n for n, text in enumerate(FILE.read_text().splitlines(), 1)
+                if "raise SystemExit(1)" in text)
+    assert exits.problem == f"calling it called sys.exit(1) (at layer_backwards.py:{line})"
     junk = check_layer(DENSE, f"{functions}:not_a_dict", 1)
     assert junk.problem == "it returned list, not a dict of arrays keyed A, W, b"
     missing = check_layer(DENSE, f"{functions}:no_bias", 1)
@@ -339,3 +367,46 @@ def test_every_kind_of_readme_agrees_with_its_reference_forward(kind, example):
         return
     result = check_layer(spec, _reference_backward(spec, l), l)
     assert result.right, str(result)
+
+
+def test_a_same_padding_conv_s_valid_correlation_gets_one_hint(tmp_path):
+    """With padding (k-1)/2 the "valid" correlation is the padding removed twice: the same
+    array, so one hint (the first in the kind's order), not two that read as different."""
+    (tmp_path / "valid.py").write_text(
+        "from layer_backwards import conv_padding_removed_twice as backward\n")
+    shutil.copy(FILE, tmp_path / FILE.name)
+    result = check_layer(CONV, f"{tmp_path / 'valid.py'}:backward", 1)
+    findings = next(p for p in result.parameters if p.name == "A").findings
+    assert [f for f in findings if "usual mistake" in f] == [
+        ("the usual mistake: the padding is removed twice: the gradient of the padded input, "
+        "cropped once, is already dC/dA")]
+
+
+def test_tensors_that_require_grad_are_read(functions):
+    """A backward written with torch may return its tensors as they are."""
+    torch = need("torch")
+    from tests import layer_backwards
+
+    def backward(params, A, dOut):
+        return {k: torch.tensor(v, requires_grad=True) * 1.0
+                for k, v in layer_backwards.dense_tanh(params, A, dOut).items()}
+    result = check_layer(DENSE, backward, 1)
+    assert result.right and result.exit_code == 0, str(result)
+
+
+def test_a_file_that_calls_sys_exit_is_an_input_error(tmp_path, capsys):
+    path = tmp_path / "exits.py"
+    path.write_text("import sys\n\nsys.exit(2)\n")
+    spec = tmp_path / "dense.toml"
+    spec.write_text('input = 3\n[[layer]]\nkind = "dense"\nwidth = 3\n')
+    assert main(["check", str(spec), "--function", f"{path}:backward", "--layer", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"importing {path} called sys.exit(2)" in err and f"{path}:3" in err, err
+
+
+def test_with_input_is_for_the_vectorized_numpy_module():
+    from symprop.codegen import generate
+
+    for style, target in [("scalar", "numpy"), ("vectorized", "torch")]:
+        with pytest.raises(InputError, match="with_input is for the vectorized NumPy module"):
+            generate(DENSE, style, target=target, with_input=True)

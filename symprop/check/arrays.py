@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ATOL", "RTOL", "Batch", "ParameterVerdict", "close", "compare"]
+__all__ = [
+    "ATOL",
+    "INPUT",
+    "RTOL",
+    "WEIGHT",
+    "Batch",
+    "Layout",
+    "ParameterVerdict",
+    "as_numbers",
+    "close",
+    "compare",
+]
 
 ATOL, RTOL = 1e-10, 1e-7
 
@@ -37,21 +48,56 @@ class Batch:
     reduction: str | None
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How an array is laid out, for the words of a transposed or flipped finding: what a
+    transposed shape is (``axes``), what the right one means (``so_that``), what its rows
+    must be (``rows``), and whether it has a kernel that can be flipped."""
+
+    axes: str
+    so_that: str
+    rows: str
+    kernel: bool
+
+
+WEIGHT = Layout(" is (n_(l-1), n_l)", "so that W[j, k] = w_jk",
+                "W[j, k] must be dC/dw_jk (row j = node of layer l)", kernel=True)
+INPUT = Layout("", "one sample per row, as A", "dC/dA has A's layout, one sample per row",
+               kernel=False)
+
+
+def as_numbers(got) -> tuple[np.ndarray | None, str]:
+    """Anything a user returned -> (a float64 array, "") or (None, why it is not one): a
+    tensor that requires grad is detached first, complex numbers are refused (casting would
+    drop their imaginary part without a word)."""
+    detach = getattr(got, "detach", None)
+    if callable(detach):  # a torch tensor, perhaps with requires_grad
+        got = detach()
+        got = got.cpu() if callable(getattr(got, "cpu", None)) else got
+    try:
+        array = np.asarray(got)
+        if np.iscomplexobj(array):
+            return None, f"complex numbers (dtype {array.dtype}); return real arrays"
+        return np.asarray(array, dtype=np.float64), ""
+    except (TypeError, ValueError, RuntimeError):
+        return None, f"not an array of numbers ({type(got).__name__})"
+
+
 def close(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
 
 
-def compare(name: str, want: np.ndarray, got, batch: Batch,
-            transposed: str = "so that W[j, k] = w_jk") -> ParameterVerdict:
-    """The verdict on ``got`` (anything the user returned) as ``name``'s gradient."""
+def compare(name: str, want: np.ndarray, got, batch: Batch, layout: Layout = WEIGHT
+            ) -> ParameterVerdict:
+    """The verdict on ``got`` (anything the user returned) as ``name``'s gradient, laid out
+    as ``layout`` says (a weight's, or an input's)."""
     verdict = ParameterVerdict(name, want.shape, None, False)
     if got is None:
         verdict.findings.append("missing from the returned dict")
         return verdict
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        verdict.findings.append(f"not an array of numbers ({type(got).__name__})")
+    got, problem = as_numbers(got)
+    if got is None:
+        verdict.findings.append(problem)
         return verdict
     verdict.shape = got.shape
     if not np.all(np.isfinite(got)):
@@ -62,29 +108,30 @@ def compare(name: str, want: np.ndarray, got, batch: Batch,
             verdict.findings.append(f"the values are right but the shape is {got.shape}; "
                                     f"return shape {want.shape}")
         elif got.ndim == 2 and got.T.shape == want.shape and close(got.T, want):
-            verdict.findings.append(f"transposed: shape {got.shape} is (n_(l-1), n_l); return "
-                                    f"its transpose, shape {want.shape}, {transposed}")
+            verdict.findings.append(f"transposed: shape {got.shape}{layout.axes}; return its "
+                                    f"transpose, shape {want.shape}, {layout.so_that}")
         else:
             verdict.findings.append(f"shape {got.shape}, expected {want.shape}")
             verdict.findings += explain(got.T if got.T.shape == want.shape else None, want,
-                                        batch, label="its transpose")
+                                        batch, layout, label="its transpose")
         return verdict
     verdict.max_abs_error = float(np.max(np.abs(got - want))) if want.size else 0.0
     if close(got, want):
         verdict.right = True
         return verdict
-    verdict.findings.extend(explain(got, want, batch) or [entries(got, want)])
+    verdict.findings.extend(explain(got, want, batch, layout) or [entries(got, want)])
     return verdict
 
 
-def explain(got, want, batch: Batch, label: str = "the array") -> list[str]:
+def explain(got, want, batch: Batch, layout: Layout = WEIGHT, label: str = "the array"
+            ) -> list[str]:
     """Why ``got`` differs from ``want``: transposed, a constant factor, or some entries."""
     if got is None:
         return []
     if got.ndim == 2 and got.shape == got.T.shape and close(got.T, want):
-        return [f"{label} is transposed: W[j, k] must be dC/dw_jk (row j = node of layer l)"]
+        return [f"{label} is transposed: {layout.rows}"]
     kernel = tuple(range(2, got.ndim))
-    if got.ndim >= 3 and close(np.flip(got, kernel), want):  # a conv weight (o, c, kh, kw)
+    if layout.kernel and got.ndim >= 3 and close(np.flip(got, kernel), want):  # a conv weight (o, c, kh, kw)
         return [(f"{label} is the true gradient with the kernel flipped: symprop's conv, as "
                 "PyTorch's, is a correlation (w_o,c,u,... meets the input at offset (u, ...) "
                 "of each window), so dW[o, c, u, ...] = sum over the positions of Delta at "

@@ -68,9 +68,10 @@ def load_function(reference: str, flag: str = "--function",
         module = load_module(path)
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 -- the user's code may raise anything
-        raise InputError(f"importing {path} raised {type(exc).__name__}: {exc}",
-                         where=_user_frame(exc, path)) from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- the user's code may raise anything
+        frame = user_frame(exc, path)
+        raise InputError(f"importing {path} {_raised(exc)}",
+                         where=frame and f"{path}:{frame.lineno}") from None
     finally:
         sys.path.remove(folder)
     function = vars(module).get(name)  # a name the file defines, not an attribute of modules
@@ -83,10 +84,21 @@ def load_function(reference: str, flag: str = "--function",
     return function
 
 
-def _user_frame(exc: BaseException, path: str) -> str | None:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if Path(f.filename).resolve() == Path(path).resolve()]
-    return f"{path}:{frames[-1].lineno}" if frames else None
+def user_frame(exc: BaseException, path: str | None, fallback: bool = False):
+    """The last frame of ``exc``'s traceback in the file ``path`` (the user's own line), or
+    with ``fallback`` the last frame anywhere; None if there is none."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if path is not None and
+           Path(f.filename).resolve() == Path(path).resolve()]
+    return (own or (frames if fallback else []) or [None])[-1]
+
+
+def _raised(exc: BaseException) -> str:
+    """``raised ValueError: ...``; ``called sys.exit(1)`` for a SystemExit, which would
+    otherwise end symprop without a word."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return f"raised {type(exc).__name__}: {exc}"
 
 
 def batch_size(spec: Spec) -> int:
@@ -129,13 +141,11 @@ def call_user(function: Callable, *args, keys: list[str]) -> tuple[dict, str]:
     file and line), or it returned something else than a dict)."""
     try:
         got = function(*args)
-    except Exception as exc:  # noqa: BLE001 -- the user's code may raise anything
-        frames = traceback.extract_tb(exc.__traceback__)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- the user's code may raise anything
         code = getattr(function, "__code__", None)
-        own = [f for f in frames if code is not None and f.filename == code.co_filename]
-        frame = (own or frames)[-1]
-        return {}, (f"calling it raised {type(exc).__name__}: {exc} "
-                    f"(at {Path(frame.filename).name}:{frame.lineno})")
+        frame = user_frame(exc, code and code.co_filename, fallback=True)
+        return {}, f"calling it {_raised(exc)}" + (
+            f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else "")
     if not isinstance(got, dict):
         return {}, f"it returned {type(got).__name__}, not a dict of arrays keyed {', '.join(keys)}"
     return got, ""

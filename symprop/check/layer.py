@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 from ..self_check import SelfCheckFailed
 from ..spec import Spec
-from .arrays import Batch, close, compare
+from .arrays import INPUT, WEIGHT, Batch, as_numbers, close, compare
 from .function import FunctionCheck, batch_size, call_user, load_function
 
 __all__ = ["LayerCheck", "LayerPoint", "check_layer", "layer_number"]
@@ -179,7 +179,7 @@ def check_layer(spec: Spec, function: Callable | str, layer: int | str, *, seed:
         mistakes = config.backward_mistakes()
         for name, want in point.truth.items():
             verdict = compare(name, want, got.get(name), Batch(batch, None),
-                              transposed="so that W[j, k] = dC/dw_jk")
+                              INPUT if name == "A" else WEIGHT)
             if not verdict.right and got.get(name) is not None:
                 verdict.findings += _hints(mistakes, point, name, got[name])
             result.parameters.append(verdict)
@@ -192,14 +192,12 @@ def check_layer(spec: Spec, function: Callable | str, layer: int | str, *, seed:
 
 
 def _hints(mistakes, point: LayerPoint, name: str, got) -> list[str]:
-    """The words of each usual mistake whose result equals the user's ``name`` array."""
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return []
-    out = []
-    for mistake in mistakes:
+    """The words of the first usual mistake, in the kind's order, whose result equals the
+    user's ``name`` array (two mistakes can give the same array: a same-padding conv's
+    "valid" correlation is its padding removed twice; one hint is said)."""
+    got, _ = as_numbers(got)
+    for mistake in mistakes if got is not None else ():
         made = mistake.make(point).get(name)
-        if made is not None and close(got, np.asarray(made)) and mistake.words not in out:
-            out.append(f"the usual mistake: {mistake.words}")
-    return out
+        if made is not None and close(got, np.asarray(made)):
+            return [f"the usual mistake: {mistake.words}"]
+    return []

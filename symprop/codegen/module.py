@@ -131,6 +131,9 @@ def generate(spec: Spec, style: str = "vectorized", *, source: str | None = None
         raise InputError(f"unknown target {target!r}", hint=f"Use one of {', '.join(TARGETS)}")
     if style not in _CONTEXTS:
         raise InputError(f"unknown style {style!r}", hint=f"Use one of {', '.join(STYLES)}")
+    if with_input and (style, target) != ("vectorized", "numpy"):
+        raise InputError(f"with_input is for the vectorized NumPy module, not the {style} "
+                         f"style for {target}", hint="Call generate(spec, with_input=True)")
     if style == "scalar":
         spec.require("scalar", "symprop codegen --style scalar")
         scalar_estimate(spec).check(force)

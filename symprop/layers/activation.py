@@ -18,6 +18,7 @@ from ..errors import InputError
 from .base import IDENTITY, ActivationChoice, LayerConfig, ParseContext, parse_activation
 from .derived import LetterForms
 from .letters import SumK, slot
+from .mistakes import BackwardMistake, activation_mistakes
 from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, activation_function, general, node
 
 __all__ = ["ActivationConfig", "ActivationLayer"]
@@ -72,6 +73,9 @@ class ActivationConfig(LayerConfig):
 
     def describe(self) -> str:
         return f"activation, {self.activation}"
+
+    def backward_mistakes(self) -> tuple[BackwardMistake, ...]:
+        return tuple(activation_mistakes(self.activation.name, "dA", "A"))
 
     def composed_size(self, sizes: Mapping[int, int], spec) -> int:
         below = sizes[self.index - 1]

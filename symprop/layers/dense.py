@@ -26,7 +26,7 @@ from .base import (
     parse_activation,
     torch_array,
 )
-from .mistakes import BackwardMistake
+from .mistakes import BackwardMistake, activation_mistakes
 from .symbolic import (
     SUM_LETTERS,
     GraphContext,
@@ -86,20 +86,9 @@ class DenseConfig(LayerConfig):
         return f"dense, {self.activation}" + (", bias" if self.bias else "")
 
     def backward_mistakes(self) -> tuple[BackwardMistake, ...]:
-        rows = [BackwardMistake(
+        return (*activation_mistakes(self.activation.name, "Delta", "z"), BackwardMistake(
             "dA = Delta W^T instead of Delta W: W, of shape (n_l, n_(l-1)), takes layer l-1 "
-            "to layer l, so dC/dA = Delta W", _through_transpose)]
-        if self.activation.name != "identity":
-            rows.insert(0, BackwardMistake(
-                f"the activation's derivative is left out: Delta = dOut, not dOut * "
-                f"{self.activation.name}'(z)", lambda pt: pt.rerun({"activation": "identity"})))
-        if self.activation.name == "softmax":
-            rows.insert(0, BackwardMistake(
-                "softmax's Jacobian taken as diagonal, dOut_j a_j (1 - a_j) as for a sigmoid: "
-                "every output depends on every z, Delta_j = a_j (dOut_j - sum_m dOut_m a_m)",
-                lambda pt: pt.rerun({"activation": "identity"},
-                                    dOut=pt.dOut * pt.output * (1 - pt.output))))
-        return tuple(rows)
+            "to layer l, so dC/dA = Delta W", _through_transpose))
 
     def notation(self) -> list[tuple[str, str]]:
         return []  # seed 000's own: w, b, z, a, delta

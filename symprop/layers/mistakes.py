@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BackwardMistake", "norm_backward", "normalisation_mistakes", "pool_backward"]
+__all__ = ["BackwardMistake", "activation_mistakes", "norm_backward", "normalisation_mistakes",
+           "pool_backward"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,26 @@ class BackwardMistake:
 
     words: str
     make: Callable[[Any], dict[str, np.ndarray]]
+
+
+def activation_mistakes(name: str, delta: str, argument: str) -> list[BackwardMistake]:
+    """The usual mistakes with a layer's activation ``name`` (a dense layer's, or an
+    activation layer's), most common first; ``delta`` names what dOut times g' is (Delta,
+    or dA), ``argument`` what g reads (z, or A).  Each is the truth re-run with the
+    activation the identity, dOut changed."""
+    rows = []
+    if name == "softmax":
+        rows.append(BackwardMistake(
+            "softmax's Jacobian taken as diagonal, dOut_j a_j (1 - a_j) as for a sigmoid: "
+            f"every output depends on every {argument}, {delta}_j = a_j (dOut_j - sum_m dOut_m a_m)",
+            lambda pt: pt.rerun({"activation": "identity"},
+                                dOut=pt.dOut * pt.output * (1 - pt.output))))
+    if name != "identity":
+        rows.append(BackwardMistake(
+            f"the activation's derivative is left out: {delta} = dOut, not dOut * {name}'"
+            f"({argument})",
+            lambda pt: pt.rerun({"activation": "identity"})))
+    return rows
 
 
 def pool_backward(config, A: np.ndarray, dOut: np.ndarray, *, assign: str | None = None,
