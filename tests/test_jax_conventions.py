@@ -64,3 +64,30 @@ def test_loss_maps_over_a_leading_batch_of_parameter_sets(tmp_path, name):
     for i, s in enumerate(sets):
         for key, g in m.gradients(s, X, Y).items():
             np.testing.assert_allclose(grads[key][i], g, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", [*NETWORKS, "lenet"])
+def test_second_derivatives_through_the_custom_vjp_are_right(tmp_path, name):
+    """jax.grad of jax.grad differentiates the derived bwd: a Hessian-vector product equals
+    the one of JAX's autodiff through the reference forward."""
+    jnp = array_library("jax")
+    import jax
+
+    from symprop.reference import _Ops, forward_loss
+
+    spec = Spec.from_toml(EXAMPLES / f"{name}.toml")
+    m = generate(spec, target="jax").load(tmp_path / f"{name}_jax.py")
+    rng = np.random.default_rng(1)
+    X = jnp.asarray(rng.uniform(-1, 1, (3, *getattr(m, "INPUT_SHAPE", (m.LAYERS[0],)))))
+    Y = jax.nn.softmax(jnp.asarray(rng.normal(size=(3, m.LAYERS[-1]))), axis=1)
+    params = {k: v + 0.3 * rng.normal(size=v.shape) for k, v in m.init_params(0).items()}
+    direction = {k: jnp.asarray(rng.normal(size=v.shape)) for k, v in params.items()}
+
+    def hvp(loss):
+        return jax.grad(lambda p: sum(jnp.vdot(g, direction[k]) for k, g in
+                                      jax.grad(loss)(p, X, Y).items()))(params)
+    want = hvp(forward_loss(_Ops("jax", spec, {}), spec, {}))
+    got = hvp(m.loss)
+    assert max(float(jnp.abs(v).max()) for v in want.values()) > 1e-3
+    for key in params:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-12)
