@@ -82,8 +82,17 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
     def floats():  # float64 points for the diagnosis, built only when one is needed
         return make_probes(engine, PROBES, backend=FLOAT, seed=seed)
 
+    @functools.cache
+    def more_floats():
+        return make_probes(engine, MORE, backend=FLOAT, seed=seed + 1)
+
+    def points(truth) -> list[Probe]:
+        """The diagnosis's points for ``truth``: as the verdict's, the further ones where
+        a truth 0 at every probe is not (a correction right only where both are 0 is not)."""
+        return floats() + _where_nonzero(truth, floats(), more_floats)
+
     for number, claim in enumerate(claims):
-        confirm = functools.partial(_confirmed, engine, wrt, number, floats)
+        confirm = functools.partial(_confirmed, engine, wrt, number, points)
         side = {"text": formula[claim.span[0]:claim.span[1]].strip(), "right": True,
                 "symbolic": None}
         result.sides.append(side)
@@ -92,7 +101,7 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
                 lowered = meaning.lower(claim, scope)
             except FormulaError as exc:
                 # unreadable as written; wrong (exit 1) only if a usual mistake explains it
-                findings = diagnose(meaning, claim, scope, truth, floats(), formula,
+                findings = diagnose(meaning, claim, scope, truth, points(truth), formula,
                                     lowered=None, confirm=confirm)
                 if not findings:
                     raise
@@ -108,7 +117,7 @@ def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *
                 continue
             side["right"] = result.right = False
             if not result.findings:
-                result.findings = diagnose(meaning, claim, scope, truth, floats(), formula,
+                result.findings = diagnose(meaning, claim, scope, truth, points(truth), formula,
                                            lowered=lowered, confirm=confirm)
                 result.counterexample = _counterexample(used, values, truth, lowered, engine,
                                                         scope, _spelt_L(equation, wrt, L))
@@ -127,7 +136,7 @@ def _where_nonzero(truth, probes: list[Probe], more) -> list[Probe]:
     return [p for p in more() if p(truth) != 0][:PROBES]
 
 
-def _confirmed(engine: Backprop, wrt: str | None, number: int, floats, corrected: str) -> bool:
+def _confirmed(engine: Backprop, wrt: str | None, number: int, points, corrected: str) -> bool:
     """Whether side ``number`` (after the first, or of a bare formula) of the corrected
     formula, read afresh from its text, is right at every case it has: how each diagnosis is
     confirmed before it is reported."""
@@ -140,10 +149,9 @@ def _confirmed(engine: Backprop, wrt: str | None, number: int, floats, corrected
         if number >= len(claims):
             return False
         claim = claims[number]
-        probes = floats()
         for scope, truth in _cases(meaning, reference, (claim,))[0]:
             lowered = meaning.lower(claim, scope)
-            if not all(agree(p(truth), p(lowered), FLOAT) for p in probes):
+            if not all(agree(p(truth), p(lowered), FLOAT) for p in points(truth)):
                 return False
         return True
     except (InputError, FormulaError):
