@@ -14,7 +14,6 @@ array equals the result: that is the hint.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import InputError
+from ..layers.base import relative_layer
 from ..self_check import SelfCheckFailed
 from ..spec import Spec
 from .arrays import INPUT, WEIGHT, Batch, as_numbers, close, compare
@@ -33,9 +33,8 @@ __all__ = ["LayerCheck", "LayerPoint", "check_layer", "layer_number"]
 
 def layer_number(spec: Spec, text: str | int) -> int:
     """``3``, ``"3"``, ``"L"``, ``"L-1"`` -> the layer's number 1..L (exit 2 otherwise)."""
-    found = re.fullmatch(r"\s*(?:(\d+)|L\s*(?:-\s*(\d+))?)\s*", str(text))
-    number = None if found is None else (
-        int(found[1]) if found[1] is not None else spec.L - int(found[2] or 0))
+    text = str(text)
+    number = int(text) if text.strip().isdigit() else relative_layer(text, spec.L)
     if number is None or not 1 <= number <= spec.L:
         raise InputError(f"--layer {text}: the network has layers 1..{spec.L}",
                          where=spec.source,

@@ -98,12 +98,13 @@ def _dense(spec: Spec, l: int, code, printer, framework: Framework) -> dict:
     # parenthesised as a factor: (A*(1 - A)), (1 - A**2), but (Z > 0) as it prints
     prime = None if code.prime == 1 else printer.parenthesize(code.prime, PRECEDENCE["Mul"])
     times = prime and framework.forms.times_prime("dA", prime, code, "Z")
-    in_place = prime and times == f"dA * {prime}" and framework.prime_in_place.get(
+    in_place = prime and not times.native and framework.prime_in_place.get(
         prime, f"dA *= {prime}")
     params = [(f"W{l}", "W")] + ([(f"b{l}", "b")] if spec.has_bias(l) else [])
     return {"kind": "dense", "label": code.label, "forward": inplace or forward,
             "inplace": inplace is not None, "saved": "A" if code.through_output else "Z",
-            "prime": prime, "prime_in_place": in_place, "times_prime": times,
+            "prime": prime, "prime_in_place": in_place, "times_prime": times and times.code,
+            "times_comment": times.comment if times else "",
             "formula": f"{code.label}'(z) = {code.prime}", "inputs": [l - 1],
             "params": params, "bare": set()}
 

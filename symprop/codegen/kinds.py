@@ -67,12 +67,30 @@ class ArrayForms:
     #: g' times dC/da) in one pass.
     native: tuple[tuple[str, str], ...] = ()
 
-    def times_prime(self, x: str, prime: str, code, z: str) -> str:
+    def times_prime(self, x: str, prime: str, code, z: str) -> Product:
         """dC/da times g': ``x * prime``, or the target's one-pass call for relu's step."""
         step = dict(self.native).get("times_step")
+        formula = f"{x} * {prime}"
         if step and code.prime == sympy.Heaviside(Z):
-            return step.format(x=x, z=z)
-        return f"{x} * {prime}"
+            return Product(step.format(x=x, z=z), formula)
+        return Product(formula, formula)
+
+
+@dataclass(frozen=True)
+class Product:
+    """dC/da times g' as the target computes it (``code``) and as the derivation writes it
+    (``formula``); where they differ (a native call) the formula is the line's comment."""
+
+    code: str
+    formula: str
+
+    @property
+    def native(self) -> bool:
+        return self.code != self.formula
+
+    @property
+    def comment(self) -> str:
+        return f"  # {self.formula}" if self.native else ""
 
 
 #: The NumPy target's spellings (its softmax is the module's helper).
@@ -138,11 +156,12 @@ class MapCode:
         prime = printer.parenthesize(code.prime, PRECEDENCE["Mul"])
         return forward, prime, a if code.through_output else z
 
-    def times_prime(self, x: str, cls, z: str, a: str) -> str:
+    def times_prime(self, x: str, cls, z: str, a: str) -> Product:
         """``x`` (dC/da) times g'(z), as the target writes it best (:meth:`ArrayForms.
         times_prime`); ``x`` itself for the identity."""
         _, prime, _ = self.activation(cls, z, a)
-        return x if prime is None else self.forms.times_prime(x, prime, activation_code(cls), z)
+        return Product(x, x) if prime is None else self.forms.times_prime(
+            x, prime, activation_code(cls), z)
 
 
 def array_name(layer, info, param: str = NUMPY_FORMS.param) -> str:

@@ -19,13 +19,19 @@ from ..errors import SpecError
 
 __all__ = ["IDENTITY", "MAX_LAYERS", "MAX_WIDTH", "ActivationChoice", "LayerConfig", "ParamSpec",
            "ParseContext", "TwoInputConfig", "activation_of", "describe", "has_bias",
-           "parse_activation"]
+           "parse_activation", "relative_layer"]
 
 #: The widest layer and the most layers a spec may have.
 MAX_WIDTH = 100_000
 MAX_LAYERS = 200
 _ACTIVATION = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*")
 _RELATIVE = re.compile(r"\s*L\s*(?:-\s*([0-9]+))?\s*")
+
+
+def relative_layer(text: str, count: int) -> int | None:
+    """``"L"`` or ``"L-n"`` (spaces allowed) -> ``count - n``; None for any other text."""
+    match = _RELATIVE.fullmatch(text)
+    return None if match is None else count - int(match[1] or 0)
 
 
 def describe(value: Any) -> str:
@@ -181,10 +187,10 @@ class ParseContext:
         hint = (f"Name an earlier layer: a number 0..{self.index - 1} or L-{self.count - self.index + 1}"
                 f" .. L-{self.count}")
         if isinstance(value, str):
-            match = _RELATIVE.fullmatch(value)
-            if not match:
+            number = relative_layer(value, self.count)
+            if number is None:
                 raise self.error(f"cannot read the layer {value!r}", key, hint)
-            value = self.count - int(match[1] or 0)
+            value = number
         elif isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"expected a layer number or \"L-n\", got {describe(value)}", key,
                              hint)

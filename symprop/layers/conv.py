@@ -364,11 +364,10 @@ class ConvLayer(WithZ, SymbolicLayer):
             dW = code.einsum(f"io{pos},ic{pos}{off}->oc{off}", delta, window)
             shares = code.einsum(f"io{pos},oc{off}->ic{pos}{off}", delta, W)
             back = code.call("_add_windows", shares, fields["shape"], c.stride, c.padding)
-        g, prime, reads = code.activation(self.activation, f"Z{l}", f"A{l}")
+        g, _, reads = code.activation(self.activation, f"Z{l}", f"A{l}")
         forward.append(f"A{l} = {g or f'Z{l}'}")
         times = code.times_prime(f"dA{l}", self.activation, f"Z{l}", f"A{l}")
-        plain = f"dA{l}" + (f" * {prime}" if prime else "")
-        backward = [f"{delta} = {times}" + (f"  # {plain}" if times != plain else ""),
+        backward = [f"{delta} = {times.code}{times.comment}",
                     f"dW{l} = {dW}{forms['dW']}"]
         if c.bias:
             backward.append(f"db{l} = {code.total(delta, (0, *range(2, 2 + c.DIMS)))}")
