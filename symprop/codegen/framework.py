@@ -64,6 +64,10 @@ FRAMEWORKS = {
                                        "stride={stride}, padding={padding})")),
                        ("conv_input", ("torch.nn.grad.conv{d}d_input({shape}, {w}, {delta}, "
                                       "stride={stride}, padding={padding})")),
+                       # the input's gradient, dW and db in one call, as eager's backward
+                       ("conv_backward", ("torch.ops.aten.convolution_backward({delta}, {x}, "
+                                         "{w}, {bias_sizes}, {stride}, {padding}, {ones}, "
+                                         "False, {zeros}, 1, (needs_input, True, {bias}))")),
                        ("max_pool", ("torch.nn.functional.max_pool{d}d({x}, {kernel}, {stride}, "
                                     "return_indices=True)")),
                        # relu's backward kernel: one pass, where dA * (Z > 0) casts the

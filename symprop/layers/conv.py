@@ -348,8 +348,11 @@ class ConvLayer(WithZ, SymbolicLayer):
                  "dW": f"  # sum over i,{','.join(pos)} of delta_(o,{','.join(pos)}) "
                        f"x_(c,{reads_at})"}
         fields = {"d": c.DIMS, "x": x, "w": W, "b": b, "stride": c.stride,
-                  "padding": c.padding, "delta": delta, "shape": input_shape_of(c, delta)}
+                  "padding": c.padding, "delta": delta, "shape": input_shape_of(c, delta),
+                  "bias_sizes": [c.channels] if c.bias else None, "ones": (1,) * c.DIMS,
+                  "zeros": (0,) * c.DIMS, "bias": c.bias}
         z = code.native("conv", **fields)
+        together = code.native("conv_backward", **fields)
         if z is not None:
             forward, window = [f"Z{l} = {z}{forms['z']}"], x
             dW = code.native("conv_weight", **fields)
@@ -371,6 +374,12 @@ class ConvLayer(WithZ, SymbolicLayer):
                     f"dW{l} = {dW}{forms['dW']}"]
         if c.bias:
             backward.append(f"db{l} = {code.total(delta, (0, *range(2, 2 + c.DIMS)))}")
+        if together is not None:  # one call for the input's gradient, dW and db, as eager
+            back = f"dX{l}"
+            backward[1:] = [f"{forms['dW'].strip()} (dW), the full correlation of Delta "
+                            "with the flipped kernel (dX)" + (", Delta's sums (db)" if c.bias
+                                                               else ""),
+                            f"{back}, dW{l}, {f'db{l}' if c.bias else '_'} = {together}"]
         saved = ([window] if window != x else []) + ([reads] if reads == f"Z{l}" else [])
         return {"forward": forward, "backward": backward, "passes": {l - 1: back},
                 "saved": saved, "reads": sorted({window, W, *([reads] if reads else [])})}
