@@ -134,8 +134,10 @@ def test_torch_walks_contributions_without_sharing_an_array_it_changes():
     by g' in place, and layer 1's dA is the sum of both contributions."""
     source = generate(spec_around("add"), target="torch").source
     assert ("        dA2, dA1 = _layer3_backward(saved3, dA3)\n"
+            "        del saved3, dA3\n"
             '        dA1_2, grads["W2"], _ = _layer2_backward(saved2, dA2, True, owned=False)\n'
             "        dA1 = dA1 + dA1_2\n"
+            "        del saved2, dA2\n"
             '        _, grads["W1"], grads["b1"] = _layer1_backward(saved1, dA1, False, '
             "owned=True)\n") in source
 

@@ -161,7 +161,9 @@ def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> lis
     The first contribution to a layer's dA assigns it, a later one adds (out of place: a
     residual sum hands its own dA on to both of its inputs, so two names may hold one
     tensor). A dense layer multiplies its dA by g' in place (``owned``) unless that dA is such
-    a tensor handed on as it is. ``learns[r]``: does a layer up to r have parameters (a map
+    a tensor handed on as it is. What a layer's backward has read is let go at once (``del``),
+    as autograd frees saved tensors: a smaller peak, so freed memory is reused rather than
+    handed back to the system and faulted in again on the next call. ``learns[r]``: does a layer up to r have parameters (a map
     layer's input gradient is worked out only then)."""
     received: dict[int, list[bool]] = {output["source"]: [False]}
     for l, code in layers.items():
@@ -189,6 +191,7 @@ def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> lis
             lines.append(f'grads["b{src + 1}"] = db')
     else:
         lines.append(f"{take(src, src + 1)} = _output_backward(saved_out, 1.0)")
+    lines.append("del saved_out")
     for l in sorted(layers, reverse=True):
         code = layers[l]
         if code.get("needs_input") and not learns[l]:  # a map layer with nothing to learn
@@ -206,6 +209,7 @@ def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> lis
         targets = names + grads
         lines.append(f"{', '.join(targets)}{',' if len(targets) == 1 else ''} = {call}")
         lines += adds(names, code["inputs"])
+        lines.append(f"del saved{l}, dA{l}")
     return lines
 
 
