@@ -410,3 +410,32 @@ def test_with_input_is_for_the_vectorized_numpy_module():
     for style, target in [("scalar", "numpy"), ("vectorized", "torch")]:
         with pytest.raises(InputError, match="with_input is for the vectorized NumPy module"):
             generate(DENSE, style, target=target, with_input=True)
+
+
+def test_odd_inputs_get_clear_answers(tmp_path, capsys):
+    """A superscript digit as --layer, a parameter named A, SystemExit() and a bfloat16
+    tensor: each a message for the user, never a traceback or a wrong reading."""
+    from symprop.check.function import call_user
+
+    with pytest.raises(InputError, match="the network has layers 1..2"):
+        check_layer(DENSE, lambda p, A, d: {}, "²")
+    custom = Spec.from_dict({"input": 2, "layer": [
+        {"kind": "custom", "width": 2, "formula": "tanh(sum_k(A_jk * a_k))",
+         "params": {"A": "jk"}}]})
+    with pytest.raises(InputError, match="has a parameter named A, the key --layer gives"):
+        check_layer(custom, lambda p, A, d: {}, 1)
+
+    def exits(params, A, dOut):
+        raise SystemExit()
+    assert call_user(exits, {}, None, None, keys=["A"])[1].startswith(
+        "calling it called sys.exit() (at ")
+    torch = need("torch")
+    from tests import layer_backwards
+
+    def bfloat16(params, A, dOut):
+        return {k: torch.tensor(v).to(torch.bfloat16)
+                for k, v in layer_backwards.dense_tanh(params, A, dOut).items()}
+    result = check_layer(DENSE, bfloat16, 1)
+    findings = [f for p in result.parameters for f in p.findings]
+    assert not any("not an array" in f for f in findings), findings
+    assert all(p.shape == p.expected_shape for p in result.parameters)

@@ -285,3 +285,23 @@ def test_every_kind_runs_on_another_device(tmp_path):
         for key, value in p.items():
             assert value.grad.device.type == "meta" and value.grad.shape == value.shape, key
         assert m.forward({k: v.detach() for k, v in p.items()}, X).device.type == "meta"
+
+
+@pytest.mark.parametrize("stack", [
+    [{"kind": "maxpool2d", "kernel": 2}, {"kind": "flatten"},
+     {"kind": "activation", "activation": "tanh"},
+     {"kind": "dense", "width": 2, "activation": "tanh"}, {"kind": "dense", "width": 2}],
+    [{"kind": "activation", "activation": "tanh"}, {"kind": "add", "from": 0},
+     {"kind": "dense", "width": 2}],
+], ids=["pool-flatten-activation", "activation-add"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_layers_without_parameters_below_every_parameter_are_not_walked(stack, target):
+    """Below the first layer with parameters no gradient is worked out, whatever the kind: an
+    activation or a sum there was walked and read a dA no layer had written (torch's
+    loss_and_gradients raised UnboundLocalError)."""
+    need("torch")
+    need("jax")
+    spec = Spec(input=[1, 4, 4] if stack[0]["kind"] == "maxpool2d" else 4, stack=stack,
+                loss="sse", name="below")
+    report = verify(spec, target=target)
+    assert report.passed, str(report)

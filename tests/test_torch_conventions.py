@@ -93,11 +93,17 @@ def test_second_derivatives_through_the_derived_backward_are_right(tmp_path, nam
 
 
 def test_torch_func_transforms_compose_with_it(tmp_path):
-    """jacrev of jacrev is the Hessian; vmap of grad gives per-sample gradients."""
+    """jacrev of jacrev is the Hessian (of PyTorch's autograd through the reference
+    forward); vmap of grad gives per-sample gradients."""
+    from symprop.reference import _Ops, forward_loss
+
     torch, m, params, X, Y = _setup(tmp_path, "softmax_ce")
-    f = lambda b: m.loss({**params, "b2": b}, X, Y)
-    H = torch.func.jacrev(torch.func.jacrev(f))(params["b2"])
-    torch.testing.assert_close(H, torch.autograd.functional.hessian(f, params["b2"]))
+    spec = Spec.from_toml(EXAMPLES / "softmax_ce.toml")
+    reference = forward_loss(_Ops("torch", spec, {}), spec, {})
+    H = torch.func.jacrev(torch.func.jacrev(lambda b: m.loss({**params, "b2": b}, X, Y)))(
+        params["b2"])
+    torch.testing.assert_close(H, torch.autograd.functional.hessian(
+        lambda b: reference({**params, "b2": b}, X, Y), params["b2"]))
     assert float(H.abs().max()) > 1e-3
     per_sample = torch.func.vmap(lambda x, y: torch.func.grad(m.loss)(
         params, x[None], y[None]))(X, Y)

@@ -60,7 +60,7 @@ class Layout:
     kernel: bool
 
 
-WEIGHT = Layout(" is (n_(l-1), n_l)", "so that W[j, k] = w_jk",
+WEIGHT = Layout(" is (n_(l-1), n_l)", "so that W[j, k] = dC/dw_jk",
                 "W[j, k] must be dC/dw_jk (row j = node of layer l)", kernel=True)
 INPUT = Layout("", "one sample per row, as A", "dC/dA has A's layout, one sample per row",
                kernel=False)
@@ -71,9 +71,12 @@ def as_numbers(got) -> tuple[np.ndarray | None, str]:
     tensor that requires grad is detached first, complex numbers are refused (casting would
     drop their imaginary part without a word)."""
     detach = getattr(got, "detach", None)
-    if callable(detach):  # a torch tensor, perhaps with requires_grad
+    if callable(detach):  # a torch tensor, perhaps with requires_grad, on any device
         got = detach()
-        got = got.cpu() if callable(getattr(got, "cpu", None)) else got
+        if callable(getattr(got, "is_complex", None)) and got.is_complex():
+            return None, f"complex numbers (dtype {got.dtype}); return real arrays"
+        for method in ("cpu", "double"):  # bfloat16 has no NumPy dtype
+            got = getattr(got, method)() if callable(getattr(got, method, None)) else got
     try:
         array = np.asarray(got)
         if np.iscomplexobj(array):

@@ -97,7 +97,7 @@ def _raised(exc: BaseException) -> str:
     """``raised ValueError: ...``; ``called sys.exit(1)`` for a SystemExit, which would
     otherwise end symprop without a word."""
     if isinstance(exc, SystemExit):
-        return f"called sys.exit({exc.code!r})"
+        return f"called sys.exit({'' if exc.code is None else repr(exc.code)})"
     return f"raised {type(exc).__name__}: {exc}"
 
 

@@ -14,6 +14,7 @@ array equals the result: that is the hint.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ __all__ = ["LayerCheck", "LayerPoint", "check_layer", "layer_number"]
 def layer_number(spec: Spec, text: str | int) -> int:
     """``3``, ``"3"``, ``"L"``, ``"L-1"`` -> the layer's number 1..L (exit 2 otherwise)."""
     text = str(text)
-    number = int(text) if text.strip().isdigit() else relative_layer(text, spec.L)
+    number = int(text) if re.fullmatch(r"\s*[0-9]+\s*", text) else relative_layer(text, spec.L)
     if number is None or not 1 <= number <= spec.L:
         raise InputError(f"--layer {text}: the network has layers 1..{spec.L}",
                          where=spec.source,
@@ -164,6 +165,11 @@ def check_layer(spec: Spec, function: Callable | str, layer: int | str, *, seed:
         raise InputError(f"layer {l} ({config.describe()}) reads two layers; --layer checks "
                          "a layer that reads one", where=spec.source,
                          hint="Check the whole network's gradient with --function alone")
+    keys = [p.key for p in config.parameters(spec.layers)]
+    if "A" in keys:
+        raise InputError(f"layer {l} ({config.describe()}) has a parameter named A, the key "
+                         "--layer gives the input's gradient", where=spec.source,
+                         hint="Rename the parameter (its key in the layer's params)")
     label = function if isinstance(function, str) else getattr(function, "__name__", "function")
     if isinstance(function, str):
         function = load_function(function, example="mylayer.py:backward")

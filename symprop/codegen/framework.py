@@ -186,7 +186,7 @@ def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> lis
     if output["affine"]:
         lines.append(f"{take(src, src + 1)}, grads[\"W{src + 1}\"], "
                      f"{'db' if output['bias'] else '_'} = "
-                     f"_output_backward(saved_out, 1.0, {src > 0})")
+                     f"_output_backward(saved_out, 1.0, {learns[src]})")
         if output["bias"]:
             lines.append(f'grads["b{src + 1}"] = db')
     else:
@@ -194,14 +194,14 @@ def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> lis
     lines.append("del saved_out")
     for l in sorted(layers, reverse=True):
         code = layers[l]
-        if code.get("needs_input") and not learns[l]:  # a map layer with nothing to learn
-            continue  # at or below it: no gradient to hand on
+        if not learns[l]:  # no parameters at or below it: no gradient to work out
+            continue
         names = [take(s, l) for s in code["inputs"]]
         grads = [f'grads["{key}"]' for key, _ in code["params"]]
         if code["kind"] == "dense":  # it returns dC/dA^(l-1), dW and db (None without b)
             grads += ["_"] * (3 - len(names + grads))
             owned = received[l] != [True]
-            call = f"_layer{l}_backward(saved{l}, dA{l}, {l > 1}, owned={owned})"
+            call = f"_layer{l}_backward(saved{l}, dA{l}, {learns[l - 1]}, owned={owned})"
         else:
             # a map layer works out dC/dA^(l-1) only where a layer below has parameters
             asks = f", {learns[l - 1]}" if code.get("needs_input") else ""
@@ -231,7 +231,7 @@ def framework_context(spec: Spec, source: str | None, target: str) -> dict:
             layers[l] = layer_code(layer, used, framework.forms)
             # a map layer reading X: its input's gradient (a full correlation) only on demand
             layers[l]["needs_input"] = target == "torch" and hasattr(layer, "array_code")
-            layers[l]["skipped"] = layers[l]["needs_input"] and not learns[l]
+            layers[l]["skipped"] = not learns[l]
         layers[l].setdefault("skipped", False)
         layers[l].update(describe=spec.stack[l - 1].describe(), **_function_parts(layers[l]))
     out = output_code(engine)
