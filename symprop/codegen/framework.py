@@ -3,7 +3,7 @@
 ``jax.custom_vjp``).
 
 The forms are the NumPy target's, printed for the framework by its printer
-(:mod:`.torch_printer`, :mod:`.jax_printer`) and its :class:`~.kinds.ArrayForms`:
+(:mod:`.torch_printer`, :mod:`.jax_printer`) and its :class:`~.forms.ArrayForms`:
 
 * a dense layer: the stable forward, g' through the output where SymPy finds one (such a
   hidden layer saves a^(l), not z^(l), and torch evaluates a = g(z) in z's memory);
@@ -26,9 +26,10 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..spec import Spec
 from .context import coefficient_code, common_context, learning_below, output_helpers
+from .forms import ArrayForms
 from .formulas import codegen_engine
 from .jax_printer import JaxCodePrinter
-from .kinds import MAP_HELPERS, ArrayForms, layer_code, param_gradient_name
+from .kinds import MAP_HELPERS, layer_code, param_gradient_name
 from .rules import A, Z, activation_code, output_code
 from .torch_printer import TorchCodePrinter
 

@@ -42,7 +42,7 @@ from .maps import (
     windows_of,
 )
 from .maps import axes_text as text
-from .mistakes import BackwardMistake
+from .mistakes import BackwardMistake, conv_mistakes
 from .symbolic import GraphContext, LazyRows, SymbolicLayer, WithZ, activation_function, node
 
 __all__ = ["Conv1dConfig", "Conv2dConfig", "ConvLayer"]
@@ -148,24 +148,7 @@ class ConvConfig(LayerConfig):
                 + f", {self.activation}" + (", bias" if self.bias else ""))
 
     def backward_mistakes(self) -> tuple[BackwardMistake, ...]:
-        P, k = self.padding, self.kernel
-        rows = [BackwardMistake(
-            "dA is a \"valid\" correlation of Delta with the flipped kernel; it is the "
-            "\"full\" one: Delta padded with kernel-1 zeros on each side (then the padding "
-            "dropped)", lambda pt: {"A": _crop(_padded_gradient(pt, P), [x - 1 for x in k])})]
-        if set(P) == {0}:
-            rows.insert(0, BackwardMistake(
-                "empty: with padding 0, slicing the padding off as [P:-P] keeps nothing "
-                "(x[0:-0] is x[0:0]); slice [P:P+H] instead",
-                lambda pt: {"A": pt.truth["A"][(..., *[slice(0, 0)] * len(P))]}))
-        else:
-            rows[:0] = [BackwardMistake(
-                "the padding is not removed: this is the gradient of the padded input; drop "
-                f"the first and last {text(P)} of each axis",
-                lambda pt: {"A": _padded_gradient(pt, P)}), BackwardMistake(
-                "the padding is removed twice: the gradient of the padded input, cropped "
-                "once, is already dC/dA", lambda pt: {"A": _crop(pt.truth["A"], P)})]
-        return tuple(rows)
+        return conv_mistakes(self.padding, self.kernel)
 
     def notation(self) -> list[tuple[str, str]]:
         return [(r"w_{o,c,u,v}^{(l)}", ("weight from channel $c$ of layer $l-1$ at kernel "
@@ -220,16 +203,6 @@ class Conv2dConfig(ConvConfig):
     kind = "conv2d"
     DIMS: ClassVar[int] = 2
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("Conv2d",)
-
-
-def _padded_gradient(point, padding) -> np.ndarray:
-    """dC/d(the zero-padded input): the truth re-run with padding 0 on the padded input."""
-    A = np.pad(point.A, [(0, 0), (0, 0), *[(p, p) for p in padding]])
-    return point.rerun({"padding": 0}, A=A)["A"]
-
-
-def _crop(G: np.ndarray, widths) -> np.ndarray:
-    return G[(..., *[slice(w, n - w) for w, n in zip(widths, G.shape[2:])])]
 
 
 class ConvLayer(WithZ, SymbolicLayer):

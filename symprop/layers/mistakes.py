@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BackwardMistake", "activation_mistakes", "norm_backward", "normalisation_mistakes",
-           "pool_backward"]
+from .maps import axes_text
+
+__all__ = ["BackwardMistake", "activation_mistakes", "conv_mistakes", "norm_backward",
+           "normalisation_mistakes", "pool_backward"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,38 @@ def activation_mistakes(name: str, delta: str, argument: str) -> list[BackwardMi
             f"({argument})",
             lambda pt: pt.rerun({"activation": "identity"})))
     return rows
+
+
+def conv_mistakes(P: tuple[int, ...], k: tuple[int, ...]) -> tuple[BackwardMistake, ...]:
+    """The usual mistakes in a conv layer's input gradient, of padding ``P`` and kernel ``k``:
+    the padding slicing of course solutions, and the "valid" correlation for the "full"."""
+    rows = [BackwardMistake(
+        "dA is a \"valid\" correlation of Delta with the flipped kernel; it is the "
+        "\"full\" one: Delta padded with kernel-1 zeros on each side (then the padding "
+        "dropped)", lambda pt: {"A": _crop(_padded_gradient(pt, P), [x - 1 for x in k])})]
+    if set(P) == {0}:
+        rows.insert(0, BackwardMistake(
+            "empty: with padding 0, slicing the padding off as [P:-P] keeps nothing "
+            "(x[0:-0] is x[0:0]); slice [P:P+H] instead",
+            lambda pt: {"A": pt.truth["A"][(..., *[slice(0, 0)] * len(P))]}))
+    else:
+        rows[:0] = [BackwardMistake(
+            "the padding is not removed: this is the gradient of the padded input; drop "
+            f"the first and last {axes_text(P)} of each axis",
+            lambda pt: {"A": _padded_gradient(pt, P)}), BackwardMistake(
+            "the padding is removed twice: the gradient of the padded input, cropped "
+            "once, is already dC/dA", lambda pt: {"A": _crop(pt.truth["A"], P)})]
+    return tuple(rows)
+
+
+def _padded_gradient(point, padding) -> np.ndarray:
+    """dC/d(the zero-padded input): the truth re-run with padding 0 on the padded input."""
+    A = np.pad(point.A, [(0, 0), (0, 0), *[(p, p) for p in padding]])
+    return point.rerun({"padding": 0}, A=A)["A"]
+
+
+def _crop(G: np.ndarray, widths) -> np.ndarray:
+    return G[(..., *[slice(w, n - w) for w, n in zip(widths, G.shape[2:])])]
 
 
 def pool_backward(config, A: np.ndarray, dOut: np.ndarray, *, assign: str | None = None,
