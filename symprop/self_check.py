@@ -18,6 +18,7 @@ symprop, which the command line reports as exit 3 instead of printing a wrong de
 from __future__ import annotations
 
 import importlib.util
+import random
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -82,11 +83,14 @@ def prove_by_differences(derivation: Derivation, *, seed: int = 0) -> ProofResul
     """The result against a central difference of C_0 in the target, C_0 evaluated through
     the forward pass (every node by its definition) in 45-digit arithmetic.
 
-    A point where C_0 has a kink in the target (a relu's exact zeros tied in a max pool's
-    window: the one-sided differences disagree) cannot judge a derivative; the next random
-    point is taken instead, up to ``KINK_RETRIES`` of them."""
+    A point where C_0 has a kink in the target (the target tied with another entry of a max
+    pool's window: a relu's exact zeros, or two outputs of an overlapping pool that share
+    their maximum; the one-sided differences disagree) cannot judge a derivative. Such ties
+    hold on sets of positive probability, so a new random point alone may meet them again;
+    the next points also move the target itself off its forward value by a few per cent (the
+    downstream nodes follow it), which breaks any tie with it, up to ``KINK_RETRIES`` points."""
     for attempt in range(KINK_RETRIES):
-        result, smooth = _differences_at(derivation, seed + attempt)
+        result, smooth = _differences_at(derivation, seed + attempt, shifted=attempt > 0)
         if result.passed or smooth:
             return result
     return replace(result, detail=f"C_0 has a kink in the target at each of the "
@@ -97,9 +101,11 @@ def prove_by_differences(derivation: Derivation, *, seed: int = 0) -> ProofResul
 KINK_RETRIES = 8
 
 
-def _differences_at(derivation: Derivation, seed: int) -> tuple[ProofResult, bool]:
+def _differences_at(derivation: Derivation, seed: int, *, shifted: bool = False
+                    ) -> tuple[ProofResult, bool]:
     """The check at one random point, and whether C_0 is smooth in the target there (its
-    forward and backward differences agree)."""
+    forward and backward differences agree); ``shifted`` moves the target up from its
+    forward value by 1-10 per cent of its size (at least 0.001 to 0.01)."""
     graph, node, symbol = derivation.graph, derivation.target, derivation.symbol
     values = random_point(graph, seed)
     generic = _generic_layers(graph, seed)
@@ -112,6 +118,11 @@ def _differences_at(derivation: Derivation, seed: int) -> tuple[ProofResult, boo
     with mpmath.workdps(DIFFERENCE_DPS):
         here = Evaluator(values, backend=MPMATH, resolve=resolve, generic=generic)
         centre = here(symbol)
+        if shifted:
+            nudge = random.Random(seed).uniform(0.01, 0.1)
+            centre += nudge * max(abs(centre), mpmath.mpf("0.1"))
+            here = Evaluator({**values, symbol: centre}, backend=MPMATH, resolve=resolve,
+                             generic=generic)
         h = DIFFERENCE_STEP
         up, down = loss_at(centre + h), loss_at(centre - h)
         want = (up - down) / (2 * h)

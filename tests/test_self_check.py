@@ -6,6 +6,8 @@ of the reference forward pass, central differences of the forward pass)."""
 import pytest
 import sympy
 from conftest import need
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from test_layers import AROUND, spec_around
 
 from symprop import backprop
@@ -126,3 +128,36 @@ def test_the_three_truths_agree(backend):
                    sc.prove_by_differences(d)]
         assert [r.method for r in results] == ["numeric", backend, "differences"]
         assert all(r.passed for r in results), (target, results)
+
+
+_POOLS = st.lists(st.tuples(st.integers(2, 3), st.integers(1, 2)), min_size=1, max_size=2)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(size=11, kernel=2, bias=True, pools=[(3, 1), (2, 1)], seed=0)
+@example(size=11, kernel=1, bias=True, pools=[(3, 1), (3, 1)], seed=1)
+@given(st.integers(10, 13), st.integers(1, 2), st.booleans(), _POOLS, st.integers(0, 3))
+def test_a_tie_with_the_target_at_every_random_point_is_no_false_alarm(size, kernel, bias,
+                                                                        pools, seed):
+    """Two outputs of an overlapping max pool share their maximum at most points, so the
+    next pool's window ties them and C_0 has a kink in either at every random point: the
+    quick self-check (check --formula's truth) once called the right derivative wrong there
+    (exit 3). Every entry a max pool reads, under relu conv1d and one or two max pools,
+    passes it."""
+    from symprop.errors import NameLookupError
+    from symprop.spec import Spec
+
+    layers = [{"kind": "conv1d", "channels": 1, "kernel": kernel, "activation": "relu",
+               "bias": bias}]
+    layers += [{"kind": "maxpool1d", "kernel": k, "stride": s} for k, s in pools]
+    spec = Spec.from_dict({"input": [1, size], "loss": "sse", "layer": [
+        *layers, {"kind": "flatten"}, {"kind": "dense", "width": 1}]})
+    engine = backprop(spec)
+    for l in range(1, engine.graph.L):
+        if spec.layer(l + 1).kind.startswith("maxpool"):
+            for node in engine.graph.a[l]:
+                try:
+                    derivation = engine.derive(node)
+                except NameLookupError:  # an entry no window reads
+                    continue
+                sc.ensure(derivation, seed=seed, quick=True)
