@@ -236,7 +236,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="float32 only, batches 32 and 256")
-    parser.add_argument("--only", help="these configurations only, e.g. float64/256,float32/2048")
+    parser.add_argument("--only", help="these configurations only, e.g. float64/256,float32/2048 "
+                        "('small' for the [4, 6, 6, 4] network)")
     parser.add_argument("--contenders", help="these contenders only (symprop and best always)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--module", help=argparse.SUPPRESS)
@@ -256,8 +257,9 @@ def main() -> None:
     dtypes = ["float32"] if args.quick else ["float32", "float64"]
     batches = [32, 256] if args.quick else [32, 256, 2048]
     configs = [f"big/{d}/{b}" for d in dtypes for b in batches]
+    tiny = not args.only or "small" in args.only.split(",")
     if args.only:
-        configs = [f"big/{key}" for key in args.only.split(",")]
+        configs = [f"big/{key}" for key in args.only.split(",") if key != "small"]
     global CONTENDERS
     if args.contenders:
         chosen = {"symprop", "reuse", "best", "hand", *args.contenders.split(",")}
@@ -268,7 +270,7 @@ def main() -> None:
     commands = {f"{name} {key}": harness.worker_command(
         __file__, name, "--module", str(big), "--small-module", str(small), "--repeat",
         str(args.repeat), "--configs", key)
-        for key in configs + ([] if args.only else [small_key]) for name in CONTENDERS
+        for key in configs + ([small_key] if tiny else []) for name in CONTENDERS
         if key in configs or name in SMALL_CONTENDERS}
     print(f"{harness.machine()}; numpy {np.__version__}; each contender and configuration "
           f"in its own process, {args.rounds} rounds, median of >= {args.repeat} calls "
@@ -306,7 +308,7 @@ def main() -> None:
     print("\nminor page faults per call (first round): " + "; ".join(
         f"{key[4:]} " + ", ".join(f"{n} {rounds[f'{n} {key}'][0]['faults']:.0f}"
                                   for n in CONTENDERS) for key in configs))
-    if not args.only:
+    if tiny:
         ours, eager = (median(n, small_key) for n in SMALL_CONTENDERS)
         speedup = ratio("torch", "symprop", small_key)
         ok = speedup >= 5

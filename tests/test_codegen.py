@@ -120,7 +120,9 @@ def test_a_workspace_reuses_every_dense_array_and_gives_the_same_gradients():
 
 @pytest.mark.parametrize("style", STYLES)
 def test_generated_sigmoid_is_accurate_to_its_documented_absolute_error(style):
-    """sigma(z) within one unit of 1 for every z, exactly 0 and 1 far out, no warning."""
+    """sigma(z) within one unit of 1 for every z, 0 and exactly 1 far out, no warning: 0
+    exactly through exp's overflow (2048 entries or more), at most the smallest normal number
+    where small float64 arrays cap -z at 709 (1/(1 + e^709) is 1.2e-308)."""
     import mpmath
 
     module = generate(_spec("sigmoid", "sigmoid", "binary_cross_entropy"), style).load()
@@ -139,7 +141,8 @@ def test_generated_sigmoid_is_accurate_to_its_documented_absolute_error(style):
         assert np.max(np.abs(big - got[:-11])) <= 2 * np.finfo(dtype).eps
         assert got.dtype == dtype
         assert np.max(np.abs(got - exact)) <= np.finfo(dtype).eps
-        assert got[-5] == 0 and got[-1] == 1 and got[-16] == 0 and got[-12] == 1
+        assert got[-16] == 0 and 0 <= got[-5] <= np.finfo(dtype).tiny
+        assert got[-1] == 1 and got[-12] == 1
 
 
 def test_log_softmax_in_place_only_when_z_is_read_through_softmax():
