@@ -61,10 +61,6 @@ FRAMEWORKS = {
                    native=(
                        ("conv", ("torch.nn.functional.conv{d}d({x}, {w}, {b}, stride={stride}, "
                                 "padding={padding})")),
-                       ("conv_weight", ("torch.nn.grad.conv{d}d_weight({x}, {w}.shape, {delta}, "
-                                       "stride={stride}, padding={padding})")),
-                       ("conv_input", ("torch.nn.grad.conv{d}d_input({shape}, {w}, {delta}, "
-                                      "stride={stride}, padding={padding})")),
                        # the input's gradient, dW and db in one call, as eager's backward
                        ("conv_backward", ("torch.ops.aten.convolution_backward({delta}, {x}, "
                                          "{w}, {bias_sizes}, {stride}, {padding}, {ones}, "

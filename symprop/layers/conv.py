@@ -328,8 +328,9 @@ class ConvLayer(WithZ, SymbolicLayer):
         together = code.native("conv_backward", **fields)
         if z is not None:
             forward, window = [f"Z{l} = {z}{forms['z']}"], x
-            dW = code.native("conv_weight", **fields)
-            back = code.native("conv_input", **fields)
+            if together is None:  # the target's correlation calls, one for each gradient
+                dW = code.native("conv_weight", **fields)
+                back = code.native("conv_input", **fields)
         else:
             window = f"V{l}"
             z = code.einsum(f"ic{pos}{off},oc{off}->io{pos}", window, W)
@@ -343,16 +344,17 @@ class ConvLayer(WithZ, SymbolicLayer):
         g, _, reads = code.activation(self.activation, f"Z{l}", f"A{l}")
         forward.append(f"A{l} = {g or f'Z{l}'}")
         times = code.times_prime(f"dA{l}", self.activation, f"Z{l}", f"A{l}")
-        backward = [f"{delta} = {times.code}{times.comment}",
-                    f"dW{l} = {dW}{forms['dW']}"]
-        if c.bias:
-            backward.append(f"db{l} = {code.total(delta, (0, *range(2, 2 + c.DIMS)))}")
+        backward = [f"{delta} = {times.code}{times.comment}"]
         if together is not None:  # one call for the input's gradient, dW and db, as eager
             back = f"dX{l}"
-            backward[1:] = [f"{forms['dW'].strip()} (dW), the full correlation of Delta "
-                            "with the flipped kernel (dX)" + (", Delta's sums (db)" if c.bias
-                                                               else ""),
-                            f"{back}, dW{l}, {f'db{l}' if c.bias else '_'} = {together}"]
+            backward += [f"{forms['dW'].strip()} (dW), the full correlation of Delta "
+                         "with the flipped kernel (dX)" + (", Delta's sums (db)" if c.bias
+                                                            else ""),
+                         f"{back}, dW{l}, {f'db{l}' if c.bias else '_'} = {together}"]
+        else:
+            backward.append(f"dW{l} = {dW}{forms['dW']}")
+            if c.bias:
+                backward.append(f"db{l} = {code.total(delta, (0, *range(2, 2 + c.DIMS)))}")
         saved = ([window] if window != x else []) + ([reads] if reads == f"Z{l}" else [])
         return {"forward": forward, "backward": backward, "passes": {l - 1: back},
                 "saved": saved, "reads": sorted({window, W, *([reads] if reads else [])})}
