@@ -87,25 +87,51 @@ def prove_by_differences(derivation: Derivation, *, seed: int = 0) -> ProofResul
     pool's window: a relu's exact zeros, or two outputs of an overlapping pool that share
     their maximum; the one-sided differences disagree) cannot judge a derivative. Such ties
     hold on sets of positive probability, so a new random point alone may meet them again;
-    the next points also move the target itself off its forward value by a few per cent (the
-    downstream nodes follow it), which breaks any tie with it, up to ``KINK_RETRIES`` points."""
+    the next points also move the target itself off its forward value by a few per cent,
+    up and down in turn (the downstream nodes follow it), which breaks any tie with it, up
+    to ``KINK_RETRIES`` points. A moved target may leave a function's domain (a sqrt(1 - a)
+    above it): that point judges nothing either. After a kink, a point where the derivative
+    is 0 (the target no window's maximum there) is a pass only when no later point has a
+    derivative that is not 0."""
+    zero_pass = None
     for attempt in range(KINK_RETRIES):
-        result, smooth = _differences_at(derivation, seed + attempt, shifted=attempt > 0)
-        if result.passed or smooth:
+        try:
+            result, smooth, zero = _differences_at(derivation, seed + attempt,
+                                                   shift=_SHIFTS[attempt % 2] if attempt else 0)
+        except _OutsideDomain:
+            continue
+        if attempt == 0 and (result.passed or smooth):
             return result
-    return replace(result, detail=f"C_0 has a kink in the target at each of the "
+        if result.passed and not zero:
+            return result
+        if result.passed:
+            zero_pass = zero_pass or result
+        elif smooth:  # a smooth point where the derivation differs: it is wrong
+            return result
+        else:
+            kinked = result
+    if zero_pass is not None:
+        return zero_pass
+    return replace(kinked, detail=f"C_0 has a kink in the target at each of the "
                                   f"{KINK_RETRIES} random points tried")
 
 
 #: Random points tried before a check by differences gives up on kinks.
 KINK_RETRIES = 8
+#: The direction a retry moves the target in: down, then up (attempts 2, 4, ... and 1, 3, ...).
+_SHIFTS = (-1, 1)
 
 
-def _differences_at(derivation: Derivation, seed: int, *, shifted: bool = False
-                    ) -> tuple[ProofResult, bool]:
-    """The check at one random point, and whether C_0 is smooth in the target there (its
-    forward and backward differences agree); ``shifted`` moves the target up from its
-    forward value by 1-10 per cent of its size (at least 0.001 to 0.01)."""
+class _OutsideDomain(ArithmeticError):
+    """The moved target left a function's domain: complex values, or a comparison of them."""
+
+
+def _differences_at(derivation: Derivation, seed: int, *, shift: int = 0
+                    ) -> tuple[ProofResult, bool, bool]:
+    """The check at one random point, whether C_0 is smooth in the target there (its
+    forward and backward differences agree), and whether the derivative is 0 there;
+    ``shift`` (1 or -1) moves the target from its forward value, up or down, by 1-10 per
+    cent of its size (at least 0.001 to 0.01)."""
     graph, node, symbol = derivation.graph, derivation.target, derivation.symbol
     values = random_point(graph, seed)
     generic = _generic_layers(graph, seed)
@@ -118,24 +144,33 @@ def _differences_at(derivation: Derivation, seed: int, *, shifted: bool = False
     with mpmath.workdps(DIFFERENCE_DPS):
         here = Evaluator(values, backend=MPMATH, resolve=resolve, generic=generic)
         centre = here(symbol)
-        if shifted:
-            nudge = random.Random(seed).uniform(0.01, 0.1)
-            centre += nudge * max(abs(centre), mpmath.mpf("0.1"))
-            here = Evaluator({**values, symbol: centre}, backend=MPMATH, resolve=resolve,
-                             generic=generic)
-        h = DIFFERENCE_STEP
-        up, down = loss_at(centre + h), loss_at(centre - h)
+        try:
+            if shift:
+                nudge = random.Random(f"shift {seed}").uniform(0.01, 0.1)
+                centre += shift * nudge * max(abs(centre), mpmath.mpf("0.1"))
+                here = Evaluator({**values, symbol: centre}, backend=MPMATH,
+                                 resolve=resolve, generic=generic)
+            h = DIFFERENCE_STEP
+            up, down = loss_at(centre + h), loss_at(centre - h)
+            got = here(derivation.result)
+            middle = loss_at(centre) if shift else None
+        except (TypeError, ValueError, ZeroDivisionError):  # e.g. a max of complex numbers
+            if shift:
+                raise _OutsideDomain from None
+            raise
+        if shift and any(isinstance(v, mpmath.mpc) for v in (up, down, middle, got)):
+            raise _OutsideDomain
         want = (up - down) / (2 * h)
-        got = here(derivation.result)
         err = abs(want - got)
         rel = err / max(abs(want), DIFFERENCE_FLOOR)
         smooth = True
-        if rel > NUMERIC_RTOL:  # a kink? (computed only when the check fails)
-            middle = loss_at(centre)
+        if rel > NUMERIC_RTOL:  # a kink? (one-sided differences, when the check fails)
+            middle = loss_at(centre) if middle is None else middle
             forward, backward = (up - middle) / h, (middle - down) / h
             smooth = abs(forward - backward) <= mpmath.mpf(10) ** -6 * max(
                 abs(forward), abs(backward), DIFFERENCE_FLOOR)
-    return ProofResult(node, "differences", rel <= NUMERIC_RTOL, float(err), float(rel)), smooth
+    result = ProofResult(node, "differences", rel <= NUMERIC_RTOL, float(err), float(rel))
+    return result, smooth, want == 0
 
 
 #: How each kind of truth reads in the last line of a derivation.

@@ -161,3 +161,63 @@ def test_a_tie_with_the_target_at_every_random_point_is_no_false_alarm(size, ker
                 except NameLookupError:  # an entry no window reads
                     continue
                 sc.ensure(derivation, seed=seed, quick=True)
+
+
+STEEP_UNDER_A_ROOT = """
+input = [1, 11]
+loss = "sse"
+[activations]
+steep = "1/(1+exp(-12*x))"
+[[layer]]
+kind = "conv1d"
+channels = 1
+kernel = 1
+activation = "steep"
+bias = true
+[[layer]]
+kind = "maxpool1d"
+kernel = 3
+stride = 1
+[[layer]]
+kind = "maxpool1d"
+kernel = 2
+stride = 1
+[[layer]]
+kind = "flatten"
+[[layer]]
+kind = "custom"
+width = 8
+formula = "sqrt(1 - a_j)"
+[[layer]]
+kind = "dense"
+width = 2
+activation = "relu"
+[[layer]]
+kind = "dense"
+width = 1
+"""
+
+
+def test_a_target_moved_out_of_a_function_s_domain_is_no_crash_and_wrong_still_fails():
+    """Moving a tied target up by a few per cent can take sqrt(1 - a) below 0 (a steep
+    sigmoid's outputs near 1): the complex values once reached relu's max and the check
+    crashed (exit 3 for a right derivation). Such a point judges nothing; the target is
+    moved down at the next. Every output of the first pool passes at seeds 0-11, and the
+    same derivation off by 0.1% fails wherever its derivative is not 0 everywhere."""
+    from types import SimpleNamespace
+
+    from symprop.errors import NameLookupError
+    from symprop.spec import Spec
+
+    engine = backprop(Spec.from_toml_string(STEEP_UNDER_A_ROOT))
+    caught = 0
+    for symbol in engine.graph.a[2]:
+        try:
+            derivation = engine.derive(symbol)
+        except NameLookupError:
+            continue
+        assert all(sc.prove_by_differences(derivation, seed=s).passed for s in range(12))
+        off = SimpleNamespace(graph=derivation.graph, target=derivation.target, symbol=derivation.symbol,
+                              engine=engine, result=derivation.result * sympy.Rational(1001, 1000))
+        caught += not all(sc.prove_by_differences(off, seed=s).passed for s in range(4))
+    assert caught >= 8, caught  # of the 9 outputs a window reads
