@@ -286,20 +286,41 @@ def test_unreadable_pooling_formulas_exit_2(tmp_path, capsys, formula, message):
     assert code == 2 and message in text and "Traceback" not in text, text
 
 
+def max_pool_stack(size: int, kernel: int, bias: bool, pools):
+    """A 1-D relu conv of ``size`` positions and ``kernel``, then a max pool of each
+    (kernel, stride) of ``pools``, a flatten and one dense output node."""
+    from symprop.spec import Spec
+
+    layers = [{"kind": "conv1d", "channels": 1, "kernel": kernel, "activation": "relu",
+               "bias": bias}]
+    layers += [{"kind": "maxpool1d", "kernel": k, "stride": s} for k, s in pools]
+    return Spec.from_dict({"input": [1, size], "loss": "sse", "layer": [
+        *layers, {"kind": "flatten"}, {"kind": "dense", "width": 1}]})
+
+
+def derivations_a_max_pool_reads(engine):
+    """derive's derivation of every entry a max pool reads (an entry no window reads has
+    none: derive says so)."""
+    from symprop.errors import NameLookupError
+
+    for l in range(1, engine.graph.L):
+        if engine.graph.spec.layer(l + 1).kind.startswith("maxpool"):
+            for node in engine.graph.a[l]:
+                try:
+                    yield engine.derive(node)
+                except NameLookupError:
+                    continue
+
+
 def _long_max_pool_stack(data):
     """A 1-D relu conv of 10-13 positions (names sort out of row-major order there:
     a_{0,10} before a_{0,9}) and one or two max pools, overlapping or not: relu's zeros and a
     pool after an overlapping pool put ties in the windows."""
-    from symprop.spec import Spec
-
-    size = data.draw(st.integers(10, 13))
-    layers = [{"kind": "conv1d", "channels": 1, "kernel": data.draw(st.integers(1, 2)),
-               "activation": "relu", "bias": data.draw(st.booleans())}]
-    for _ in range(data.draw(st.integers(1, 2))):
-        layers.append({"kind": "maxpool1d", "kernel": data.draw(st.integers(2, 3)),
-                       "stride": data.draw(st.integers(1, 2))})
-    return Spec.from_dict({"input": [1, size], "loss": "sse", "layer": [
-        *layers, {"kind": "flatten"}, {"kind": "dense", "width": 1}]})
+    size, kernel, bias = (data.draw(st.integers(10, 13)), data.draw(st.integers(1, 2)),
+                          data.draw(st.booleans()))
+    pools = [(data.draw(st.integers(2, 3)), data.draw(st.integers(1, 2)))
+             for _ in range(data.draw(st.integers(1, 2)))]
+    return max_pool_stack(size, kernel, bias, pools)
 
 
 @settings(max_examples=5, deadline=None,
@@ -312,28 +333,19 @@ def test_derive_s_result_for_every_entry_a_max_pool_reads_is_right_and_0_is_not(
     first random points once took 0 as right)."""
     from symprop.check import check_formula
     from symprop.derivation import backprop
-    from symprop.errors import NameLookupError
     from symprop.printing.latex import SeedLatexPrinter
     from symprop.printing.text import text
 
     spec = _long_max_pool_stack(data)
     engine = backprop(spec)
-    graph = engine.graph
-    latex = SeedLatexPrinter({"L": graph.L, "layers": "absolute"})
-    for l in range(1, graph.L):
-        if not spec.layer(l + 1).kind.startswith("maxpool"):
-            continue
-        for node in graph.a[l]:
-            try:
-                derivation = engine.derive(node)
-            except NameLookupError:  # an entry no window reads
-                continue
-            plain = (f"{text(derivation.lhs, layers='absolute')} = "
-                     f"{text(derivation.result, layers='absolute')}")
-            typeset = f"{latex.doprint(derivation.lhs)} = {latex.doprint(derivation.result)}"
-            for formula in (plain, typeset):
-                result = check_formula(spec, formula, seed=seed)
-                assert result.right, (formula, str(result))
-            zero = check_formula(spec, f"{text(derivation.lhs, layers='absolute')} = 0",
-                                 seed=seed)
-            assert not zero.right, (node, str(zero))
+    latex = SeedLatexPrinter({"L": engine.graph.L, "layers": "absolute"})
+    for derivation in derivations_a_max_pool_reads(engine):
+        plain = (f"{text(derivation.lhs, layers='absolute')} = "
+                 f"{text(derivation.result, layers='absolute')}")
+        typeset = f"{latex.doprint(derivation.lhs)} = {latex.doprint(derivation.result)}"
+        for formula in (plain, typeset):
+            result = check_formula(spec, formula, seed=seed)
+            assert result.right, (formula, str(result))
+        zero = check_formula(spec, f"{text(derivation.lhs, layers='absolute')} = 0",
+                             seed=seed)
+        assert not zero.right, (derivation.target, str(zero))

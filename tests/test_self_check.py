@@ -144,23 +144,11 @@ def test_a_tie_with_the_target_at_every_random_point_is_no_false_alarm(size, ker
     quick self-check (check --formula's truth) once called the right derivative wrong there
     (exit 3). Every entry a max pool reads, under relu conv1d and one or two max pools,
     passes it."""
-    from symprop.errors import NameLookupError
-    from symprop.spec import Spec
+    from test_conv_formulas import derivations_a_max_pool_reads, max_pool_stack
 
-    layers = [{"kind": "conv1d", "channels": 1, "kernel": kernel, "activation": "relu",
-               "bias": bias}]
-    layers += [{"kind": "maxpool1d", "kernel": k, "stride": s} for k, s in pools]
-    spec = Spec.from_dict({"input": [1, size], "loss": "sse", "layer": [
-        *layers, {"kind": "flatten"}, {"kind": "dense", "width": 1}]})
-    engine = backprop(spec)
-    for l in range(1, engine.graph.L):
-        if spec.layer(l + 1).kind.startswith("maxpool"):
-            for node in engine.graph.a[l]:
-                try:
-                    derivation = engine.derive(node)
-                except NameLookupError:  # an entry no window reads
-                    continue
-                sc.ensure(derivation, seed=seed, quick=True)
+    engine = backprop(max_pool_stack(size, kernel, bias, pools))
+    for derivation in derivations_a_max_pool_reads(engine):
+        sc.ensure(derivation, seed=seed, quick=True)
 
 
 STEEP_UNDER_A_ROOT = """
@@ -217,7 +205,8 @@ def test_a_target_moved_out_of_a_function_s_domain_is_no_crash_and_wrong_still_f
         except NameLookupError:
             continue
         assert all(sc.prove_by_differences(derivation, seed=s).passed for s in range(12))
-        off = SimpleNamespace(graph=derivation.graph, target=derivation.target, symbol=derivation.symbol,
-                              engine=engine, result=derivation.result * sympy.Rational(1001, 1000))
+        off = SimpleNamespace(graph=derivation.graph, target=derivation.target,
+                              symbol=derivation.symbol, engine=engine,
+                              result=derivation.result * sympy.Rational(1001, 1000))
         caught += not all(sc.prove_by_differences(off, seed=s).passed for s in range(4))
     assert caught >= 8, caught  # of the 9 outputs a window reads

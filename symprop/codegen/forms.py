@@ -41,10 +41,10 @@ class ArrayForms:
     #: The library's own calls for a map kind's correlations, where it has faster ones than
     #: windows and einsum (``{d}`` the spatial dimensions): ``conv`` z = the correlation of
     #: the input with the kernel, ``conv_weight`` dW = the correlation of the input with
-    #: Delta, ``conv_input`` the full correlation of Delta with the flipped kernel,
-    #: or ``conv_backward`` instead of both, the input's gradient, dW and db in one call
-    #: (``needs_input`` its first output's flag), ``max_pool`` each window's maximum and where it is;
-    #: ``times_step`` x * [z > 0] (relu's g' times dC/da) in one pass.
+    #: Delta, ``conv_input`` the full correlation of Delta with the flipped kernel, or
+    #: ``conv_backward`` instead of both, the input's gradient, dW and db in one call
+    #: (``needs_input`` its first output's flag); ``max_pool`` each window's maximum and
+    #: where it is; ``times_step`` x * [z > 0] (relu's g' times dC/da) in one pass.
     native: tuple[tuple[str, str], ...] = ()
 
     def times_prime(self, x: str, prime: str, code, z: str) -> Product:

@@ -160,8 +160,8 @@ def _walk(layers: dict[int, dict], output: dict, learns: dict[int, bool]) -> lis
     tensor). A dense layer multiplies its dA by g' in place (``owned``) unless that dA is such
     a tensor handed on as it is. What a layer's backward has read is let go at once (``del``),
     as autograd frees saved tensors: a smaller peak, so freed memory is reused rather than
-    handed back to the system and faulted in again on the next call. ``learns[r]``: does a layer up to r have parameters (a map
-    layer's input gradient is worked out only then)."""
+    handed back to the system and faulted in again on the next call. ``learns[r]``: does a
+    layer up to r have parameters (a map layer's input gradient is worked out only then)."""
     received: dict[int, list[bool]] = {output["source"]: [False]}
     for l, code in layers.items():
         for s in code["inputs"]:

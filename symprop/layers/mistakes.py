@@ -37,7 +37,8 @@ def activation_mistakes(name: str, delta: str, argument: str) -> list[BackwardMi
     if name == "softmax":
         rows.append(BackwardMistake(
             "softmax's Jacobian taken as diagonal, dOut_j a_j (1 - a_j) as for a sigmoid: "
-            f"every output depends on every {argument}, {delta}_j = a_j (dOut_j - sum_m dOut_m a_m)",
+            f"every output depends on every {argument}, "
+            f"{delta}_j = a_j (dOut_j - sum_m dOut_m a_m)",
             lambda pt: pt.rerun({"activation": "identity"},
                                 dOut=pt.dOut * pt.output * (1 - pt.output))))
     if name != "identity":
