@@ -8,6 +8,7 @@ import sympy
 from conftest import need
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_conv_formulas import derivations_a_max_pool_reads, max_pool_stack
 from test_layers import AROUND, spec_around
 
 from symprop import backprop
@@ -144,8 +145,6 @@ def test_a_tie_with_the_target_at_every_random_point_is_no_false_alarm(size, ker
     quick self-check (check --formula's truth) once called the right derivative wrong there
     (exit 3). Every entry a max pool reads, under relu conv1d and one or two max pools,
     passes it."""
-    from test_conv_formulas import derivations_a_max_pool_reads, max_pool_stack
-
     engine = backprop(max_pool_stack(size, kernel, bias, pools))
     for derivation in derivations_a_max_pool_reads(engine):
         sc.ensure(derivation, seed=seed, quick=True)
@@ -210,3 +209,28 @@ def test_a_target_moved_out_of_a_function_s_domain_is_no_crash_and_wrong_still_f
                               result=derivation.result * sympy.Rational(1001, 1000))
         caught += not all(sc.prove_by_differences(off, seed=s).passed for s in range(4))
     assert caught >= 8, caught  # of the 9 outputs a window reads
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(8, 12), _POOLS, st.sampled_from([8, 12, 20]), st.integers(0, 11))
+def test_a_bounded_function_above_tied_pools_is_judged_at_random_shapes(size, pools, steep,
+                                                                        seed):
+    """The domain test's network at random sizes, pool stacks and steepness: a steep
+    sigmoid conv, one or two max pools (ties), sqrt(1 - a_j) above them (outputs near 1 are
+    a few per cent from its domain's edge) and a relu; every entry a pool reads passes the
+    check by differences, no crash."""
+    from symprop.spec import Spec
+
+    width = size
+    for k, s in pools:
+        width = (width - k) // s + 1
+    spec = Spec.from_dict({
+        "input": [1, size], "loss": "sse", "activations": {"steep": f"1/(1+exp(-{steep}*x))"},
+        "layer": [{"kind": "conv1d", "channels": 1, "kernel": 1, "activation": "steep"},
+                  *[{"kind": "maxpool1d", "kernel": k, "stride": s} for k, s in pools],
+                  {"kind": "flatten"},
+                  {"kind": "custom", "width": width, "formula": "sqrt(1 - a_j)"},
+                  {"kind": "dense", "width": 2, "activation": "relu"},
+                  {"kind": "dense", "width": 1}]})
+    for derivation in derivations_a_max_pool_reads(backprop(spec)):
+        assert sc.prove_by_differences(derivation, seed=seed).passed, derivation.target
