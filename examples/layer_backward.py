@@ -3,6 +3,7 @@ against examples/residual.toml (README, "Checking one layer's backward"):
 
     symprop check examples/residual.toml --function examples/layer_backward.py:dense_layer --layer 1
     symprop check examples/residual.toml --function examples/layer_backward.py:layernorm --layer 2
+    symprop check examples/batchnorm.toml --function examples/layer_backward.py:batchnorm --layer 2
 
 The course functions (``affine_forward`` / ``affine_backward`` with w of shape (D, M), a
 ``cache`` between them) are wrapped by an adapter of symprop's form ``NAME(params, A, dOut)``
@@ -56,6 +57,37 @@ def layernorm_backward_no_variance(dout, cache):
         dout.sum(axis=0)
 
 
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    """Training mode: each column normalised with the batch's mean and biased variance."""
+    mu = x.mean(axis=0)
+    sigma = np.sqrt(x.var(axis=0) + eps)
+    xhat = (x - mu) / sigma
+    return gamma * xhat + beta, (xhat, sigma, gamma)
+
+
+def batchnorm_backward(dout, cache):
+    """dx = (g - mean(g) - xhat mean(g xhat)) / sigma with g = dout gamma, means over the
+    batch: every sample's x reaches every output through mu and sigma."""
+    xhat, sigma, gamma = cache
+    g = dout * gamma
+    dx = (g - g.mean(axis=0) - xhat * (g * xhat).mean(axis=0)) / sigma
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def batchnorm_backward_per_sample(dout, cache):
+    """A classic mistake: mu and sigma treated as constants, as if each sample stood alone."""
+    xhat, sigma, gamma = cache
+    return dout * gamma / sigma, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def batchnorm_backward_no_mean(dout, cache):
+    """A classic mistake: the mean's path left out (only the variance's kept)."""
+    xhat, sigma, gamma = cache
+    g = dout * gamma
+    return (g - xhat * (g * xhat).mean(axis=0)) / sigma, (dout * xhat).sum(axis=0), \
+        dout.sum(axis=0)
+
+
 # ------------------------------------------------------------ adapters: symprop's form
 def dense_layer(params, A, dOut):
     """Layer 1 of residual.toml, dense + tanh: symprop's W is (n_l, n_(l-1)), the course's
@@ -84,4 +116,25 @@ def layernorm_unbiased(params, A, dOut):
     """Wrong: the forward's variance divides by n - 1 (np.var(ddof=1), torch.var's default)."""
     _, cache = layernorm_forward(A, params["gamma"], params["beta"], ddof=1)
     dx, dgamma, dbeta = layernorm_backward(dOut, cache)
+    return {"A": dx, "gamma": dgamma, "beta": dbeta}
+
+
+def batchnorm(params, A, dOut):
+    """Layer 2 of batchnorm.toml: right."""
+    _, cache = batchnorm_forward(A, params["gamma"], params["beta"])
+    dx, dgamma, dbeta = batchnorm_backward(dOut, cache)
+    return {"A": dx, "gamma": dgamma, "beta": dbeta}
+
+
+def batchnorm_per_sample(params, A, dOut):
+    """Wrong: mu and sigma taken as constants."""
+    _, cache = batchnorm_forward(A, params["gamma"], params["beta"])
+    dx, dgamma, dbeta = batchnorm_backward_per_sample(dOut, cache)
+    return {"A": dx, "gamma": dgamma, "beta": dbeta}
+
+
+def batchnorm_no_mean(params, A, dOut):
+    """Wrong: the backward leaves out the mean's dependence on x."""
+    _, cache = batchnorm_forward(A, params["gamma"], params["beta"])
+    dx, dgamma, dbeta = batchnorm_backward_no_mean(dOut, cache)
     return {"A": dx, "gamma": dgamma, "beta": dbeta}

@@ -184,6 +184,7 @@ class Backprop(ChainSteps):
         """The derivation of dC_0/d(target); target in seed notation, e.g. ``w_{12}^{(L)}``.
         A name the network has but C_0 is not differentiated by (a delta, a target y_j, a
         layer's mu or r) raises :class:`~symprop.errors.NameLookupError`."""
+        self.graph.spec.require("derive", "symprop derive")
         node = self.graph.resolve(target)
         if not (node.kind in _DERIVABLE or node.is_parameter):
             raise not_derivable(node)

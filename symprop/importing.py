@@ -227,6 +227,9 @@ def _hold_forward(module, spec: Spec, params: dict, added: str | None) -> None:
     from .codegen import generate
 
     model = copy.deepcopy(module).double().eval()
+    for part in model.modules():  # a batchnorm as symprop reads it: the batch's statistics
+        if getattr(TORCH_KINDS.get(type(part).__name__), "TORCH_TRAINING", False):
+            part.train()
     X = torch.randn(7, *spec.input_shape, dtype=torch.float64, generator=torch.Generator()
                     .manual_seed(0))
     with torch.no_grad():

@@ -140,10 +140,14 @@ class Spec:
         ``"matrix"``, ``"check"``; see :attr:`LayerConfig.SUPPORTS`); ``command`` is what the user ran."""
         for config in self.stack:
             if work not in config.SUPPORTS:
+                hint = ("Use symprop derive --wrt NAME for their gradients, derived and "
+                        f"proven, e.g. --wrt '{self._example_name()}'") \
+                    if "derive" in config.SUPPORTS else (
+                    "Use symprop codegen SPEC -o FILE.py (or symprop verify SPEC) for the "
+                    "network's gradients: the generated code is checked against autodiff")
                 raise SpecError(f"{command} does not handle {config.kind} layers yet",
                                 where=f"{self.source}: layer {config.index} ({config.kind})",
-                                hint="Use symprop derive --wrt NAME for their gradients, "
-                                     f"derived and proven, e.g. --wrt '{self._example_name()}'")
+                                hint=hint)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -16,6 +16,7 @@ from ..errors import SpecError
 from .activation import ActivationConfig
 from .add import AddConfig
 from .base import MAX_LAYERS, MAX_WIDTH, LayerConfig, ParseContext, describe
+from .batchnorm import BatchNormConfig
 from .concat import ConcatConfig
 from .conv import Conv1dConfig, Conv2dConfig
 from .custom import CustomConfig
@@ -32,9 +33,9 @@ __all__ = ["KINDS", "LATER_KINDS", "LayerConfig", "parse_stack"]
 KINDS: dict[str, type[LayerConfig]] = {c.kind: c for c in (
     DenseConfig, ActivationConfig, LayerNormConfig, RMSNormConfig, AddConfig, MultiplyConfig,
     ConcatConfig, CustomConfig, Conv1dConfig, Conv2dConfig, MaxPool1dConfig, MaxPool2dConfig,
-    AvgPool1dConfig, AvgPool2dConfig, FlattenConfig)}
+    AvgPool1dConfig, AvgPool2dConfig, FlattenConfig, BatchNormConfig)}
 #: Kinds of design.md's table that later issues build.
-LATER_KINDS = ("rnn", "batchnorm")
+LATER_KINDS = ("rnn",)
 
 
 def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,

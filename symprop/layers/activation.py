@@ -18,8 +18,9 @@ from ..errors import InputError
 from .base import IDENTITY, ActivationChoice, LayerConfig, ParseContext, parse_activation
 from .derived import LetterForms
 from .letters import SumK, slot
+from .maps import MAP_LETTERS
 from .mistakes import BackwardMistake, activation_mistakes
-from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, activation_function, general, node
+from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, activation_function, general
 
 __all__ = ["ActivationConfig", "ActivationLayer"]
 
@@ -30,6 +31,13 @@ class ActivationConfig(LayerConfig):
     KEYS: ClassVar[dict] = {"activation": None}
 
     activation: ActivationChoice = IDENTITY
+    #: The shape of layer l - 1, which an elementwise activation keeps (a map stays a map).
+    in_shape: tuple[int, ...] = ()
+    READS_FLAT: ClassVar[bool] = False
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.in_shape or (self.width,)
 
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("ReLU", "Tanh", "Sigmoid", "Softplus", "ELU",
                                                 "SiLU", "LeakyReLU", "Softmax")
@@ -60,7 +68,13 @@ class ActivationConfig(LayerConfig):
         if activation.name == "softmax" and ctx.below == 1:
             raise ctx.error("softmax over a single node is the constant 1", "activation",
                             hint="Give the layer before it 2 or more nodes")
-        return cls(ctx.index, ctx.below, activation)
+        shape = tuple(ctx.below_shape)
+        if activation.name == "softmax" and len(shape) > 1:
+            below = "the input" if ctx.index == 1 else f"layer {ctx.index - 1}"
+            raise ctx.error(f"a softmax runs over a flat layer's nodes, but {below} is a map of "
+                            f"shape {list(shape)} (channels, positions)", "activation",
+                            hint="Put a flatten layer before it: [[layer]] kind = \"flatten\"")
+        return cls(ctx.index, ctx.below, activation, shape if len(shape) > 1 else ())
 
     def to_table(self) -> dict[str, Any]:
         return {"kind": self.kind, "activation": str(self.activation)}
@@ -97,7 +111,7 @@ class ActivationLayer(SymbolicLayer):
         super().__init__(config, ctx)
         self.below = tuple(self.sources_of[self.index - 1])
         self.entries = self.outputs
-        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+        self.adjoints = self.nodes("adj")
         choice = config.activation
         self.activation = activation_function(choice.name, choice.params, self.index,
                                               dict(ctx.spec.activations))
@@ -153,17 +167,26 @@ class ActivationLayer(SymbolicLayer):
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         return dict(zip(self.outputs, self.a_def))
 
+    def _map_letters(self) -> tuple[str, ...] | None:
+        """A map's node letters (c, p, q), None for a flat layer."""
+        shape = self.config.shape
+        return tuple(MAP_LETTERS[:len(shape)]) if len(shape) > 1 else None
+
     def general_definitions(self) -> list[tuple[sympy.Expr, sympy.Expr]]:
-        l, below = self.index, general("a", self.index - 1, "j")
+        letters = self._map_letters() or ("j",)
+        l, below = self.index, general("a", self.index - 1, *letters)
         if self.elementwise:
-            return [(general("a", l, "j"), self.activation(below))]
+            return [(general("a", l, *letters), self.activation(below))]
         m = SUM_LETTERS["m"]
         total = sympy.Sum(sympy.exp(general("a", l - 1, "m")), (m, 0, self.width - 1))
         return [(general("a", l, "j"), sympy.exp(below) / total)]
 
     def general_contribution(self, source: int) -> sympy.Expr:
         """dC_0/da_k^(l) g'(a_k^(l-1)); for softmax sum_j dC_0/da_j^(l) a_j (delta_jk - a_k)."""
-        l = self.index
+        l, letters = self.index, self._map_letters()
+        if letters:  # a map, node by node
+            return general("adj", l, *letters) * self.activation.prime(
+                general("a", l - 1, *letters))
         if self.elementwise:
             return self.adjoint_general("k") * self.activation.prime(general("a", l - 1, "k"))
         j, k = SUM_LETTERS["j"], SUM_LETTERS["k"]

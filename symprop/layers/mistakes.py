@@ -110,7 +110,8 @@ def pool_backward(config, A: np.ndarray, dOut: np.ndarray, *, assign: str | None
     return dA
 
 
-def norm_backward(x: np.ndarray, dOut: np.ndarray, gamma, eps: float, axis: int, *,
+def norm_backward(x: np.ndarray, dOut: np.ndarray, gamma, eps: float,
+                  axis: int | tuple[int, ...], *,
                   mean: bool = True, variance: bool = True, ddof: int = 0
                   ) -> dict[str, np.ndarray]:
     """A normalisation's backward as course notes write it, over ``axis`` (layernorm: the
@@ -120,21 +121,37 @@ def norm_backward(x: np.ndarray, dOut: np.ndarray, gamma, eps: float, axis: int,
     mu = x.mean(axis, keepdims=True)
     sigma = np.sqrt(x.var(axis, ddof=ddof, keepdims=True) + eps)
     xhat = (x - mu) / sigma
-    g = dOut * gamma
+    g = dOut * _per_channel(gamma, x)
     dA = g - g.mean(axis, keepdims=True) if mean else g
     if variance:
         dA = dA - xhat * (g * xhat).mean(axis, keepdims=True)
-    return {"A": dA / sigma, "gamma": (dOut * xhat).sum(0)}
+    return {"A": dA / sigma, "gamma": (dOut * xhat).sum(_param_axes(x))}
 
 
-def normalisation_mistakes(eps: float, axis: int, affine: bool, where: str
+def _per_channel(gamma, x: np.ndarray):
+    """gamma shaped to broadcast against ``x``: per node of a flat layer, per channel of a
+    map (batch, C, ...)."""
+    gamma = np.asarray(gamma)
+    return gamma.reshape(-1, *[1] * (x.ndim - 2)) if x.ndim > 2 and gamma.ndim else gamma
+
+
+def _param_axes(x: np.ndarray) -> tuple[int, ...]:
+    """The axes a per-node (per-channel) parameter's gradient sums over: all but the node's."""
+    return (0,) if x.ndim == 2 else tuple(a for a in range(x.ndim) if a != 1)
+
+
+def normalisation_mistakes(eps: float, axis: int | tuple[int, ...], affine: bool, where: str
                            ) -> tuple[BackwardMistake, ...]:
     """The usual mistakes of a layernorm's or batchnorm's backward, normalising ``axis``
     (``where`` names it: "over the nodes", "over the batch")."""
     def made(**kwargs):
         return lambda pt: norm_backward(pt.A, pt.dOut, pt.params.get("gamma", 1.0), eps, axis,
                                         **kwargs)
-    rows = [BackwardMistake("the variance's dependence on the input is left out: dA misses "
+    rows = [BackwardMistake("mu and sigma are treated as constants: dA = g / sigma, g = dOut "
+                            "gamma, misses - mean(g) / sigma and - xhat mean(g xhat) / sigma, "
+                            "the means taken " + where + " (every input reaches every output "
+                            "through them)", made(mean=False, variance=False)),
+            BackwardMistake("the variance's dependence on the input is left out: dA misses "
                             "- xhat mean(g xhat) / sigma, g = dOut gamma, the mean taken "
                             + where, made(variance=False)),
             BackwardMistake("the mean's dependence on the input is left out: dA misses "
@@ -144,5 +161,5 @@ def normalisation_mistakes(eps: float, axis: int, affine: bool, where: str
                             "(divided by n) belongs", made(ddof=1))]
     if affine:
         rows.append(BackwardMistake("dgamma without xhat: dgamma_j = sum of dOut_j xhat_j, "
-                                    "not of dOut_j", lambda pt: {"gamma": pt.dOut.sum(0)}))
+                                    "not of dOut_j", lambda pt: {"gamma": pt.dOut.sum(_param_axes(pt.dOut))}))
     return tuple(rows)

@@ -136,9 +136,13 @@ class SymbolicLayer:
         self.width = config.width
         self.inputs = config.inputs
         self.sources_of = {m: ctx.outputs[m] for m in self.inputs}
-        shape = config.shape
-        self.outputs = tuple(node("a", self.index, j) for j in range(self.width)) \
-            if len(shape) == 1 else tuple(node("a", self.index, *map(int, idx))
+        self.outputs = self.nodes("a")
+
+    def nodes(self, kind: str) -> tuple[sympy.Symbol, ...]:
+        """One node of ``kind`` per node of the layer: a_j^(l), or a_{c,p,q}^(l) in a map."""
+        shape = self.config.shape
+        return tuple(node(kind, self.index, j) for j in range(self.width)) \
+            if len(shape) == 1 else tuple(node(kind, self.index, *map(int, idx))
                                           for idx in np.ndindex(*shape))
 
     # ----------------------------------------------------------- overridden
