@@ -111,3 +111,21 @@ def test_a_swap_under_overlapping_max_pools_gets_a_correction_that_is_right(data
         {"kind": "flatten"}, {"kind": "dense", "width": 1}]})
     graph = backprop(spec).graph
     _swap_one_node(spec, data.draw(st.sampled_from(graph.a[1])), data, latex)
+
+
+def test_a_node_swapped_for_one_differing_in_two_indices_is_named():
+    """Found by the generated swap test above: w_{0,0,0} written as w_{1,0,1} (kernel 2,
+    padding 1, two channels) differs in two indices, which no one-index edit undoes; the
+    true result's own nodes are tried in its place."""
+    spec = Spec(input=[1, 4], loss="sse", stack=[
+        {"kind": "conv1d", "channels": 1, "kernel": 1, "activation": "tanh"},
+        {"kind": "conv1d", "channels": 2, "kernel": 2, "padding": 1, "activation": "sigmoid"},
+        {"kind": "flatten"}, {"kind": "dense", "width": 1}])
+    wrong = ("dC_0/da_{0,0}^{(1)} = delta_{0,0}^{(2)}*w_{0,0,1}^{(2)} + delta_{0,1}^{(2)}*"
+             "w_{1,0,1}^{(2)} + delta_{1,0}^{(2)}*w_{1,0,1}^{(2)} + delta_{1,1}^{(2)}*"
+             "w_{1,0,0}^{(2)}")
+    checked = check_formula(spec, wrong)
+    assert not checked.right
+    first = checked.findings[0]
+    assert first.exact and first.fix == "replace w_{1,0,1}^{(2)} with w_{0,0,0}^{(2)}"
+    assert check_formula(spec, first.corrected).right

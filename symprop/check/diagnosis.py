@@ -66,6 +66,13 @@ def _prime_nodes(expr: sympy.Expr) -> set[tuple[int, int]]:
     return out
 
 
+def _truth_nodes(truth: sympy.Expr) -> tuple:
+    """(kind, layer, indices) of every node of the true result, in a fixed order."""
+    nodes = {node_of(s) for s in truth.free_symbols} - {None}
+    return tuple(sorted((n.kind, n.layer, tuple(n.indices)) for n in nodes
+                        if n.indices and None not in n.indices))
+
+
 def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, probes,
              text: str, *, lowered: sympy.Expr | None, limit: int = 3,
              confirm: Callable[[str], bool] | None = None) -> list[Finding]:
@@ -81,7 +88,8 @@ def diagnose(meaning: Meaning, claim: Expr, scope: Scope, truth: sympy.Expr, pro
     present = set() if lowered is None else _prime_nodes(meaning.engine.expand_deltas(lowered))
     ctx = MistakeContext(meaning, text, latex, scope, max(meaning.graph.widths),
                          sorted(_prime_nodes(meaning.engine.expand_deltas(truth)) - present),
-                         any(isinstance(e, NodeRef) and e.nielsen for e in walk(claim)))
+                         any(isinstance(e, NodeRef) and e.nielsen for e in walk(claim)),
+                         _truth_nodes(truth))
     claim_text = text[claim.span[0]:claim.span[1]].strip()
     findings: list[Finding] = []
     factor = None if lowered is None else constant_ratio(

@@ -61,6 +61,9 @@ class MistakeContext:
     missing_primes: list[tuple[int, int]]
     #: Whether the formula spells its nodes as Nielsen does (a^{l-1}_k).
     nielsen: bool = False
+    #: The nodes of the true result (kind, layer, indices), for a node swapped for one of
+    #: them that differs in more than one index.
+    truth_nodes: tuple = ()
 
 
 def _groups(tree: Expr) -> dict[NodeRef, list[NodeRef]]:
@@ -291,6 +294,22 @@ def _flipped(index: int | str | Shifted, size: int) -> Shifted | str | None:
     return None
 
 
+def _truth_siblings(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
+    """A node written as another of its kind and layer that the true result has, however
+    many of its indices differ (w_{1,0,1} for w_{0,0,0}: a copying slip)."""
+    L = ctx.meaning.graph.L
+    for ref, where in _targets(tree):
+        if ref.layer is not None and ref.layer.base not in (None, "L"):
+            continue
+        layer = None if ref.layer is None else {None: 0, "L": L}[ref.layer.base] \
+            + ref.layer.offset
+        for kind, other_layer, indices in ctx.truth_nodes:
+            if (kind, other_layer) == (ref.kind, layer) and len(indices) == len(ref.indices) \
+                    and indices != ref.indices and sum(
+                        a != b for a, b in zip(indices, ref.indices)) > 1:
+                yield _node_edits(ctx, tree, where, replace(ref, indices=indices), "index", "")
+
+
 def _window_arithmetic(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
     """A conv layer's index arithmetic, along every spatial axis at once, then along one:
     the kernel flipped where it should not be (or not where it should), the padding not
@@ -351,4 +370,4 @@ def _toggle_prime(head: str, call: Call) -> str:
 #: The mistakes tried, in order of likelihood.
 MISTAKES: tuple[Callable[[MistakeContext, Expr], Iterator[Mistake]], ...] = (
     _wrong_layers, _swapped_letters, _wrong_indices, _window_arithmetic, _a_vs_z, _g_primes,
-    _sum_indices)
+    _sum_indices, _truth_siblings)
