@@ -298,16 +298,25 @@ def _truth_siblings(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
     """A node written as another of its kind and layer that the true result has, however
     many of its indices differ (w_{1,0,1} for w_{0,0,0}: a copying slip)."""
     L = ctx.meaning.graph.L
+    edits = []
     for ref, where in _targets(tree):
         if ref.layer is not None and ref.layer.base not in (None, "L"):
             continue
         layer = None if ref.layer is None else {None: 0, "L": L}[ref.layer.base] \
             + ref.layer.offset
-        for kind, other_layer, indices in ctx.truth_nodes:
-            if (kind, other_layer) == (ref.kind, layer) and len(indices) == len(ref.indices) \
-                    and indices != ref.indices and sum(
-                        a != b for a, b in zip(indices, ref.indices)) > 1:
-                yield _node_edits(ctx, tree, where, replace(ref, indices=indices), "index", "")
+        edits += [(where, replace(ref, indices=indices))
+                  for kind, other_layer, indices in ctx.truth_nodes
+                  if (kind, other_layer) == (ref.kind, layer)
+                  and len(indices) == len(ref.indices)
+                  and sum(a != b for a, b in zip(indices, ref.indices)) > 1]
+    if len(edits) > _SIBLING_EDITS:  # a long sum over a map: each edit costs an evaluation
+        return
+    for where, new in edits:
+        yield _node_edits(ctx, tree, where, new, "index", "")
+
+
+#: The most edits :func:`_truth_siblings` tries (a wrong formula's diagnosis stays quick).
+_SIBLING_EDITS = 300
 
 
 def _window_arithmetic(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
