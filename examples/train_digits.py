@@ -2,7 +2,8 @@
 
 The gradient code is generated from examples/digits.toml (matrix form, NumPy only), or from
 any spec given with --spec: examples/lenet.toml is a LeNet-style convolutional network that
-reads each digit as an image (1, 8, 8); nothing here differentiates by hand.  The digits
+reads each digit as an image (1, 8, 8), examples/digits_rnn.toml an rnn that reads it row
+by row, 8 time steps of 8 pixels; nothing here differentiates by hand.  The digits
 (1,797 8x8 images) ship inside scikit-learn, so no download is needed.
 
     pip install 'symprop[examples]'
@@ -27,7 +28,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def load_data(seed: int, shape: tuple[int, ...] = (64,)):
-    """Train and test splits, each sample of ``shape``: 64 pixels, or the image (1, 8, 8)."""
+    """Train and test splits, each sample of ``shape``: 64 pixels, the image (1, 8, 8), or
+    its 8 rows as time steps (8, 8)."""
     try:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split

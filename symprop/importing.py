@@ -100,6 +100,26 @@ def _chain(module) -> list[tuple[str, Any]]:
     return _traced_chain(module)  # a model class of the user's
 
 
+#: The chain's mark for ``out[:, -1]`` after an nn.RNN: the rnn layer outputs its last step.
+LAST_STEP = "last step"
+
+
+def _sequence_step(node, chain: list) -> str | None:
+    """What a getitem after an nn.RNN reads: its output sequence (``out, _ = rnn(x)``, item
+    0: "sequence") or that sequence's last step (``out[:, -1]``: "last"); None otherwise."""
+    import operator
+
+    if node.op != "call_function" or node.target is not operator.getitem or not chain:
+        return None
+    last = chain[-1][1]
+    index = node.args[1]
+    if type(last).__name__ == "RNN" and index == 0:
+        return "sequence"
+    if type(last).__name__ == "RNN" and index == (slice(None), -1):
+        return "last"
+    return None
+
+
 def _traced_chain(module) -> list[tuple[str, Any]]:
     """A module whose forward is a straight chain, read with torch.fx."""
     import torch
@@ -121,6 +141,8 @@ def _traced_chain(module) -> list[tuple[str, Any]]:
             continue
         if node.op == "output":
             break
+        if not node.users and _sequence_step(node, out) is None and node.op == "call_function":
+            continue  # a value nothing reads (h_n in out, _ = rnn(x))
         inputs = list(node.all_input_nodes)
         if inputs != [previous]:
             raise InputError(f"{node.name} in {type(module).__name__}.forward reads "
@@ -130,6 +152,9 @@ def _traced_chain(module) -> list[tuple[str, Any]]:
                                   "spec's add layer")
         if node.op == "call_module":
             out.append((str(node.target), module.get_submodule(node.target)))
+        elif _sequence_step(node, out) is not None:
+            if _sequence_step(node, out) == "last":
+                out.append((node.name, LAST_STEP))
         else:
             name = node.target if isinstance(node.target, str) else node.target.__name__
             if name not in _FUNCTIONS:
@@ -169,6 +194,9 @@ def from_torch(module, input_shape, loss, name: str = "imported"
     tables, params = [], {}
     chain = _chain(module)
     for n, (path, child) in enumerate(chain):
+        if child is LAST_STEP:  # out[:, -1]: the rnn before it gives its last step only
+            tables[-1] = {**tables[-1], "sequence": False}
+            continue
         kind_name = type(child).__name__
         flat = not isinstance(width, tuple) or any(t["kind"] == "flatten" for t in tables)
         if kind_name in _PASS_THROUGH and (flat or kind_name != "Flatten"):
@@ -191,8 +219,14 @@ def from_torch(module, input_shape, loss, name: str = "imported"
             tables[-1] = {**tables[-1], "activation": added}
         else:
             tables.append(output)
+    sequence = {}
+    if tables[0]["kind"] == "rnn":  # X (batch, T, n_0): the input's shape is T, n_0
+        if not isinstance(width, tuple) or len(width) != 2:
+            raise InputError(f"an nn.RNN reads (batch, T, n_0), but --input is {input_shape}",
+                             hint="Give the steps and the width of one step: --input T,n_0")
+        width, sequence = width[1], {"steps": width[0]}
     spec = Spec.from_dict({"name": name, "input": width, "loss": symprop_loss,
-                           "reduction": loss_module.reduction, "layer": tables},
+                           "reduction": loss_module.reduction, "layer": tables, **sequence},
                           source="the imported model")
     _hold_forward(module, spec, params, added)
     return spec, params

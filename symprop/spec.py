@@ -51,13 +51,14 @@ from .spec_checks import (
     check_loss_fits_output,
     check_name,
     check_reduction,
+    check_steps,
 )
 
 __all__ = ["MAX_LAYERS", "MAX_WIDTH", "ActivationChoice", "Spec", "tutorial_spec"]
 
 _KEYS = ("name", "layers", "activation", "loss", "bias", "reduction", "activations")
 #: The keys of a list-of-layers spec (design.md section 3b).
-_LIST_KEYS = ("name", "input", "layer", "loss", "reduction", "activations")
+_LIST_KEYS = ("name", "input", "steps", "layer", "loss", "reduction", "activations")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class Spec:
     input: int | tuple[int, ...] | None = None
     #: One validated config per layer 1..L (3b: the [[layer]] tables, as dicts or configs).
     stack: tuple[LayerConfig, ...] | list | None = None
+    #: T, the time steps of a sequence input X (batch, T, n_0) that rnn layers read.
+    steps: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -112,9 +115,11 @@ class Spec:
         check_reduction(self.reduction, self.source)
         check_loss(self.loss, self.source)
         set_(self, "input", check_input(self.input, self.source))
+        set_(self, "steps", check_steps(self.steps, self.input, self.source))
         tables = [c.to_table() if isinstance(c, LayerConfig) else c for c in self.stack] \
             if isinstance(self.stack, (list, tuple)) else self.stack
-        stack = parse_stack(tables, self.input, self.source, self.activations)
+        stack = parse_stack(tables, self.input_shape, self.source, self.activations,
+                            sequence=self.steps is not None)
         set_(self, "stack", stack)
         set_(self, "layers", (math.prod(self.input_shape), *(c.width for c in stack)))
         set_(self, "activation", tuple(activation_of(c) for c in stack))
@@ -152,6 +157,8 @@ class Spec:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """The input's shape: (n_0,), or (C, L) / (C, H, W) for channels and positions."""
+        if self.steps is not None:
+            return (self.steps, self.input)
         return self.input if isinstance(self.input, tuple) else (self.input,)
 
     @property
@@ -196,6 +203,7 @@ class Spec:
                                   if c.index in activations else {}) for c in self.stack]
         return Spec(name=self.name, loss=self.loss, reduction=self.reduction,
                     activations=self.activations, source=self.source, input=self.input,
+                    steps=self.steps,
                     stack=tables)
 
     def parameters(self):
@@ -212,6 +220,7 @@ class Spec:
             return {"name": self.name, "input": list(self.input) if isinstance(
                         self.input, tuple) else self.input, "loss": self.loss,
                     "reduction": self.reduction, "activations": dict(self.activations),
+                    **({"steps": self.steps} if self.steps is not None else {}),
                     "layer": [c.to_table() for c in self.stack]}
         acts = [str(a) for a in self.activation]
         return {
@@ -278,7 +287,8 @@ class Spec:
                                 where=f"{source}: key '{key}'")
         kwargs = {key: data[key] for key in ("name", "loss", "reduction", "activations")
                   if key in data}
-        return cls(**kwargs, source=source, input=data["input"], stack=data["layer"])
+        return cls(**kwargs, source=source, input=data["input"], stack=data["layer"],
+                   steps=data.get("steps"))
 
     @classmethod
     def from_toml_string(cls, text: str, source: str = "<spec>") -> Spec:

@@ -25,6 +25,25 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _PROBABILITY_ACTIVATIONS = {"sigmoid", "softmax", "g"}
 
 
+def check_steps(value: Any, input_: int | tuple[int, ...], source: str) -> int | None:
+    """T, the time steps of a sequence input (rnn layers): a whole number from 1, with a flat
+    input = n_0 (X then has shape (batch, T, n_0))."""
+    if value is None:
+        return None
+    where = f"{source}: key 'steps'"
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WIDTH:
+        raise SpecError(f"expected the number of time steps, a whole number from 1, got "
+                        f"{describe(value)}", where=where, hint="Write e.g. steps = 8")
+    if isinstance(input_, tuple):
+        raise SpecError(f"steps = {value} makes the input a sequence of vectors, but input is "
+                        f"the map {list(input_)}", where=where,
+                        hint="Give input = n_0, the width of one time step's vector")
+    if value * input_ > MAX_WIDTH:
+        raise SpecError(f"a sequence of {value} x {input_} entries is more than the "
+                        f"{MAX_WIDTH} supported", where=where)
+    return value
+
+
 def check_input(value: Any, source: str) -> int | tuple[int, ...]:
     """n_0, or the shape [C, L] / [C, H, W] of an input of channels and positions."""
     where = f"{source}: key 'input'"

@@ -351,7 +351,10 @@ def test_every_kind_of_readme_agrees_with_its_reference_forward(kind, example):
     from symprop.layers import KINDS
 
     table = tomllib.loads(f"layer = {example}")["layer"]
-    if KINDS[kind].READS_FLAT:
+    if getattr(KINDS[kind], "READS_SEQUENCE", False):  # rnn: a sequence of 4 steps
+        spec, l = Spec(input=3, steps=4, stack=[table, {"kind": "dense", "width": 2}],
+                       loss="sse", name=kind), 1
+    elif KINDS[kind].READS_FLAT:
         stack = [{"kind": "dense", "width": 4, "activation": "tanh", "bias": True},
                  {"kind": "dense", "width": 4, "activation": "sigmoid"}, table,
                  {"kind": "dense", "width": 2}]

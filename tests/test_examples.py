@@ -35,6 +35,20 @@ def test_the_lenet_style_network_trains_on_the_digits_as_images(tmp_path, capsys
     assert accuracy > 0.9
 
 
+def test_the_rnn_reads_the_digits_row_by_row_and_learns_them(tmp_path, capsys):
+    """examples/digits_rnn.toml: 8 time steps of 8 pixels, an rnn of 64 and a dense softmax;
+    the generated NumPy module backpropagates through time."""
+    need("sklearn")
+    example = load("train_digits")
+    module = tmp_path / "rnn_net.py"
+    accuracy = example.main(["--spec", str(EXAMPLES / "digits_rnn.toml"), "--epochs", "20",
+                             "--module", str(module)])
+    out = capsys.readouterr().out
+    assert "layers [64, 64, 10], 5322 parameters" in out
+    assert "INPUT_SHAPE = (8, 8)" in module.read_text()
+    assert accuracy > 0.9
+
+
 def load(name):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     example = importlib.util.module_from_spec(spec)

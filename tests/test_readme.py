@@ -37,7 +37,10 @@ def test_each_example_table_works(kind, example):
 
     table = tomllib.loads(f"layer = {example}")["layer"]
     assert table["kind"] == kind
-    if KINDS[kind].READS_FLAT:
+    if getattr(KINDS[kind], "READS_SEQUENCE", False):  # rnn: a sequence of 4 steps
+        spec = Spec(input=3, steps=4, stack=[table, {"kind": "dense", "width": 2}],
+                    loss="sse", name=kind)
+    elif KINDS[kind].READS_FLAT:
         stack = [{"kind": "dense", "width": 4, "activation": "tanh", "bias": True},
                  {"kind": "dense", "width": 4, "activation": "sigmoid"}, table,
                  {"kind": "dense", "width": 2}]

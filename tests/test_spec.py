@@ -115,7 +115,6 @@ def test_every_kind_reads_its_keys_and_works_out_its_width():
 
 
 @pytest.mark.parametrize("tables, fragment", [
-    (['kind = "rnn"'], "layer 1, key 'kind': the kind 'rnn' is not built yet"),
     (['kind = "pool"'], "layer 1, key 'kind': unknown kind 'pool'"),
     (['width = 3'], "layer 1: missing key 'kind'"),
     ([DENSE8, 'kind = "add"'], "layer 2 (add): missing key 'from'"),

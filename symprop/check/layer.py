@@ -56,9 +56,11 @@ class _Truth:
         config = spec.layer(l)
         shape = shape or spec.shapes[l - 1]
         table = config.to_table() | (changes or {})
+        sequence = getattr(config, "READS_SEQUENCE", False)  # (T, n): steps = T, input = n
         self.network = Spec(name=f"{spec.name}_layer{l}", loss="a*y", reduction="sum",
                             activations=spec.activations, source=spec.source,
-                            input=shape if len(shape) > 1 else shape[0],
+                            input=shape[-1] if sequence else shape if len(shape) > 1
+                            else shape[0], steps=shape[0] if sequence else None,
                             stack=[table] + ([{"kind": "flatten"}] if len(config.shape) > 1
                                              else []))
         self.module = generate(self.network, "vectorized", with_input=True).load()

@@ -26,22 +26,23 @@ from .layernorm import LayerNormConfig
 from .multiply import MultiplyConfig
 from .pooling import AvgPool1dConfig, AvgPool2dConfig, MaxPool1dConfig, MaxPool2dConfig
 from .rmsnorm import RMSNormConfig
+from .rnn import RnnConfig
 
-__all__ = ["KINDS", "LATER_KINDS", "LayerConfig", "parse_stack"]
+__all__ = ["KINDS", "LayerConfig", "parse_stack"]
 
 #: kind name -> its config class.
 KINDS: dict[str, type[LayerConfig]] = {c.kind: c for c in (
     DenseConfig, ActivationConfig, LayerNormConfig, RMSNormConfig, AddConfig, MultiplyConfig,
     ConcatConfig, CustomConfig, Conv1dConfig, Conv2dConfig, MaxPool1dConfig, MaxPool2dConfig,
-    AvgPool1dConfig, AvgPool2dConfig, FlattenConfig, BatchNormConfig)}
-#: Kinds of design.md's table that later issues build.
-LATER_KINDS = ("rnn",)
+    AvgPool1dConfig, AvgPool2dConfig, FlattenConfig, RnnConfig, BatchNormConfig)}
 
 
 def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
-                activations: Mapping[str, str]) -> tuple[LayerConfig, ...]:
+                activations: Mapping[str, str], sequence: bool = False
+                ) -> tuple[LayerConfig, ...]:
     """Every ``[[layer]]`` table of a spec, validated in order (each sees the widths and
-    shapes before it); ``input_width`` is n_0 or the input's shape (C, L) / (C, H, W)."""
+    shapes before it); ``input_width`` is n_0 or the input's shape (C, L) / (C, H, W), or
+    (T, n_0) for a ``sequence`` (``steps = T``: rnn layers read it)."""
     if not isinstance(tables, Sequence) or isinstance(tables, str) or not tables:
         raise SpecError(f"expected one or more [[layer]] tables, got {describe(tables)}",
                         where=f"{source}: key 'layer'",
@@ -52,6 +53,7 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
                         where=f"{source}: key 'layer'")
     shapes = [input_width if isinstance(input_width, tuple) else (input_width,)]
     widths, configs = [math.prod(shapes[0])], []
+    sequences = [sequence]  # does layer l output one vector per time step?
     for index, table in enumerate(tables, start=1):
         ctx = ParseContext(index, len(tables), tuple(widths), source, activations)
         if not isinstance(table, Mapping):
@@ -59,13 +61,11 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
         kind = table.get("kind")
         if kind not in KINDS:
             known = ", ".join(KINDS)
-            if kind in LATER_KINDS:
-                raise ctx.error(f"the kind {kind!r} is not built yet", "kind",
-                                hint=f"This version builds {known}")
             raise ctx.error(f"unknown kind {kind!r}" if kind is not None else "missing key 'kind'",
                             "kind" if kind is not None else None, hint=f"Use one of {known}")
         ctx = ParseContext(index, len(tables), tuple(widths), source, activations, kind,
                            tuple(shapes))
+        check_sequence(ctx, KINDS[kind], sequences[-1])
         if KINDS[kind].READS_FLAT and len(shapes[-1]) > 1:
             below = "the input" if index == 1 else f"layer {index - 1}"
             article = "an" if kind[0] in "aeiou" else "a"
@@ -84,4 +84,27 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
         configs.append(config)
         widths.append(config.width)
         shapes.append(config.shape)
+        sequences.append(getattr(config, "is_sequence", False))
+    if sequence and not any(c.kind == "rnn" for c in configs):
+        raise SpecError("steps makes the input a sequence, but no layer is an rnn",
+                        where=f"{source}: key 'steps'",
+                        hint="Add an rnn layer first, or remove steps for a flat input")
     return tuple(configs)
+
+
+def check_sequence(ctx: ParseContext, kind: type[LayerConfig], below_is_sequence: bool) -> None:
+    """An rnn reads a sequence (the input with steps = T, or an rnn with sequence = true);
+    any other kind but flatten reads no sequence."""
+    below = "the input" if ctx.index == 1 else f"layer {ctx.index - 1}"
+    reads = getattr(kind, "READS_SEQUENCE", False)
+    if reads and not below_is_sequence:
+        raise ctx.error(f"an rnn layer reads a sequence (one vector per time step), but {below} "
+                        "is not one",
+                        hint="Give steps = T at the top of the spec and put the rnn layers "
+                             "first, with sequence = true on an rnn layer another rnn reads")
+    if below_is_sequence and not reads and kind.kind != "flatten":
+        source = "the input (steps = T)" if ctx.index == 1 else \
+            f"layer {ctx.index - 1} (an rnn with sequence = true)"
+        raise ctx.error(f"a {kind.kind} layer cannot read the sequence of {source}",
+                        hint="Put an rnn layer with sequence = false (its last step) or a "
+                             "flatten layer before it")

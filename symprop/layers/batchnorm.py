@@ -34,7 +34,7 @@ from .derived import LetterForms
 from .formula import exact
 from .letters import N, SumJ, SumK, slot
 from .mistakes import normalisation_mistakes
-from .symbolic import GraphContext, SymbolicLayer
+from .symbolic import ArrayOnlyLayer, GraphContext
 
 __all__ = ["BatchNormConfig", "BatchNormLayer", "compact_form", "compact_identity",
            "general_identity", "letter_forms"]
@@ -144,22 +144,10 @@ class BatchNormConfig(LayerConfig):
         return BatchNormLayer(self, ctx)
 
 
-class BatchNormLayer(SymbolicLayer):
+class BatchNormLayer(ArrayOnlyLayer):
     """The layer's nodes and its array code; no chain-rule views (see the module's doc)."""
 
     kind = "batchnorm"
-
-    def __init__(self, config: BatchNormConfig, ctx: GraphContext):
-        super().__init__(config, ctx)
-        self.entries = self.outputs
-        self.adjoints = self.nodes("adj")
-
-    @property
-    def parameters(self):
-        from ..notation import Node
-
-        return [Node(p.kind, self.index, c) for p in self.config.parameters(())
-                for c in range(p.shape[0])]
 
     def array_code(self, code) -> dict:
         """mu and sigma per node (per channel: over the batch and the positions), xhat, the
@@ -201,17 +189,6 @@ class BatchNormLayer(SymbolicLayer):
         back = f"({g} - {mean(g)} - {x} * {mean(f'{g} * {x}')}) / Sigma{l}"
         return {"forward": forward, "backward": backward, "passes": {l - 1: back},
                 "saved": [x, f"Sigma{l}"], "reads": reads}
-
-    def _not_built(self, *args, **kwargs):
-        from ..errors import SpecError
-
-        raise SpecError("derivations through a batchnorm layer are not built yet",
-                        where=f"layer {self.index} (batchnorm)",
-                        hint="Use symprop codegen or verify for its gradients, checked "
-                             "against autodiff")
-
-    sources = local = param_entries = definitions = general_definitions = _not_built
-    general_contribution = readers = _not_built
 
 
 def compact_identity(n: int, eps: float = 1e-5) -> list[sympy.Expr]:

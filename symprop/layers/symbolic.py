@@ -37,7 +37,8 @@ from ..activations import (
 from ..notation import Node, node_symbol
 from ..safe_parse import parse_expression
 
-__all__ = ["GraphContext", "LazyRows", "SymbolicLayer", "WithZ", "activation_function", "node"]
+__all__ = ["ArrayOnlyLayer", "GraphContext", "LazyRows", "SymbolicLayer", "WithZ",
+           "activation_function", "node"]
 
 
 def node(kind: str, layer: int | None, *indices: int) -> sympy.Symbol:
@@ -252,3 +253,31 @@ class WithZ:
         zs = tuple(sympy.Add(*[t.xreplace(mapping) for t in terms]) for terms in self.z_terms)
         z_map = dict(zip(self.z, zs))
         return z_map | {a: d.xreplace(z_map) for a, d in zip(self.outputs, self.a_def)}
+
+
+class ArrayOnlyLayer(SymbolicLayer):
+    """A kind whose chain-rule views are not built yet (batchnorm, rnn): its nodes,
+    parameters and array code (the kind's ``array_code``) only; a derivation that reaches
+    it is refused with exit 2 (the commands refuse such a network before, through
+    :attr:`~symprop.layers.base.LayerConfig.SUPPORTS`)."""
+
+    def __init__(self, config, ctx: GraphContext):
+        super().__init__(config, ctx)
+        self.entries = self.outputs
+        self.adjoints = self.nodes("adj")
+
+    @property
+    def parameters(self) -> list[Node]:
+        return [Node(p.kind, self.index, *map(int, idx)) for p in self.config.parameters(())
+                for idx in np.ndindex(*p.shape)]
+
+    def _not_built(self, *args, **kwargs):
+        from ..errors import SpecError
+
+        raise SpecError(f"derivations through a {self.kind} layer are not built yet",
+                        where=f"layer {self.index} ({self.kind})",
+                        hint="Use symprop codegen or verify for its gradients, checked "
+                             "against autodiff")
+
+    sources = local = param_entries = definitions = general_definitions = _not_built
+    general_contribution = readers = _not_built
