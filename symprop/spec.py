@@ -88,6 +88,11 @@ class Spec:
         set_ = object.__setattr__
         if self.stack is not None:
             return self._init_stack()
+        if self.steps is not None:
+            raise SpecError("steps makes the input a sequence for rnn layers, which a spec of "
+                            "layers = [...] does not have", where=f"{self.source}: key 'steps'",
+                            hint="Write the network as [[layer]] tables with an rnn layer, or "
+                                 "remove steps")
         set_(self, "layers", check_layers(self.layers, self.source))
         n_layers = len(self.layers) - 1
         set_(self, "name", check_name(self.name, self.source))

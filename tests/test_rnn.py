@@ -58,7 +58,7 @@ def _torch_model(torch, spec, params):
         if config.kind != "rnn":
             continue
         l = config.index
-        rnn = torch.nn.RNN(config.n_in, config.width, batch_first=True, bias=config.bias,
+        rnn = torch.nn.RNN(config.n_in, config.units, batch_first=True, bias=config.bias,
                            nonlinearity=config.activation.name).double()
         with torch.no_grad():
             rnn.weight_ih_l0.copy_(torch.tensor(params[f"W{l}"]))
@@ -148,7 +148,7 @@ def test_the_generated_code_loops_over_time_steps_only_and_jax_scans():
     jax_code = generate(spec, target="jax").source
     assert jax_code.count("jax.lax.scan(") == 2 and "for t in" not in jax_code
     torch_code = generate(spec, target="torch").source
-    assert "torch.autograd.Function" in torch_code and "_rnn_backward(" in torch_code
+    assert "torch.autograd.Function" in torch_code and "_rnn_deltas(" in torch_code
 
 
 @st.composite
@@ -202,7 +202,7 @@ def test_bad_rnn_specs_exit_2_naming_the_layer(tmp_path, capsys, text, message):
 
 def test_a_flatten_after_a_sequence_reads_it_flat():
     spec = rnn_spec(((4, "tanh", False, True),))
-    assert spec.shapes[1] == (4, 4) and spec.layers[2] == 16
+    assert spec.shapes[1] == (4, 4) and spec.layers[1] == 16 and spec.layers[2] == 16
     assert Spec.from_dict(spec.to_dict()) == spec and spec.to_dict()["steps"] == 4
 
 
@@ -221,7 +221,7 @@ def _torch_backward(config):
     torch = need("torch")
 
     def backward(params, A, dOut):
-        rnn = torch.nn.RNN(config.n_in, config.width, batch_first=True, bias=config.bias,
+        rnn = torch.nn.RNN(config.n_in, config.units, batch_first=True, bias=config.bias,
                            nonlinearity=config.activation.name).double()
         with torch.no_grad():
             rnn.weight_ih_l0.copy_(torch.tensor(params["W"]))
@@ -300,3 +300,71 @@ def test_nn_rnn_models_import_with_their_steps(tmp_path):
     grads = module.gradients(params, X, Y)
     np.testing.assert_allclose(grads["U1"], model.rnn1.weight_hh_l0.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(grads["W2"], model.rnn2.weight_ih_l0.grad.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["add", "concat"])
+@pytest.mark.parametrize("source, input_, what", [
+    (0, 'input = 3\nsteps = 2\n', "the input (its 'from') is a sequence of shape [2, 3]"),
+    (0, 'input = [1, 2, 3]\n', "the input (its 'from') is a map of shape [1, 2, 3]")])
+def test_a_from_layer_that_is_a_sequence_or_a_map_is_refused(tmp_path, capsys, kind, source,
+                                                             input_, what):
+    """Found by review: add or concat from = 0 read a sequence (or a conv's map) and crashed
+    with exit 3 in the generated code; only the layer below was checked."""
+    first = '[[layer]]\nkind = "rnn"\nwidth = 6\n' if "steps" in input_ else \
+        '[[layer]]\nkind = "flatten"\n'
+    path = tmp_path / "from.toml"
+    path.write_text(f'{input_}loss = "sse"\n{first}[[layer]]\nkind = "{kind}"\n'
+                    f'from = {source}\n')
+    assert main(["codegen", str(path), "-o", str(tmp_path / "out.py")]) == 2
+    err = capsys.readouterr().err
+    assert f"layer 2 ({kind}), key 'from'" in err and what in err, err
+
+
+def test_a_dense_spec_with_steps_is_refused():
+    with pytest.raises(SpecError, match="steps makes the input a sequence for rnn layers"):
+        Spec(layers=[3, 4], steps=2, activation="tanh")
+
+
+@pytest.mark.parametrize("first", [{"kind": "rnn", "width": 3, "sequence": True},
+                                   {"kind": "rnn", "width": 3}])
+def test_generated_modules_pass_ruff_with_an_rnn_or_batchnorm_first(tmp_path, first):
+    """Found by review: dX1 (rnn) and G1 (batchnorm) were assigned and never read when the
+    layer is the first one (no gradient is passed to X)."""
+    import shutil
+    import subprocess
+    import sys
+    exe = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    specs = [Spec(input=3, steps=4, stack=[first, *([{"kind": "flatten"}] if first.get(
+        "sequence") else []), {"kind": "dense", "width": 2}], loss="sse"),
+        Spec(input=3, stack=[{"kind": "batchnorm"}, {"kind": "dense", "width": 2}],
+             loss="sse")]
+    for i, spec in enumerate(specs):
+        for target in TARGETS:
+            path = tmp_path / f"m{i}_{target}.py"
+            generate(spec, target=target).write(path)
+            done = subprocess.run([exe, "check", "--isolated", str(path)], check=False,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("name", ["digits_rnn", "batchnorm"])
+def test_the_torch_target_works_under_torch_func_and_double_backward(tmp_path, name):
+    """Found by review: out= in the rnn's backward broke torch.func.grad, vmap and
+    create_graph; the torch target's layers are autograd.Functions that torch.func runs."""
+    torch = need("torch")
+    spec = Spec.from_toml(EXAMPLES / f"{name}.toml")
+    m = generate(spec, target="torch").load(tmp_path / f"{name}_torch.py")
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(4, *spec.input_shape, generator=g, dtype=torch.float64)
+    Y = torch.softmax(torch.randn(4, spec.layers[-1], generator=g, dtype=torch.float64), 1)
+    p = m.init_params(0, torch.float64)
+    got, want = torch.func.grad(m.loss)(p, X, Y), m.gradients(p, X, Y)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-14)
+    leaves = {k: v.clone().requires_grad_() for k, v in p.items()}
+    first = torch.autograd.grad(m.loss(leaves, X, Y), list(leaves.values()), create_graph=True)
+    assert all(f.requires_grad for f in first)
+    if name == "digits_rnn":  # per-sample gradients (a batchnorm needs the whole batch)
+        per_sample = torch.func.vmap(lambda x, y: torch.func.grad(m.loss)(
+            p, x[None], y[None])["U1"])(X, Y)
+        torch.testing.assert_close(per_sample[1], m.gradients(p, X[1:2], Y[1:2])["U1"])

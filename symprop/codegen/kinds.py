@@ -44,7 +44,7 @@ _TAKEN = re.compile(r"(d?A|Mu|Sigma|R|Xhat|Z|Delta|W|b)\d+")
 #: The module helpers a map kind's lines may call (each target's template defines them).
 MAP_HELPERS = ("_windows", "_add_windows", "_window_max", "_to_window_max", "_spread",
                "_unpool_max", "_conv", "_conv_weight", "_conv_input", "_rnn_forward",
-               "_rnn_backward")
+               "_rnn_deltas")
 
 
 @dataclass

@@ -78,9 +78,11 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
                             f"more than the {MAX_WIDTH} supported",
                             hint="Use fewer channels or a smaller input")
         if index == len(tables) and len(config.shape) > 1:
-            raise ctx.error(f"the last layer meets the loss and must be flat, but it is a map "
+            what = "sequence" if getattr(config, "is_sequence", False) else "map"
+            raise ctx.error(f"the last layer meets the loss and must be flat, but it is a {what} "
                             f"of shape {list(config.shape)}",
                             hint="End with a flatten layer (and a dense layer)")
+        check_second_input(ctx, config, shapes, sequences)
         configs.append(config)
         widths.append(config.width)
         shapes.append(config.shape)
@@ -90,6 +92,23 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
                         where=f"{source}: key 'steps'",
                         hint="Add an rnn layer first, or remove steps for a flat input")
     return tuple(configs)
+
+
+def check_second_input(ctx: ParseContext, config: LayerConfig, shapes: list,
+                       sequences: list) -> None:
+    """The ``from`` layer of add, multiply and concat is flat, as the layer below must be."""
+    m = config.source_layer
+    if m is None:
+        return
+    what = "the input" if m == 0 else f"layer {m}"
+    if sequences[m] or len(shapes[m]) > 1:
+        kind = "sequence" if sequences[m] else "map"
+        article = "an" if config.kind[0] in "aeiou" else "a"
+        raise ctx.error(f"{article} {config.kind} layer reads flat layers, but {what} (its "
+                        f"'from') is "
+                        f"a {kind} of shape {list(shapes[m])}", "from",
+                        hint="Name a flat layer, or put a flatten layer after that one and "
+                             "name the flatten")
 
 
 def check_sequence(ctx: ParseContext, kind: type[LayerConfig], below_is_sequence: bool) -> None:

@@ -124,12 +124,12 @@ class BatchNormConfig(LayerConfig):
         return p.reshape((-1,) + (1,) * (len(self.in_shape) - 1))
 
     def reference(self, ops, params: dict, outputs: dict):
-        """torch's own F.batch_norm in training mode; under JAX the batch's mean and biased
-        variance written out.  The nodes stay flat between layers (C order)."""
+        """torch's own F.batch_norm in training mode; under JAX (and for one value per node,
+        which torch refuses) the batch's mean and biased variance written out.  The nodes stay flat between layers (C order)."""
         a = outputs[self.index - 1]
         a = a.reshape((a.shape[0], *self.in_shape))
         gamma, beta = (params["gamma"], params["beta"]) if self.affine else (None, None)
-        if ops.name == "torch":
+        if ops.name == "torch" and a.shape[0] * math.prod(self.in_shape[1:]) > 1:
             out = ops.xp.nn.functional.batch_norm(a, None, None, gamma, beta, training=True,
                                                   eps=self.eps)
         else:
@@ -179,14 +179,13 @@ class BatchNormLayer(ArrayOnlyLayer):
             forward.append(f"A{l} = {x} * {gamma}{per} + {beta}{per}")
             sums = over
             backward = [f"dgamma{l} = {code.forms.batch_total.format(x=f'{grad} * {x}', axis=sums)}",
-                        f"dbeta{l} = {code.forms.batch_total.format(x=grad, axis=sums)}",
-                        f"G{l} = {grad} * {gamma}{per}  # g = dC/da gamma"]
-            g = f"G{l}"
-            reads = [x, f"Sigma{l}", gamma]
+                        f"dbeta{l} = {code.forms.batch_total.format(x=grad, axis=sums)}"]
+            scale, reads = f"{gamma}{per} * ", [x, f"Sigma{l}", gamma]
         else:
             forward.append(f"A{l} = {x}")
-            backward, g, reads = [], grad, [x, f"Sigma{l}"]
-        back = f"({g} - {mean(g)} - {x} * {mean(f'{g} * {x}')}) / Sigma{l}"
+            backward, scale, reads = [], "", [x, f"Sigma{l}"]
+        # g = dC/da^(l) gamma, and gamma is one number per node (channel): out of the means
+        back = f"{scale}({grad} - {mean(grad)} - {x} * {mean(f'{grad} * {x}')}) / Sigma{l}"
         return {"forward": forward, "backward": backward, "passes": {l - 1: back},
                 "saved": [x, f"Sigma{l}"], "reads": reads}
 

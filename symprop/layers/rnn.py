@@ -52,10 +52,12 @@ class RnnConfig(LayerConfig):
     sequence: bool = False
     steps: int = 1
     n_in: int = 1
+    #: n, the nodes of one step (``width`` counts the layer's nodes: T n with sequence).
+    units: int = 1
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (self.steps, self.width) if self.sequence else (self.width,)
+        return (self.steps, self.units) if self.sequence else (self.units,)
 
     @property
     def is_sequence(self) -> bool:
@@ -88,17 +90,18 @@ class RnnConfig(LayerConfig):
             raise ctx.error("an rnn's activation acts node by node; softmax does not",
                             "activation", hint="Use tanh (the default) or relu")
         steps, n_in = ctx.below_shape
-        return cls(ctx.index, ctx.width(table), activation, ctx.boolean(table, "bias"),
-                   ctx.boolean(table, "sequence"), steps, n_in)
+        units, sequence = ctx.width(table), ctx.boolean(table, "sequence")
+        return cls(ctx.index, units * steps if sequence else units, activation,
+                   ctx.boolean(table, "bias"), sequence, steps, n_in, units)
 
     def parameters(self, widths: tuple[int, ...]) -> tuple[ParamSpec, ...]:
-        n = self.width
+        n = self.units
         out = (ParamSpec("W", "w", "jk", (n, self.n_in), "fan_in", fan_in=n),
                ParamSpec("U", "u", "jk", (n, n), "fan_in", fan_in=n))
         return out + ((ParamSpec("b", "b", "j", (n,), "fan_in", fan_in=n),) if self.bias else ())
 
     def to_table(self) -> dict[str, Any]:
-        return {"kind": self.kind, "width": self.width, "activation": str(self.activation),
+        return {"kind": self.kind, "width": self.units, "activation": str(self.activation),
                 "bias": self.bias, "sequence": self.sequence}
 
     def describe(self) -> str:
@@ -127,7 +130,7 @@ class RnnConfig(LayerConfig):
         return tuple(rows)
 
     def composed_size(self, sizes: Mapping[int, int], spec) -> int:
-        return self.steps * (self.n_in + self.width + 2) * sizes[self.index - 1]
+        return self.steps * (self.n_in + self.units + 2) * sizes[self.index - 1]
 
     def reference(self, ops, params: dict, outputs: dict):
         """The recursion written out with the array library, step by step."""
@@ -161,19 +164,28 @@ class RnnLayer(ArrayOnlyLayer):
 
     def array_code(self, code) -> dict:
         """Every step's z and h from one helper call (a loop over the steps, lax.scan in
-        JAX), backpropagation through time from another; g and g' passed in as functions."""
+        JAX), time-major; every delta_t from another (backpropagation through time), g and
+        g' passed in as functions; then the weights' gradients, sums over t and the batch."""
         c, l = self.config, self.index
         W, U = code.param("W"), code.param("U")
         b = code.param("b") if c.bias else "None"
         forward, prime, _ = code.activation(self.activation, "Z", "A")
-        g = f"lambda Z: {forward or 'Z'}"
-        g_prime = f"lambda Z, A: {prime or '1.0'}"
-        run = code.call("_rnn_forward", f"A{l - 1}", W, U, b, g)
-        lines = [f"Z{l}, H{l} = {run}  # z_t = W x_t + U h_(t-1) + b, h_t = g(z_t)",
-                 f"A{l} = H{l}" + ("" if c.sequence else "[:, -1]  # the last step's h_T")]
-        back = code.call("_rnn_backward", f"dA{l}", f"A{l - 1}", W, U, f"Z{l}", f"H{l}", g_prime)
-        grads = f"dX{l}, dW{l}, dU{l}, {f'db{l}' if c.bias else '_'}"
-        return {"forward": lines, "backward": [f"{grads} = {back}"], "passes": {l - 1: f"dX{l}"},
+        run = code.call("_rnn_forward", f"A{l - 1}", W, U, b, f"lambda Z: {forward or 'Z'}")
+        lines = [f"Z{l}, H{l} = {run}  # (T, batch, n): z_t = W x_t + U h_(t-1) + b, h_t = g(z_t)",
+                 f"A{l} = H{l}.swapaxes(0, 1)" if c.sequence
+                 else f"A{l} = H{l}[-1]  # the last step's h_T"]
+        deltas = code.call("_rnn_deltas", f"dA{l}", U, f"Z{l}", f"H{l}",
+                           f"lambda Z, A: {prime or '1.0'}")
+        delta = f"Delta{l}"
+        back = [f"{delta} = {deltas}  # delta_t = dC/dz_t, (T, batch, n)",
+                (f"dW{l} = {code.einsum('tij,itk->jk', delta, f'A{l - 1}')}"
+                "  # sum over t of delta_t^T x_t"),
+                (f"dU{l} = {code.einsum('tij,tik->jk', f'{delta}[1:]', f'H{l}[:-1]')}"
+                "  # of delta_t^T h_(t-1), h_0 = 0")]
+        if c.bias:
+            back.append(f"db{l} = {code.forms.batch_total.format(x=delta, axis=(0, 1))}")
+        return {"forward": lines, "backward": back,
+                "passes": {l - 1: code.einsum("tij,jk->itk", delta, W)},
                 "saved": [f"Z{l}", f"H{l}"],
                 "reads": sorted({f"A{l - 1}", W, U, f"Z{l}", f"H{l}"})}
 
