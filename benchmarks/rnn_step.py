@@ -135,10 +135,9 @@ def main() -> None:
     generate(spec, target="torch").write(f"{folder}/rnn_torch.py")
     configs = args.only.split(",") if args.only else [
         f"{d}/{b}" for d in ("float32", "float64") for b in (64, 256)]
-    commands = {f"{name} {key}": [sys.executable, __file__, "--worker", name, "--folder",
-                                  folder, "--config", key, "--repeat", str(args.repeat),
-                                  "--seconds", str(args.seconds)]
-                for name in CONTENDERS for key in configs}
+    commands = {f"{name} {key}": harness.worker_command(
+        __file__, name, "--folder", folder, "--config", key, "--repeat", str(args.repeat),
+        "--seconds", str(args.seconds)) for name in CONTENDERS for key in configs}
     print(f"{harness.machine()}; torch {torch.__version__}, numpy {np.__version__}, "
           f"{torch.get_num_threads()} torch threads")
     print(f"one training step of {SPEC.name}, one process per contender and configuration, "

@@ -141,7 +141,8 @@ def _traced_chain(module) -> list[tuple[str, Any]]:
             continue
         if node.op == "output":
             break
-        if not node.users and _sequence_step(node, out) is None and node.op == "call_function":
+        step = _sequence_step(node, out)
+        if not node.users and step is None and node.op == "call_function":
             continue  # a value nothing reads (h_n in out, _ = rnn(x))
         inputs = list(node.all_input_nodes)
         if inputs != [previous]:
@@ -152,8 +153,8 @@ def _traced_chain(module) -> list[tuple[str, Any]]:
                                   "spec's add layer")
         if node.op == "call_module":
             out.append((str(node.target), module.get_submodule(node.target)))
-        elif _sequence_step(node, out) is not None:
-            if _sequence_step(node, out) == "last":
+        elif step is not None:
+            if step == "last":
                 out.append((node.name, LAST_STEP))
         else:
             name = node.target if isinstance(node.target, str) else node.target.__name__

@@ -97,6 +97,12 @@ def _node_edits(ctx: MistakeContext, tree, occurrences: tuple[NodeRef, ...], new
     return Mistake(category, fix, changed, edits)
 
 
+def _zero(ctx: MistakeContext, base: str | None) -> int:
+    """The layer a layer spelling counts from: 0 for a number, L for L-1, a bound letter's
+    value for l+1."""
+    return {None: 0, "L": ctx.meaning.graph.L}.get(base, ctx.scope.bound.get(base, 0))
+
+
 def _wrong_layers(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
     """A node of another layer, written as the formula writes its layer (2, L-1, l+1)."""
     L = ctx.meaning.graph.L
@@ -105,7 +111,7 @@ def _wrong_layers(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
         if ref.layer is None or ref.layer.base not in (None, "L", *ctx.scope.bound):
             continue
         base = ref.layer.base
-        zero = {None: 0, "L": L}.get(base, ctx.scope.bound.get(base, 0))
+        zero = _zero(ctx, base)
         current = zero + ref.layer.offset
         lowest = 0 if ref.kind == "a" else 1
         for layer in sorted(range(lowest, L + 1), key=lambda m: abs(m - current)):
@@ -297,13 +303,11 @@ def _flipped(index: int | str | Shifted, size: int) -> Shifted | str | None:
 def _truth_siblings(ctx: MistakeContext, tree: Expr) -> Iterator[Mistake]:
     """A node written as another of its kind and layer that the true result has, however
     many of its indices differ (w_{1,0,1} for w_{0,0,0}: a copying slip)."""
-    L = ctx.meaning.graph.L
     edits = []
     for ref, where in _targets(tree):
         if ref.layer is not None and ref.layer.base not in (None, "L"):
             continue
-        layer = None if ref.layer is None else {None: 0, "L": L}[ref.layer.base] \
-            + ref.layer.offset
+        layer = None if ref.layer is None else _zero(ctx, ref.layer.base) + ref.layer.offset
         edits += [(where, replace(ref, indices=indices))
                   for kind, other_layer, indices in ctx.truth_nodes
                   if (kind, other_layer) == (ref.kind, layer)

@@ -125,7 +125,8 @@ class BatchNormConfig(LayerConfig):
 
     def reference(self, ops, params: dict, outputs: dict):
         """torch's own F.batch_norm in training mode; under JAX (and for one value per node,
-        which torch refuses) the batch's mean and biased variance written out.  The nodes stay flat between layers (C order)."""
+        which torch refuses) the batch's mean and biased variance written out.  The nodes stay
+        flat between layers (C order)."""
         a = outputs[self.index - 1]
         a = a.reshape((a.shape[0], *self.in_shape))
         gamma, beta = (params["gamma"], params["beta"]) if self.affine else (None, None)
@@ -157,8 +158,8 @@ class BatchNormLayer(ArrayOnlyLayer):
         c, l = self.config, self.index
         axes = c.axes
         below, x = f"A{l - 1}", f"Xhat{l}"
-        shape = "".join(f"[{', '.join([':'] + ['None'] * (len(c.in_shape) - 1))}]")
-        per = shape if len(c.in_shape) > 1 else ""
+        per = f"[:, {', '.join(['None'] * (len(c.in_shape) - 1))}]" if len(c.in_shape) > 1 \
+            else ""  # gamma, beta per channel against (batch, C, ...)
         positions = "".join(f" * {n}" for n in c.in_shape[1:])
 
         over = axes[0] if len(axes) == 1 else axes
@@ -177,9 +178,9 @@ class BatchNormLayer(ArrayOnlyLayer):
         if c.affine:
             gamma, beta = code.param("gamma"), code.param("beta")
             forward.append(f"A{l} = {x} * {gamma}{per} + {beta}{per}")
-            sums = over
-            backward = [f"dgamma{l} = {code.forms.batch_total.format(x=f'{grad} * {x}', axis=sums)}",
-                        f"dbeta{l} = {code.forms.batch_total.format(x=grad, axis=sums)}"]
+            total = code.forms.batch_total
+            backward = [f"dgamma{l} = {total.format(x=f'{grad} * {x}', axis=over)}",
+                        f"dbeta{l} = {total.format(x=grad, axis=over)}"]
             scale, reads = f"{gamma}{per} * ", [x, f"Sigma{l}", gamma]
         else:
             forward.append(f"A{l} = {x}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sympy
 
 from .base import TwoInputConfig
-from .symbolic import GraphContext, SymbolicLayer, general, node
+from .symbolic import GraphContext, SymbolicLayer, general
 
 __all__ = ["ConcatConfig", "ConcatLayer"]
 
@@ -38,7 +38,7 @@ class ConcatLayer(SymbolicLayer):
     def __init__(self, config: ConcatConfig, ctx: GraphContext):
         super().__init__(config, ctx)
         self.entries = self.outputs
-        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+        self.adjoints = self.nodes("adj")
         self.copied = (*self.sources_of[self.index - 1], *self.sources_of[config.source])
 
     @property

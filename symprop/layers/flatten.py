@@ -16,7 +16,7 @@ import sympy
 
 from .base import LayerConfig, ParseContext
 from .maps import MAP_LETTERS, flat_index_text
-from .symbolic import GraphContext, SymbolicLayer, general, node
+from .symbolic import GraphContext, SymbolicLayer, general
 
 __all__ = ["FlattenConfig", "FlattenLayer"]
 
@@ -70,7 +70,7 @@ class FlattenLayer(SymbolicLayer):
         self.below = tuple(self.sources_of[self.index - 1])
         self.shape_below = ctx.spec.shapes[self.index - 1]
         self.entries = self.outputs
-        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+        self.adjoints = self.nodes("adj")
 
     def sources(self, i: int):
         return (self.below[i],)

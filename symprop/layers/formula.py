@@ -27,7 +27,7 @@ from ..activations import absorb_sign
 from ..notation import Node
 from .derived import LetterForms
 from .letters import LETTERS, N, SumK, concrete, distinct_sums, rename, slot, slot_of
-from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, general, node
+from .symbolic import SUM_LETTERS, GraphContext, SymbolicLayer, general, node, parameter_nodes
 
 __all__ = ["FormulaLayer", "exact"]
 
@@ -49,7 +49,7 @@ class FormulaLayer(SymbolicLayer):
         self.output_form = output
         self.named_forms = dict(named or {})
         self.entries = self.outputs
-        self.adjoints = tuple(node("adj", self.index, j) for j in range(self.width))
+        self.adjoints = self.nodes("adj")
         self.n_in = len(self.sources_of[self.index - 1])
         self.param_specs = {p.kind: p for p in config.parameters(ctx.spec.layers)}
         self.roles = {"in": self.index - 1}
@@ -84,13 +84,7 @@ class FormulaLayer(SymbolicLayer):
 
     @property
     def parameters(self) -> list[Node]:
-        out = []
-        for p in self.param_specs.values():
-            grid = [()]
-            for size in p.shape:
-                grid = [(*g, i) for g in grid for i in range(size)]
-            out += [Node(p.kind, self.index, *g) for g in grid]
-        return out
+        return parameter_nodes(self.index, self.param_specs.values())
 
     # ------------------------------------------------------ derived, letters
     @functools.cached_property

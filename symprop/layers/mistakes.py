@@ -160,6 +160,7 @@ def normalisation_mistakes(eps: float, axis: int | tuple[int, ...], affine: bool
             BackwardMistake("the unbiased variance (divided by n - 1) where the biased one "
                             "(divided by n) belongs", made(ddof=1))]
     if affine:
-        rows.append(BackwardMistake("dgamma without xhat: dgamma_j = sum of dOut_j xhat_j, "
-                                    "not of dOut_j", lambda pt: {"gamma": pt.dOut.sum(_param_axes(pt.dOut))}))
+        rows.append(BackwardMistake(
+            "dgamma without xhat: dgamma_j = sum of dOut_j xhat_j, not of dOut_j",
+            lambda pt: {"gamma": pt.dOut.sum(_param_axes(pt.dOut))}))
     return tuple(rows)

@@ -38,7 +38,7 @@ from ..notation import Node, node_symbol
 from ..safe_parse import parse_expression
 
 __all__ = ["ArrayOnlyLayer", "GraphContext", "LazyRows", "SymbolicLayer", "WithZ",
-           "activation_function", "node"]
+           "activation_function", "node", "parameter_nodes"]
 
 
 def node(kind: str, layer: int | None, *indices: int) -> sympy.Symbol:
@@ -56,6 +56,12 @@ def general(kind: str, layer: int | None, *letters: str) -> sympy.Symbol:
     if kind == "a" and layer == 0:
         return node_symbol(Node("x", None, *letters))
     return node_symbol(Node(kind, layer, *letters) if letters else Node(kind, layer, None))
+
+
+def parameter_nodes(layer: int, specs) -> list[Node]:
+    """Every entry of each parameter array of ``specs`` (ParamSpecs) as a node, array by
+    array, row-major."""
+    return [Node(p.kind, layer, *map(int, idx)) for p in specs for idx in np.ndindex(*p.shape)]
 
 
 class LazyRows(Sequence):
@@ -268,8 +274,7 @@ class ArrayOnlyLayer(SymbolicLayer):
 
     @property
     def parameters(self) -> list[Node]:
-        return [Node(p.kind, self.index, *map(int, idx)) for p in self.config.parameters(())
-                for idx in np.ndindex(*p.shape)]
+        return parameter_nodes(self.index, self.config.parameters(()))
 
     def _not_built(self, *args, **kwargs):
         from ..errors import SpecError
