@@ -18,6 +18,7 @@ from .documents import FORMATS, derivation_document, render_derivation
 from .errors import InputError, SympropError
 from .interrupts import remember_interrupts, stop_if_interrupted
 from .io import write_atomic
+from .letters_derivation import letter_derivation, letter_document
 from .notation import layer_spelling
 from .printing.text import text
 from .report import REPORT_SUFFIXES, write_report
@@ -172,6 +173,9 @@ def _proof_line(derivation, force: bool = False, what: str = "", decisive: bool 
 
 def _derive(args) -> int:
     spec = Spec.from_toml(args.spec)
+    letters = letter_derivation(spec, args.wrt)  # None: every layer derives per sample
+    if letters is not None:
+        return _derive_letters(args, letters)
     engine = backprop(spec)
     derivation = engine.derive(args.wrt)
     point = read_point(args.at, engine) if args.at else None
@@ -191,6 +195,22 @@ def _derive(args) -> int:
         print(line, end="", file=sys.stderr)
     _emit(text, args.output)
     return 0 if ok else 1
+
+
+def _derive_letters(args, derivation) -> int:
+    """A derivation over the batch (a batchnorm's), in letters; proven before it prints."""
+    if args.at:
+        raise InputError("--at does not work out a derivation over a batch with numbers yet",
+                         where=args.at, hint="Leave out --at: the derivation is in letters "
+                         "for every batch size, and proven before it is printed.")
+    text, proven = letter_document(derivation, args.format, args.standalone)
+    line = f"Proof: PROVEN equal to {'; and '.join(proven)}.\n"
+    if args.format == "text":
+        text += "\n" + line
+    else:
+        print(line, end="", file=sys.stderr)
+    _emit(text, args.output)
+    return 0
 
 
 def _demo(args) -> int:

@@ -24,12 +24,13 @@ from .equations import backprop_equations, layer_equations
 from .errors import InputError
 from .graph import C0
 from .io import write_atomic
+from .letters_derivation import Autodiff, prove
 from .matrix import MatrixForm, matrix_form
 from .notation import LATEX_NAMES, Node
 from .printing.context import derivation_context
 from .printing.latex import SeedLatexPrinter
 from .progress import progress
-from .self_check import ensure
+from .self_check import autodiff_backend, ensure
 from .spec import Spec
 from .templating import render
 from .worked import WorkedPoint, hold_against_module, read_point
@@ -112,18 +113,19 @@ class Report:
 
     spec: Spec
     context: dict = field(repr=False)
-    matrix: MatrixForm = field(repr=False)
+    matrix: MatrixForm | None = field(repr=False)
+    template: str = "documents/report.j2"
 
     def render(self, format: str = "latex") -> str:
         fmt = FORMATS[format]
-        body = render("documents/report.j2", dialect=fmt.dialect, r=self.context)
+        body = render(self.template, dialect=fmt.dialect, r=self.context)
         return wrap(body, fmt, f"Backpropagation in the network {self.spec.name}")
 
     def _repr_markdown_(self) -> str:
         return self.render("markdown")
 
     def _repr_html_(self) -> str:
-        return render("documents/report.j2", dialect="html", r=self.context)
+        return render(self.template, dialect="html", r=self.context)
 
 
 def build_report(spec: Spec, layers: str = "relative", force: bool = False,
@@ -134,6 +136,8 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False,
 
     A report of hundreds of pages is refused before any work unless ``force``.
     """
+    if any(hasattr(c, "letter_derivation") for c in spec.stack):  # samples not independent
+        return letters_report(spec, force, at)
     spec.require("report", "symprop report")
     report_estimate(spec).check(force)
     matrix_check_estimate(spec).check(force)
@@ -168,6 +172,33 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False,
         "interactive": None,
     }
     return Report(spec, context, form)
+
+
+def letters_report(spec, force: bool = False, at=None):
+    """The report of a network with a layer that derives over the batch: the network, its
+    diagram, and each such layer's proven derivations in letters and batch form."""
+    if at is not None:
+        raise InputError("--at does not work out a report over a batch with numbers yet",
+                         where=str(at), hint="Leave out --at.")
+    sections = []
+    for config in spec.stack:
+        if hasattr(config, "letter_derivation"):
+            truth = Autodiff(autodiff_backend())
+            done = [config.letter_derivation(node, spec, truth)
+                    for node in config.letter_targets()]
+            done.append(config.letter_matrix_form(spec, truth))
+            for d in done:
+                prove(d)
+            sections.append({"layer": config.index, "kind": config.kind,
+                             "derivations": [d.context("latex") for d in done]})
+    context = {"spec": {"name": spec.name, "loss": spec.loss, "reduction": spec.reduction,
+                        "parameters": spec.n_parameters},
+               "layers": [{"layer": c.index, "describe": c.describe(),
+                           "shape": "x".join(map(str, shape))}
+                          for c, shape in zip(spec.stack, spec.shapes[1:])],
+               "input": "x".join(map(str, spec.shapes[0])),
+               "diagram": diagram_drawings(spec), "sections": sections}
+    return Report(spec, context, None, "documents/letters_report.j2")
 
 
 def _small(graph) -> bool:

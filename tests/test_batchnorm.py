@@ -229,8 +229,6 @@ def test_batchnorm1d_and_2d_import_in_training_mode():
 
 # ------------------------------------------------------------------ not yet
 @pytest.mark.parametrize("args", [
-    ["derive", "SPEC", "--wrt", "w_{11}^{(1)}"],
-    ["report", "SPEC", "-o", "OUT.tex"],
     ["check", "SPEC", "--formula", "x_1", "--wrt", "w_{11}^{(1)}"],
     ["codegen", "SPEC", "-o", "OUT.py", "--style", "scalar"]])
 def test_the_derivations_over_a_batch_refuse_with_exit_2(tmp_path, capsys, args):

@@ -76,14 +76,22 @@ class LetterForms:
     @functools.cached_property
     def jacobians(self) -> dict[str, sympy.Expr]:
         memo: dict = {}
-        out = {}
-        for role in self.roles:
-            direct = total_derivative(self.output, slot(role, letters="j"), self.named, memo)
-            summed = total_derivative(self.output, slot(role, letters="k"), self.named, memo)
-            jacobian = (sympy.KroneckerDelta(_J, _M) * self.rewrite(direct)
-                        + rename(self.rewrite(summed), "k", "m"))
-            out[role] = sympy.factor_terms(jacobian)
-        return out
+        return {role: self.jacobian_of(self.output, role, memo) for role in self.roles}
+
+    def jacobian_of(self, form: sympy.Expr, role: str = "in", memo: dict | None = None
+                    ) -> sympy.Expr:
+        """d form_j / d role_m of a form of node j (the output, or a named quantity such as
+        xhat_j): its own input's path times KroneckerDelta(j, m), plus every other path."""
+        direct = total_derivative(form, slot(role, letters="j"), self.named, memo)
+        summed = total_derivative(form, slot(role, letters="k"), self.named, memo)
+        return sympy.factor_terms(sympy.KroneckerDelta(_J, _M) * self.rewrite(direct)
+                                  + rename(self.rewrite(summed), "k", "m"))
+
+    def shared_derivative(self, name: str, role: str = "in") -> sympy.Expr:
+        """d q / d role_k of a named quantity q of the whole layer (mu, sigma), in letters."""
+        q = slot("named", name)
+        return self.rewrite(total_derivative(self.named[q], slot(role, letters="k"),
+                                             self.named))
 
     @functools.cached_property
     def param_derivatives(self) -> dict[str, sympy.Expr]:

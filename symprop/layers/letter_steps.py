@@ -1,0 +1,165 @@
+"""A derivation in letters as data: its steps (words and SymPy equations), how its symbols
+print (:class:`Names`, and the SymPy printer subclasses that use them) and the proofs it is
+held against.  A kind whose samples are not independent (batchnorm) builds one of these for
+:mod:`symprop.letters_derivation`, which proves and prints it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+__all__ = ["Differs", "LetterDerivation", "Names", "Step"]
+
+
+class Differs(RuntimeError):
+    """A derivation's result differs from what it is held against."""
+
+
+class Names:
+    """The printed forms of a derivation's symbols: ``symbol(latex, text)`` for one quantity,
+    ``indexed(latex, text)`` for one with a sample index (``@`` in both forms is where the
+    index goes), e.g. ``indexed(r"\\hat{x}_{@,1}^{(2)}", "xhat_{@,1}^(2)")``."""
+
+    def __init__(self):
+        self.latex: dict[sympy.Basic, str] = {}
+        self.text: dict[sympy.Basic, str] = {}
+
+    def symbol(self, latex: str, text: str, **assumptions) -> sympy.Symbol:
+        s = sympy.Symbol(text, real=True, **assumptions)
+        self.latex[s], self.text[s] = latex, text
+        return s
+
+    def indexed(self, latex: str, text: str) -> sympy.IndexedBase:
+        base = sympy.IndexedBase(text, real=True)
+        self.latex[base.label], self.text[base.label] = latex, text
+        return base
+
+
+class _BuiltOrder:
+    """Terms and factors that SymPy sorted print in the usual order (n - 1, a - mu); an
+    expression built unevaluated (the compact form in the issue's order) prints as built."""
+
+    def _as_built(self, expr, print_):
+        usual = self._settings.setdefault("usual_order", self._settings["order"])
+        built = type(expr)(*expr.args).args != expr.args
+        order, self._settings["order"] = self._settings["order"], "none" if built else usual
+        try:
+            return print_(expr)
+        finally:
+            self._settings["order"] = order
+
+    def _print_Add(self, expr, order=None):
+        return self._as_built(expr, super()._print_Add)
+
+    def _print_Mul(self, expr):
+        return self._as_built(expr, super()._print_Mul)
+
+
+class _LetterLatex(_BuiltOrder, LatexPrinter):
+    def __init__(self, names: Names):
+        super().__init__()
+        self.names = names
+
+    def _print_Symbol(self, expr, style="plain"):
+        return self.names.latex.get(expr) or super()._print_Symbol(expr, style)
+
+    def _print_Indexed(self, expr):
+        form = self.names.latex[expr.base.label]
+        return form.replace("@", ",".join(self._print(i) for i in expr.indices))
+
+    def _print_KroneckerDelta(self, expr, exp=None):
+        return rf"\delta_{{{self._print(expr.args[0])}{self._print(expr.args[1])}}}"
+
+
+class _LetterText(_BuiltOrder, StrPrinter):
+    printmethod = "_letter_str"  # not Indexed's own _sympystr
+
+    def __init__(self, names: Names):
+        super().__init__()
+        self.names = names
+
+    def _print_Symbol(self, expr):
+        return self.names.text.get(expr, expr.name)
+
+    def _print_Indexed(self, expr):
+        return self.names.text[expr.base.label].replace(
+            "@", ",".join(self._print(i) for i in expr.indices))
+
+    def _print_Sum(self, expr):
+        body = self._print(expr.function)
+        bounds = "".join(f"sum_({v}={self._print(lo)}..{self._print(hi)}) "
+                         for v, lo, hi in expr.limits)
+        return f"{bounds}({body})" if expr.function.is_Add else f"{bounds}{body}"
+
+    def _print_KroneckerDelta(self, expr):
+        return f"delta_{self._print(expr.args[0])}{self._print(expr.args[1])}"
+
+    def _print_HadamardProduct(self, expr):
+        return " o ".join(self.parenthesize(a, 60) for a in expr.args)
+
+    def _print_Transpose(self, expr):
+        return f"{self._print(expr.arg)}^T"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: ``words`` (prose, where ``{name}`` prints ``refs[name]``: inline LaTeX in
+    a document, text in text) and equations, each a chain of equal forms
+    ``(lhs, rhs1, rhs2, ...)``."""
+
+    words: str
+    equations: tuple[tuple[sympy.Expr, ...], ...] = ()
+    refs: dict = field(default_factory=dict)
+
+
+@dataclass
+class LetterDerivation:
+    """The derivation of one quantity in letters: ``lhs`` = ``result``, reached by ``steps``.
+
+    ``proofs`` are (what the result is held against, a check of a result returning True
+    when they agree); :meth:`prove` runs every one on ``result`` and raises
+    :class:`SelfCheckFailed` (exit 3) on a difference, so a derivation that differs is never
+    printed."""
+
+    #: words, with ``{name}`` printing ``refs[name]`` as in a :class:`Step`
+    title: str
+    lhs: sympy.Expr
+    result: sympy.Expr
+    steps: list[Step]
+    names: Names
+    proofs: list[tuple[str, Callable[[sympy.Expr], bool]]] = field(default_factory=list)
+    refs: dict = field(default_factory=dict)
+
+    def latex(self, expr: sympy.Expr) -> str:
+        return _LetterLatex(self.names).doprint(expr)
+
+    def text(self, expr: sympy.Expr) -> str:
+        return _LetterText(self.names).doprint(expr)
+
+    def prove(self) -> list[str]:
+        """Run every proof; the list of what the derivation was held against, or
+        :class:`Differs` naming the first that disagrees."""
+        for what, check in self.proofs:
+            if not check(self.result):
+                raise Differs(f"the derivation of {self.text(self.lhs)} differs from {what}")
+        return [what for what, _ in self.proofs]
+
+    def context(self, fmt: str) -> dict:
+        """The steps printed for a template: LaTeX (``fmt == "latex"``) or text."""
+        show = self.latex if fmt == "latex" else self.text
+        inline = (lambda e: f"${self.latex(e)}$") if fmt == "latex" else self.text
+        def words(text: str, refs: dict) -> str:
+            return text.format(**{k: inline(v) for k, v in refs.items()})
+
+        return {"title": words(self.title, self.refs), "lhs": show(self.lhs),
+                "result": show(self.result),
+                "steps": [{"words": words(s.words, s.refs),
+                           "equations": [" = ".join(show(e) for e in chain)
+                                         for chain in s.equations]}
+                          for s in self.steps]}
+
+

@@ -1,0 +1,86 @@
+"""Derivations in letters over a whole batch (or a sequence): what seed 000's per-sample
+chain rule cannot say.
+
+A batchnorm makes node j of sample i read every sample of the batch, so its gradient is no
+per-sample chain of C_0: it is derived once for any batch size n, in letters (sample indices
+i and m, sums over the batch), from the formulas SymPy differentiates in
+:mod:`symprop.layers.derived`.  A kind that derives its quantities this way offers
+``letter_derivation(node, spec)`` on its config (dispatch by what a layer can do, not by its
+kind's name); this module holds what every such derivation shares:
+
+* the steps as data (:mod:`symprop.layers.letter_steps`): words, equations of SymPy
+  expressions, how each symbol prints, and the proofs of each derivation;
+* :func:`prove`: every proof of a derivation, a difference being exit 3;
+* :func:`letter_derivation`: the derivation of a name, or None when no layer offers one;
+* :func:`letter_document`: the derivation as LaTeX, Markdown, HTML or text, after its proofs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import NameLookupError
+from .layers.letter_steps import Differs, LetterDerivation
+from .self_check import SelfCheckFailed, autodiff_backend
+from .templating import render
+
+__all__ = ["Autodiff", "letter_derivation", "letter_document", "prove"]
+
+
+@dataclass(frozen=True)
+class Autodiff:
+    """What a layer's proofs differentiate with: JAX or PyTorch (``name``), or None for
+    high-precision differences; :meth:`ops` gives the reference's array functions."""
+
+    name: str | None
+
+    def ops(self, spec):
+        from .reference import _Ops, load_backend
+
+        return _Ops(self.name, spec), load_backend(self.name)
+
+
+def prove(derivation: LetterDerivation) -> list[str]:
+    """What ``derivation`` was held against; a difference is :class:`SelfCheckFailed`
+    (exit 3): a derivation that differs is never printed."""
+    try:
+        return derivation.prove()
+    except Differs as error:
+        raise SelfCheckFailed(f"{error}: this is a bug in symprop; please report it with the "
+                              "spec") from None
+
+
+def letter_derivation(spec, name: str) -> LetterDerivation | None:
+    """The letter derivation of ``name`` from the first layer that offers one for it, None
+    when the network needs none (every layer derives per sample) or no layer offers it."""
+    offering = [c for c in spec.stack if hasattr(c, "letter_derivation")]
+    if not offering:
+        return None
+    from .graph import build_graph
+
+    node = build_graph(spec).resolve(name)
+    for config in offering:
+        derivation = config.letter_derivation(node, spec, Autodiff(autodiff_backend()))
+        if derivation is not None:
+            return derivation
+    names = ", ".join(c.letter_names(spec) for c in offering)
+    raise NameLookupError(
+        f"{name} is not derived step by step in this network: with a {offering[0].kind} "
+        f"layer (layer {offering[0].index}) its samples are no longer independent",
+        hint=f"Derive {names} (over the batch), or use symprop codegen SPEC -o FILE.py "
+             "(or symprop verify SPEC) for every gradient: the generated code is checked "
+             "against autodiff.")
+
+
+def letter_document(derivation: LetterDerivation, format: str = "latex",
+                    standalone: bool = False) -> tuple[str, list[str]]:
+    """The proven derivation as a document, and what it was held against."""
+    from .documents import FORMATS, wrap
+
+    proven = prove(derivation)
+    fmt = FORMATS[format]
+    if fmt.dialect is None:
+        return render("letters.txt.j2", d=derivation.context("text")), proven
+    body = render("documents/letters_page.j2", dialect=fmt.dialect,
+                  d=derivation.context("latex"))
+    return (wrap(body, fmt, derivation.title) if standalone else body), proven
