@@ -24,6 +24,7 @@ import numpy as np
 import sympy
 
 from .errors import NameLookupError
+from .layers import with_article
 from .layers.symbolic import GraphContext, LazyRows, SymbolicLayer, node
 from .losses import A_OUT, LOSSES, Y_OUT
 from .notation import KINDS, Node, node_of, parse_node_name
@@ -203,7 +204,7 @@ class SymbolicGraph:
         if node_.symbol not in self._symbols_of(node_.layer):
             what = layer.kind
             raise NameLookupError(f"{name!s} is not a node or parameter of layer "
-                                  f"{node_.layer}, a {what} layer",
+                                  f"{node_.layer}, {with_article(what)} layer",
                                   hint=self._has_hint(node_.layer))
         return node_
 
@@ -231,12 +232,13 @@ class SymbolicGraph:
         if len(shape) > 1:  # a map: its shape, and each parameter array's
             arrays = [f"{p.kind} of shape {list(p.shape)}" for l, p in self.spec.parameters()
                       if l == layer]
-            return (f"Layer {layer} is a {lay.kind} layer of shape {list(shape)} with "
+            return (f"Layer {layer} is {with_article(lay.kind)} layer of shape {list(shape)} with "
                     + (", ".join(arrays) if arrays else "no parameters")
                     + "; indices run from 0 along each axis.")
         params = sorted({p.kind for p in lay.parameters})
         names = ", ".join(params) if params else "no parameters"
-        return f"Layer {layer} is a {lay.kind} layer of {lay.width} node(s) with {names}."
+        return (f"Layer {layer} is {with_article(lay.kind)} layer of {lay.width} node(s) with "
+                f"{names}.")
 
     def definition(self, symbol: sympy.Symbol) -> sympy.Expr | None:
         """Right-hand side of a layered definition (z, a, a named quantity), or None for

@@ -63,13 +63,13 @@ def letter_derivation(spec, name: str) -> LetterDerivation | None:
         derivation = config.letter_derivation(node, spec, Autodiff(autodiff_backend()))
         if derivation is not None:
             return derivation
-    names = ", ".join(c.letter_names(spec) for c in offering)
+    names = "; ".join(c.letter_names(spec) for c in offering)
+    first = offering[0]
     raise NameLookupError(
-        f"{name} is not derived step by step in this network: with a {offering[0].kind} "
-        f"layer (layer {offering[0].index}) its samples are no longer independent",
-        hint=f"Derive {names} (over the batch), or use symprop codegen SPEC -o FILE.py "
-             "(or symprop verify SPEC) for every gradient: the generated code is checked "
-             "against autodiff.")
+        f"{name} is not derived step by step in this network: with a {first.kind} layer "
+        f"(layer {first.index}) the derivations cover that layer's own quantities",
+        hint=f"Derive {names}, or use symprop codegen SPEC -o FILE.py (or symprop verify "
+             "SPEC) for every gradient: the generated code is checked against autodiff.")
 
 
 def letter_document(derivation: LetterDerivation, format: str = "latex",

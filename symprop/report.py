@@ -189,8 +189,12 @@ def letters_report(spec, force: bool = False, at=None):
             done.append(config.letter_matrix_form(spec, truth))
             for d in done:
                 prove(d)
-            sections.append({"layer": config.index, "kind": config.kind,
-                             "derivations": [d.context("latex") for d in done]})
+            view = config.unrolled_view() if hasattr(config, "unrolled_view") else None
+            sections.append({
+                "layer": config.index, "kind": config.kind, "why": config.LETTER_REASON,
+                "derivations": [d.context("latex") for d in done],
+                "drawing": view and {"tikz": render("documents/unrolled.tikz.j2", view=view),
+                                     "svg": render("documents/unrolled.svg.j2", view=view)}})
     context = {"spec": {"name": spec.name, "loss": spec.loss, "reduction": spec.reduction,
                         "parameters": spec.n_parameters},
                "layers": [{"layer": c.index, "describe": c.describe(),

@@ -100,7 +100,8 @@ def test_derive_prints_the_proven_derivation(capsys):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--wrt", "w_{12}^{(1)}"], "Derive gamma_j^(2), beta_j^(2) and a_j^(1) (over the batch)"),
+    (["--wrt", "w_{12}^{(1)}"],
+     "Derive gamma_j^(2), beta_j^(2) and a_j^(1), or use symprop codegen"),
     (["--wrt", "gamma_1^(2)", "--at", "v.toml"], "--at does not work out a derivation"),
     (["--wrt", "gamma_7^(2)"], "gamma_7^(2)")])
 def test_names_it_does_not_derive_exit_2(capsys, args, words):
@@ -121,7 +122,7 @@ def test_the_report_and_a_standalone_derivation_compile(tmp_path):
     out = tmp_path / "bn.md"
     assert main(["report", EXAMPLE, "-o", str(out)]) == 0
     md = out.read_text()
-    for heading in ["# Layer 2 (batchnorm) over the batch",
+    for heading in ["# Layer 2 (batchnorm)\n\nLayer 2 normalises over the batch, so",
                     r"## The gradient of $\gamma_{0}^{(2)}$ over a batch",
                     r"## The gradient of a batchnorm's input $a_{i,0}^{(1)}$",
                     "## Batch normalisation in layer 2: the batch form"]:

@@ -206,11 +206,15 @@ def test_a_flatten_after_a_sequence_reads_it_flat():
     assert Spec.from_dict(spec.to_dict()) == spec and spec.to_dict()["steps"] == 4
 
 
-def test_derivations_through_an_rnn_refuse_with_exit_2(tmp_path, capsys):
+def test_names_other_than_an_rnn_s_weights_refuse_with_exit_2(tmp_path, capsys):
     path = tmp_path / "rnn.toml"
     path.write_text('input = 3\nsteps = 4\nloss = "sse"\n[[layer]]\nkind = "rnn"\nwidth = 2\n')
-    assert main(["derive", str(path), "--wrt", "w_{11}^{(1)}"]) == 2
-    assert "does not handle rnn layers yet" in capsys.readouterr().err
+    assert main(["derive", str(path), "--wrt", "w_{11}^{(1)}"]) == 0  # derived through time
+    capsys.readouterr()
+    assert main(["derive", str(path), "--wrt", "x_{1,1}"]) == 2
+    err = capsys.readouterr().err
+    assert "x_{1,1} is not derived step by step in this network" in err
+    assert "Derive u_jk^(1), w_jk^(1), or use symprop codegen" in err  # no bias: no b_j
     with pytest.raises(SpecError):
         Spec(input=[2, 3], steps=4, stack=[{"kind": "rnn", "width": 2}], loss="sse")
 

@@ -68,7 +68,8 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
         check_sequence(ctx, KINDS[kind], sequences[-1])
         if KINDS[kind].READS_FLAT and len(shapes[-1]) > 1:
             below = "the input" if index == 1 else f"layer {index - 1}"
-            raise ctx.error(f"{_a(kind)} layer reads a flat layer, but {below} is a map of shape "
+            raise ctx.error(f"{with_article(kind)} layer reads a flat layer, but {below} is a map "
+                            "of shape "
                             f"{list(shapes[-1])} (channels, positions)",
                             hint="Put a flatten layer before it: [[layer]] kind = \"flatten\"")
         config = KINDS[kind].parse(table, ctx)
@@ -93,9 +94,9 @@ def parse_stack(tables: Any, input_width: int | tuple[int, ...], source: str,
     return tuple(configs)
 
 
-def _a(kind: str) -> str:
-    """The kind with its article: "a dense", "an add"."""
-    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+def with_article(kind: str) -> str:
+    """The kind with its article: "a dense", "an add", "an rnn" (said "ar-en-en")."""
+    return f"{'an' if kind[0] in 'aeiou' or kind.startswith(('rnn', 'rms')) else 'a'} {kind}"
 
 
 def check_second_input(ctx: ParseContext, config: LayerConfig, shapes: list,
@@ -107,7 +108,8 @@ def check_second_input(ctx: ParseContext, config: LayerConfig, shapes: list,
     what = "the input" if m == 0 else f"layer {m}"
     if sequences[m] or len(shapes[m]) > 1:
         kind = "sequence" if sequences[m] else "map"
-        raise ctx.error(f"{_a(config.kind)} layer reads flat layers, but {what} (its 'from') "
+        raise ctx.error(f"{with_article(config.kind)} layer reads flat layers, but {what} "
+                        "(its 'from') "
                         f"is a {kind} of shape {list(shapes[m])}", "from",
                         hint="Name a flat layer, or put a flatten layer after that one and "
                              "name the flatten")
@@ -126,6 +128,6 @@ def check_sequence(ctx: ParseContext, kind: type[LayerConfig], below_is_sequence
     if below_is_sequence and not reads and kind.kind != "flatten":
         source = "the input (steps = T)" if ctx.index == 1 else \
             f"layer {ctx.index - 1} (an rnn with sequence = true)"
-        raise ctx.error(f"{_a(kind.kind)} layer cannot read the sequence of {source}",
+        raise ctx.error(f"{with_article(kind.kind)} layer cannot read the sequence of {source}",
                         hint="Put an rnn layer with sequence = false (its last step) or a "
                              "flatten layer before it")

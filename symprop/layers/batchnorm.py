@@ -7,11 +7,12 @@ Parameters gamma{l} and beta{l} of shape (n,), or (C,) after a conv, starting at
 (``affine = false``: none).
 
 Unlike every other kind, node j of sample i depends on every sample of the batch (through
-mu_j and sigma_j), so the loss is no sum of independent per-sample losses C_0.  This
-version builds the layer's array code (all three targets), its reference forward, its
-backward's usual mistakes (``check --layer``) and its torch import; the chain-rule
-derivations of a batch (``derive``, ``report``, ``check --formula``) refuse a network with
-it (:attr:`SUPPORTS`).  The array code's backward is the compact form
+mu_j and sigma_j), so the loss is no sum of independent per-sample losses C_0.  The layer's
+array code (all three targets), its reference forward, its backward's usual mistakes
+(``check --layer``) and its torch import are here; its own quantities' derivations over the
+batch are :mod:`.batchnorm_steps` (letters :mod:`.batchnorm_letters`, proofs
+:mod:`.batchnorm_proofs`).  The per-sample chain of the other layers refuses a network with it
+(:attr:`SUPPORTS`).  The array code's backward is the compact form
 
     dC/da_{i,j}^(l-1) = (g_{i,j} - mean_m g_{m,j} - xhat_{i,j} mean_m g_{m,j} xhat_{m,j}) / sigma_j,
 
@@ -118,6 +119,13 @@ class BatchNormConfig(LayerConfig):
         from .batchnorm_steps import batchnorm_derivation
 
         return batchnorm_derivation(self, node, spec, autodiff)
+
+    #: Why the report derives this layer in letters (after "Layer l ").
+    LETTER_REASON: ClassVar[str] = (
+        "normalises over the batch, so a sample's loss depends on every sample of the batch: "
+        "the loss $C$ of the whole batch is no sum of independent per-sample losses, and the "
+        "layer's derivations run over a batch of $n$ samples, with the sample's index in "
+        "every name.")
 
     def letter_targets(self) -> list:
         """The nodes a report derives over the batch: gamma_0, beta_0 and the input node 0."""

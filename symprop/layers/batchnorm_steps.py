@@ -20,7 +20,7 @@ import sympy
 
 from .batchnorm_letters import compact_form, letter_forms
 from .batchnorm_proofs import layer_proofs, matrix_proof
-from .letter_steps import LetterDerivation, Names, Step
+from .letter_steps import LetterDerivation, Names, Step, product
 from .letters import LETTERS, N, SumJ, SumK, slot, slot_of
 
 __all__ = ["batchnorm_derivation"]
@@ -107,7 +107,7 @@ class _Batch:
                      (self.xhat[i], centred(i) / self.sigma)]
         out = self.xhat[i]
         if c.affine:
-            out = sympy.Add(sympy.Mul(self.gamma, self.xhat[i], evaluate=False), self.beta,
+            out = sympy.Add(product(self.gamma, self.xhat[i]), self.beta,
                             evaluate=False)
         equations.append((self.a_out[i], out))
         return Step(
@@ -136,8 +136,8 @@ def _parameter(b: _Batch, kind: str, spec, autodiff) -> LetterDerivation:
     i = b.i
     local = b.display(forms.param_derivatives[kind], {"j": i})
     lhs = b.derivative(b.C, p)
-    chain = b.total(sympy.Mul(b.g[i], b.derivative(b.a_out[i], p), evaluate=False), i)
-    result = b.total(sympy.Mul(b.g[i], local, evaluate=False) if local != 1 else b.g[i], i)
+    chain = b.total(product(b.g[i], b.derivative(b.a_out[i], p)), i)
+    result = b.total(product(b.g[i], local) if local != 1 else b.g[i], i)
     steps = [
         b.definitions(),
         Step(f"{{p}} scales (or shifts) node {b.j} of every sample: it reaches {{C}} through "
@@ -169,16 +169,16 @@ def _input(b: _Batch, spec, autodiff) -> LetterDerivation:
     vjp = b.display(forms.vjp["in"], {"j": m, "m": i})
     gamma = b.gamma if b.config.affine else sympy.S.One
     g_i, total_g = b.g[i], b.total(b.g[m])
-    total_gx = b.total(sympy.Mul(b.g[m], b.xhat[m], evaluate=False))
-    bracket = sympy.Add(sympy.Mul(n, g_i, evaluate=False), -total_g,
-                        -sympy.Mul(b.xhat[i], total_gx, evaluate=False), evaluate=False)
-    result = sympy.Mul(gamma / (n * b.sigma), bracket, evaluate=False)
+    total_gx = b.total(product(b.g[m], b.xhat[m]))
+    bracket = sympy.Add(product(n, g_i), -total_g,
+                        -product(b.xhat[i], total_gx), evaluate=False)
+    result = product(gamma / (n * b.sigma), bracket)
     steps = [
         b.definitions(),
         Step("{a} reaches {C} not only through {out_i}: {mu} and {sigma} read it, and "
              "every sample's {out_m} reads them. So the chain rule sums over every sample "
              "{m} of the batch:",
-             ((lhs, b.total(sympy.Mul(b.g[m], jac, evaluate=False))),), refs),
+             ((lhs, b.total(product(b.g[m], jac))),), refs),
         Step("Differentiating the definitions, through {mu} and {sigma} (SymPy):",
              ((b.derivative(b.mu, b.a_in[i]), d_mu),
               (b.derivative(b.sigma, b.a_in[i]), d_sigma),

@@ -10,9 +10,23 @@ from dataclasses import dataclass, field
 
 import sympy
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-__all__ = ["Differs", "LetterDerivation", "Names", "Step"]
+from ..activations import ActivationPrime, ElementwiseActivation
+
+__all__ = ["Differs", "LetterDerivation", "Names", "Step", "product"]
+
+#: Products built in the order they print in (see :func:`product`).
+_KEPT: set = set()
+
+
+def product(*factors) -> sympy.Expr:
+    """A product that prints in the order given (dC_0/dh g'(z), as seed 000 writes the
+    chain rule), where SymPy would sort its factors."""
+    out = sympy.Mul(*factors, evaluate=False)
+    _KEPT.add(out)
+    return out
 
 
 class Differs(RuntimeError):
@@ -27,16 +41,30 @@ class Names:
     def __init__(self):
         self.latex: dict[sympy.Basic, str] = {}
         self.text: dict[sympy.Basic, str] = {}
+        self.compact: set[sympy.Basic] = set()
 
     def symbol(self, latex: str, text: str, **assumptions) -> sympy.Symbol:
-        s = sympy.Symbol(text, real=True, **assumptions)
+        """A quantity (a matrix: ``commutative=False``)."""
+        s = sympy.Symbol(text, **({"real": True} if assumptions.get("commutative", True)
+                                  else {}), **assumptions)
         self.latex[s], self.text[s] = latex, text
         return s
 
-    def indexed(self, latex: str, text: str) -> sympy.IndexedBase:
-        base = sympy.IndexedBase(text, real=True)
+    def indexed(self, latex: str, text: str, compact: bool = False, matrix: bool = False
+                ) -> sympy.IndexedBase:
+        """``compact``: single-character indices run together (w_{12}, u_{jk}) as seed 000
+        writes a weight's; ``matrix``: one matrix per index (products keep their order)."""
+        base = sympy.IndexedBase(text, **({"commutative": False} if matrix else
+                                          {"real": True}))
         self.latex[base.label], self.text[base.label] = latex, text
+        if compact:
+            self.compact.add(base.label)
         return base
+
+    def index(self, label, printed: list[str]) -> str:
+        """The indices of an Indexed as printed: run together or separated by commas."""
+        together = label in self.compact and all(len(p) == 1 for p in printed)
+        return ("" if together else ",").join(printed)
 
 
 class _BuiltOrder:
@@ -44,8 +72,8 @@ class _BuiltOrder:
     expression built unevaluated (the compact form in the issue's order) prints as built."""
 
     def _as_built(self, expr, print_):
-        usual = self._settings.setdefault("usual_order", self._settings["order"])
-        built = type(expr)(*expr.args).args != expr.args
+        usual = self._settings["usual_order"]
+        built = expr in _KEPT or (expr.is_Add and type(expr)(*expr.args).args != expr.args)
         order, self._settings["order"] = self._settings["order"], "none" if built else usual
         try:
             return print_(expr)
@@ -62,6 +90,7 @@ class _BuiltOrder:
 class _LetterLatex(_BuiltOrder, LatexPrinter):
     def __init__(self, names: Names):
         super().__init__()
+        self._settings["usual_order"] = self._settings["order"]
         self.names = names
 
     def _print_Symbol(self, expr, style="plain"):
@@ -69,10 +98,21 @@ class _LetterLatex(_BuiltOrder, LatexPrinter):
 
     def _print_Indexed(self, expr):
         form = self.names.latex[expr.base.label]
-        return form.replace("@", ",".join(self._print(i) for i in expr.indices))
+        label = expr.base.label
+        return form.replace("@", self.names.index(label, [self._print(i) for i in expr.indices]))
 
     def _print_KroneckerDelta(self, expr, exp=None):
         return rf"\delta_{{{self._print(expr.args[0])}{self._print(expr.args[1])}}}"
+
+    def _print_Function(self, expr, exp=None):
+        """An activation g(z) and its derivative g'(z) as seed 000 writes them."""
+        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
+            prime = isinstance(expr, ActivationPrime)
+            base = type(expr).base if prime else type(expr)
+            text = (base.latex_name + (r"^{\prime}" if prime else "")
+                    + rf"\left({self._print(expr.args[0])}\right)")
+            return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
+        return super()._print_Function(expr, exp)
 
 
 class _LetterText(_BuiltOrder, StrPrinter):
@@ -80,14 +120,22 @@ class _LetterText(_BuiltOrder, StrPrinter):
 
     def __init__(self, names: Names):
         super().__init__()
+        self._settings["usual_order"] = self._settings["order"]
         self.names = names
 
     def _print_Symbol(self, expr):
         return self.names.text.get(expr, expr.name)
 
     def _print_Indexed(self, expr):
-        return self.names.text[expr.base.label].replace(
-            "@", ",".join(self._print(i) for i in expr.indices))
+        label = expr.base.label
+        return self.names.text[label].replace(
+            "@", self.names.index(label, [self._print(i) for i in expr.indices]))
+
+    def parenthesize(self, item, level, strict=False):
+        """A sum over an index inside a product in parentheses: (sum_i delta_i u_ij) g'(z)."""
+        if isinstance(item, sympy.Sum) and level >= PRECEDENCE["Mul"]:
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
 
     def _print_Sum(self, expr):
         body = self._print(expr.function)
@@ -97,6 +145,13 @@ class _LetterText(_BuiltOrder, StrPrinter):
 
     def _print_KroneckerDelta(self, expr):
         return f"delta_{self._print(expr.args[0])}{self._print(expr.args[1])}"
+
+    def _print_Function(self, expr):
+        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
+            prime = isinstance(expr, ActivationPrime)
+            base = type(expr).base if prime else type(expr)
+            return f"{base.text_name}{chr(39) if prime else ''}({self._print(expr.args[0])})"
+        return super()._print_Function(expr)
 
     def _print_HadamardProduct(self, expr):
         return " o ".join(self.parenthesize(a, 60) for a in expr.args)

@@ -5,9 +5,11 @@ the top of the spec.  The layer outputs h_T, or with ``sequence = true`` every h
 
 Parameters W{l} (n, n_in) w_jk, U{l} (n, n) u_jk, b{l} (n,), uniform in +-1/sqrt(n) as
 nn.RNN starts them.  The same W, U and b act at every step, so each gradient is a sum over t
-(backpropagation through time).  This version builds the layer's array code (a loop over
-the steps: NumPy and torch, JAX's lax.scan), its reference forward and its torch import
-(nn.RNN); the step-by-step derivations refuse a network with it (:attr:`SUPPORTS`).
+(backpropagation through time).  The layer's array code (a loop over the steps: NumPy and
+torch, JAX's lax.scan), its reference forward and its torch import (nn.RNN) are here; its
+weights' derivations through time are :mod:`.rnn_steps` (proofs :mod:`.rnn_proofs`, batch form
+:mod:`.rnn_matrix`, drawing :mod:`.rnn_drawing`).  The per-sample chain of the other layers
+refuses a network with it (:attr:`SUPPORTS`).
 """
 
 from __future__ import annotations
@@ -103,6 +105,43 @@ class RnnConfig(LayerConfig):
     def to_table(self) -> dict[str, Any]:
         return {"kind": self.kind, "width": self.units, "activation": str(self.activation),
                 "bias": self.bias, "sequence": self.sequence}
+
+    def letter_derivation(self, node, spec, autodiff):
+        """u_jk^(l), w_jk^(l) or b_j^(l) derived through time (:mod:`.rnn_steps`); None for
+        any other node."""
+        from .rnn_steps import rnn_derivation
+
+        return rnn_derivation(self, node, spec, autodiff)
+
+    #: Why the report derives this layer in letters (after "Layer l ").
+    LETTER_REASON: ClassVar[str] = (
+        "runs the same weights at every time step: each weight's gradient is a sum over the "
+        "steps, and each step's delta comes from the next step's through U "
+        "(backpropagation through time). Every name carries its step $t$.")
+
+    def unrolled_view(self) -> dict:
+        """The layer unrolled over its steps, for the report (:mod:`.rnn_drawing`)."""
+        from .rnn_drawing import unrolled_view
+
+        return unrolled_view(self)
+
+    def letter_targets(self) -> list:
+        """The weights a report derives through time: u_01 (u_00 with one node), w_00, b_0."""
+        from ..notation import Node
+
+        return [Node("u", self.index, 0, min(1, self.units - 1)), Node("w", self.index, 0, 0),
+                *([Node("b", self.index, 0)] if self.bias else [])]
+
+    def letter_matrix_form(self, spec, autodiff):
+        """The batch form of the backward through time (:mod:`.rnn_matrix`)."""
+        from .rnn_matrix import rnn_matrix_form
+
+        return rnn_matrix_form(self, spec, autodiff)
+
+    def letter_names(self, spec) -> str:
+        """What :meth:`letter_derivation` derives, for a message."""
+        l = self.index
+        return f"u_jk^({l}), w_jk^({l})" + (f" and b_j^({l})" if self.bias else "")
 
     def describe(self) -> str:
         return (f"rnn, {self.activation}" + (", bias" if self.bias else "")

@@ -271,10 +271,12 @@ class ArrayOnlyLayer(SymbolicLayer):
         super().__init__(config, ctx)
         self.entries = self.outputs
         self.adjoints = self.nodes("adj")
+        #: the kind's parameters by their letter (an rnn's u_jk is read as a name)
+        self.param_specs = {p.kind: p for p in config.parameters(())}
 
     @property
     def parameters(self) -> list[Node]:
-        return parameter_nodes(self.index, self.config.parameters(()))
+        return parameter_nodes(self.index, self.param_specs.values())
 
     def _not_built(self, *args, **kwargs):
         from ..errors import SpecError

@@ -1,0 +1,250 @@
+"""The proofs of the rnn layer's derivations through time (:mod:`.rnn_steps`).
+
+A result is held against SymPy's diff of C_0 composed through the unrolled layer (the loss
+reads each output node through dC_0/da, a symbol) on the smallest shapes -- 2 nodes, 1 input
+and at most 3 steps, or the spec's own layer when it is that small -- and against the spec's
+layer (its activation, T and widths) differentiated by JAX or PyTorch at a random sequence,
+the deltas of the result worked out by the printed recursion; without either library,
+30-digit differences of the written-out layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mpmath
+import numpy as np
+import sympy
+
+from ..activations import ActivationPrime, ElementwiseActivation, X
+from ..notation import Node
+from .symbolic import activation_function
+
+__all__ = ["layer_gradients", "rnn_proofs"]
+
+_SMALL = {"units": 2, "n_in": 1, "steps": 3}
+
+
+def rnn_proofs(r, node, derivation, spec, autodiff, build) -> list:
+    """(what, check) pairs for the result of ``derivation`` (``r``: its _Unrolled names);
+    ``build(config, node)`` derives a layer's weight without proofs."""
+    c = r.config
+    small = c.units <= _SMALL["units"] and c.n_in <= _SMALL["n_in"] and \
+        c.steps <= _SMALL["steps"]
+    truth = f"{autodiff.name} autodiff of the spec's layer at a random sequence" \
+        if autodiff.name else "30-digit differences of the spec's layer at a random sequence"
+    shapes = "the spec's layer" if small else (
+        f"the smallest shapes ({_SMALL['units']} nodes, 1 input, "
+        f"{min(c.steps, _SMALL['steps'])} steps)")
+
+    def composed(result):
+        if small:
+            return _composed(r, node, result)
+        config = dataclasses.replace(c, units=_SMALL["units"], n_in=_SMALL["n_in"],
+                                     steps=min(c.steps, _SMALL["steps"]))
+        last = (1, 0 if node.kind == "w" else 1)  # 2 nodes, 1 input
+        shrunk = Node(node.kind, node.layer, *(min(i, m) for i, m in zip(node.indices, last)))
+        d, r2 = build(config, shrunk)
+        return _composed(r2, shrunk, d.result)
+
+    return [(f"SymPy's diff of C_0 composed through the unrolled layer, for {shapes}",
+             composed),
+            (truth, lambda result: _numeric(r, node, result, spec, autodiff))]
+
+
+def _param(r, node):
+    return r.b[node.indices[0]] if node.kind == "b" else \
+        {"u": r.u, "w": r.w}[node.kind][node.indices]
+
+
+def _explicit(expr: sympy.Expr) -> sympy.Expr:
+    """Activations and their derivatives written out (tanh, Max, Heaviside), for numbers."""
+    return expr.replace(lambda e: isinstance(e, (ElementwiseActivation, ActivationPrime)),
+                        lambda e: type(e).explicit(e.args[0]))
+
+
+def _deltas(r, values=None) -> dict:
+    """delta_{t,j} for every step and node, by the printed recursion from t = T down: in
+    symbols, or (``values``: each Indexed's number) as numbers."""
+    out: dict = {}
+    for t in range(r.T, 0, -1):
+        for j in range(r.n):
+            expr = r.delta_def(t, j).doit()
+            expr = expr.xreplace({r.delta[t + 1, i]: out[(t + 1, i)] for i in range(r.n)
+                                  if (t + 1, i) in out})
+            if values is not None:
+                expr = _explicit(expr.xreplace(values)).evalf(30)
+            out[(t, j)] = expr
+    return out
+
+
+def _composed(r, node, result: sympy.Expr) -> bool:
+    T, n = r.T, r.n
+    h = {(0, k): sympy.S.Zero for k in range(n)}
+    z = {}
+    for t in range(1, T + 1):
+        for j in range(n):
+            z[(t, j)] = r.z_def(t, j).doit().xreplace(
+                {r.h[t - 1, k]: h[(t - 1, k)] for k in range(n)})
+            h[(t, j)] = r.g(z[(t, j)])
+    reads = [(r.out[t, j], h[(t, j)]) for t in range(1, T + 1) for j in range(n)] \
+        if r.config.sequence else [(r.out[j], h[(T, j)]) for j in range(n)]
+    loss = sympy.Add(*[e * a for e, a in reads])
+    truth = sympy.diff(loss, _param(r, node))
+    deltas = {r.delta[key]: value for key, value in _deltas(r).items()}
+    nodes = {**{r.z[key]: value for key, value in z.items()},
+             **{r.h[key]: value for key, value in h.items()}}
+    derived = result.xreplace(deltas).xreplace(nodes)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        point = {a: sympy.Float(rng.uniform(-1, 1), 30)
+                 for a in (truth - derived).atoms(sympy.Indexed)}
+        if abs(_explicit((truth - derived).xreplace(point)).evalf(30)) > 1e-20:
+            return False
+    return True
+
+
+def _numeric(r, node, result: sympy.Expr, spec, autodiff) -> bool:
+    """The result, its deltas worked out by the printed recursion, on one random sequence
+    against the spec's layer differentiated."""
+    c, T, n = r.config, r.T, r.n
+    rng = np.random.default_rng(5)
+    xs = rng.standard_normal((1, T, c.n_in))
+    params = {"W": rng.uniform(-0.8, 0.8, (n, c.n_in)), "U": rng.uniform(-0.8, 0.8, (n, n)),
+              **({"b": rng.uniform(-0.5, 0.5, n)} if c.bias else {})}
+    E = rng.standard_normal((1, T, n) if c.sequence else (1, n))
+    entry, (H, Z, _) = layer_gradients(c, spec, autodiff, params, xs, E)
+    out = E[0] if not c.sequence else np.vstack([np.zeros((1, n)), E[0]])
+    arrays = {r.h: H[0], r.z: Z[0], r.x: np.vstack([np.zeros((1, c.n_in)), xs[0]]),
+              r.u: params["U"], r.w: params["W"], r.out: out,
+              r.delta: np.zeros((T + 2, n))}
+    if c.bias:
+        arrays[r.b] = params["b"]
+    functions = _numpy_activations(r)
+    for t in range(T, 0, -1):  # the printed recursion, every node j at once
+        arrays[r.delta][t] = np.ravel(_vector(r.delta_def(t), arrays, {r.j: 0, r.i: 1},
+                                              functions))
+    got = float(np.ravel(_vector(result, arrays, {}, functions))[0])
+    want = entry({"u": "U", "w": "W", "b": "b"}[node.kind], node.indices)
+    return bool(np.isclose(got, want, rtol=1e-9, atol=1e-12))
+
+
+def _numpy_activations(r) -> dict:
+    """g and g' of the layer as NumPy functions, by class."""
+    g = c_activation(r.config)
+    prime = type(sympy.diff(g(X), X))
+    return {cls: sympy.lambdify(X, _explicit(cls(X)), "numpy") for cls in (g, prime)}
+
+
+def _vector(expr, arrays: dict, axes: dict, functions: dict):
+    """A printed formula on arrays: an Indexed picks its entries (a letter index runs along
+    its axis: j the first, i the second), a sum over a letter sums that axis."""
+    if isinstance(expr, sympy.Indexed):
+        def index(s):
+            if not s.free_symbols:
+                return int(s)
+            (letter,) = s.free_symbols
+            shape = [1, 1]
+            shape[axes[letter]] = -1
+            return np.arange(arrays[expr.base].shape[list(expr.indices).index(s)]).reshape(shape)
+        return arrays[expr.base][tuple(index(s) for s in expr.indices)]
+    if isinstance(expr, sympy.Sum):
+        var = expr.limits[0][0]
+        return np.sum(_vector(expr.function, arrays, axes, functions), axis=axes[var],
+                      keepdims=True)
+    if type(expr) in functions:
+        return functions[type(expr)](_vector(expr.args[0], arrays, axes, functions))
+    if expr.is_Number:
+        return float(expr)
+    args = [_vector(a, arrays, axes, functions) for a in expr.args]
+    if expr.is_Add:
+        return sum(args[1:], args[0])
+    if expr.is_Mul:
+        return np.prod(np.broadcast_arrays(*args), axis=0) if len(args) > 1 else args[0]
+    if expr.is_Pow:
+        return args[0] ** args[1]
+    raise ValueError(f"cannot evaluate {expr}")
+
+
+def layer_gradients(c, spec, autodiff, params, xs, G):
+    """For the loss sum(G o out) of the spec's rnn layer ``c`` on the batch ``xs`` (batch,
+    T, n_in): ``entry(key, index)`` the truth of one gradient entry (key W, U, b or X), by
+    autodiff (JAX, PyTorch) or 30-digit differences; and the forward's H, Z (batch, T + 1,
+    n; H_0 = 0) and g' as a NumPy function."""
+    g = sympy.lambdify(X, _explicit(c_activation(c)(X)), "numpy")
+    gprime = sympy.lambdify(X, _explicit(sympy.diff(c_activation(c)(X), X)), "numpy")
+    batch, T, n = xs.shape[0], c.steps, c.units
+    H, Z = np.zeros((batch, T + 1, n)), np.zeros((batch, T + 1, n))
+    for t in range(1, T + 1):
+        Z[:, t] = xs[:, t - 1] @ params["W"].T + H[:, t - 1] @ params["U"].T \
+            + params.get("b", 0)
+        H[:, t] = g(Z[:, t])
+    if autodiff.name is not None:
+        grads = _autodiff(c, spec, autodiff, params, xs, G)
+
+        def entry(key, index):
+            return grads[key][tuple(index)]
+    else:
+        def entry(key, index):
+            return _differences(c, params, xs, G, key, tuple(index))
+    return entry, (H, Z, gprime)
+
+
+def c_activation(c):
+    """The SymPy class of the layer's activation (tanh, relu, ...)."""
+    return activation_function(c.activation.name, c.activation.params, c.index, {})
+
+
+def _autodiff(c, spec, autodiff, params, xs, G) -> dict:
+    """Every gradient of sum(G o out) by JAX or PyTorch, through the spec's reference."""
+    ops, lib = autodiff.ops(spec)
+    keys = [*params, "X"]
+    arrays = [*params.values(), xs.reshape(xs.shape[0], -1)]
+
+    def loss(*values):
+        named = dict(zip(keys, values))
+        out = c.reference(ops, named, {c.index - 1: named["X"]})
+        return (out * ops.xp.asarray(G.reshape(G.shape[0], -1))).sum()
+
+    if autodiff.name == "jax":
+        grads = lib.grad(loss, argnums=tuple(range(len(keys))))(
+            *[lib.numpy.asarray(a) for a in arrays])
+        grads = [np.asarray(v) for v in grads]
+    else:
+        tensors = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
+        loss(*tensors).backward()
+        grads = [v.grad.numpy() for v in tensors]
+    out = dict(zip(keys, grads))
+    out["X"] = out["X"].reshape(xs.shape)
+    return out
+
+
+def _differences(c, params, xs, G, key, index) -> float:
+    """Central differences at 30 digits of sum(G o out) over the written-out layer."""
+    mpmath.mp.dps = 30
+    g = sympy.lambdify(X, _explicit(c_activation(c)(X)), "mpmath")
+    step = mpmath.mpf("1e-12")
+
+    def loss(shift):
+        P = {k: [[mpmath.mpf(float(v)) for v in row] for row in np.atleast_2d(a)]
+             for k, a in params.items()}
+        xv = [[[mpmath.mpf(float(v)) for v in row] for row in sample] for sample in xs]
+        if key == "X":
+            xv[index[0]][index[1]][index[2]] += shift
+        elif key == "b":
+            P["b"][0][index[0]] += shift
+        else:
+            P[key][index[0]][index[1]] += shift
+        total = mpmath.mpf(0)
+        for b, sample in enumerate(xv):
+            h = [mpmath.mpf(0)] * c.units
+            for t in range(c.steps):
+                h = [g(mpmath.fsum(P["W"][j][k] * sample[t][k] for k in range(c.n_in))
+                       + mpmath.fsum(P["U"][j][k] * h[k] for k in range(c.units))
+                       + (P["b"][0][j] if "b" in P else 0)) for j in range(c.units)]
+                if c.sequence or t == c.steps - 1:
+                    e = G[b, t] if c.sequence else G[b]
+                    total += mpmath.fsum(h[j] * float(e[j]) for j in range(c.units))
+        return total
+
+    return float((loss(step) - loss(-step)) / (2 * step))

@@ -1,0 +1,180 @@
+"""The rnn layer's derivations through time, in letters (``symprop derive`` of u_jk^(l),
+w_jk^(l) and b_j^(l)): backpropagation through time, unrolled for the spec's T.
+
+The same W, U and b act at every step, so each weight's gradient is a sum over the steps of
+delta_{t,j} times what the weight multiplies there, and delta_t comes from delta_(t+1) through
+U: delta_{t,j} = (dC_0/da_{t,j} + sum_i delta_{t+1,i} u_ij) g'(z_{t,j}).  Every formula after
+the definitions is SymPy's: the derivative of z_{t,j} by the weight, g's derivative, and
+z_{t+1,i}'s derivative by h_{t,j}.  Each result is proven before it is shown
+(:mod:`.rnn_proofs`).
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .letter_steps import LetterDerivation, Names, Step, product
+from .rnn_proofs import rnn_proofs
+from .symbolic import activation_function
+
+__all__ = ["rnn_derivation"]
+
+
+class _Unrolled:
+    """The printed names of rnn layer ``config`` (index l, T steps)."""
+
+    def __init__(self, config):
+        self.config, l = config, config.index
+        names = self.names = Names()
+        self.T, self.n, self.n_in = config.steps, config.units, config.n_in
+        self.t, self.i, self.j, self.k = (names.symbol(s, s, integer=True) for s in "tijk")
+        below, below_text = ("x_{@}", "x_{@}") if l == 1 else \
+            (f"h_{{@}}^{{({l - 1})}}", f"h_{{@}}^({l - 1})")
+        self.x = names.indexed(below, below_text)
+        self.h = names.indexed(f"h_{{@}}^{{({l})}}", f"h_{{@}}^({l})")
+        self.z = names.indexed(f"z_{{@}}^{{({l})}}", f"z_{{@}}^({l})")
+        self.delta = names.indexed(rf"\delta_{{@}}^{{({l})}}", f"delta_{{@}}^({l})")
+        self.dC_dh = names.indexed(rf"\frac{{\partial C_{{0}}}}{{\partial h_{{@}}^{{({l})}}}}",
+                                f"dC_0/dh_{{@}}^({l})")
+        self.out = names.indexed(rf"\frac{{\partial C_{{0}}}}{{\partial a_{{@}}^{{({l})}}}}",
+                                 f"dC_0/da_{{@}}^({l})")
+        self.w = names.indexed(f"w_{{@}}^{{({l})}}", f"w_{{@}}^({l})", compact=True)
+        self.u = names.indexed(f"u_{{@}}^{{({l})}}", f"u_{{@}}^({l})", compact=True)
+        self.b = names.indexed(f"b_{{@}}^{{({l})}}", f"b_{{@}}^({l})")
+        self.C0 = names.symbol("C_{0}", "C_0")
+        c = config
+        self.g = activation_function(c.activation.name, c.activation.params, l, {})
+
+    def z_def(self, t, j) -> sympy.Expr:
+        """z_{t,j} = sum_k w_jk x_{t,k} + sum_k u_jk h_{t-1,k} (+ b_j)."""
+        k = self.k
+        terms = [sympy.Sum(product(self.w[j, k], self.x[t, k]),
+                           (k, 0, self.n_in - 1)),
+                 sympy.Sum(product(self.u[j, k], self.h[t - 1, k]),
+                           (k, 0, self.n - 1))]
+        if self.config.bias:
+            terms.append(self.b[j])
+        return sympy.Add(*terms, evaluate=False)
+
+    def local(self, expr: sympy.Expr, base, *index) -> sympy.Expr:
+        """SymPy's d expr / d base[index], term by term: of a sum over k only the term whose
+        k makes it read base[index] remains (k set to the index it stands for), as seed 000
+        expands a sum and differentiates term by term."""
+        target, total = base[index], sympy.S.Zero
+        for term in sympy.Add.make_args(expr):
+            if not isinstance(term, sympy.Sum):
+                total += sympy.diff(term, target)
+                continue
+            body, k = term.function, term.limits[0][0]
+            for read in body.atoms(sympy.Indexed):
+                if read.base == base and k in read.indices:
+                    value = index[list(read.indices).index(k)]
+                    if read.xreplace({k: value}) == target:
+                        total += sympy.diff(body.xreplace({k: value}), target)
+                        break
+        return total
+
+    def output_part(self, t, j=None) -> sympy.Expr:
+        """What the layers above pass back to h_{t,j} directly: dC_0/da_{t,j} with
+        sequence = true, dC_0/da_j at t = T only otherwise."""
+        j = self.j if j is None else j
+        if self.config.sequence:
+            return self.out[t, j]
+        return self.out[j] if t == self.T else sympy.S.Zero
+
+    def dh(self, t, j=None) -> sympy.Expr:
+        """dC_0/dh_{t,j}: the output's part, plus sum_i delta_{t+1,i} u_ij for t < T, where
+        u_ij is SymPy's derivative of z_{t+1,i} by h_{t,j}."""
+        j = self.j if j is None else j
+        if t == self.T:
+            return self.output_part(t, j)
+        i = self.i
+        through = self.local(self.z_def(t + 1, i), self.h, t, self.j).xreplace({self.j: j})
+        through = sympy.Sum(product(self.delta[t + 1, i], through),
+                            (i, 0, self.n - 1))
+        part = self.output_part(t, j)
+        return through if part == 0 else sympy.Add(part, through, evaluate=False)
+
+    def g_prime(self, t, j) -> sympy.Expr:
+        """g'(z_{t,j}): SymPy's derivative of h_{t,j} = g(z_{t,j})."""
+        return sympy.diff(self.g(self.z[t, j]), self.z[t, j])
+
+    def delta_def(self, t, j=None) -> sympy.Expr:
+        """delta_{t,j} = dC_0/dh_{t,j} g'(z_{t,j})."""
+        j = self.j if j is None else j
+        return product(self.dh(t, j), self.g_prime(t, j))
+
+
+def rnn_derivation(config, node, spec, autodiff) -> LetterDerivation | None:
+    """The derivation of u_jk^(l), w_jk^(l) or b_j^(l) through time, or None for another
+    node; proven by :func:`.rnn_proofs.rnn_proofs`."""
+    if node.layer != config.index or node.kind not in ("u", "w", "b"):
+        return None
+    derivation, r = unrolled_derivation(config, node)
+    derivation.proofs = rnn_proofs(r, node, derivation, spec, autodiff, unrolled_derivation)
+    return derivation
+
+
+def unrolled_derivation(config, node) -> tuple[LetterDerivation, _Unrolled]:
+    """The derivation of a weight of rnn layer ``config``, without its proofs."""
+    r = _Unrolled(config)
+    T, t, names = r.T, r.t, r.names
+    J = node.indices[0]
+    K = node.indices[1] if len(node.indices) > 1 else None
+    p = r.b[J] if K is None else {"u": r.u, "w": r.w}[node.kind][J, K]
+    what = {"u": "recurrent weight", "w": "input weight", "b": "bias"}[node.kind]
+    lhs = _derivative(names, r.C0, p)
+    local = r.local(r.z_def(t, J), *((r.u, J, K) if node.kind == "u" else (r.w, J, K)
+                                     if node.kind == "w" else (r.b, J)))
+    dz = _derivative(names, r.z[t, J], p)
+    dC_dz = _derivative(names, r.C0, r.z[t, J])
+    refs = {"p": p, "T": sympy.Integer(T), "C0": r.C0, "z": r.z[t, J], "t": t,
+            "h0": r.h[0, r.k], "delta": r.delta[t, J], "hT": r.h[T, r.j],
+            "h": r.h[t, r.j], "out": r.output_part(T)}
+    reads = "the last step's {hT}" if not r.config.sequence else "every {h}"
+    refs.update(z_next=r.z[t + 1, r.i], u_ij=r.u[r.i, r.j], hK=r.h[0, K if K is not None
+                                                                    else r.k])
+    definitions = Step(
+        f"Layer {r.config.index} runs the same weights at each of the {{T}} steps t = 1, ..., "
+        f"{{T}}, from {{h0}} = 0; the layers above read {reads}.",
+        ((r.z[t, r.j], r.z_def(t, r.j)), (r.h[t, r.j], r.g(r.z[t, r.j])), (r.h[0, r.k], 0)),
+        refs)
+    steps = [
+        definitions,
+        Step(f"{{p}} is one {what}, shared by every step: {{z}} reads it at t = 1, ..., {{T}},"
+             " so {C0} depends on it through all of them, and the chain rule sums over the "
+             "steps:",
+             ((lhs, sympy.Sum(product(dC_dz, dz), (t, 1, T))),), refs),
+        Step("Expanding the sum over k in the definition of {z}, only the term with {p} "
+             "remains:", ((dz, local),), refs),
+        Step("With {delta} the accumulated gradient at {z}, and h = g(z):",
+             ((r.delta[t, J], dC_dz, product(r.dC_dh[t, J], r.g_prime(t, J))),),
+             refs),
+        Step("Through time: for t < {T}, {h} reaches {C0} through the next step's "
+             "{z_next} of every node i (SymPy's derivative of {z_next} by {h} is {u_ij}), and "
+             "through the layers above where they read it; at the last step only the layers "
+             "above read it:",
+             ((r.dC_dh[t, r.j], r.dh(t)), (r.dC_dh[T, r.j], r.dh(T))) if T > 1 else
+             ((r.dC_dh[T, r.j], r.dh(T)),), refs),
+        Step(f"Unrolled for the spec's T = {T}, from the last step back to the first:",
+             tuple((r.delta[s, J], r.delta_def(s, J)) for s in range(T, 0, -1)), refs),
+    ]
+    terms = [(s, local.xreplace({t: s})) for s in range(1, T + 1)]
+    kept = [product(r.delta[s, J], f) if f != 1 else r.delta[s, J]
+            for s, f in terms if not (node.kind == "u" and s == 1)]  # h_0 = 0
+    result = sympy.Add(*kept, evaluate=False) if len(kept) > 1 else \
+        (kept[0] if kept else sympy.S.Zero)  # with T = 1, U never acts
+    note = " ({hK} = 0: the first step adds nothing)" if node.kind == "u" else ""
+    steps.append(Step("So, summing over the steps" + note + ":",
+                      ((lhs, sympy.Sum(product(r.delta[t, J], local),
+                                       (t, 1, T)), result),), refs))
+    derivation = LetterDerivation(
+        "The gradient of {p} through time", lhs, result, steps, names, refs={"p": p})
+    return derivation, r
+
+
+def _derivative(names: Names, of, by) -> sympy.Symbol:
+    """The symbol d of / d by, printed as a fraction of partials."""
+    show = LetterDerivation("", of, of, [], names)
+    return names.symbol(rf"\frac{{\partial {show.latex(of)}}}{{\partial {show.latex(by)}}}",
+                        f"d{show.text(of)}/d{show.text(by)}")

@@ -1,0 +1,117 @@
+"""rnn derivations through time (derive, report): the exact LaTeX of one u_jk's result and of
+the recursion, each result proven (SymPy's diff of C_0 composed through the unrolled layer,
+autodiff of the spec's layer, 30-digit differences without either), a wrong result refused,
+random rnn stacks, the batch form, and the report with its unrolled drawing compiled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_rnn import rnn_spec
+
+from symprop.cli import main
+from symprop.graph import build_graph
+from symprop.letters_derivation import Autodiff, letter_derivation, prove
+from symprop.report import compile_pdf
+from symprop.self_check import SelfCheckFailed
+
+DIGITS = str(Path(__file__).parent.parent / "examples" / "digits_rnn.toml")
+
+
+def test_the_latex_of_one_u_jk_and_of_its_recursion():
+    spec = rnn_spec(((3, "tanh", True, False),), steps=3, n0=2)
+    d = letter_derivation(spec, "u_{12}^{(1)}")
+    assert len(prove(d)) == 2
+    assert f"{d.latex(d.lhs)} = {d.latex(d.result)}" == (
+        r"\frac{\partial C_{0}}{\partial u_{12}^{(1)}} = \delta_{2,1}^{(1)} h_{1,2}^{(1)} + "
+        r"\delta_{3,1}^{(1)} h_{2,2}^{(1)}")
+    unrolled = d.steps[5].equations
+    assert [d.latex(e[0]) + " = " + d.latex(e[1]) for e in unrolled[:2]] == [
+        (r"\delta_{3,1}^{(1)} = \frac{\partial C_{0}}{\partial a_{1}^{(1)}} "
+        r"\tanh^{\prime}\left(z_{3,1}^{(1)}\right)"),
+        (r"\delta_{2,1}^{(1)} = \left(\sum_{i=0}^{2} \delta_{3,i}^{(1)} u_{i1}^{(1)}\right) "
+        r"\tanh^{\prime}\left(z_{2,1}^{(1)}\right)")]
+    words = d.context("text")["steps"][1]["words"]
+    assert words.startswith("u_{12}^(1) is one recurrent weight, shared by every step")
+
+
+def test_a_sequence_passes_back_every_step_and_stacked_layers_derive():
+    spec = rnn_spec(((2, "relu", True, True), (2, "tanh", False, False)), steps=3, n0=1)
+    d = letter_derivation(spec, "w_{01}^{(2)}")  # layer 2 reads h^(1)_t
+    assert "h_{3,1}^{(1)}" in d.latex(d.result) and len(prove(d)) == 2
+    d = letter_derivation(spec, "b_1^(1)")
+    step = d.steps[4].equations[0]
+    assert d.text(step[1]) == ("dC_0/da_{t,j}^(1) + sum_(i=0..1) "
+                               "delta_{t + 1,i}^(1)*u_{ij}^(1)")
+    assert len(prove(d)) == 2
+
+
+@pytest.mark.parametrize("name", ["u_{10}^{(1)}", "w_{10}^{(1)}", "b_1^(1)"])
+def test_a_result_that_differs_from_the_truth_is_refused(name):
+    spec = rnn_spec(((2, "tanh", True, True),), steps=3, n0=1)  # small: composed as it is
+    d = letter_derivation(spec, name)
+    wrong = d.result.func(*d.result.args[1:]) if d.result.is_Add else 2 * d.result
+    assert [check(wrong) for _, check in d.proofs] == [False, False]
+    d.result = wrong
+    with pytest.raises(SelfCheckFailed, match="differs from SymPy's diff of C_0"):
+        prove(d)
+
+
+def test_without_jax_or_pytorch_30_digit_differences_hold_the_result():
+    spec = rnn_spec(((2, "tanh", True, False),), steps=2, n0=1)
+    config = spec.stack[0]
+    node = build_graph(spec).resolve("u_{01}^{(1)}")
+    d = config.letter_derivation(node, spec, Autodiff(None))
+    what, check = d.proofs[-1]
+    assert what.startswith("30-digit differences") and check(d.result)
+    assert not check(d.result * 1.001)
+    assert len(config.letter_matrix_form(spec, Autodiff(None)).prove()) == 1
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_rnn_layers_derivations_are_proven(data):
+    """An rnn stack as users write it: 1-2 layers, steps 1-4, widths 1-3, tanh or relu,
+    bias, sequence; one weight of one layer."""
+    count = data.draw(st.integers(1, 2))
+    layers = tuple((data.draw(st.integers(1, 3)), data.draw(st.sampled_from(["tanh", "relu"])),
+                    data.draw(st.booleans()), i < count - 1 or data.draw(st.booleans()))
+                   for i in range(count))
+    if layers[-1][3]:
+        layers += ((1, "tanh", False, False),)
+    spec = rnn_spec(layers, steps=data.draw(st.integers(1, 4)), n0=data.draw(st.integers(1, 2)))
+    l = data.draw(st.integers(1, len(layers)))
+    width, _, bias, _ = layers[l - 1]
+    kinds = ["u", "w"] + (["b"] if bias else [])
+    kind = data.draw(st.sampled_from(kinds))
+    j = data.draw(st.integers(0, width - 1))
+    k = data.draw(st.integers(0, (width if kind == "u" else spec.stack[l - 1].n_in) - 1))
+    name = f"b_{j}^({l})" if kind == "b" else f"{kind}_{{{j},{k}}}^{{({l})}}"
+    assert len(prove(letter_derivation(spec, name))) == 2
+
+
+def test_the_batch_form_of_backpropagation_through_time_is_proven():
+    spec = rnn_spec(((3, "relu", True, True), (2, "tanh", True, False)), steps=4, n0=2)
+    assert [c.kind for c in spec.stack] == ["rnn", "rnn", "dense"]
+    for config in spec.stack[:2]:
+        d = config.letter_matrix_form(spec, Autodiff("torch"))
+        assert prove(d) == ["autodiff of the spec's layer at a random batch"]
+    assert d.latex(d.steps[0].equations[1][1]) == (
+        r"\left(\Delta_{t + 1}^{(2)} U^{(2)}\right) \circ \tanh^{\prime}\left(Z_{t}^{(2)}\right)")
+
+
+@pytest.mark.needs("pdflatex")
+def test_the_report_draws_the_unrolled_layer_and_compiles(tmp_path):
+    assert main(["report", DIGITS, "-o", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "Layer 1 unrolled over its 8 steps" in html and html.count('class="u"') == 6
+    assert "U^T delta_8" in html and "h_0 = 0" in html
+    assert main(["report", DIGITS, "-o", str(tmp_path / "r.pdf")]) == 0
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    tex = tmp_path / "d.tex"
+    assert main(["derive", DIGITS, "--wrt", "u_{01}^{(1)}", "--format", "latex",
+                 "--standalone", "-o", str(tex)]) == 0
+    assert compile_pdf(tex.read_text()).startswith(b"%PDF")
