@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+from conftest import need
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -155,3 +156,14 @@ def test_random_batchnorm_layers_derivations_are_proven(data):
     names = [node] + ([f"gamma_{j}^({l})", f"beta_{j}^({l})"] if affine else [])
     d = letter_derivation(spec, data.draw(st.sampled_from(names)))
     assert len(d.prove()) >= 2
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_each_result_holds_against_jax_and_pytorch(backend):
+    need(backend)
+    for spec, names in [(Spec.from_toml(EXAMPLE), ["gamma_2^(2)", "beta_0^(2)", "a_5^(1)"]),
+                        (conv_spec(True), ["gamma_0^(2)", "a_{1,1,0}^(1)"])]:
+        config = spec.stack[1]
+        for name in names:
+            d = config.letter_derivation(d_node(spec, name), spec, Autodiff(backend))
+            assert d.prove()[-1] == f"{backend} autodiff of the spec's layer at a random batch"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import need
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_rnn import rnn_spec
@@ -98,7 +99,10 @@ def test_the_batch_form_of_backpropagation_through_time_is_proven():
     assert [c.kind for c in spec.stack] == ["rnn", "rnn", "dense"]
     for config in spec.stack[:2]:
         d = config.letter_matrix_form(spec, Autodiff("torch"))
-        assert prove(d) == ["autodiff of the spec's layer at a random batch"]
+        assert prove(d) == ["torch autodiff of the spec's layer at a random batch"]
+        (var, low, high), check = d.result.limits[0], d.proofs[0][1]
+        assert low == 2 and check(d.result)
+        assert not check(d.result.func(d.result.function, (var, 3, high)))  # t = 2 left out
     assert d.latex(d.steps[0].equations[1][1]) == (
         r"\left(\Delta_{t + 1}^{(2)} U^{(2)}\right) \circ \tanh^{\prime}\left(Z_{t}^{(2)}\right)")
 
@@ -115,3 +119,14 @@ def test_the_report_draws_the_unrolled_layer_and_compiles(tmp_path):
     assert main(["derive", DIGITS, "--wrt", "u_{01}^{(1)}", "--format", "latex",
                  "--standalone", "-o", str(tex)]) == 0
     assert compile_pdf(tex.read_text()).startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_each_result_holds_against_jax_and_pytorch(backend):
+    need(backend)
+    spec = rnn_spec(((3, "relu", True, True), (2, "tanh", True, False)), steps=3, n0=2)
+    graph = build_graph(spec)
+    for name in ["u_{21}^{(1)}", "w_{11}^{(1)}", "b_2^(1)", "u_{10}^{(2)}", "w_{02}^{(2)}"]:
+        node = graph.resolve(name)
+        d = spec.stack[node.layer - 1].letter_derivation(node, spec, Autodiff(backend))
+        assert d.prove()[-1] == f"{backend} autodiff of the spec's layer at a random sequence"

@@ -17,7 +17,8 @@ import numpy as np
 import sympy
 
 from .letter_steps import LetterDerivation, Names, Step, product
-from .rnn_proofs import c_activation, layer_gradients
+from .rnn_proofs import c_activation, layer_gradients, scalar_deltas
+from .rnn_steps import Unrolled
 
 __all__ = ["rnn_matrix_form"]
 
@@ -89,9 +90,10 @@ def rnn_matrix_form(config, spec, autodiff) -> LetterDerivation:
         f"The rnn of layer {l} in the batch form: backpropagation through time",
         mats["dU"], equations[2][1], [step], names)
     derivation.proofs = [
-        ("autodiff of the spec's layer at a random batch" if autodiff.name else
-         "30-digit differences of the spec's layer at a random batch",
-         lambda _: _matrix_check(config, spec, autodiff, equations, m, mats, t))]
+        (f"{autodiff.name} autodiff of the spec's layer at a random batch" if autodiff.name
+         else "30-digit differences of the spec's layer at a random batch",
+         lambda result: _matrix_check(config, spec, autodiff, [
+             *equations[:2], (mats["dU"], result), *equations[3:]], m, mats, t))]
     return derivation
 
 
@@ -118,6 +120,12 @@ def _matrix_check(config, spec, autodiff, equations, m, mats, t) -> bool:
     deltas[T] = _value(last, arrays, values)
     for s in range(T - 1, 0, -1):
         deltas[s] = _value(recursion.xreplace({t: s}), arrays, values)
+    scalar = Unrolled(config)  # every step against the scalar recursion, sample by sample
+    for b in range(_BATCH):
+        D = scalar_deltas(scalar, params, xs[b], H[b], Z[b], G[b])[scalar.delta]
+        if not all(np.allclose(deltas[s][b], D[s], rtol=1e-12, atol=1e-14)
+                   for s in range(1, T + 1)):
+            return False
     got = {}
     for lhs, rhs in grads:
         if lhs in mats.values():

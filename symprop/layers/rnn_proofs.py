@@ -20,13 +20,13 @@ from ..activations import ActivationPrime, ElementwiseActivation, X
 from ..notation import Node
 from .symbolic import activation_function
 
-__all__ = ["layer_gradients", "rnn_proofs"]
+__all__ = ["layer_gradients", "rnn_proofs", "scalar_deltas"]
 
 _SMALL = {"units": 2, "n_in": 1, "steps": 3}
 
 
 def rnn_proofs(r, node, derivation, spec, autodiff, build) -> list:
-    """(what, check) pairs for the result of ``derivation`` (``r``: its _Unrolled names);
+    """(what, check) pairs for the result of ``derivation`` (``r``: its Unrolled names);
     ``build(config, node)`` derives a layer's weight without proofs."""
     c = r.config
     small = c.units <= _SMALL["units"] and c.n_in <= _SMALL["n_in"] and \
@@ -114,19 +114,27 @@ def _numeric(r, node, result: sympy.Expr, spec, autodiff) -> bool:
               **({"b": rng.uniform(-0.5, 0.5, n)} if c.bias else {})}
     E = rng.standard_normal((1, T, n) if c.sequence else (1, n))
     entry, (H, Z, _) = layer_gradients(c, spec, autodiff, params, xs, E)
-    out = E[0] if not c.sequence else np.vstack([np.zeros((1, n)), E[0]])
-    arrays = {r.h: H[0], r.z: Z[0], r.x: np.vstack([np.zeros((1, c.n_in)), xs[0]]),
-              r.u: params["U"], r.w: params["W"], r.out: out,
-              r.delta: np.zeros((T + 2, n))}
+    arrays = scalar_deltas(r, params, xs[0], H[0], Z[0], E[0])
+    got = float(np.ravel(_vector(result, arrays, {}, _numpy_activations(r)))[0])
+    want = entry({"u": "U", "w": "W", "b": "b"}[node.kind], node.indices)
+    return bool(np.isclose(got, want, rtol=1e-9, atol=1e-12))
+
+
+def scalar_deltas(r, params, x, H, Z, E) -> dict:
+    """One sample's numbers under the names of ``r`` (x (T, n_in), H and Z (T + 1, n), E the
+    gradient from above), with delta_{t,j} worked out by the printed scalar recursion from
+    t = T down, every node j at once (``arrays[r.delta]``, (T + 2, n))."""
+    c, T, n = r.config, r.T, r.n
+    out = E if not c.sequence else np.vstack([np.zeros((1, n)), E])
+    arrays = {r.h: H, r.z: Z, r.x: np.vstack([np.zeros((1, c.n_in)), x]), r.u: params["U"],
+              r.w: params["W"], r.out: out, r.delta: np.zeros((T + 2, n))}
     if c.bias:
         arrays[r.b] = params["b"]
     functions = _numpy_activations(r)
-    for t in range(T, 0, -1):  # the printed recursion, every node j at once
+    for t in range(T, 0, -1):
         arrays[r.delta][t] = np.ravel(_vector(r.delta_def(t), arrays, {r.j: 0, r.i: 1},
                                               functions))
-    got = float(np.ravel(_vector(result, arrays, {}, functions))[0])
-    want = entry({"u": "U", "w": "W", "b": "b"}[node.kind], node.indices)
-    return bool(np.isclose(got, want, rtol=1e-9, atol=1e-12))
+    return arrays
 
 
 def _numpy_activations(r) -> dict:

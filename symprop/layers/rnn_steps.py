@@ -17,10 +17,10 @@ from .letter_steps import LetterDerivation, Names, Step, product
 from .rnn_proofs import rnn_proofs
 from .symbolic import activation_function
 
-__all__ = ["rnn_derivation"]
+__all__ = ["Unrolled", "rnn_derivation", "unrolled_derivation"]
 
 
-class _Unrolled:
+class Unrolled:
     """The printed names of rnn layer ``config`` (index l, T steps)."""
 
     def __init__(self, config):
@@ -115,9 +115,9 @@ def rnn_derivation(config, node, spec, autodiff) -> LetterDerivation | None:
     return derivation
 
 
-def unrolled_derivation(config, node) -> tuple[LetterDerivation, _Unrolled]:
+def unrolled_derivation(config, node) -> tuple[LetterDerivation, Unrolled]:
     """The derivation of a weight of rnn layer ``config``, without its proofs."""
-    r = _Unrolled(config)
+    r = Unrolled(config)
     T, t, names = r.T, r.t, r.names
     J = node.indices[0]
     K = node.indices[1] if len(node.indices) > 1 else None
