@@ -62,6 +62,7 @@ def letter_derivation(spec, name: str) -> LetterDerivation | None:
     for config in offering:
         derivation = config.letter_derivation(node, spec, Autodiff(autodiff_backend()))
         if derivation is not None:
+            derivation.network = spec.name
             return derivation
     names = "; ".join(c.letter_names(spec) for c in offering)
     first = offering[0]
@@ -83,4 +84,5 @@ def letter_document(derivation: LetterDerivation, format: str = "latex",
         return render("letters.txt.j2", d=derivation.context("text")), proven
     body = render("documents/letters_page.j2", dialect=fmt.dialect,
                   d=derivation.context("latex"))
-    return (wrap(body, fmt, derivation.title) if standalone else body), proven
+    title = f"Backpropagation in the network {derivation.network}"
+    return (wrap(body, fmt, title) if standalone else body), proven

@@ -188,6 +188,8 @@ class LetterDerivation:
     names: Names
     proofs: list[tuple[str, Callable[[sympy.Expr], bool]]] = field(default_factory=list)
     refs: dict = field(default_factory=dict)
+    #: the spec's name, for a standalone document's title
+    network: str = ""
 
     def latex(self, expr: sympy.Expr) -> str:
         return _LetterLatex(self.names).doprint(expr)
