@@ -173,7 +173,7 @@ def _proof_line(derivation, force: bool = False, what: str = "", decisive: bool 
 
 def _derive(args) -> int:
     spec = Spec.from_toml(args.spec)
-    letters = letter_derivation(spec, args.wrt)  # None: every layer derives per sample
+    letters = letter_derivation(spec, args.wrt, args.layers)  # None: derived per sample
     if letters is not None:
         return _derive_letters(args, letters)
     engine = backprop(spec)

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from .errors import NameLookupError
 from .layers.letter_steps import Differs, LetterDerivation
+from .notation import layer_label, layer_spelling
 from .self_check import SelfCheckFailed, autodiff_backend
 from .templating import render
 
-__all__ = ["Autodiff", "letter_derivation", "letter_document", "prove"]
+__all__ = ["Autodiff", "letter_derivation", "letter_document", "prove", "speller"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,15 @@ def prove(derivation: LetterDerivation) -> list[str]:
                               "spec") from None
 
 
-def letter_derivation(spec, name: str) -> LetterDerivation | None:
+def speller(spec, layers: str):
+    """A layer's number as printed: ``2``, or relative to the output layer, ``L-1``."""
+    return str if layers == "absolute" else (lambda l: layer_label(l, spec.L))
+
+
+def letter_derivation(spec, name: str, layers: str | None = None) -> LetterDerivation | None:
     """The letter derivation of ``name`` from the first layer that offers one for it, None
-    when the network needs none (every layer derives per sample) or no layer offers it."""
+    when the network needs none (every layer derives per sample) or no layer offers it;
+    ``layers``: "relative" (L, L-1) or "absolute", by default as ``name`` spells its layer."""
     offering = [c for c in spec.stack if hasattr(c, "letter_derivation")]
     if not offering:
         return None
@@ -60,7 +67,8 @@ def letter_derivation(spec, name: str) -> LetterDerivation | None:
 
     node = build_graph(spec).resolve(name)
     for config in offering:
-        derivation = config.letter_derivation(node, spec, Autodiff(autodiff_backend()))
+        spell = speller(spec, layers or layer_spelling(name))
+        derivation = config.letter_derivation(node, spec, Autodiff(autodiff_backend()), spell)
         if derivation is not None:
             derivation.network = spec.name
             return derivation

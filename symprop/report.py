@@ -24,7 +24,7 @@ from .equations import backprop_equations, layer_equations
 from .errors import InputError
 from .graph import C0
 from .io import write_atomic
-from .letters_derivation import Autodiff, prove
+from .letters_derivation import Autodiff, prove, speller
 from .matrix import MatrixForm, matrix_form
 from .notation import LATEX_NAMES, Node
 from .printing.context import derivation_context
@@ -137,7 +137,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False,
     A report of hundreds of pages is refused before any work unless ``force``.
     """
     if any(hasattr(c, "letter_derivation") for c in spec.stack):  # samples not independent
-        return letters_report(spec, force, at)
+        return letters_report(spec, force, at, layers)
     spec.require("report", "symprop report")
     report_estimate(spec).check(force)
     matrix_check_estimate(spec).check(force)
@@ -174,7 +174,7 @@ def build_report(spec: Spec, layers: str = "relative", force: bool = False,
     return Report(spec, context, form)
 
 
-def letters_report(spec, force: bool = False, at=None):
+def letters_report(spec, force: bool = False, at=None, layers: str = "relative"):
     """The report of a network with a layer that derives over the batch: the network, its
     diagram, and each such layer's proven derivations in letters and batch form."""
     if at is not None:
@@ -183,10 +183,10 @@ def letters_report(spec, force: bool = False, at=None):
     sections = []
     for config in spec.stack:
         if hasattr(config, "letter_derivation"):
-            truth = Autodiff(autodiff_backend())
-            done = [config.letter_derivation(node, spec, truth)
+            truth, spell = Autodiff(autodiff_backend()), speller(spec, layers)
+            done = [config.letter_derivation(node, spec, truth, spell)
                     for node in config.letter_targets()]
-            done.append(config.letter_matrix_form(spec, truth))
+            done.append(config.letter_matrix_form(spec, truth, spell))
             for d in done:
                 prove(d)
             view = config.unrolled_view() if hasattr(config, "unrolled_view") else None

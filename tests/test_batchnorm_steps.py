@@ -96,6 +96,10 @@ def test_derive_prints_the_proven_derivation(capsys):
     assert "dC/dbeta_2^(2) = sum_(i=0..n - 1) dC/da_{i,2}^(2)\n" in out
     assert "Proof: PROVEN equal to SymPy's diff of the composed layer for a symbolic batch of " \
            "2 and 3 samples; and" in out
+    assert main(["derive", EXAMPLE, "--wrt", "beta_2^(L-2)"]) == 0  # answered as spelt
+    assert "dC/dbeta_2^(L-2) = sum_(i=0..n - 1) dC/da_{i,2}^(L-2)\n" in capsys.readouterr().out
+    assert main(["derive", EXAMPLE, "--wrt", "beta_2^(L-2)", "--layers", "absolute"]) == 0
+    assert "dC/dbeta_2^(2) = sum" in capsys.readouterr().out
     assert main(["derive", EXAMPLE, "--wrt", "x_1"]) == 2  # layer 1 is dense: not over n
     assert "is not derived step by step in this network" in capsys.readouterr().err
 
@@ -124,9 +128,9 @@ def test_the_report_and_a_standalone_derivation_compile(tmp_path):
     assert main(["report", EXAMPLE, "-o", str(out)]) == 0
     md = out.read_text()
     for heading in ["# Layer 2 (batchnorm)\n\nLayer 2 normalises over the batch, so",
-                    r"## The gradient of $\gamma_{0}^{(2)}$ over a batch",
-                    r"## The gradient of a batchnorm's input $a_{i,0}^{(1)}$",
-                    "## Batch normalisation in layer 2: the batch form"]:
+                    r"## The gradient of $\gamma_{0}^{(L-2)}$ over a batch",  # as L-k
+                    r"## The gradient of a batchnorm's input $a_{i,0}^{(L-3)}$",
+                    "## Batch normalisation in layer L-2: the batch form"]:
         assert heading in md
     assert main(["report", EXAMPLE, "-o", str(tmp_path / "bn.pdf")]) == 0
     assert (tmp_path / "bn.pdf").read_bytes().startswith(b"%PDF")

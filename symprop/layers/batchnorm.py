@@ -113,12 +113,12 @@ class BatchNormConfig(LayerConfig):
         return normalisation_mistakes(self.eps, self.axes, self.affine, "over the batch"
                                       + (" and the positions" if len(self.axes) > 1 else ""))
 
-    def letter_derivation(self, node, spec, autodiff):
+    def letter_derivation(self, node, spec, autodiff, spell=str):
         """gamma_j^(l), beta_j^(l) or the input a_j^(l-1) derived over the batch, in letters
         (:mod:`.batchnorm_steps`); None for any other node."""
         from .batchnorm_steps import batchnorm_derivation
 
-        return batchnorm_derivation(self, node, spec, autodiff)
+        return batchnorm_derivation(self, node, spec, autodiff, spell)
 
     #: Why the report derives this layer in letters (after "Layer l ").
     LETTER_REASON: ClassVar[str] = (
@@ -136,11 +136,11 @@ class BatchNormConfig(LayerConfig):
         own = [Node(k, self.index, 0) for k in ("gamma", "beta")] if self.affine else []
         return [*own, below]
 
-    def letter_matrix_form(self, spec, autodiff):
+    def letter_matrix_form(self, spec, autodiff, spell=str):
         """The batch form of the layer's backward (:mod:`.batchnorm_steps`)."""
         from .batchnorm_steps import batchnorm_matrix_form
 
-        return batchnorm_matrix_form(self, spec, autodiff)
+        return batchnorm_matrix_form(self, spec, autodiff, spell)
 
     def letter_names(self, spec) -> str:
         """What :meth:`letter_derivation` derives, for a message."""

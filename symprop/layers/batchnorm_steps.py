@@ -29,13 +29,14 @@ __all__ = ["batchnorm_derivation"]
 class _Batch:
     """The printed names of node (or channel) ``j`` of batchnorm layer ``l``."""
 
-    def __init__(self, config, j: int):
-        self.config, self.j, l = config, j, config.index
+    def __init__(self, config, j: int, spell=str):
+        self.config, self.j = config, j
+        first, l, lb = config.index == 1, spell(config.index), spell(config.index - 1)
         names = self.names = Names()
         self.n = names.symbol("n", "n", integer=True, positive=True)
         self.i, self.m = (names.symbol(s, s, integer=True, nonnegative=True) for s in "im")
-        below = f"x_{{@,{j}}}" if l == 1 else f"a_{{@,{j}}}^{{({l - 1})}}"
-        below_text = f"x_{{@,{j}}}" if l == 1 else f"a_{{@,{j}}}^({l - 1})"
+        below = f"x_{{@,{j}}}" if first else f"a_{{@,{j}}}^{{({lb})}}"
+        below_text = f"x_{{@,{j}}}" if first else f"a_{{@,{j}}}^({lb})"
         self.a_in = names.indexed(below, below_text)
         self.a_out = names.indexed(f"a_{{@,{j}}}^{{({l})}}", f"a_{{@,{j}}}^({l})")
         self.xhat = names.indexed(rf"\hat{{x}}_{{@,{j}}}^{{({l})}}", f"xhat_{{@,{j}}}^({l})")
@@ -48,6 +49,7 @@ class _Batch:
         self.gamma = names.symbol(rf"\gamma_{{{j}}}^{{({l})}}", f"gamma_{j}^({l})")
         self.beta = names.symbol(rf"\beta_{{{j}}}^{{({l})}}", f"beta_{j}^({l})")
         self.eps = names.symbol(r"\epsilon", "eps", positive=True)
+        self.spelled = l
         self.forms = None
 
     def total(self, body, var=None) -> sympy.Sum:
@@ -111,22 +113,22 @@ class _Batch:
                             evaluate=False)
         equations.append((self.a_out[i], out))
         return Step(
-            f"Layer {c.index} normalises node {self.j} {over}, in training mode: with a batch "
+            f"Layer {self.spelled} normalises node {self.j} {over}, in training mode: with a batch "
             f"of {{n}} samples, every name carries its sample's index {{i}}. {{mu}} is the "
             f"batch's mean, {{sigma}} the square root of its biased variance plus {{eps}} = "
             f"{c.eps:g}." + where, tuple(equations),
             {"n": n, "i": i, "m": m, "mu": self.mu, "sigma": self.sigma, "eps": self.eps})
 
 
-def batchnorm_derivation(config, node, spec, autodiff) -> LetterDerivation | None:
+def batchnorm_derivation(config, node, spec, autodiff, spell=str) -> LetterDerivation | None:
     """The derivation of ``node`` (gamma_j^(l), beta_j^(l), or a_j^(l-1)) over the batch, or
     None when the node is none of this layer's."""
     l = config.index
     if node.layer == l and node.kind in ("gamma", "beta"):
-        return _parameter(_Batch(config, node.indices[0]), node.kind, spec, autodiff)
+        return _parameter(_Batch(config, node.indices[0], spell), node.kind, spec, autodiff)
     below = node.kind == "x" if l == 1 else (node.kind == "a" and node.layer == l - 1)
     if below and len(node.indices) == len(config.in_shape):  # a map's node: its channel
-        return _input(_Batch(config, node.indices[0]), spec, autodiff)
+        return _input(_Batch(config, node.indices[0], spell), spec, autodiff)
     return None
 
 
@@ -203,12 +205,12 @@ def _input(b: _Batch, spec, autodiff) -> LetterDerivation:
 
 
 # -------------------------------------------------------------------- matrix form
-def batchnorm_matrix_form(config, spec, autodiff) -> LetterDerivation:
+def batchnorm_matrix_form(config, spec, autodiff, spell=str) -> LetterDerivation:
     """Seed 001's batch form of the layer's backward: the samples are the rows of G =
     dC/dA^(l) (after a conv, every sample at every position), and the sums over the batch
     are products with a column of ones; proven on a random batch as the scalar results."""
-    b = _Batch(config, 0)
-    l, names = config.index, b.names
+    b = _Batch(config, 0, spell)
+    l, lb, names = spell(config.index), spell(config.index - 1), b.names
     rows, cols = b.n, sympy.Symbol("n_l", integer=True, positive=True)
     scale, scale_text = (rf"\gamma^{{({l})}}", f"gamma^({l})") if config.affine else ("1", "1")
     mats = {}
@@ -218,7 +220,7 @@ def batchnorm_matrix_form(config, spec, autodiff) -> LetterDerivation:
             ("1", r"\mathbf{1}", "1", (rows, 1)),
             ("D", rf"\operatorname{{diag}}\left({scale} / \sigma^{{({l})}}\right)",
              f"diag({scale_text}/sigma^({l}))", (cols, cols)),
-            ("dA", rf"\frac{{\partial C}}{{\partial A^{{({l - 1})}}}}", f"dC/dA^({l - 1})",
+            ("dA", rf"\frac{{\partial C}}{{\partial A^{{({lb})}}}}", f"dC/dA^({lb})",
              (rows, cols)),
             ("dgamma", rf"\frac{{\partial C}}{{\partial \gamma^{{({l})}}}}",
              f"dC/dgamma^({l})", (1, cols)),

@@ -106,12 +106,12 @@ class RnnConfig(LayerConfig):
         return {"kind": self.kind, "width": self.units, "activation": str(self.activation),
                 "bias": self.bias, "sequence": self.sequence}
 
-    def letter_derivation(self, node, spec, autodiff):
+    def letter_derivation(self, node, spec, autodiff, spell=str):
         """u_jk^(l), w_jk^(l) or b_j^(l) derived through time (:mod:`.rnn_steps`); None for
         any other node."""
         from .rnn_steps import rnn_derivation
 
-        return rnn_derivation(self, node, spec, autodiff)
+        return rnn_derivation(self, node, spec, autodiff, spell)
 
     #: Why the report derives this layer in letters (after "Layer l ").
     LETTER_REASON: ClassVar[str] = (
@@ -132,11 +132,11 @@ class RnnConfig(LayerConfig):
         return [Node("u", self.index, 0, min(1, self.units - 1)), Node("w", self.index, 0, 0),
                 *([Node("b", self.index, 0)] if self.bias else [])]
 
-    def letter_matrix_form(self, spec, autodiff):
+    def letter_matrix_form(self, spec, autodiff, spell=str):
         """The batch form of the backward through time (:mod:`.rnn_matrix`)."""
         from .rnn_matrix import rnn_matrix_form
 
-        return rnn_matrix_form(self, spec, autodiff)
+        return rnn_matrix_form(self, spec, autodiff, spell)
 
     def letter_names(self, spec) -> str:
         """What :meth:`letter_derivation` derives, for a message."""

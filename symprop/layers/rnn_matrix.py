@@ -39,13 +39,14 @@ class Entrywise(sympy.Function):
         return " o ".join(printer.parenthesize(x, 50) for x in self.args)
 
 
-def rnn_matrix_form(config, spec, autodiff) -> LetterDerivation:
+def rnn_matrix_form(config, spec, autodiff, spell=str) -> LetterDerivation:
     """The batch form of the layer's backward through time, proven on a random batch."""
-    l, T = config.index, config.steps
+    l, lb, T, first = spell(config.index), spell(config.index - 1), config.steps, \
+        config.index == 1
     g = c_activation(config)
     names = Names()
     t = names.symbol("t", "t", integer=True)
-    below = "X" if l == 1 else f"H^{{({l - 1})}}"
+    below = "X" if first else f"H^{{({lb})}}"
     m = {}
     for key, latex, text in [
             ("D", rf"\Delta_{{@}}^{{({l})}}", f"Delta_{{@}}^({l})"),
@@ -54,8 +55,8 @@ def rnn_matrix_form(config, spec, autodiff) -> LetterDerivation:
             ("gp", rf"{g.latex_name}^{{\prime}}\left(Z_{{@}}^{{({l})}}\right)",
              f"{g.text_name}'(Z_{{@}}^({l}))"),
             ("H", rf"H_{{@}}^{{({l})}}", f"H_{{@}}^({l})"),
-            ("X", f"{below}_{{@}}" if l == 1 else rf"H_{{@}}^{{({l - 1})}}",
-             "X_{@}" if l == 1 else f"H_{{@}}^({l - 1})"),
+            ("X", f"{below}_{{@}}" if first else rf"H_{{@}}^{{({lb})}}",
+             "X_{@}" if first else f"H_{{@}}^({lb})"),
             ("dX", rf"\frac{{\partial C}}{{\partial {below}_{{@}}}}", f"dC/d{below}_{{@}}")]:
         m[key] = names.indexed(latex, text, matrix=True)
     mats = {}

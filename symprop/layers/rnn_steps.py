@@ -23,13 +23,14 @@ __all__ = ["Unrolled", "rnn_derivation", "unrolled_derivation"]
 class Unrolled:
     """The printed names of rnn layer ``config`` (index l, T steps)."""
 
-    def __init__(self, config):
-        self.config, l = config, config.index
+    def __init__(self, config, spell=str):
+        self.config = config
+        l, lb, self.spelled = spell(config.index), spell(config.index - 1), spell(config.index)
         names = self.names = Names()
         self.T, self.n, self.n_in = config.steps, config.units, config.n_in
         self.t, self.i, self.j, self.k = (names.symbol(s, s, integer=True) for s in "tijk")
-        below, below_text = ("x_{@}", "x_{@}") if l == 1 else \
-            (f"h_{{@}}^{{({l - 1})}}", f"h_{{@}}^({l - 1})")
+        below, below_text = ("x_{@}", "x_{@}") if config.index == 1 else \
+            (f"h_{{@}}^{{({lb})}}", f"h_{{@}}^({lb})")
         self.x = names.indexed(below, below_text)
         self.h = names.indexed(f"h_{{@}}^{{({l})}}", f"h_{{@}}^({l})")
         self.z = names.indexed(f"z_{{@}}^{{({l})}}", f"z_{{@}}^({l})")
@@ -43,7 +44,7 @@ class Unrolled:
         self.b = names.indexed(f"b_{{@}}^{{({l})}}", f"b_{{@}}^({l})")
         self.C0 = names.symbol("C_{0}", "C_0")
         c = config
-        self.g = activation_function(c.activation.name, c.activation.params, l, {})
+        self.g = activation_function(c.activation.name, c.activation.params, c.index, {})
 
     def z_def(self, t, j) -> sympy.Expr:
         """z_{t,j} = sum_k w_jk x_{t,k} + sum_k u_jk h_{t-1,k} (+ b_j)."""
@@ -105,19 +106,20 @@ class Unrolled:
         return product(self.dh(t, j), self.g_prime(t, j))
 
 
-def rnn_derivation(config, node, spec, autodiff) -> LetterDerivation | None:
+def rnn_derivation(config, node, spec, autodiff, spell=str) -> LetterDerivation | None:
     """The derivation of u_jk^(l), w_jk^(l) or b_j^(l) through time, or None for another
     node; proven by :func:`.rnn_proofs.rnn_proofs`."""
     if node.layer != config.index or node.kind not in ("u", "w", "b"):
         return None
-    derivation, r = unrolled_derivation(config, node)
+    derivation, r = unrolled_derivation(config, node, spell)
     derivation.proofs = rnn_proofs(r, node, derivation, spec, autodiff, unrolled_derivation)
     return derivation
 
 
-def unrolled_derivation(config, node) -> tuple[LetterDerivation, Unrolled]:
-    """The derivation of a weight of rnn layer ``config``, without its proofs."""
-    r = Unrolled(config)
+def unrolled_derivation(config, node, spell=str) -> tuple[LetterDerivation, Unrolled]:
+    """The derivation of a weight of rnn layer ``config``, without its proofs (``spell``: a
+    layer's number as printed, 2 or L-1)."""
+    r = Unrolled(config, spell)
     T, t, names = r.T, r.t, r.names
     J = node.indices[0]
     K = node.indices[1] if len(node.indices) > 1 else None
@@ -135,7 +137,7 @@ def unrolled_derivation(config, node) -> tuple[LetterDerivation, Unrolled]:
     refs.update(z_next=r.z[t + 1, r.i], u_ij=r.u[r.i, r.j], hK=r.h[0, K if K is not None
                                                                     else r.k])
     definitions = Step(
-        f"Layer {r.config.index} runs the same weights at each of the {{T}} steps t = 1, ..., "
+        f"Layer {r.spelled} runs the same weights at each of the {{T}} steps t = 1, ..., "
         f"{{T}}, from {{h0}} = 0; the layers above read {reads}.",
         ((r.z[t, r.j], r.z_def(t, r.j)), (r.h[t, r.j], r.g(r.z[t, r.j])), (r.h[0, r.k], 0)),
         refs)
