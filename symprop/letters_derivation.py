@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import NameLookupError
+from .layers import with_article
 from .layers.letter_steps import Differs, LetterDerivation
 from .notation import layer_label, layer_spelling
 from .self_check import SelfCheckFailed, autodiff_backend
@@ -75,8 +76,8 @@ def letter_derivation(spec, name: str, layers: str | None = None) -> LetterDeriv
     names = "; ".join(c.letter_names(spec) for c in offering)
     first = offering[0]
     raise NameLookupError(
-        f"{name} is not derived step by step in this network: with a {first.kind} layer "
-        f"(layer {first.index}) the derivations cover that layer's own quantities",
+        f"{name} is not derived step by step in this network: with {with_article(first.kind)} "
+        f"layer (layer {first.index}) the derivations cover that layer's own quantities",
         hint=f"Derive {names}, or use symprop codegen SPEC -o FILE.py (or symprop verify "
              "SPEC) for every gradient: the generated code is checked against autodiff.")
 
