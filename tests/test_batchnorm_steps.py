@@ -171,3 +171,25 @@ def test_each_result_holds_against_jax_and_pytorch(backend):
         for name in names:
             d = config.letter_derivation(d_node(spec, name), spec, Autodiff(backend))
             assert d.prove()[-1] == f"{backend} autodiff of the spec's layer at a random batch"
+
+
+def test_text_html_and_the_first_layer_s_batch_form_read_right(tmp_path, capsys):
+    """What a review found: a sum inside a sum in text gets parentheses; a standalone title
+    names the network; the heading's math is math in HTML; the batch form of a first layer
+    names X; a map's mean is a channel's."""
+    d = letter_derivation(Spec.from_toml(EXAMPLE), "a_3^(1)")
+    assert d.text(d.result) == (
+        "(gamma_3^(2)/(n*sigma_3^(2)))*(n*dC/da_{i,3}^(2) - (sum_(m=0..n - 1) "
+        "dC/da_{m,3}^(2)) - xhat_{i,3}^(2)*(sum_(m=0..n - 1) dC/da_{m,3}^(2)*xhat_{m,3}^(2)))")
+    out = tmp_path / "d.html"
+    assert main(["derive", EXAMPLE, "--wrt", "a_3^(1)", "--format", "html", "--standalone",
+                 "-o", str(out)]) == 0
+    html = out.read_text()
+    assert "<title>Backpropagation in the network batchnorm</title>" in html
+    assert "$" not in html and "{a}" not in html
+    first = Spec(input=3, name="first", loss="sse", stack=[
+        {"kind": "batchnorm"}, {"kind": "dense", "width": 1}])
+    form = first.stack[0].letter_matrix_form(first, Autodiff("jax"))
+    assert form.latex(form.lhs) == r"\frac{\partial C}{\partial X}" and prove(form)
+    words = letter_derivation(conv_spec(True), "gamma_1^(2)").context("text")["steps"]
+    assert words[0]["words"].startswith("Layer 2 normalises channel 1 over the batch and")

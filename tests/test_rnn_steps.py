@@ -8,16 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sympy
 from conftest import need
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_rnn import rnn_spec
 
 from symprop.cli import main
+from symprop.errors import SpecError
 from symprop.graph import build_graph
+from symprop.importing import toml_text
 from symprop.letters_derivation import Autodiff, letter_derivation, prove
 from symprop.report import compile_pdf
 from symprop.self_check import SelfCheckFailed
+from symprop.spec import Spec
 
 DIGITS = str(Path(__file__).parent.parent / "examples" / "digits_rnn.toml")
 
@@ -45,8 +49,8 @@ def test_a_sequence_passes_back_every_step_and_stacked_layers_derive():
     assert "h_{3,1}^{(1)}" in d.latex(d.result) and len(prove(d)) == 2
     d = letter_derivation(spec, "b_1^(1)")
     step = d.steps[4].equations[0]
-    assert d.text(step[1]) == ("dC_0/da_{t,j}^(1) + sum_(i=0..1) "
-                               "delta_{t + 1,i}^(1)*u_{ij}^(1)")
+    assert d.text(step[1]) == ("dC_0/da_{t,j}^(1) + (sum_(i=0..1) "
+                               "delta_{t + 1,i}^(1)*u_{ij}^(1))")
     assert len(prove(d)) == 2
 
 
@@ -129,4 +133,36 @@ def test_each_result_holds_against_jax_and_pytorch(backend):
     for name in ["u_{21}^{(1)}", "w_{11}^{(1)}", "b_2^(1)", "u_{10}^{(2)}", "w_{02}^{(2)}"]:
         node = graph.resolve(name)
         d = spec.stack[node.layer - 1].letter_derivation(node, spec, Autodiff(backend))
-        assert d.prove()[-1] == f"{backend} autodiff of the spec's layer at a random sequence"
+        assert d.prove()[-1] == (f"{backend} autodiff of the spec's layer at three random "
+                                 "sequences")
+
+
+def test_what_a_review_found_stays_fixed(tmp_path, capsys):
+    """One step, a spec's own activation, the generic g, relu's dead nodes, a bias's result,
+    two rnn layers in one report (their drawings and names)."""
+    one = rnn_spec(((2, "tanh", True, False),), steps=1, n0=2)
+    d = letter_derivation(one, "u_{01}^{(1)}")
+    assert d.text(d.result) == "0" and len(prove(d)) == 2  # U never acts with one step
+    assert prove(one.stack[0].letter_matrix_form(one, Autodiff("jax")))
+    own = Spec(input=2, steps=3, loss="sse", name="own", activations={"cube": "x**3 + x"},
+               stack=[{"kind": "rnn", "width": 2, "activation": "cube"},
+                      {"kind": "dense", "width": 1}])
+    assert len(prove(letter_derivation(own, "u_{10}^{(1)}"))) == 2
+    generic = Spec(input=2, steps=2, loss="sse", name="g",
+                   stack=[{"kind": "rnn", "width": 2, "activation": "g"},
+                          {"kind": "dense", "width": 1, "activation": "identity"}])
+    with pytest.raises(SpecError, match="the generic activation g has none"):
+        letter_derivation(generic, "w_{00}^{(1)}")
+    # relu: a wrong factor is refused by the autodiff proof alone (3 nodes: not small)
+    relu = rnn_spec(((3, "relu", False, True), (2, "tanh", True, False)), steps=3, n0=2)
+    for name in ["u_{00}^{(1)}", "u_{21}^{(1)}", "w_{11}^{(1)}"]:
+        d = letter_derivation(relu, name)
+        assert not d.proofs[1][1](5 * d.result) and not d.proofs[1][1](sympy.S.Zero)
+    d = letter_derivation(relu, "b_1^(2)")
+    assert d.text(d.result) == "delta_{1,1}^(2) + delta_{2,1}^(2) + delta_{3,1}^(2)"
+    path, two = tmp_path / "two.html", tmp_path / "two.toml"
+    two.write_text(toml_text(relu.to_dict()))
+    assert main(["report", str(two), "-o", str(path)]) == 0
+    html = path.read_text()
+    assert 'id="arrow-1"' in html and 'id="arrow-2"' in html
+    assert ">h^(1)_2</text>" in html and ">h^(2)_2</text>" in html

@@ -43,6 +43,8 @@ class BatchNormConfig(LayerConfig):
     KEYS: ClassVar[dict] = {"eps": 1e-5, "affine": True}
     READS_FLAT: ClassVar[bool] = False
     TORCH_MODULES: ClassVar[tuple[str, ...]] = ("BatchNorm1d", "BatchNorm2d")
+    #: Node j of sample i reads every sample: the loss is the batch's C, not a sum of C_0.
+    COUPLES_SAMPLES: ClassVar[bool] = True
     #: ``import`` holds the model's output with these modules in training mode.
     TORCH_TRAINING: ClassVar[bool] = True
     #: The batch-coupled derivations are a later step: array code, check --layer and import.

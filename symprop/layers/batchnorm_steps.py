@@ -50,6 +50,7 @@ class _Batch:
         self.beta = names.symbol(rf"\beta_{{{j}}}^{{({l})}}", f"beta_{j}^({l})")
         self.eps = names.symbol(r"\epsilon", "eps", positive=True)
         self.spelled = l
+        self.what = "node" if len(config.in_shape) == 1 else "channel"
         self.forms = None
 
     def total(self, body, var=None) -> sympy.Sum:
@@ -97,7 +98,7 @@ class _Batch:
         over = "over the batch" if len(c.in_shape) == 1 else \
             "over the batch and the positions"
         where = "" if len(c.in_shape) == 1 else (
-            " After a convolution one mean and one deviation serve a whole channel: below, "
+            " On a map one mean and one deviation serve a whole channel: below, "
             f"{{i}} and {{m}} run over the {{n}} values of channel {self.j}, every sample at "
             "every position.")
         def centred(s):
@@ -113,7 +114,8 @@ class _Batch:
                             evaluate=False)
         equations.append((self.a_out[i], out))
         return Step(
-            f"Layer {self.spelled} normalises node {self.j} {over}, in training mode: with a batch "
+            f"Layer {self.spelled} normalises {self.what} {self.j} {over}, in training mode: "
+            "with a batch "
             f"of {{n}} samples, every name carries its sample's index {{i}}. {{mu}} is the "
             f"batch's mean, {{sigma}} the square root of its biased variance plus {{eps}} = "
             f"{c.eps:g}." + where, tuple(equations),
@@ -142,7 +144,7 @@ def _parameter(b: _Batch, kind: str, spec, autodiff) -> LetterDerivation:
     result = b.total(product(b.g[i], local) if local != 1 else b.g[i], i)
     steps = [
         b.definitions(),
-        Step(f"{{p}} scales (or shifts) node {b.j} of every sample: it reaches {{C}} through "
+        Step(f"{{p}} scales (or shifts) {b.what} {b.j} of every sample: it reaches {{C}} through "
              "every {out}, so the chain rule sums over the batch.",
              ((lhs, chain),), {"p": p, "C": b.C, "out": b.a_out[i]}),
         Step("Differentiating the definition of {out}:",
@@ -211,6 +213,7 @@ def batchnorm_matrix_form(config, spec, autodiff, spell=str) -> LetterDerivation
     are products with a column of ones; proven on a random batch as the scalar results."""
     b = _Batch(config, 0, spell)
     l, lb, names = spell(config.index), spell(config.index - 1), b.names
+    below, below_text = ("X", "X") if config.index == 1 else (f"A^{{({lb})}}", f"A^({lb})")
     rows, cols = b.n, sympy.Symbol("n_l", integer=True, positive=True)
     scale, scale_text = (rf"\gamma^{{({l})}}", f"gamma^({l})") if config.affine else ("1", "1")
     mats = {}
@@ -220,7 +223,7 @@ def batchnorm_matrix_form(config, spec, autodiff, spell=str) -> LetterDerivation
             ("1", r"\mathbf{1}", "1", (rows, 1)),
             ("D", rf"\operatorname{{diag}}\left({scale} / \sigma^{{({l})}}\right)",
              f"diag({scale_text}/sigma^({l}))", (cols, cols)),
-            ("dA", rf"\frac{{\partial C}}{{\partial A^{{({lb})}}}}", f"dC/dA^({lb})",
+            ("dA", rf"\frac{{\partial C}}{{\partial {below}}}", f"dC/d{below_text}",
              (rows, cols)),
             ("dgamma", rf"\frac{{\partial C}}{{\partial \gamma^{{({l})}}}}",
              f"dC/dgamma^({l})", (1, cols)),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import sympy
 from sympy.printing.latex import LatexPrinter
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from ..activations import ActivationPrime, ElementwiseActivation
@@ -132,10 +132,29 @@ class _LetterText(_BuiltOrder, StrPrinter):
             "@", self.names.index(label, [self._print(i) for i in expr.indices]))
 
     def parenthesize(self, item, level, strict=False):
-        """A sum over an index inside a product in parentheses: (sum_i delta_i u_ij) g'(z)."""
-        if isinstance(item, sympy.Sum) and level >= PRECEDENCE["Mul"]:
+        """A sum over an index inside a sum or a product in parentheses, so that it cannot
+        be read as running over the rest: (sum_i delta_i u_ij) g'(z), n g - (sum_m g_m)."""
+        if isinstance(item, sympy.Sum) and level >= PRECEDENCE["Add"]:
             return f"({self._print(item)})"
         return super().parenthesize(item, level, strict)
+
+    def _print_Add(self, expr, order=None):
+        return self._as_built(expr, self._terms)
+
+    def _terms(self, expr) -> str:
+        """StrPrinter's sum of terms, with a term that is a sum over an index in
+        parentheses."""
+        parts = []
+        for term in self._as_ordered_terms(expr):
+            text = f"({self._print(term)})" if isinstance(term, sympy.Sum) else \
+                self._print(term)
+            sign, text = ("-", text[1:]) if text.startswith("-") and not term.is_Add else \
+                ("+", text)
+            if precedence(term) < PRECEDENCE["Add"] or term.is_Add:
+                text = f"({text})"
+            parts += [sign, text]
+        sign = parts.pop(0)
+        return ("" if sign == "+" else sign) + " ".join(parts)
 
     def _print_Sum(self, expr):
         body = self._print(expr.function)

@@ -17,6 +17,8 @@ def unrolled_view(config) -> dict:
     of rnn layer ``config`` unrolled; kinds: w, u (shared, marked), out, back."""
     l, T = config.index, config.steps
     below = "x" if l == 1 else f"h^{{({l - 1})}}"
+    below_text = "x_{}" if l == 1 else f"h^({l - 1})_{{}}"
+    own_text = "h_{}" if l == 1 else f"h^({l})_{{}}"
     steps = list(range(1, T + 1)) if T <= _SHOWN else [1, 2, 3, None, T - 1, T]
     nodes = [{"key": "start", "x": 0.0, "y": 0.0, "tex": f"h_{{0}}^{{({l})}} = 0",
               "text": "h_0 = 0"}]
@@ -30,9 +32,10 @@ def unrolled_view(config) -> dict:
             previous = "dots"
             continue
         h, xin = f"h{t}", f"x{t}"
-        nodes += [{"key": h, "x": x, "y": 0.0, "tex": f"h_{{{t}}}^{{({l})}}", "text": f"h_{t}"},
+        nodes += [{"key": h, "x": x, "y": 0.0, "tex": f"h_{{{t}}}^{{({l})}}",
+                   "text": own_text.format(t)},
                   {"key": xin, "x": x, "y": -_DY, "tex": f"{below}_{{{t}}}",
-                   "text": f"{below[0]}_{t}"}]
+                   "text": below_text.format(t)}]
         arrows += [_arrow(xin, h, "w", f"W^{{({l})}}", "W"),
                    _arrow(previous, h, "u", f"U^{{({l})}}", "U")]
         if previous.startswith("h"):

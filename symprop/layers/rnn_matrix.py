@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 
 from .letter_steps import LetterDerivation, Names, Step, product
-from .rnn_proofs import c_activation, layer_gradients, scalar_deltas
+from .rnn_proofs import c_activation, layer_gradients, random_layer, scalar_deltas
 from .rnn_steps import Unrolled
 
 __all__ = ["rnn_matrix_form"]
@@ -43,14 +43,14 @@ def rnn_matrix_form(config, spec, autodiff, spell=str) -> LetterDerivation:
     """The batch form of the layer's backward through time, proven on a random batch."""
     l, lb, T, first = spell(config.index), spell(config.index - 1), config.steps, \
         config.index == 1
-    g = c_activation(config)
+    g = c_activation(config, spec)
     names = Names()
     t = names.symbol("t", "t", integer=True)
     below = "X" if first else f"H^{{({lb})}}"
     m = {}
     for key, latex, text in [
             ("D", rf"\Delta_{{@}}^{{({l})}}", f"Delta_{{@}}^({l})"),
-            ("DT", rf"\Delta_{{@}}^{{({l})\top}}", f"Delta_{{@}}^({l})T"),
+            ("DT", rf"\Delta_{{@}}^{{({l})\top}}", f"(Delta_{{@}}^({l}))^T"),
             ("G", rf"\frac{{\partial C}}{{\partial A_{{@}}^{{({l})}}}}", f"dC/dA_{{@}}^({l})"),
             ("gp", rf"{g.latex_name}^{{\prime}}\left(Z_{{@}}^{{({l})}}\right)",
              f"{g.text_name}'(Z_{{@}}^({l}))"),
@@ -73,28 +73,34 @@ def rnn_matrix_form(config, spec, autodiff, spell=str) -> LetterDerivation:
     if config.sequence:
         inner = sympy.Add(m["G"][t], inner, evaluate=False)
     recursion = Entrywise(inner, m["gp"][t])
-    equations = [(D[T], last), (D[t], recursion),
-                 (mats["dU"], sympy.Sum(product(m["DT"][t], m["H"][t - 1]), (t, 2, T))),
-                 (mats["dW"], sympy.Sum(product(m["DT"][t], m["X"][t]), (t, 1, T)))]
+    equations = [(D[T], last)] + ([(D[t], recursion)] if T > 1 else [])
+    if T > 1:  # with one step, U never acts (H_0 = 0): dC/dU = 0
+        equations.append((mats["dU"], sympy.Sum(product(m["DT"][t], m["H"][t - 1]),
+                                                (t, 2, T))))
+    equations.append((mats["dW"], sympy.Sum(product(m["DT"][t], m["X"][t]), (t, 1, T))))
     if config.bias:
         equations.append((mats["db"], sympy.Sum(product(mats["1T"], D[t]), (t, 1, T))))
     equations.append((m["dX"][t], product(D[t], W)))
+    main = next(i for i, (lhs, _) in enumerate(equations) if lhs in (mats["dU"], mats["dW"]))
     rows = "every step t" if config.sequence else f"the last step only (t = {T})"
+    words = (f"The recursion runs from t = {T} down to 1 (for t < {T} the second line), and "
+             "each weight's gradient is a sum over the steps; the first step adds nothing to "
+             "the gradient of U, since H_0 = 0.") if T > 1 else \
+        "With one step there is no recursion, and U never acts: dC/dU = 0."
     step = Step(
         "The same recursion for every sample at once: the rows of each matrix are the "
         "samples, {D} is the matrix of the deltas at step {t}, and the layers above pass "
-        f"back {{G}} at {rows}. The recursion runs from t = {T} down to 1 (for t < {T} the "
-        "second line), and each weight's gradient is a sum over the steps; the first step "
-        "adds nothing to the gradient of U, since H_0 = 0.",
+        f"back {{G}} at {rows}. " + words,
         tuple(equations), {"D": D[t], "t": t, "G": m["G"][t]})
     derivation = LetterDerivation(
         f"The rnn of layer {l} in the batch form: backpropagation through time",
-        mats["dU"], equations[2][1], [step], names)
+        equations[main][0], equations[main][1], [step], names)
     derivation.proofs = [
         (f"{autodiff.name} autodiff of the spec's layer at a random batch" if autodiff.name
          else "30-digit differences of the spec's layer at a random batch",
          lambda result: _matrix_check(config, spec, autodiff, [
-             *equations[:2], (mats["dU"], result), *equations[3:]], m, mats, t))]
+             *equations[:main], (equations[main][0], result), *equations[main + 1:]],
+             m, mats, t))]
     return derivation
 
 
@@ -102,10 +108,7 @@ def _matrix_check(config, spec, autodiff, equations, m, mats, t) -> bool:
     """Each printed formula evaluated step by step on a random batch against the truth."""
     T, n = config.steps, config.units
     rng = np.random.default_rng(13)
-    xs = rng.standard_normal((_BATCH, T, config.n_in))
-    params = {"W": rng.uniform(-0.8, 0.8, (n, config.n_in)),
-              "U": rng.uniform(-0.8, 0.8, (n, n)),
-              **({"b": rng.uniform(-0.5, 0.5, n)} if config.bias else {})}
+    params, xs = random_layer(config, rng, batch=_BATCH)
     G = rng.standard_normal((_BATCH, T, n) if config.sequence else (_BATCH, n))
     entry, (H, Z, gprime) = layer_gradients(config, spec, autodiff, params, xs, G)
     arrays = {m["H"]: lambda s: H[:, s], m["X"]: lambda s: xs[:, s - 1],
@@ -117,11 +120,12 @@ def _matrix_check(config, spec, autodiff, equations, m, mats, t) -> bool:
     deltas: dict[int, np.ndarray] = {}
     arrays[m["D"]] = deltas.__getitem__
     arrays[m["DT"]] = lambda s: deltas[s].T
-    (_, last), (_, recursion), *grads = equations
+    (_, last), *rest = equations
     deltas[T] = _value(last, arrays, values)
+    (_, recursion), *grads = rest if T > 1 else [(None, None), *rest]
     for s in range(T - 1, 0, -1):
         deltas[s] = _value(recursion.xreplace({t: s}), arrays, values)
-    scalar = Unrolled(config)  # every step against the scalar recursion, sample by sample
+    scalar = Unrolled(config, str, spec)  # each step against the scalar recursion, per sample
     for b in range(_BATCH):
         D = scalar_deltas(scalar, params, xs[b], H[b], Z[b], G[b])[scalar.delta]
         if not all(np.allclose(deltas[s][b], D[s], rtol=1e-12, atol=1e-14)

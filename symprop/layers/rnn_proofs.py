@@ -20,7 +20,7 @@ from ..activations import ActivationPrime, ElementwiseActivation, X
 from ..notation import Node
 from .symbolic import activation_function
 
-__all__ = ["layer_gradients", "rnn_proofs", "scalar_deltas"]
+__all__ = ["layer_gradients", "random_layer", "rnn_proofs", "scalar_deltas"]
 
 _SMALL = {"units": 2, "n_in": 1, "steps": 3}
 
@@ -31,20 +31,21 @@ def rnn_proofs(r, node, derivation, spec, autodiff, build) -> list:
     c = r.config
     small = c.units <= _SMALL["units"] and c.n_in <= _SMALL["n_in"] and \
         c.steps <= _SMALL["steps"]
-    truth = f"{autodiff.name} autodiff of the spec's layer at a random sequence" \
-        if autodiff.name else "30-digit differences of the spec's layer at a random sequence"
+    truth = f"{autodiff.name} autodiff of the spec's layer at three random sequences" \
+        if autodiff.name else "30-digit differences of the spec's layer at three random " \
+        "sequences"
     shapes = "the spec's layer" if small else (
-        f"the smallest shapes ({_SMALL['units']} nodes, 1 input, "
-        f"{min(c.steps, _SMALL['steps'])} steps)")
+        f"the same derivation on smaller shapes ({min(c.units, _SMALL['units'])} node(s), "
+        f"1 input, {min(c.steps, _SMALL['steps'])} step(s))")
 
     def composed(result):
         if small:
             return _composed(r, node, result)
-        config = dataclasses.replace(c, units=_SMALL["units"], n_in=_SMALL["n_in"],
-                                     steps=min(c.steps, _SMALL["steps"]))
-        last = (1, 0 if node.kind == "w" else 1)  # 2 nodes, 1 input
+        config = dataclasses.replace(c, units=min(c.units, _SMALL["units"]),
+                                     n_in=_SMALL["n_in"], steps=min(c.steps, _SMALL["steps"]))
+        last = (config.units - 1, 0 if node.kind == "w" else config.units - 1)
         shrunk = Node(node.kind, node.layer, *(min(i, m) for i, m in zip(node.indices, last)))
-        d, r2 = build(config, shrunk)
+        d, r2 = build(config, shrunk, str, spec)
         return _composed(r2, shrunk, d.result)
 
     return [(f"SymPy's diff of C_0 composed through the unrolled layer, for {shapes}",
@@ -105,19 +106,34 @@ def _composed(r, node, result: sympy.Expr) -> bool:
 
 
 def _numeric(r, node, result: sympy.Expr, spec, autodiff) -> bool:
-    """The result, its deltas worked out by the printed recursion, on one random sequence
-    against the spec's layer differentiated."""
+    """The result, its deltas worked out by the printed recursion, at three random sequences
+    against the spec's layer differentiated: weights scaled by 1/sqrt(fan-in) so that a long
+    sequence neither explodes nor vanishes, the last point with inputs and biases positive
+    so that a relu's nodes are not all dead where the others left them so."""
     c, T, n = r.config, r.T, r.n
-    rng = np.random.default_rng(5)
-    xs = rng.standard_normal((1, T, c.n_in))
-    params = {"W": rng.uniform(-0.8, 0.8, (n, c.n_in)), "U": rng.uniform(-0.8, 0.8, (n, n)),
-              **({"b": rng.uniform(-0.5, 0.5, n)} if c.bias else {})}
-    E = rng.standard_normal((1, T, n) if c.sequence else (1, n))
-    entry, (H, Z, _) = layer_gradients(c, spec, autodiff, params, xs, E)
-    arrays = scalar_deltas(r, params, xs[0], H[0], Z[0], E[0])
-    got = float(np.ravel(_vector(result, arrays, {}, _numpy_activations(r)))[0])
-    want = entry({"u": "U", "w": "W", "b": "b"}[node.kind], node.indices)
-    return bool(np.isclose(got, want, rtol=1e-9, atol=1e-12))
+    for seed in range(3):
+        params, xs = random_layer(c, np.random.default_rng(5 + seed), positive=seed == 2)
+        E = np.random.default_rng(9 + seed).standard_normal((1, T, n) if c.sequence else (1, n))
+        entry, (H, Z, _) = layer_gradients(c, spec, autodiff, params, xs[:1], E)
+        arrays = scalar_deltas(r, params, xs[0], H[0], Z[0], E[0])
+        got = float(np.ravel(_vector(result, arrays, {}, _numpy_activations(r)))[0])
+        want = entry({"u": "U", "w": "W", "b": "b"}[node.kind], node.indices)
+        if not np.isclose(got, want, rtol=1e-9, atol=1e-12):
+            return False
+    return True
+
+
+def random_layer(c, rng, positive: bool = False, batch: int = 1) -> tuple[dict, np.ndarray]:
+    """Weights uniform in +-1/sqrt(fan-in) (as nn.RNN starts them) and a batch of sequences;
+    ``positive``: inputs, W and b positive."""
+    low = 0.0 if positive else -1.0
+    params = {"W": rng.uniform(low, 1, (c.units, c.n_in)) / np.sqrt(c.n_in),
+              "U": rng.uniform(-1, 1, (c.units, c.units)) / np.sqrt(c.units)}
+    if c.bias:
+        params["b"] = rng.uniform(0.1 if positive else -0.5, 0.5, c.units)
+    xs = rng.uniform(0.1, 1.5, (batch, c.steps, c.n_in)) if positive else \
+        rng.standard_normal((batch, c.steps, c.n_in))
+    return params, xs
 
 
 def scalar_deltas(r, params, x, H, Z, E) -> dict:
@@ -139,7 +155,7 @@ def scalar_deltas(r, params, x, H, Z, E) -> dict:
 
 def _numpy_activations(r) -> dict:
     """g and g' of the layer as NumPy functions, by class."""
-    g = c_activation(r.config)
+    g = r.g
     prime = type(sympy.diff(g(X), X))
     return {cls: sympy.lambdify(X, _explicit(cls(X)), "numpy") for cls in (g, prime)}
 
@@ -179,8 +195,9 @@ def layer_gradients(c, spec, autodiff, params, xs, G):
     T, n_in): ``entry(key, index)`` the truth of one gradient entry (key W, U, b or X), by
     autodiff (JAX, PyTorch) or 30-digit differences; and the forward's H, Z (batch, T + 1,
     n; H_0 = 0) and g' as a NumPy function."""
-    g = sympy.lambdify(X, _explicit(c_activation(c)(X)), "numpy")
-    gprime = sympy.lambdify(X, _explicit(sympy.diff(c_activation(c)(X), X)), "numpy")
+    act = c_activation(c, spec)
+    g = sympy.lambdify(X, _explicit(act(X)), "numpy")
+    gprime = sympy.lambdify(X, _explicit(sympy.diff(act(X), X)), "numpy")
     batch, T, n = xs.shape[0], c.steps, c.units
     H, Z = np.zeros((batch, T + 1, n)), np.zeros((batch, T + 1, n))
     for t in range(1, T + 1):
@@ -194,13 +211,14 @@ def layer_gradients(c, spec, autodiff, params, xs, G):
             return grads[key][tuple(index)]
     else:
         def entry(key, index):
-            return _differences(c, params, xs, G, key, tuple(index))
+            return _differences(c, spec, params, xs, G, key, tuple(index))
     return entry, (H, Z, gprime)
 
 
-def c_activation(c):
-    """The SymPy class of the layer's activation (tanh, relu, ...)."""
-    return activation_function(c.activation.name, c.activation.params, c.index, {})
+def c_activation(c, spec):
+    """The SymPy class of the layer's activation (tanh, relu, a spec's own, ...)."""
+    return activation_function(c.activation.name, c.activation.params, c.index,
+                               dict(spec.activations))
 
 
 def _autodiff(c, spec, autodiff, params, xs, G) -> dict:
@@ -227,10 +245,10 @@ def _autodiff(c, spec, autodiff, params, xs, G) -> dict:
     return out
 
 
-def _differences(c, params, xs, G, key, index) -> float:
+def _differences(c, spec, params, xs, G, key, index) -> float:
     """Central differences at 30 digits of sum(G o out) over the written-out layer."""
     mpmath.mp.dps = 30
-    g = sympy.lambdify(X, _explicit(c_activation(c)(X)), "mpmath")
+    g = sympy.lambdify(X, _explicit(c_activation(c, spec)(X)), "mpmath")
     step = mpmath.mpf("1e-12")
 
     def loss(shift):

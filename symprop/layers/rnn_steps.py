@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sympy
 
+from ..errors import SpecError
 from .letter_steps import LetterDerivation, Names, Step, product
 from .rnn_proofs import rnn_proofs
 from .symbolic import activation_function
@@ -23,8 +24,13 @@ __all__ = ["Unrolled", "rnn_derivation", "unrolled_derivation"]
 class Unrolled:
     """The printed names of rnn layer ``config`` (index l, T steps)."""
 
-    def __init__(self, config, spell=str):
+    def __init__(self, config, spell=str, spec=None):
         self.config = config
+        #: a batchnorm above couples the samples: the loss is the batch's C, not C_0
+        coupled = spec is not None and any(getattr(c, "COUPLES_SAMPLES", False)
+                                           for c in spec.stack[config.index:])
+        loss, loss_text = ("C", "C") if coupled else ("C_{0}", "C_0")
+        custom = dict(spec.activations) if spec is not None else {}
         l, lb, self.spelled = spell(config.index), spell(config.index - 1), spell(config.index)
         names = self.names = Names()
         self.T, self.n, self.n_in = config.steps, config.units, config.n_in
@@ -35,16 +41,16 @@ class Unrolled:
         self.h = names.indexed(f"h_{{@}}^{{({l})}}", f"h_{{@}}^({l})")
         self.z = names.indexed(f"z_{{@}}^{{({l})}}", f"z_{{@}}^({l})")
         self.delta = names.indexed(rf"\delta_{{@}}^{{({l})}}", f"delta_{{@}}^({l})")
-        self.dC_dh = names.indexed(rf"\frac{{\partial C_{{0}}}}{{\partial h_{{@}}^{{({l})}}}}",
-                                f"dC_0/dh_{{@}}^({l})")
-        self.out = names.indexed(rf"\frac{{\partial C_{{0}}}}{{\partial a_{{@}}^{{({l})}}}}",
-                                 f"dC_0/da_{{@}}^({l})")
+        self.dC_dh = names.indexed(rf"\frac{{\partial {loss}}}{{\partial h_{{@}}^{{({l})}}}}",
+                                   f"d{loss_text}/dh_{{@}}^({l})")
+        self.out = names.indexed(rf"\frac{{\partial {loss}}}{{\partial a_{{@}}^{{({l})}}}}",
+                                 f"d{loss_text}/da_{{@}}^({l})")
         self.w = names.indexed(f"w_{{@}}^{{({l})}}", f"w_{{@}}^({l})", compact=True)
         self.u = names.indexed(f"u_{{@}}^{{({l})}}", f"u_{{@}}^({l})", compact=True)
         self.b = names.indexed(f"b_{{@}}^{{({l})}}", f"b_{{@}}^({l})")
-        self.C0 = names.symbol("C_{0}", "C_0")
+        self.C0 = names.symbol(loss, loss_text)
         c = config
-        self.g = activation_function(c.activation.name, c.activation.params, c.index, {})
+        self.g = activation_function(c.activation.name, c.activation.params, c.index, custom)
 
     def z_def(self, t, j) -> sympy.Expr:
         """z_{t,j} = sum_k w_jk x_{t,k} + sum_k u_jk h_{t-1,k} (+ b_j)."""
@@ -111,15 +117,21 @@ def rnn_derivation(config, node, spec, autodiff, spell=str) -> LetterDerivation 
     node; proven by :func:`.rnn_proofs.rnn_proofs`."""
     if node.layer != config.index or node.kind not in ("u", "w", "b"):
         return None
-    derivation, r = unrolled_derivation(config, node, spell)
+    if config.activation.name == "g":
+        raise SpecError("a derivation through time is proven on numbers, and the generic "
+                        "activation g has none", where=f"layer {config.index} (rnn)",
+                        hint="Give the layer a concrete activation, e.g. activation = "
+                             "\"tanh\"")
+    derivation, r = unrolled_derivation(config, node, spell, spec)
     derivation.proofs = rnn_proofs(r, node, derivation, spec, autodiff, unrolled_derivation)
     return derivation
 
 
-def unrolled_derivation(config, node, spell=str) -> tuple[LetterDerivation, Unrolled]:
+def unrolled_derivation(config, node, spell=str, spec=None
+                        ) -> tuple[LetterDerivation, Unrolled]:
     """The derivation of a weight of rnn layer ``config``, without its proofs (``spell``: a
     layer's number as printed, 2 or L-1)."""
-    r = Unrolled(config, spell)
+    r = Unrolled(config, spell, spec)
     T, t, names = r.T, r.t, r.names
     J = node.indices[0]
     K = node.indices[1] if len(node.indices) > 1 else None
@@ -137,15 +149,16 @@ def unrolled_derivation(config, node, spell=str) -> tuple[LetterDerivation, Unro
     refs.update(z_next=r.z[t + 1, r.i], u_ij=r.u[r.i, r.j], hK=r.h[0, K if K is not None
                                                                     else r.k])
     definitions = Step(
-        f"Layer {r.spelled} runs the same weights at each of the {{T}} steps t = 1, ..., "
-        f"{{T}}, from {{h0}} = 0; the layers above read {reads}.",
+        (f"Layer {r.spelled} runs the same weights at each of the {{T}} steps t = 1, ..., "
+         f"{{T}}" if T > 1 else f"Layer {r.spelled} runs one step, t = 1")
+        + f", from {{h0}} = 0; the layers above read {reads}.",
         ((r.z[t, r.j], r.z_def(t, r.j)), (r.h[t, r.j], r.g(r.z[t, r.j])), (r.h[0, r.k], 0)),
         refs)
     steps = [
         definitions,
         Step(f"{{p}} is one {what}, shared by every step: {{z}} reads it at t = 1, ..., {{T}},"
              " so {C0} depends on it through all of them, and the chain rule sums over the "
-             "steps:",
+             "steps:" if T > 1 else "{p} is read by {z} at the one step:",
              ((lhs, sympy.Sum(product(dC_dz, dz), (t, 1, T))),), refs),
         Step("Expanding the sum over k in the definition of {z}, only the term with {p} "
              "remains:", ((dz, local),), refs),
@@ -156,7 +169,8 @@ def unrolled_derivation(config, node, spell=str) -> tuple[LetterDerivation, Unro
              "{z_next} of every node i (SymPy's derivative of {z_next} by {h} is {u_ij}), and "
              "through the layers above where they read it; at the last step only the layers "
              "above read it:",
-             ((r.dC_dh[t, r.j], r.dh(t)), (r.dC_dh[T, r.j], r.dh(T))) if T > 1 else
+             ((r.dC_dh[t, r.j], r.dh(t)), (r.dC_dh[T, r.j], r.dh(T))), refs) if T > 1 else
+        Step("With one step, only the layers above read {hT}:",
              ((r.dC_dh[T, r.j], r.dh(T)),), refs),
         Step(f"Unrolled for the spec's T = {T}, from the last step back to the first:",
              tuple((r.delta[s, J], r.delta_def(s, J)) for s in range(T, 0, -1)), refs),
@@ -168,7 +182,8 @@ def unrolled_derivation(config, node, spell=str) -> tuple[LetterDerivation, Unro
         (kept[0] if kept else sympy.S.Zero)  # with T = 1, U never acts
     note = " ({hK} = 0: the first step adds nothing)" if node.kind == "u" else ""
     steps.append(Step("So, summing over the steps" + note + ":",
-                      ((lhs, sympy.Sum(product(r.delta[t, J], local),
+                      ((lhs, sympy.Sum(product(r.delta[t, J], local) if local != 1
+                                       else r.delta[t, J],
                                        (t, 1, T)), result),), refs))
     derivation = LetterDerivation(
         "The gradient of {p} through time", lhs, result, steps, names, refs={"p": p})
