@@ -95,7 +95,10 @@ def test_random_rnn_layers_derivations_are_proven(data):
     j = data.draw(st.integers(0, width - 1))
     k = data.draw(st.integers(0, (width if kind == "u" else spec.stack[l - 1].n_in) - 1))
     name = f"b_{j}^({l})" if kind == "b" else f"{kind}_{{{j},{k}}}^{{({l})}}"
-    assert len(prove(letter_derivation(spec, name))) == 2
+    d = letter_derivation(spec, name)
+    assert len(prove(d)) == 2
+    if d.result != 0 and layers[l - 1][1] == "tanh":  # smooth: a doubled result is wrong
+        assert not d.proofs[1][1](2 * d.result), name  # the proof can fail
 
 
 def test_the_batch_form_of_backpropagation_through_time_is_proven():
