@@ -4,9 +4,10 @@ chain rule cannot say.
 A batchnorm makes node j of sample i read every sample of the batch, so its gradient is no
 per-sample chain of C_0: it is derived once for any batch size n, in letters (sample indices
 i and m, sums over the batch), from the formulas SymPy differentiates in
-:mod:`symprop.layers.derived`.  A kind that derives its quantities this way offers
-``letter_derivation(node, spec)`` on its config (dispatch by what a layer can do, not by its
-kind's name); this module holds what every such derivation shares:
+:mod:`symprop.layers.derived`; an rnn's weights, through time.  A kind that derives its
+quantities this way offers ``letter_derivation(node, spec, autodiff, spell)`` on its config
+(dispatch by what a layer can do, not by its kind's name); this module holds what every
+such derivation shares:
 
 * the steps as data (:mod:`symprop.layers.letter_steps`): words, equations of SymPy
   expressions, how each symbol prints, and the proofs of each derivation;
@@ -67,9 +68,9 @@ def letter_derivation(spec, name: str, layers: str | None = None) -> LetterDeriv
     from .graph import build_graph
 
     node = build_graph(spec).resolve(name)
+    truth, spell = Autodiff(autodiff_backend()), speller(spec, layers or layer_spelling(name))
     for config in offering:
-        spell = speller(spec, layers or layer_spelling(name))
-        derivation = config.letter_derivation(node, spec, Autodiff(autodiff_backend()), spell)
+        derivation = config.letter_derivation(node, spec, truth, spell)
         if derivation is not None:
             derivation.network = spec.name
             return derivation

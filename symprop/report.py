@@ -181,9 +181,9 @@ def letters_report(spec, force: bool = False, at=None, layers: str = "relative")
         raise InputError("--at does not work out a report over a batch with numbers yet",
                          where=str(at), hint="Leave out --at.")
     sections = []
+    truth, spell = Autodiff(autodiff_backend()), speller(spec, layers)
     for config in spec.stack:
         if hasattr(config, "letter_derivation"):
-            truth, spell = Autodiff(autodiff_backend()), speller(spec, layers)
             done = [config.letter_derivation(node, spec, truth, spell)
                     for node in config.letter_targets()]
             done.append(config.letter_matrix_form(spec, truth, spell))

@@ -15,6 +15,8 @@ import mpmath
 import numpy as np
 import sympy
 
+from .letter_numbers import evaluate, reference_gradients
+
 __all__ = ["layer_proofs", "matrix_proof"]
 
 _SAMPLES = 5  # the random batch of the numeric proofs
@@ -74,57 +76,14 @@ def _numeric(b, spec, what: str, result: sympy.Expr, autodiff) -> bool:
     sigma = math.sqrt(((values - mu) ** 2).mean() + c.eps)
     numbers = {b.g: grads, b.xhat: (values - mu) / sigma, b.sigma: sigma,
                b.gamma: params.get("gamma", [1.0] * c.features)[b.j], b.n: values.size}
-    got = _evaluate(result, numbers, {b.i: 0, b.m: 1})
+    got = evaluate(result, numbers, {b.i: 0, b.m: 1})
     return bool(np.allclose(np.ravel(got), np.ravel(truth), rtol=1e-9, atol=1e-12))
 
 
-def _evaluate(expr: sympy.Expr, numbers: dict, axes: dict) -> np.ndarray:
-    """``expr`` on arrays: a sample letter is an axis (i the first, m the second), a sum
-    over it a sum along that axis, ``numbers`` the value of each base or symbol."""
-    def walk(e):
-        if isinstance(e, sympy.Sum):
-            body, (var, _, _) = e.function, e.limits[0]
-            return np.sum(walk(body), axis=axes[var], keepdims=True)
-        if isinstance(e, sympy.Indexed):
-            (index,) = e.indices
-            shape = (-1, 1) if axes[index] == 0 else (1, -1)
-            return np.asarray(numbers[e.base]).reshape(shape)
-        if e in numbers:
-            return numbers[e]
-        if e.is_Number:
-            return float(e)
-        args = [walk(a) for a in e.args]
-        if e.is_Add:
-            return sum(args[1:], args[0])
-        if e.is_Mul:
-            return math.prod(args[1:], start=args[0])
-        if e.is_Pow:
-            return args[0] ** args[1]
-        raise ValueError(f"cannot evaluate {e}")
-
-    return walk(expr)
-
-
 def _autodiff(autodiff, spec, c, A, G, params, what: str) -> np.ndarray:
-    ops, lib = autodiff.ops(spec)
-    backend = autodiff.name
-    keys = ["A", *params]
-
-    def loss(*arrays):
-        named = dict(zip(keys, arrays))
-        out = c.reference(ops, named, {c.index - 1: named["A"]})
-        return (out * ops.xp.asarray(G)).sum() if backend == "jax" else \
-            (out * lib.as_tensor(G)).sum()
-
-    arrays = [A, *params.values()]
-    slot_of_what = {"input": 0, "gamma": 1, "beta": 2}[what]
-    if backend == "jax":
-        grads = lib.grad(loss, argnums=tuple(range(len(arrays))))(
-            *[lib.numpy.asarray(a) for a in arrays])
-        return np.asarray(grads[slot_of_what])
-    tensors = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
-    loss(*tensors).backward()
-    return tensors[slot_of_what].grad.numpy()
+    """dsum(G o out)/d(input, gamma or beta) of the spec's layer by JAX or PyTorch."""
+    grads = reference_gradients(c, spec, autodiff, {"A": A, **params}, G, "A")
+    return grads[{"input": "A"}.get(what, what)]
 
 
 def _differences(values, grads, params, j: int, c, what: str) -> np.ndarray:

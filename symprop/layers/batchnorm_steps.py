@@ -51,23 +51,10 @@ class _Batch:
         self.eps = names.symbol(r"\epsilon", "eps", positive=True)
         self.spelled = l
         self.what = "node" if len(config.in_shape) == 1 else "channel"
-        self.forms = None
 
     def total(self, body, var=None) -> sympy.Sum:
         var = var or self.m
         return sympy.Sum(body, (var, 0, self.n - 1))
-
-    def derivative(self, of: sympy.Basic, by: sympy.Basic) -> sympy.Symbol:
-        """The symbol d of / d by, printed as a fraction of partials."""
-        latex = (rf"\frac{{\partial {self._latex(of)}}}{{\partial {self._latex(by)}}}")
-        text = f"d{self._text(of)}/d{self._text(by)}"
-        return self.names.symbol(latex, text)
-
-    def _latex(self, e) -> str:
-        return LetterDerivation("", e, e, [], self.names).latex(e)
-
-    def _text(self, e) -> str:
-        return LetterDerivation("", e, e, [], self.names).text(e)
 
     def display(self, expr: sympy.Expr, letters: dict[str, sympy.Symbol]) -> sympy.Expr:
         """A letter form of :func:`letter_forms` in these names: its sample letters (j, k, m)
@@ -139,8 +126,8 @@ def _parameter(b: _Batch, kind: str, spec, autodiff) -> LetterDerivation:
     p = b.gamma if kind == "gamma" else b.beta
     i = b.i
     local = b.display(forms.param_derivatives[kind], {"j": i})
-    lhs = b.derivative(b.C, p)
-    chain = b.total(product(b.g[i], b.derivative(b.a_out[i], p)), i)
+    lhs = b.names.derivative(b.C, p)
+    chain = b.total(product(b.g[i], b.names.derivative(b.a_out[i], p)), i)
     result = b.total(product(b.g[i], local) if local != 1 else b.g[i], i)
     steps = [
         b.definitions(),
@@ -148,7 +135,7 @@ def _parameter(b: _Batch, kind: str, spec, autodiff) -> LetterDerivation:
              "every {out}, so the chain rule sums over the batch.",
              ((lhs, chain),), {"p": p, "C": b.C, "out": b.a_out[i]}),
         Step("Differentiating the definition of {out}:",
-             ((b.derivative(b.a_out[i], p), local),), {"out": b.a_out[i]}),
+             ((b.names.derivative(b.a_out[i], p), local),), {"out": b.a_out[i]}),
         Step("So, with {g} what the layers above pass back for sample {i}:",
              ((lhs, result),), {"g": b.g[i], "i": i}),
     ]
@@ -163,8 +150,8 @@ def _input(b: _Batch, spec, autodiff) -> LetterDerivation:
     i, m, n = b.i, b.m, b.n
     refs = {"a": b.a_in[i], "C": b.C, "out_i": b.a_out[i], "mu": b.mu, "sigma": b.sigma,
             "out_m": b.a_out[m], "i": i, "m": m, "xhat": b.xhat[m]}
-    lhs = b.derivative(b.C, b.a_in[i])
-    jac = b.derivative(b.a_out[m], b.a_in[i])
+    lhs = b.names.derivative(b.C, b.a_in[i])
+    jac = b.names.derivative(b.a_out[m], b.a_in[i])
     d_mu = b.display(forms.shared_derivative("mu"), {"k": i})
     d_sigma = b.display(forms.shared_derivative("sigma"), {"k": i})
     d_xhat = b.display(forms.jacobian_of(forms.named[slot("named", "xhat", "j")]),
@@ -184,9 +171,9 @@ def _input(b: _Batch, spec, autodiff) -> LetterDerivation:
              "{m} of the batch:",
              ((lhs, b.total(product(b.g[m], jac))),), refs),
         Step("Differentiating the definitions, through {mu} and {sigma} (SymPy):",
-             ((b.derivative(b.mu, b.a_in[i]), d_mu),
-              (b.derivative(b.sigma, b.a_in[i]), d_sigma),
-              (b.derivative(b.xhat[m], b.a_in[i]), d_xhat),
+             ((b.names.derivative(b.mu, b.a_in[i]), d_mu),
+              (b.names.derivative(b.sigma, b.a_in[i]), d_sigma),
+              (b.names.derivative(b.xhat[m], b.a_in[i]), d_xhat),
               (jac, jacobian)), refs),
         Step("Putting the Jacobian into the sum: the Kronecker delta keeps only the term "
              "{m} = {i}, and every other term splits into sums over the batch (SymPy):",
@@ -250,7 +237,8 @@ def batchnorm_matrix_form(config, spec, autodiff, spell=str) -> LetterDerivation
         tuple(equations), {"G": G, "one": one, "n": rows})
     derivation = LetterDerivation(f"Batch normalisation in layer {l}: the batch form",
                                   mats["dA"], result, [step], names)
-    derivation.proofs = [("autodiff of the spec's layer at a random batch, every node",
+    truth = f"{autodiff.name} autodiff" if autodiff.name else "30-digit differences"
+    derivation.proofs = [(f"{truth} of the spec's layer at a random batch, every node",
                           lambda r: matrix_proof(config, spec, [
                               *equations[:-1], (mats["dA"], r)], mats, rows, autodiff))]
     return derivation

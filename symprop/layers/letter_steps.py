@@ -61,15 +61,34 @@ class Names:
             self.compact.add(base.label)
         return base
 
+    def derivative(self, of: sympy.Basic, by: sympy.Basic) -> sympy.Symbol:
+        """The symbol d of / d by, printed as a fraction of partials."""
+        latex, text = _LetterLatex(self).doprint, _LetterText(self).doprint
+        return self.symbol(rf"\frac{{\partial {latex(of)}}}{{\partial {latex(by)}}}",
+                           f"d{text(of)}/d{text(by)}")
+
     def index(self, label, printed: list[str]) -> str:
         """The indices of an Indexed as printed: run together or separated by commas."""
         together = label in self.compact and all(len(p) == 1 for p in printed)
         return ("" if together else ",").join(printed)
 
 
+def _activation(expr) -> tuple[type, bool] | None:
+    """(g's class, is it g') for an activation g(z) or its derivative g'(z), else None."""
+    if isinstance(expr, ActivationPrime):
+        return type(expr).base, True
+    return (type(expr), False) if isinstance(expr, ElementwiseActivation) else None
+
+
 class _BuiltOrder:
     """Terms and factors that SymPy sorted print in the usual order (n - 1, a - mu); an
-    expression built unevaluated (the compact form in the issue's order) prints as built."""
+    expression built unevaluated (the compact form in the issue's order) prints as built.
+    Symbols print by their :class:`Names`."""
+
+    def __init__(self, names: Names):
+        super().__init__()
+        self._settings["usual_order"] = self._settings["order"]
+        self.names = names
 
     def _as_built(self, expr, print_):
         usual = self._settings["usual_order"]
@@ -88,27 +107,21 @@ class _BuiltOrder:
 
 
 class _LetterLatex(_BuiltOrder, LatexPrinter):
-    def __init__(self, names: Names):
-        super().__init__()
-        self._settings["usual_order"] = self._settings["order"]
-        self.names = names
-
     def _print_Symbol(self, expr, style="plain"):
         return self.names.latex.get(expr) or super()._print_Symbol(expr, style)
 
     def _print_Indexed(self, expr):
-        form = self.names.latex[expr.base.label]
         label = expr.base.label
-        return form.replace("@", self.names.index(label, [self._print(i) for i in expr.indices]))
+        return self.names.latex[label].replace(
+            "@", self.names.index(label, [self._print(i) for i in expr.indices]))
 
     def _print_KroneckerDelta(self, expr, exp=None):
         return rf"\delta_{{{self._print(expr.args[0])}{self._print(expr.args[1])}}}"
 
     def _print_Function(self, expr, exp=None):
         """An activation g(z) and its derivative g'(z) as seed 000 writes them."""
-        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
-            prime = isinstance(expr, ActivationPrime)
-            base = type(expr).base if prime else type(expr)
+        if (found := _activation(expr)) is not None:
+            base, prime = found
             text = (base.latex_name + (r"^{\prime}" if prime else "")
                     + rf"\left({self._print(expr.args[0])}\right)")
             return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
@@ -117,11 +130,6 @@ class _LetterLatex(_BuiltOrder, LatexPrinter):
 
 class _LetterText(_BuiltOrder, StrPrinter):
     printmethod = "_letter_str"  # not Indexed's own _sympystr
-
-    def __init__(self, names: Names):
-        super().__init__()
-        self._settings["usual_order"] = self._settings["order"]
-        self.names = names
 
     def _print_Symbol(self, expr):
         return self.names.text.get(expr, expr.name)
@@ -166,9 +174,8 @@ class _LetterText(_BuiltOrder, StrPrinter):
         return f"delta_{self._print(expr.args[0])}{self._print(expr.args[1])}"
 
     def _print_Function(self, expr):
-        if isinstance(expr, (ElementwiseActivation, ActivationPrime)):
-            prime = isinstance(expr, ActivationPrime)
-            base = type(expr).base if prime else type(expr)
+        if (found := _activation(expr)) is not None:
+            base, prime = found
             return f"{base.text_name}{chr(39) if prime else ''}({self._print(expr.args[0])})"
         return super()._print_Function(expr)
 
@@ -195,9 +202,9 @@ class LetterDerivation:
     """The derivation of one quantity in letters: ``lhs`` = ``result``, reached by ``steps``.
 
     ``proofs`` are (what the result is held against, a check of a result returning True
-    when they agree); :meth:`prove` runs every one on ``result`` and raises
-    :class:`SelfCheckFailed` (exit 3) on a difference, so a derivation that differs is never
-    printed."""
+    when they agree); :meth:`prove` runs every one on ``result`` and raises :class:`Differs`
+    on a difference (:func:`symprop.letters_derivation.prove` makes it exit 3), so a
+    derivation that differs is never printed."""
 
     #: words, with ``{name}`` printing ``refs[name]`` as in a :class:`Step`
     title: str

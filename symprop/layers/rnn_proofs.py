@@ -18,6 +18,7 @@ import sympy
 
 from ..activations import ActivationPrime, ElementwiseActivation, X
 from ..notation import Node
+from .letter_numbers import evaluate, reference_gradients
 from .symbolic import activation_function
 
 __all__ = ["layer_gradients", "random_layer", "rnn_proofs", "scalar_deltas"]
@@ -53,29 +54,21 @@ def rnn_proofs(r, node, derivation, spec, autodiff, build) -> list:
             (truth, lambda result: _numeric(r, node, result, spec, autodiff))]
 
 
-def _param(r, node):
-    return r.b[node.indices[0]] if node.kind == "b" else \
-        {"u": r.u, "w": r.w}[node.kind][node.indices]
-
-
 def _explicit(expr: sympy.Expr) -> sympy.Expr:
     """Activations and their derivatives written out (tanh, Max, Heaviside), for numbers."""
     return expr.replace(lambda e: isinstance(e, (ElementwiseActivation, ActivationPrime)),
                         lambda e: type(e).explicit(e.args[0]))
 
 
-def _deltas(r, values=None) -> dict:
-    """delta_{t,j} for every step and node, by the printed recursion from t = T down: in
-    symbols, or (``values``: each Indexed's number) as numbers."""
+def _deltas(r) -> dict:
+    """delta_{t,j} for every step and node in symbols, by the printed recursion from t = T
+    down."""
     out: dict = {}
     for t in range(r.T, 0, -1):
         for j in range(r.n):
             expr = r.delta_def(t, j).doit()
-            expr = expr.xreplace({r.delta[t + 1, i]: out[(t + 1, i)] for i in range(r.n)
-                                  if (t + 1, i) in out})
-            if values is not None:
-                expr = _explicit(expr.xreplace(values)).evalf(30)
-            out[(t, j)] = expr
+            out[(t, j)] = expr.xreplace({r.delta[t + 1, i]: out[(t + 1, i)]
+                                         for i in range(r.n) if (t + 1, i) in out})
     return out
 
 
@@ -91,7 +84,7 @@ def _composed(r, node, result: sympy.Expr) -> bool:
     reads = [(r.out[t, j], h[(t, j)]) for t in range(1, T + 1) for j in range(n)] \
         if r.config.sequence else [(r.out[j], h[(T, j)]) for j in range(n)]
     loss = sympy.Add(*[e * a for e, a in reads])
-    truth = sympy.diff(loss, _param(r, node))
+    truth = sympy.diff(loss, r.param(node))
     deltas = {r.delta[key]: value for key, value in _deltas(r).items()}
     nodes = {**{r.z[key]: value for key, value in z.items()},
              **{r.h[key]: value for key, value in h.items()}}
@@ -116,7 +109,7 @@ def _numeric(r, node, result: sympy.Expr, spec, autodiff) -> bool:
         E = np.random.default_rng(9 + seed).standard_normal((1, T, n) if c.sequence else (1, n))
         entry, (H, Z, _) = layer_gradients(c, spec, autodiff, params, xs[:1], E)
         arrays = scalar_deltas(r, params, xs[0], H[0], Z[0], E[0])
-        got = float(np.ravel(_vector(result, arrays, {}, _numpy_activations(r)))[0])
+        got = float(np.ravel(evaluate(result, arrays, {}, _numpy_activations(r)))[0])
         want = entry({"u": "U", "w": "W", "b": "b"}[node.kind], node.indices)
         if not np.isclose(got, want, rtol=1e-9, atol=1e-12):
             return False
@@ -148,7 +141,7 @@ def scalar_deltas(r, params, x, H, Z, E) -> dict:
         arrays[r.b] = params["b"]
     functions = _numpy_activations(r)
     for t in range(T, 0, -1):
-        arrays[r.delta][t] = np.ravel(_vector(r.delta_def(t), arrays, {r.j: 0, r.i: 1},
+        arrays[r.delta][t] = np.ravel(evaluate(r.delta_def(t), arrays, {r.j: 0, r.i: 1},
                                               functions))
     return arrays
 
@@ -158,36 +151,6 @@ def _numpy_activations(r) -> dict:
     g = r.g
     prime = type(sympy.diff(g(X), X))
     return {cls: sympy.lambdify(X, _explicit(cls(X)), "numpy") for cls in (g, prime)}
-
-
-def _vector(expr, arrays: dict, axes: dict, functions: dict):
-    """A printed formula on arrays: an Indexed picks its entries (a letter index runs along
-    its axis: j the first, i the second), a sum over a letter sums that axis."""
-    if isinstance(expr, sympy.Indexed):
-        def index(s):
-            if not s.free_symbols:
-                return int(s)
-            (letter,) = s.free_symbols
-            shape = [1, 1]
-            shape[axes[letter]] = -1
-            return np.arange(arrays[expr.base].shape[list(expr.indices).index(s)]).reshape(shape)
-        return arrays[expr.base][tuple(index(s) for s in expr.indices)]
-    if isinstance(expr, sympy.Sum):
-        var = expr.limits[0][0]
-        return np.sum(_vector(expr.function, arrays, axes, functions), axis=axes[var],
-                      keepdims=True)
-    if type(expr) in functions:
-        return functions[type(expr)](_vector(expr.args[0], arrays, axes, functions))
-    if expr.is_Number:
-        return float(expr)
-    args = [_vector(a, arrays, axes, functions) for a in expr.args]
-    if expr.is_Add:
-        return sum(args[1:], args[0])
-    if expr.is_Mul:
-        return np.prod(np.broadcast_arrays(*args), axis=0) if len(args) > 1 else args[0]
-    if expr.is_Pow:
-        return args[0] ** args[1]
-    raise ValueError(f"cannot evaluate {expr}")
 
 
 def layer_gradients(c, spec, autodiff, params, xs, G):
@@ -205,7 +168,9 @@ def layer_gradients(c, spec, autodiff, params, xs, G):
             + params.get("b", 0)
         H[:, t] = g(Z[:, t])
     if autodiff.name is not None:
-        grads = _autodiff(c, spec, autodiff, params, xs, G)
+        grads = reference_gradients(c, spec, autodiff,
+                                    {**params, "X": xs.reshape(xs.shape[0], -1)}, G, "X")
+        grads["X"] = grads["X"].reshape(xs.shape)
 
         def entry(key, index):
             return grads[key][tuple(index)]
@@ -219,30 +184,6 @@ def c_activation(c, spec):
     """The SymPy class of the layer's activation (tanh, relu, a spec's own, ...)."""
     return activation_function(c.activation.name, c.activation.params, c.index,
                                dict(spec.activations))
-
-
-def _autodiff(c, spec, autodiff, params, xs, G) -> dict:
-    """Every gradient of sum(G o out) by JAX or PyTorch, through the spec's reference."""
-    ops, lib = autodiff.ops(spec)
-    keys = [*params, "X"]
-    arrays = [*params.values(), xs.reshape(xs.shape[0], -1)]
-
-    def loss(*values):
-        named = dict(zip(keys, values))
-        out = c.reference(ops, named, {c.index - 1: named["X"]})
-        return (out * ops.xp.asarray(G.reshape(G.shape[0], -1))).sum()
-
-    if autodiff.name == "jax":
-        grads = lib.grad(loss, argnums=tuple(range(len(keys))))(
-            *[lib.numpy.asarray(a) for a in arrays])
-        grads = [np.asarray(v) for v in grads]
-    else:
-        tensors = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
-        loss(*tensors).backward()
-        grads = [v.grad.numpy() for v in tensors]
-    out = dict(zip(keys, grads))
-    out["X"] = out["X"].reshape(xs.shape)
-    return out
 
 
 def _differences(c, spec, params, xs, G, key, index) -> float:

@@ -63,11 +63,15 @@ class Unrolled:
             terms.append(self.b[j])
         return sympy.Add(*terms, evaluate=False)
 
-    def local(self, expr: sympy.Expr, base, *index) -> sympy.Expr:
-        """SymPy's d expr / d base[index], term by term: of a sum over k only the term whose
-        k makes it read base[index] remains (k set to the index it stands for), as seed 000
+    def param(self, node) -> sympy.Indexed:
+        """The weight ``node`` names: u_jk, w_jk or b_j of this layer."""
+        return {"u": self.u, "w": self.w, "b": self.b}[node.kind][node.indices]
+
+    def local(self, expr: sympy.Expr, target: sympy.Indexed) -> sympy.Expr:
+        """SymPy's d expr / d target, term by term: of a sum over k only the term whose k
+        makes it read the target remains (k set to the index it stands for), as seed 000
         expands a sum and differentiates term by term."""
-        target, total = base[index], sympy.S.Zero
+        base, index, total = target.base, target.indices, sympy.S.Zero
         for term in sympy.Add.make_args(expr):
             if not isinstance(term, sympy.Sum):
                 total += sympy.diff(term, target)
@@ -96,7 +100,7 @@ class Unrolled:
         if t == self.T:
             return self.output_part(t, j)
         i = self.i
-        through = self.local(self.z_def(t + 1, i), self.h, t, self.j).xreplace({self.j: j})
+        through = self.local(self.z_def(t + 1, i), self.h[t, self.j]).xreplace({self.j: j})
         through = sympy.Sum(product(self.delta[t + 1, i], through),
                             (i, 0, self.n - 1))
         part = self.output_part(t, j)
@@ -135,13 +139,12 @@ def unrolled_derivation(config, node, spell=str, spec=None
     T, t, names = r.T, r.t, r.names
     J = node.indices[0]
     K = node.indices[1] if len(node.indices) > 1 else None
-    p = r.b[J] if K is None else {"u": r.u, "w": r.w}[node.kind][J, K]
+    p = r.param(node)
     what = {"u": "recurrent weight", "w": "input weight", "b": "bias"}[node.kind]
-    lhs = _derivative(names, r.C0, p)
-    local = r.local(r.z_def(t, J), *((r.u, J, K) if node.kind == "u" else (r.w, J, K)
-                                     if node.kind == "w" else (r.b, J)))
-    dz = _derivative(names, r.z[t, J], p)
-    dC_dz = _derivative(names, r.C0, r.z[t, J])
+    lhs = names.derivative(r.C0, p)
+    local = r.local(r.z_def(t, J), p)
+    dz = names.derivative(r.z[t, J], p)
+    dC_dz = names.derivative(r.C0, r.z[t, J])
     refs = {"p": p, "T": sympy.Integer(T), "C0": r.C0, "z": r.z[t, J], "t": t,
             "h0": r.h[0, r.k], "delta": r.delta[t, J], "hT": r.h[T, r.j],
             "h": r.h[t, r.j], "out": r.output_part(T)}
@@ -188,10 +191,3 @@ def unrolled_derivation(config, node, spell=str, spec=None
     derivation = LetterDerivation(
         "The gradient of {p} through time", lhs, result, steps, names, refs={"p": p})
     return derivation, r
-
-
-def _derivative(names: Names, of, by) -> sympy.Symbol:
-    """The symbol d of / d by, printed as a fraction of partials."""
-    show = LetterDerivation("", of, of, [], names)
-    return names.symbol(rf"\frac{{\partial {show.latex(of)}}}{{\partial {show.latex(by)}}}",
-                        f"d{show.text(of)}/d{show.text(by)}")
