@@ -99,6 +99,8 @@ def test_random_rnn_layers_derivations_are_proven(data):
     assert len(prove(d)) == 2
     if d.result != 0 and layers[l - 1][1] == "tanh":  # smooth: a doubled result is wrong
         assert not d.proofs[1][1](2 * d.result), name  # the proof can fail
+    form = spec.stack[l - 1].letter_matrix_form(spec, Autodiff("jax"))  # report's batch form
+    assert len(prove(form)) == 1
 
 
 def test_the_batch_form_of_backpropagation_through_time_is_proven():
