@@ -27,7 +27,8 @@ from .notation import layer_label, layer_spelling
 from .self_check import SelfCheckFailed, autodiff_backend
 from .templating import render
 
-__all__ = ["Autodiff", "letter_derivation", "letter_document", "prove", "speller"]
+__all__ = ["Autodiff", "letter_derivation", "letter_document", "not_derived", "prove",
+           "speller"]
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,19 @@ def letter_derivation(spec, name: str, layers: str | None = None) -> LetterDeriv
         if derivation is not None:
             derivation.network = spec.name
             return derivation
+    raise not_derived(spec, name)
+
+
+def not_derived(spec, name: str, verb: str = "Derive") -> NameLookupError:
+    """The error for a name no layer of ``spec`` derives in letters (``verb`` it, instead:
+    "Derive", or "Check a derivative of")."""
+    offering = [c for c in spec.stack if hasattr(c, "letter_derivation")]
     names = "; ".join(c.letter_names(spec) for c in offering)
     first = offering[0]
-    raise NameLookupError(
+    return NameLookupError(
         f"{name} is not derived step by step in this network: with {with_article(first.kind)} "
         f"layer (layer {first.index}) the derivations cover that layer's own quantities",
-        hint=f"Derive {names}, or use symprop codegen SPEC -o FILE.py (or symprop verify "
+        hint=f"{verb} {names}, or use symprop codegen SPEC -o FILE.py (or symprop verify "
              "SPEC) for every gradient: the generated code is checked against autodiff.")
 
 

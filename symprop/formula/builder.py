@@ -22,12 +22,14 @@ from .syntax import (
     Deriv,
     Div,
     Dots,
+    Epsilon,
     Equation,
     Euler,
     Expr,
     Group,
     IndexBracket,
     Iverson,
+    Kronecker,
     Loss,
     MatrixRef,
     Max,
@@ -274,6 +276,15 @@ class Builder(Transformer):
     def pi(self, items):
         tok = items[0]
         return Pi(span=self._span(tok.start_pos, tok.end_pos))
+
+    def epsilon(self, items):
+        tok = items[0]
+        return Epsilon(span=self._span(tok.start_pos, tok.end_pos))
+
+    def kronecker(self, items):
+        tok = items[0]
+        left, right = re.findall(r"[A-Za-z]", re.sub(r"^\\?(?:delta|δ)", "", str(tok)))
+        return Kronecker(left, right, span=self._span(tok.start_pos, tok.end_pos))
 
     def dots(self, items):
         tok = items[0]

@@ -37,10 +37,12 @@ from .syntax import (
     Deriv,
     Div,
     Dots,
+    Epsilon,
     Equation,
     Euler,
     Expr,
     Group,
+    Kronecker,
     Layer,
     Loss,
     Mul,
@@ -340,6 +342,14 @@ def _loss_alone(meaning: Meaning, expr: Loss, scope: Scope):
                         "\\frac{\\partial C_0}{\\partial w_{12}^{(L)}}", expr)
 
 
+def _batch_only(meaning: Meaning, expr: Expr, scope: Scope):
+    what = "\\epsilon" if isinstance(expr, Epsilon) else "a Kronecker delta"
+    raise meaning.error(f"{what} belongs to a batchnorm's formulas over a batch, and this "
+                        "network derives per sample", expr,
+                        hint="Write the formula in the network's own names, as symprop "
+                             "derive prints them")
+
+
 def _dots_alone(meaning: Meaning, expr: Dots, scope: Scope):
     raise meaning.error("cannot tell which terms \\cdots stands for", expr,
                         hint="Put \\cdots between two terms that differ only in node indices")
@@ -362,6 +372,8 @@ _LOWER = {
     Sum: Meaning._sum,
     Loss: _loss_alone,
     Dots: _dots_alone,
+    Epsilon: _batch_only,
+    Kronecker: _batch_only,
 }
 _LOWER.update(BRACKETS)
 #: syntax type -> how it lowers (a subclass extends it: :mod:`.matrices`).

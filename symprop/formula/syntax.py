@@ -18,12 +18,14 @@ __all__ = [
     "Deriv",
     "Div",
     "Dots",
+    "Epsilon",
     "Equation",
     "Euler",
     "Expr",
     "Group",
     "IndexBracket",
     "Iverson",
+    "Kronecker",
     "Layer",
     "Loss",
     "MatrixRef",
@@ -115,6 +117,19 @@ class Euler(Expr):
 @dataclass(frozen=True)
 class Pi(Expr):
     r"""``\pi`` (derive writes the derivative of erf with sqrt(pi))."""
+
+
+@dataclass(frozen=True)
+class Epsilon(Expr):
+    r"""``\epsilon``: a batchnorm's eps, under the square root of its variance."""
+
+
+@dataclass(frozen=True)
+class Kronecker(Expr):
+    r"""``\delta_{im}``: 1 where two sample letters agree, else 0 (a batchnorm's Jacobian)."""
+
+    left: str
+    right: str
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ def _composed(b, what: str, result: sympy.Expr, size: int) -> bool:
     loss = sympy.Add(*[b.g[k] * o for k, o in zip(range(size), outs)])
     wrt = {"gamma": [b.gamma], "beta": [b.beta], "input": [xs[0], xs[-1]]}[what]
     unrolled = result.subs(b.n, size).doit()
-    values = {b.mu: mu, b.sigma: sigma, **{b.xhat[k]: h for k, h in enumerate(xhat)}}
+    values = {b.mu: mu, b.sigma: sigma, **{b.xhat[k]: h for k, h in enumerate(xhat)},
+              **{b.a_out[k]: o for k, o in enumerate(outs)}}
     for k, by in zip((0, size - 1), wrt):
         derived = unrolled.subs(b.i, k).xreplace(values)
         if sympy.simplify(sympy.diff(loss, by) - derived) != 0:
@@ -74,8 +75,13 @@ def _numeric(b, spec, what: str, result: sympy.Expr, autodiff) -> bool:
             if what == "input" else truth[b.j]
     mu = values.mean()
     sigma = math.sqrt(((values - mu) ** 2).mean() + c.eps)
-    numbers = {b.g: grads, b.xhat: (values - mu) / sigma, b.sigma: sigma,
-               b.gamma: params.get("gamma", [1.0] * c.features)[b.j], b.n: values.size}
+    gamma = params.get("gamma", [1.0] * c.features)[b.j]
+    beta = params.get("beta", [0.0] * c.features)[b.j]
+    xhat = (values - mu) / sigma
+    numbers = {b.g: grads, b.xhat: xhat, b.sigma: sigma, b.gamma: gamma, b.n: values.size,
+               b.a_in: values, b.a_out: gamma * xhat + beta, b.mu: mu, b.beta: beta,
+               b.eps: c.eps, b.i: np.arange(values.size)[:, None],
+               b.m: np.arange(values.size)[None, :]}
     got = evaluate(result, numbers, {b.i: 0, b.m: 1})
     return bool(np.allclose(np.ravel(got), np.ravel(truth), rtol=1e-9, atol=1e-12))
 

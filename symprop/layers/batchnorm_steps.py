@@ -142,6 +142,18 @@ def _parameter(b: _Batch, kind: str, spec, autodiff) -> LetterDerivation:
     derivation = LetterDerivation("The gradient of {p} over a batch", lhs, result, steps,
                                   b.names, refs={"p": p})
     derivation.proofs = layer_proofs(b, spec, kind, autodiff)
+    text, g = derivation.text, b.total(b.g[i], i)
+    derivation.mistakes = [
+        ((f"it leaves out {text(b.xhat[i])}: {text(p)} multiplies it, so "
+         f"d{text(b.a_out[i])}/d{text(p)} = {text(b.xhat[i])}"), g),
+        ((f"it has the layer's input {text(b.a_in[i])} where {text(b.xhat[i])} belongs: "
+         f"{text(p)} scales the normalised value"), b.total(product(b.g[i], b.a_in[i]), i)),
+        (f"it has no sum over the batch: {text(p)} reaches C through every sample",
+         product(b.g[i], local) if local != 1 else b.g[i]),
+    ] if kind == "gamma" else [
+        ((f"that is dC/d{text(b.gamma)}: {text(p)} is added, so d{text(b.a_out[i])}/"
+         f"d{text(p)} = 1"), b.total(product(b.g[i], b.xhat[i]), i)),
+        (f"it has no sum over the batch: {text(p)} reaches C through every sample", b.g[i])]
     return derivation
 
 
@@ -190,6 +202,21 @@ def _input(b: _Batch, spec, autodiff) -> LetterDerivation:
          lambda r: sympy.simplify(vjp - compact) == 0 and sympy.simplify(
              (r - vjp).doit()) == 0),
         *layer_proofs(b, spec, "input", autodiff)]
+    derivation.judges = derivation.proofs[1:]
+    text = derivation.text
+    scale = gamma / b.sigma
+    mean, spread = total_g / n, product(b.xhat[i], total_gx) / n
+    derivation.mistakes = [
+        ((f"it leaves out that {text(b.sigma)} reads every sample: the term "
+         f"-{text(spread)} is missing"), scale * (g_i - mean)),
+        ((f"it leaves out that {text(b.mu)} reads every sample: the term -{text(mean)} is "
+         "missing"), scale * (g_i - spread)),
+        ((f"it treats {text(b.mu)} and {text(b.sigma)} as constants, but both read every "
+         "sample of the batch"), scale * g_i),
+        (("it uses the unbiased variance's 1/(n - 1); in training mode the batch's variance "
+         "is biased, 1/n"), scale * (g_i - mean - product(b.xhat[i], total_gx) / (n - 1))),
+        *([(f"it leaves out {text(b.gamma)}, which scales every {text(b.xhat[i])}",
+            result / gamma)] if b.config.affine else [])]
     return derivation
 
 

@@ -12,30 +12,31 @@ __all__ = ["evaluate", "reference_gradients"]
 
 def evaluate(expr: sympy.Expr, arrays: dict, axes: dict, functions: dict | None = None):
     """A printed formula on arrays: an Indexed picks its entries from ``arrays[base]`` (a
-    letter index runs along its axis in ``axes``, a number picks one entry), a sum over a
-    letter sums that axis, a symbol is ``arrays[symbol]``, and a function class of
-    ``functions`` (an activation, its derivative) is applied entrywise."""
+    letter index runs along its axis in ``axes``, a number picks one entry, and one outside
+    the array is an IndexError), a sum over a letter sums that axis when it runs over the
+    whole axis and term by term otherwise (its bounds evaluated), a symbol is
+    ``arrays[symbol]``, a Kronecker delta is 1 where its two sides agree, and a function
+    class of ``functions`` (an activation, its derivative) is applied entrywise."""
     functions = functions or {}
+
+    def again(e):
+        return evaluate(e, arrays, axes, functions)
+
     if isinstance(expr, sympy.Indexed):
-        def index(s):
-            if not s.free_symbols:
-                return int(s)
-            (letter,) = s.free_symbols
-            shape = [1, 1]
-            shape[axes[letter]] = -1
-            return np.arange(arrays[expr.base].shape[list(expr.indices).index(s)]).reshape(shape)
-        return arrays[expr.base][tuple(index(s) for s in expr.indices)]
+        return arrays[expr.base][tuple(_index(expr, k, axes, arrays)
+                                       for k in range(len(expr.indices)))]
     if isinstance(expr, sympy.Sum):
-        var = expr.limits[0][0]
-        return np.sum(evaluate(expr.function, arrays, axes, functions), axis=axes[var],
-                      keepdims=True)
+        return _sum(expr, arrays, axes, again)
+    if isinstance(expr, sympy.KroneckerDelta):
+        left, right = np.broadcast_arrays(*(np.asarray(again(a)) for a in expr.args))
+        return (left == right).astype(float)
     if type(expr) in functions:
-        return functions[type(expr)](evaluate(expr.args[0], arrays, axes, functions))
+        return functions[type(expr)](again(expr.args[0]))
     if expr in arrays:
         return arrays[expr]
     if expr.is_Number:
         return float(expr)
-    args = [evaluate(a, arrays, axes, functions) for a in expr.args]
+    args = [again(a) for a in expr.args]
     if expr.is_Add:
         return sum(args[1:], args[0])
     if expr.is_Mul:
@@ -43,6 +44,36 @@ def evaluate(expr: sympy.Expr, arrays: dict, axes: dict, functions: dict | None 
     if expr.is_Pow:
         return args[0] ** args[1]
     raise ValueError(f"cannot evaluate {expr}")
+
+
+def _index(expr: sympy.Indexed, k: int, axes: dict, arrays: dict):
+    """Index ``k`` of ``expr``: a whole number inside the array, or a bare letter running
+    along its axis."""
+    s, size = expr.indices[k], arrays[expr.base].shape[k]
+    if not s.free_symbols:
+        if not 0 <= int(s) < size:
+            raise IndexError(f"{expr} is outside its {size} entries")
+        return int(s)
+    if s not in axes:
+        raise ValueError(f"cannot evaluate the index {s} of {expr}")
+    shape = [1, 1]
+    shape[axes[s]] = -1
+    return np.arange(size).reshape(shape)
+
+
+def _sum(expr: sympy.Sum, arrays: dict, axes: dict, again):
+    """A sum: along its letter's axis when it runs over all of it, else term by term."""
+    if len(expr.limits) > 1:  # SymPy's first limit is the innermost sum
+        inner = sympy.Sum(expr.function, *expr.limits[:-1])
+        return again(sympy.Sum(inner, expr.limits[-1]))
+    var, lo, hi = expr.limits[0]
+    first, last = (round(float(np.ravel(again(b))[0])) for b in (lo, hi))
+    sizes = {arrays[e.base].shape[k] for e in expr.function.atoms(sympy.Indexed)
+             for k, s in enumerate(e.indices) if s == var}
+    if var in axes and first == 0 and sizes == {last + 1}:
+        return np.sum(again(expr.function), axis=axes[var], keepdims=True)
+    terms = [again(expr.function.xreplace({var: v})) for v in range(first, last + 1)]
+    return sum(terms[1:], terms[0]) if terms else 0.0
 
 
 def reference_gradients(config, spec, autodiff, arrays: dict, G: np.ndarray,

@@ -42,6 +42,8 @@ class Names:
         self.latex: dict[sympy.Basic, str] = {}
         self.text: dict[sympy.Basic, str] = {}
         self.compact: set[sympy.Basic] = set()
+        #: label -> its IndexedBase, for a formula that names one (symprop check)
+        self.bases: dict[sympy.Basic, sympy.IndexedBase] = {}
 
     def symbol(self, latex: str, text: str, **assumptions) -> sympy.Symbol:
         """A quantity (a matrix: ``commutative=False``)."""
@@ -57,6 +59,7 @@ class Names:
         base = sympy.IndexedBase(text, **({"commutative": False} if matrix else
                                           {"real": True}))
         self.latex[base.label], self.text[base.label] = latex, text
+        self.bases[base.label] = base
         if compact:
             self.compact.add(base.label)
         return base
@@ -216,6 +219,14 @@ class LetterDerivation:
     refs: dict = field(default_factory=dict)
     #: the spec's name, for a standalone document's title
     network: str = ""
+    #: The proofs that decide any result written in these names (a user's formula, in
+    #: symprop check): None for every proof.  A proof of the derivation's own algebra (an
+    #: identity SymPy may not simplify for another spelling) or one run on a smaller copy
+    #: of the layer holds this result only.
+    judges: list[tuple[str, Callable[[sympy.Expr], bool]]] | None = None
+    #: The usual wrong results, each with what is wrong in words: symprop check names the
+    #: one a wrong formula equals.
+    mistakes: list[tuple[str, sympy.Expr]] = field(default_factory=list)
 
     def latex(self, expr: sympy.Expr) -> str:
         return _LetterLatex(self.names).doprint(expr)

@@ -27,7 +27,8 @@ _SMALL = {"units": 2, "n_in": 1, "steps": 3}
 
 
 def rnn_proofs(r, node, derivation, spec, autodiff, build) -> list:
-    """(what, check) pairs for the result of ``derivation`` (``r``: its Unrolled names);
+    """(what, check) pairs for the result of ``derivation`` (``r``: its Unrolled names), which
+    also become its judges when the composed proof runs on the spec's own layer;
     ``build(config, node)`` derives a layer's weight without proofs."""
     c = r.config
     small = c.units <= _SMALL["units"] and c.n_in <= _SMALL["n_in"] and \
@@ -49,9 +50,11 @@ def rnn_proofs(r, node, derivation, spec, autodiff, build) -> list:
         d, r2 = build(config, shrunk, str, spec)
         return _composed(r2, shrunk, d.result)
 
-    return [(f"SymPy's diff of C_0 composed through the unrolled layer, for {shapes}",
-             composed),
-            (truth, lambda result: _numeric(r, node, result, spec, autodiff))]
+    proofs = [(f"SymPy's diff of C_0 composed through the unrolled layer, for {shapes}",
+               composed),
+              (truth, lambda result: _numeric(r, node, result, spec, autodiff))]
+    derivation.judges = proofs if small else proofs[1:]  # a smaller copy holds its own result
+    return proofs
 
 
 def _explicit(expr: sympy.Expr) -> sympy.Expr:
@@ -86,6 +89,8 @@ def _composed(r, node, result: sympy.Expr) -> bool:
     loss = sympy.Add(*[e * a for e, a in reads])
     truth = sympy.diff(loss, r.param(node))
     deltas = {r.delta[key]: value for key, value in _deltas(r).items()}
+    deltas.update({r.dC_dh[t, j]: r.dh(t, j).doit().xreplace(deltas)
+                   for t in range(1, T + 1) for j in range(n)})
     nodes = {**{r.z[key]: value for key, value in z.items()},
              **{r.h[key]: value for key, value in h.items()}}
     derived = result.xreplace(deltas).xreplace(nodes)
@@ -131,16 +136,19 @@ def random_layer(c, rng, positive: bool = False, batch: int = 1) -> tuple[dict, 
 
 def scalar_deltas(r, params, x, H, Z, E) -> dict:
     """One sample's numbers under the names of ``r`` (x (T, n_in), H and Z (T + 1, n), E the
-    gradient from above), with delta_{t,j} worked out by the printed scalar recursion from
-    t = T down, every node j at once (``arrays[r.delta]``, (T + 2, n))."""
+    gradient from above), with dC_0/dh_{t,j} and delta_{t,j} worked out by the printed scalar
+    recursion from t = T down, every node j at once (``arrays[r.delta]``, (T + 2, n))."""
     c, T, n = r.config, r.T, r.n
     out = E if not c.sequence else np.vstack([np.zeros((1, n)), E])
     arrays = {r.h: H, r.z: Z, r.x: np.vstack([np.zeros((1, c.n_in)), x]), r.u: params["U"],
-              r.w: params["W"], r.out: out, r.delta: np.zeros((T + 2, n))}
+              r.w: params["W"], r.out: out, r.delta: np.zeros((T + 2, n)),
+              r.dC_dh: np.zeros((T + 2, n))}
     if c.bias:
         arrays[r.b] = params["b"]
     functions = _numpy_activations(r)
     for t in range(T, 0, -1):
+        arrays[r.dC_dh][t] = np.ravel(evaluate(r.dh(t), arrays, {r.j: 0, r.i: 1},
+                                               functions))
         arrays[r.delta][t] = np.ravel(evaluate(r.delta_def(t), arrays, {r.j: 0, r.i: 1},
                                               functions))
     return arrays

@@ -190,4 +190,24 @@ def unrolled_derivation(config, node, spell=str, spec=None
                                        (t, 1, T)), result),), refs))
     derivation = LetterDerivation(
         "The gradient of {p} through time", lhs, result, steps, names, refs={"p": p})
+    derivation.mistakes = _mistakes(r, node, local, derivation.text)
     return derivation, r
+
+
+def _mistakes(r: Unrolled, node, local: sympy.Expr, text) -> list:
+    """The usual wrong results of backpropagation through time, in words."""
+    T, t, J, p = r.T, r.t, node.indices[0], r.param(node)
+
+    def over_steps(body, first=1):
+        return sympy.Add(*[body.xreplace({t: s}) for s in range(first, T + 1)])
+
+    out = [((f"it keeps only the last step: {text(p)} acts at every step, so its gradient "
+            "sums over t"), (r.delta[t, J] * local).xreplace({t: T})),
+           ((f"it has {text(r.dC_dh[t, J])} where {text(r.delta[t, J])} belongs: g'(z) is "
+            "left out"), over_steps(r.dC_dh[t, J] * local))]
+    if node.kind == "u":
+        K = node.indices[1]
+        out.append(((f"it pairs {text(r.delta[t, J])} with {text(r.h[t, K])}: {text(p)} "
+                    f"multiplies the previous step's {text(r.h[t - 1, K])}"),
+                    over_steps(r.delta[t, J] * r.h[t, K])))
+    return out
