@@ -93,11 +93,11 @@ def d_node(spec, name):
 def test_derive_prints_the_proven_derivation(capsys):
     assert main(["derive", EXAMPLE, "--wrt", "beta_2^(2)"]) == 0
     out = capsys.readouterr().out
-    assert "dC/dbeta_2^(2) = sum_(i=0..n - 1) dC/da_{i,2}^(2)\n" in out
+    assert "dC/dbeta_2^(2) = sum_(i=0)^(n - 1) dC/da_{i,2}^(2)\n" in out
     assert "Proof: PROVEN equal to SymPy's diff of the composed layer for a symbolic batch of " \
            "2 and 3 samples; and" in out
     assert main(["derive", EXAMPLE, "--wrt", "beta_2^(L-2)"]) == 0  # answered as spelt
-    assert "dC/dbeta_2^(L-2) = sum_(i=0..n - 1) dC/da_{i,2}^(L-2)\n" in capsys.readouterr().out
+    assert "dC/dbeta_2^(L-2) = sum_(i=0)^(n - 1) dC/da_{i,2}^(L-2)\n" in capsys.readouterr().out
     assert main(["derive", EXAMPLE, "--wrt", "beta_2^(L-2)", "--layers", "absolute"]) == 0
     assert "dC/dbeta_2^(2) = sum" in capsys.readouterr().out
     assert main(["derive", EXAMPLE, "--wrt", "x_1"]) == 2  # layer 1 is dense: not over n
@@ -180,8 +180,8 @@ def test_text_html_and_the_first_layer_s_batch_form_read_right(tmp_path, capsys)
     names X; a map's mean is a channel's."""
     d = letter_derivation(Spec.from_toml(EXAMPLE), "a_3^(1)")
     assert d.text(d.result) == (
-        "(gamma_3^(2)/(n*sigma_3^(2)))*(n*dC/da_{i,3}^(2) - (sum_(m=0..n - 1) "
-        "dC/da_{m,3}^(2)) - xhat_{i,3}^(2)*(sum_(m=0..n - 1) dC/da_{m,3}^(2)*xhat_{m,3}^(2)))")
+        "(gamma_3^(2)/(n*sigma_3^(2)))*(n*dC/da_{i,3}^(2) - (sum_(m=0)^(n - 1) "
+        "dC/da_{m,3}^(2)) - xhat_{i,3}^(2)*(sum_(m=0)^(n - 1) dC/da_{m,3}^(2)*xhat_{m,3}^(2)))")
     out = tmp_path / "d.html"
     assert main(["derive", EXAMPLE, "--wrt", "a_3^(1)", "--format", "html", "--standalone",
                  "-o", str(out)]) == 0

@@ -49,7 +49,7 @@ def test_a_sequence_passes_back_every_step_and_stacked_layers_derive():
     assert "h_{3,1}^{(1)}" in d.latex(d.result) and len(prove(d)) == 2
     d = letter_derivation(spec, "b_1^(1)")
     step = d.steps[4].equations[0]
-    assert d.text(step[1]) == ("dC_0/da_{t,j}^(1) + (sum_(i=0..1) "
+    assert d.text(step[1]) == ("dC_0/da_{t,j}^(1) + (sum_(i=0)^(1) "
                                "delta_{t + 1,i}^(1)*u_{ij}^(1))")
     assert len(prove(d)) == 2
 

@@ -241,8 +241,11 @@ def _holds(expr: sympy.Expr, judges) -> tuple[bool, str]:
         except IndexError as outside:
             return False, f"it reads past a range: {outside}"
         except (ValueError, TypeError, KeyError) as unknown:
-            raise InputError(f"the formula cannot be evaluated: {unknown}", hint="Write it "
-                             "in the names symprop derive prints") from None
+            raise InputError(f"the formula cannot be evaluated on numbers ({unknown}): it "
+                             "names a quantity that derive writes out before its result",
+                             hint="Write it in the names of derive's result (for an rnn: "
+                                  "delta, h, x; for a batchnorm: dC/da, xhat, sigma, gamma)"
+                             ) from None
     return True, ""
 
 

@@ -133,6 +133,7 @@ class LetterMeaning:
         for x in exprs:
             for s in sympy.sympify(x).atoms(sympy.Sum):
                 (var, lo, hi), = s.limits[-1:]
+                self.bounds.setdefault(var.name, (lo, hi))  # by the letter, failing the index
                 for e in s.function.atoms(sympy.Indexed):
                     for k, i in enumerate(e.indices):
                         if i == var:
@@ -200,8 +201,13 @@ class LetterMeaning:
             for k, i in enumerate(e.indices):
                 if i == var and (e.base, k) in self.bounds:
                     return sympy.Sum(body, (var, *self.bounds[(e.base, k)]))
+        if expr.index in self.bounds and body.has(var):
+            return sympy.Sum(body, (var, *self.bounds[expr.index]))
+        letter, (lo, hi) = next(((k, v) for k, v in self.bounds.items() if isinstance(k, str)),
+                                ("m", (0, "n-1")))
         raise self.error(f"cannot tell where the sum over {expr.index} runs", expr,
-                         hint="Write its bounds, e.g. \\sum_{m=0}^{n-1}")
+                         hint=f"Write its bounds as derive does, e.g. \\sum_{{{letter}={lo}}}"
+                              f"^{{{hi}}}")
 
     def call(self, expr: Call) -> sympy.Expr:
         arg = self.lower(expr.arg)

@@ -169,8 +169,8 @@ class _LetterText(_BuiltOrder, StrPrinter):
 
     def _print_Sum(self, expr):
         body = self._print(expr.function)
-        bounds = "".join(f"sum_({v}={self._print(lo)}..{self._print(hi)}) "
-                         for v, lo, hi in expr.limits)
+        bounds = "".join(f"sum_({v}={self._print(lo)})^({self._print(hi)}) "
+                         for v, lo, hi in expr.limits)  # as the per-sample text: it reads back
         return f"{bounds}({body})" if expr.function.is_Add else f"{bounds}{body}"
 
     def _print_KroneckerDelta(self, expr):

@@ -1,0 +1,236 @@
+r"""check --formula in a network with a batchnorm (formulas over the batch: samples i and m,
+n of them) or an rnn (through time): right formulas in LaTeX and plain text, each usual
+mistake named, constant factors, general letters, bad input exit 2, and random layers whose
+own printed results read back right and whose mutations read back wrong."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_rnn import rnn_spec
+
+from symprop.check import check_formula
+from symprop.cli import main
+from symprop.letters_derivation import letter_derivation
+from symprop.spec import Spec
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+BN, RNN = str(EXAMPLES / "batchnorm.toml"), str(EXAMPLES / "digits_rnn.toml")
+
+G = r"\frac{\partial C}{\partial a_{%s,1}^{(2)}}"
+COMPACT = (r"\frac{\partial C}{\partial a_{i,1}^{(1)}} = \frac{\gamma_{1}^{(2)}}{n "
+           r"\sigma_{1}^{(2)}} \left(n " + G % "i" + r" - \sum_{m=0}^{n-1} " + G % "m"
+           + r" - \hat{x}_{i,1}^{(2)} \sum_{m=0}^{n-1} " + G % "m" + r" \hat{x}_{m,1}^{(2)}"
+           r"\right)")
+
+
+def run(capsys, spec: str, formula: str, *extra: str) -> tuple[int, str, str]:
+    code = main(["check", spec, "--formula", formula, *extra])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# ------------------------------------------------------------------ batchnorm
+def test_the_compact_input_gradient_is_right_against_the_composed_batch_and_autodiff(capsys):
+    code, out, _ = run(capsys, BN, COMPACT)
+    assert code == 0
+    assert out.splitlines()[0] == (r"RIGHT: the formula equals \frac{\partial C}{\partial "
+                                   r"a_{i,1}^{(1)}}")
+    assert "SymPy's diff of the composed layer for a symbolic batch of 2 and 3 samples" in out
+
+
+@pytest.mark.parametrize("formula", [
+    # the Jacobian's sum, with a Kronecker delta and the user's own sample letter k
+    ("dC/da_{k,1}^(1) = sum_m dC/da_{m,1}^(2) * gamma_1^(2) * (delta_km - (xhat_{k,1}^(2) "
+    "xhat_{m,1}^(2) + 1)/n) / sigma_1^(2)"),
+    # mu and sigma written out in the layer's input, and epsilon
+    r"\frac{\partial C}{\partial \gamma_1^{(2)}} = \sum_{i=0}^{n-1} " + G % "i" +
+    r" \frac{a_{i,1}^{(1)} - \mu_1^{(2)}}{\sqrt{\frac{1}{n} \sum_{m=0}^{n-1} (a_{m,1}^{(1)} "
+    r"- \mu_1^{(2)})^2 + \epsilon}}",
+    "dC/dbeta_j^(2) = sum_i dC/da_{i,j}^(2)",  # general j, bounds from the derivation's sums
+])
+def test_other_spellings_of_right_formulas_are_right(capsys, formula):
+    code, out, _ = run(capsys, BN, formula)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("rhs, words", [
+    ("gamma_1^(2)/sigma_1^(2) * (dC/da_{i,1}^(2) - 1/n sum_m dC/da_{m,1}^(2))",
+     "it leaves out that sigma_1^(2) reads every sample"),
+    (("gamma_1^(2)/sigma_1^(2) * (dC/da_{i,1}^(2) - xhat_{i,1}^(2)/n sum_m dC/da_{m,1}^(2) "
+     "xhat_{m,1}^(2))"), "it leaves out that mu_1^(2) reads every sample"),
+    ("gamma_1^(2)/sigma_1^(2) * dC/da_{i,1}^(2)",
+     "it treats mu_1^(2) and sigma_1^(2) as constants"),
+    (("gamma_1^(2)/sigma_1^(2) * (dC/da_{i,1}^(2) - 1/n sum_m dC/da_{m,1}^(2) - "
+     "xhat_{i,1}^(2)/(n-1) sum_m dC/da_{m,1}^(2) xhat_{m,1}^(2))"),
+     "it uses the unbiased variance's 1/(n - 1)"),
+    (("1/(n sigma_1^(2)) * (n dC/da_{i,1}^(2) - sum_m dC/da_{m,1}^(2) - xhat_{i,1}^(2) sum_m "
+     "dC/da_{m,1}^(2) xhat_{m,1}^(2))"), "it leaves out gamma_1^(2)"),
+    (("gamma_1^(2)/sigma_1^(2) * (n dC/da_{i,1}^(2) - sum_m dC/da_{m,1}^(2) - xhat_{i,1}^(2) "
+     "sum_m dC/da_{m,1}^(2) xhat_{m,1}^(2))"), "the formula is n times too large"),
+])
+def test_each_usual_input_gradient_mistake_is_named(capsys, rhs, words):
+    code, out, _ = run(capsys, BN, "dC/da_{i,1}^(1) = " + rhs)
+    assert code == 1
+    assert "Most likely:\n  1. " + words in out, out
+    assert "symprop derive proves:\n  dC/da_{i,1}^(1) = (gamma_1^(2)/(n*sigma_1^(2)))" in out
+
+
+@pytest.mark.parametrize("formula, words", [
+    ("dC/dgamma_1^(2) = sum_i dC/da_{i,1}^(2)", "it leaves out xhat_{i,1}^(2)"),
+    ("dC/dgamma_1^(2) = dC/da_{i,1}^(2) xhat_{i,1}^(2)", "it has no sum over the batch"),
+    ("dC/dgamma_1^(2) = sum_i dC/da_{i,1}^(2) a_{i,1}^(1)", "it has the layer's input"),
+    ("dC/dbeta_1^(2) = sum_m dC/da_{m,1}^(2) xhat_{m,1}^(2)", "that is dC/dgamma_1^(2)"),
+])
+def test_each_usual_parameter_mistake_is_named(capsys, formula, words):
+    code, out, _ = run(capsys, BN, formula)
+    assert code == 1 and f"1. {words}" in out, out
+
+
+def test_a_name_the_derivation_does_not_read_and_a_sum_past_the_batch_are_wrong(capsys):
+    code, out, _ = run(capsys, BN, "dC/dgamma_1^(2) = sum_m dC/da_{m,1}^(2) xhat_{m,2}^(2)")
+    assert code == 1
+    assert ("it names xhat_{m,2}^(2), which the derivation of dC/dgamma_1^(2) does not read"
+            in out)
+    code, out, _ = run(capsys, BN, "dC/dgamma_1^(2) = sum_{m=0}^{n} dC/da_{m,1}^(2) "
+                                   "xhat_{m,1}^(2)")
+    assert code == 1 and "WRONG  sum_{m=0}^{n}" in out
+
+
+# ------------------------------------------------------------------ rnn
+def test_the_general_bptt_formula_is_right_at_first_middle_and_last_weights(capsys):
+    code, out, _ = run(capsys, RNN, r"\frac{\partial C_0}{\partial u_{jk}^{(1)}} = "
+                                    r"\sum_{t=2}^{8} \delta_{t,j}^{(1)} h_{t-1,k}^{(1)}")
+    assert code == 0
+    assert "checked for j, k = 0, 0; 32, 0; 63, 63 (3 of 4096)" in out
+    assert "autodiff of the spec's layer at three random sequences" in out
+
+
+@pytest.mark.parametrize("formula, words", [
+    ("dC_0/du_{jk}^(1) = sum_{t=1}^{8} delta_{t,j}^(1) h_{t,k}^(1)",
+     "1. it pairs delta_{t,0}^(1) with h_{t,0}^(1)"),
+    ("dC_0/dw_{jk}^(1) = delta_{8,j}^(1) x_{8,k}", "1. it keeps only the last step"),
+    ("dC_0/db_j^(1) = sum_t dC_0/dh_{t,j}^(1)", "1. it has dC_0/dh_{t,0}^(1) where"),
+    ("dC_0/dw_{jk}^(1) = 2*sum_t delta_{t,j}^(1) x_{t,k}", "1. the formula is twice"),
+])
+def test_each_usual_bptt_mistake_is_named(capsys, formula, words):
+    code, out, _ = run(capsys, RNN, formula)
+    assert code == 1 and words in out, out
+    assert "at j = 0" in out  # where it failed
+
+
+def test_dh_and_the_activation_s_derivative_read_as_derive_prints_them(capsys):
+    code, out, _ = run(capsys, RNN, "dC_0/db_{j}^(1) = sum_{t=1}^{8} dC_0/dh_{t,j}^(1) "
+                                    "tanh'(z_{t,j}^(1))")
+    assert code == 0, out
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("spec, formula, extra, words", [
+    (BN, "x_1", ["--wrt", "w_{11}^{(1)}"],
+     "w_{11}^{(1)} is not derived step by step in this network"),
+    (BN, "sum_i dC/da_{i,1}^(2)", [], "Pass --wrt NAME (gamma_j^(2), beta_j^(2) and a_j^(1))"),
+    (BN, "dC_0/dgamma_1^(2) = 0", [], "in this network the derivative is of C, not C_0"),
+    (BN, "dC/da_{1}^(1) = 0", [], "a_{1}^(1) needs 2 indices here"),
+    (BN, "dC/da_{0,1}^(1) = 0", [], "write i, a letter, where derive prints it"),
+    (BN, "dC/dgamma_9^(2) = 0", [], "its indices there run from 0 to 5"),
+    (BN, "dC/dgamma_1^(2) = q", [], "cannot read 'q'"),
+    (BN, "dC/dgamma_1^(2) = xhat_{q,1}^(2)", [], "the letter q is not bound"),
+    (BN, "dC/dW^(1) = X^T", [], "a formula is checked per entry, not in matrices"),
+    (BN, "dC/dgamma_1^(2) = sum_q 1", [], "cannot tell where the sum over q runs"),
+    (BN, "dC/dgamma_1^(2) = 0", ["--wrt", "beta_1^(2)"], "--wrt names beta_1^(2)"),
+    (str(EXAMPLES / "tutorial.toml"), r"\epsilon", ["--wrt", "w_{11}^{(1)}"],
+     "\\epsilon belongs to a batchnorm's formulas"),
+    (str(EXAMPLES / "tutorial.toml"), r"\delta_{im}", ["--wrt", "w_{11}^{(1)}"],
+     "a Kronecker delta belongs to a batchnorm's formulas"),
+])
+def test_bad_formulas_exit_2_with_a_message(capsys, spec, formula, extra, words):
+    code, out, err = run(capsys, spec, formula, *extra)
+    assert code == 2 and not out
+    assert words in err and "Traceback" not in err, err
+
+
+# ------------------------------------------------------------------ generated
+def _variant(d, how: str) -> str:
+    """derive's own printed result of ``d`` as a formula, or a wrong version of it."""
+    if how == "text":
+        return f"{d.text(d.lhs)} = {d.text(d.result)}"
+    if how == "double":
+        return rf"{d.latex(d.lhs)} = 2 \left({d.latex(d.result)}\right)"
+    if how.startswith("mistake"):
+        return f"{d.latex(d.lhs)} = {d.latex(d.mistakes[int(how[-1]) % len(d.mistakes)][1])}"
+    return f"{d.latex(d.lhs)} = {d.latex(d.result)}"
+
+
+def _holds_as_expected(spec, d, how):
+    result = check_formula(spec, _variant(d, how))
+    if how in ("latex", "text"):
+        assert result.right, result
+    elif how == "double" and d.result != 0:
+        assert not result.right and result.findings, result
+    elif how.startswith("mistake") and not result.right:
+        assert result.findings, result  # a usual mistake (or a factor) is named
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_batchnorm_layers_printed_results_read_back(data):
+    """A batchnorm where users put one (first, after dense or conv1d; eps; affine), one of its
+    derivations: its printed result, in LaTeX or text, is right; doubled, or one of the usual
+    mistakes, it is wrong and named."""
+    affine, where = data.draw(st.booleans()), data.draw(st.sampled_from(["first", "dense",
+                                                                          "conv1d"]))
+    width = data.draw(st.integers(1, 3))
+    before = {"first": [], "dense": [{"kind": "dense", "width": width}],
+              "conv1d": [{"kind": "conv1d", "channels": width, "kernel": 2}]}[where]
+    spec = Spec(input=[1, 3] if where == "conv1d" else width, name="r", loss="sse", stack=[
+        *before, {"kind": "batchnorm", "affine": affine,
+                  "eps": data.draw(st.sampled_from([1e-5, 0.1]))},
+        {"kind": "flatten"}, {"kind": "dense", "width": 1}])
+    l, j = len(before) + 1, data.draw(st.integers(0, width - 1))
+    node = (f"x_{{{j},1}}" if l == 1 else f"a_{{{j},1}}^({l - 1})") if where == "conv1d" \
+        else (f"x_{j}" if l == 1 else f"a_{j}^({l - 1})")
+    names = [node] + ([f"gamma_{j}^({l})", f"beta_{j}^({l})"] if affine else [])
+    d = letter_derivation(spec, data.draw(st.sampled_from(names)))
+    how = data.draw(st.sampled_from(["latex", "text", "double", "mistake0", "mistake1",
+                                     "mistake2"]))
+    _holds_as_expected(spec, d, how)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_rnn_layers_printed_results_read_back(data):
+    """An rnn as users write it (width 1-3, steps 1-4, tanh, bias, sequence), one weight:
+    its printed result reads back right, and doubled or mistaken, wrong and named."""
+    layers = ((data.draw(st.integers(1, 3)), "tanh", data.draw(st.booleans()),
+               data.draw(st.booleans())),)
+    spec = rnn_spec(layers, steps=data.draw(st.integers(1, 4)), n0=data.draw(st.integers(1, 2)))
+    width, _, bias, _ = layers[0]
+    kind = data.draw(st.sampled_from(["u", "w"] + (["b"] if bias else [])))
+    j = data.draw(st.integers(0, width - 1))
+    k = data.draw(st.integers(0, (width if kind == "u" else spec.stack[0].n_in) - 1))
+    d = letter_derivation(spec, f"b_{j}^(1)" if kind == "b" else f"{kind}_{{{j},{k}}}^{{(1)}}")
+    how = data.draw(st.sampled_from(["latex", "text", "double", "mistake0", "mistake1",
+                                     "mistake2"]))
+    _holds_as_expected(spec, d, how)
+
+
+def test_readme_s_two_formula_checks_say_what_readme_says(capsys, monkeypatch):
+    import shlex
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"^symprop check (examples/(?:digits_rnn|batchnorm)\.toml --formula "
+                          r"\\\n.*)$", readme, flags=re.MULTILINE)
+    assert len(commands) == 2
+    monkeypatch.chdir(EXAMPLES.parent)
+    codes = {}
+    for command in commands:
+        args = shlex.split(command.replace("\\\n", " "))
+        codes[args[0]] = main(["check", *args])
+    out = capsys.readouterr().out
+    assert codes == {"examples/digits_rnn.toml": 0, "examples/batchnorm.toml": 1}
+    assert "1. it leaves out that sigma_1^(2) reads every sample" in out
