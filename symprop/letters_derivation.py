@@ -18,6 +18,7 @@ such derivation shares:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import NameLookupError
@@ -68,7 +69,12 @@ def letter_derivation(spec, name: str, layers: str | None = None) -> LetterDeriv
         return None
     from .graph import build_graph
 
-    node = build_graph(spec).resolve(name)
+    try:
+        node = build_graph(spec).resolve(name)
+    except NameLookupError:
+        if re.match(r"\s*\\?(?:mu|sigma|hat|xhat|μ|σ)", name):  # a statistic of the batch
+            raise not_derived(spec, name) from None
+        raise
     truth, spell = Autodiff(autodiff_backend()), speller(spec, layers or layer_spelling(name))
     for config in offering:
         derivation = config.letter_derivation(node, spec, truth, spell)

@@ -108,7 +108,9 @@ def test_derive_prints_the_proven_derivation(capsys):
     (["--wrt", "w_{12}^{(1)}"],
      "Derive gamma_j^(2), beta_j^(2) and a_j^(1), or use symprop codegen"),
     (["--wrt", "gamma_1^(2)", "--at", "v.toml"], "--at does not work out a derivation"),
-    (["--wrt", "gamma_7^(2)"], "gamma_7^(2)")])
+    (["--wrt", "gamma_7^(2)"], "gamma_7^(2)"),
+    # a statistic of the batch: not layernorm's "one value per layer"
+    (["--wrt", "mu_1^(2)"], "mu_1^(2) is not derived step by step in this network")])
 def test_names_it_does_not_derive_exit_2(capsys, args, words):
     assert main(["derive", EXAMPLE, *args]) == 2
     err = capsys.readouterr().err
