@@ -82,7 +82,7 @@ def test_each_usual_input_gradient_mistake_is_named(capsys, rhs, words):
 
 @pytest.mark.parametrize("formula, words", [
     ("dC/dgamma_1^(2) = sum_i dC/da_{i,1}^(2)", "it leaves out xhat_{i,1}^(2)"),
-    ("dC/dgamma_1^(2) = dC/da_{i,1}^(2) xhat_{i,1}^(2)", "it has no sum over the batch"),
+    ("dC/dgamma_1^(2) = dC/da_{i,1}^(2) xhat_{i,1}^(2)", "a sum over i is missing"),
     ("dC/dgamma_1^(2) = sum_i dC/da_{i,1}^(2) a_{i,1}^(1)", "it has the layer's input"),
     ("dC/dbeta_1^(2) = sum_m dC/da_{m,1}^(2) xhat_{m,1}^(2)", "that is dC/dgamma_1^(2)"),
 ])
@@ -106,7 +106,7 @@ def test_the_general_bptt_formula_is_right_at_first_middle_and_last_weights(caps
     code, out, _ = run(capsys, RNN, r"\frac{\partial C_0}{\partial u_{jk}^{(1)}} = "
                                     r"\sum_{t=2}^{8} \delta_{t,j}^{(1)} h_{t-1,k}^{(1)}")
     assert code == 0
-    assert "checked for j, k = 0, 0; 32, 0; 63, 63 (3 of 4096)" in out
+    assert "checked for j, k = 0, 0; 0, 1; 32, 0; 63, 63 (4 of 4096)" in out
     assert "autodiff of the spec's layer at three random sequences" in out
 
 
@@ -139,14 +139,17 @@ def test_dh_and_the_activation_s_derivative_read_as_derive_prints_them(capsys):
     (BN, "dC/da_{0,1}^(1) = 0", [], "write i, a letter, where derive prints it"),
     (BN, "dC/dgamma_9^(2) = 0", [], "its indices there run from 0 to 5"),
     (BN, "dC/dgamma_1^(2) = q", [], "cannot read 'q'"),
-    (BN, "dC/dgamma_1^(2) = xhat_{q,1}^(2)", [], "the letter q is not bound"),
     (BN, "dC/dW^(1) = X^T", [], "a formula is checked per entry, not in matrices"),
     (BN, "dC/dgamma_1^(2) = sum_q 1", [], "cannot tell where the sum over q runs"),
     (BN, "dC/dgamma_1^(2) = 0", ["--wrt", "beta_1^(2)"], "--wrt names beta_1^(2)"),
     (str(EXAMPLES / "tutorial.toml"), r"\epsilon", ["--wrt", "w_{11}^{(1)}"],
      "\\epsilon belongs to a batchnorm's formulas"),
     (str(EXAMPLES / "tutorial.toml"), r"\delta_{im}", ["--wrt", "w_{11}^{(1)}"],
-     "a Kronecker delta belongs to a batchnorm's formulas"),
+     "a delta without a layer reads as a Kronecker delta"),
+    (str(EXAMPLES / "tutorial.toml"), r"\delta_{o,p}", ["--wrt", "w_{11}^{(1)}"],
+     "needs a layer superscript"),  # a node's delta, its layer forgotten
+    (str(EXAMPLES / "seed001.toml"), r"dC/dW^(2) = \Delta^{(2)}T A^{(1)}", [],
+     "T alone is an rnn's number of steps (for a transpose write ^T"),
 ])
 def test_bad_formulas_exit_2_with_a_message(capsys, spec, formula, extra, words):
     code, out, err = run(capsys, spec, formula, *extra)
@@ -215,8 +218,25 @@ def test_random_rnn_layers_printed_results_read_back(data):
     k = data.draw(st.integers(0, (width if kind == "u" else spec.stack[0].n_in) - 1))
     d = letter_derivation(spec, f"b_{j}^(1)" if kind == "b" else f"{kind}_{{{j},{k}}}^{{(1)}}")
     how = data.draw(st.sampled_from(["latex", "text", "double", "mistake0", "mistake1",
-                                     "mistake2"]))
-    _holds_as_expected(spec, d, how)
+                                     "mistake2", "general"]))
+    if how != "general":
+        _holds_as_expected(spec, d, how)
+        return
+    # the textbook formula in general letters, right; with j and k swapped, wrong
+    T, first = spec.steps, 2 if kind == "u" else 1
+    read = {"u": "h_{t-1,%s}^{(1)}", "w": "x_{t,%s}", "b": ""}[kind]
+    for swap in (False, True):
+        a, c = ("k", "j") if swap else ("j", "k")
+        rhs = rf"\sum_{{t={first}}}^{{{T}}} \delta_{{t,{a}}}^{{(1)}} " + (read % c if read else "")
+        lhs = r"\frac{\partial C_0}{\partial " + (r"b_j^{(1)}}" if kind == "b" else
+                                                   f"{kind}_{{jk}}^{{(1)}}}}")
+        result = check_formula(spec, f"{lhs} = {rhs}")
+        if not swap or kind == "b":
+            assert result.right, result
+            break
+        square = kind == "u" or spec.stack[0].n_in == width
+        if width > 1 and square and T > 1:
+            assert not result.right, result
 
 
 def test_readme_s_two_formula_checks_say_what_readme_says(capsys, monkeypatch):
@@ -234,3 +254,74 @@ def test_readme_s_two_formula_checks_say_what_readme_says(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert codes == {"examples/digits_rnn.toml": 0, "examples/batchnorm.toml": 1}
     assert "1. it leaves out that sigma_1^(2) reads every sample" in out
+
+
+# ------------------------------------------------------------------ a review's findings
+def _spec(tmp_path, text: str) -> str:
+    path = tmp_path / "net.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def rnn_toml(width: int, activation: str = "tanh", inputs: int = 2) -> str:
+    return (f"input = {inputs}\nsteps = 3\nloss = \"sse\"\n[[layer]]\nkind = \"rnn\"\n"
+            f"width = {width}\nactivation = \"{activation}\"\nbias = true\n[[layer]]\n"
+            "kind = \"dense\"\nwidth = 1\n")
+
+
+@pytest.mark.parametrize("width", [3, 5])
+def test_swapped_letters_are_found_on_an_odd_layer(tmp_path, capsys, width):
+    """The first, middle and last weights of an odd n x n grid are all on its diagonal,
+    where u_jk and u_kj agree: a case with j != k is always checked."""
+    code, out, _ = run(capsys, _spec(tmp_path, rnn_toml(width)),
+                       "dC_0/du_{jk}^(1) = sum_{t=2}^{3} delta_{t,k}^(1) h_{t-1,j}^(1)")
+    assert code == 1 and "at j = 0, k = 1: it differs" in out, out
+
+
+@pytest.mark.parametrize("formula, words", [
+    # the right side's i is not the left side's k
+    (("dC/da_{k,1}^(1) = gamma_1^(2)/sigma_1^(2) (dC/da_{i,1}^(2) - 1/n sum_m dC/da_{m,1}^(2) "
+     "- xhat_{i,1}^(2)/n sum_m dC/da_{m,1}^(2) xhat_{m,1}^(2))"), "the letter i is free"),
+    ("dC/dgamma_1^(2) = sum_{m=0}^{n} dC/da_{m,1}^(2) xhat_{m,1}^(2)",
+     "it differs from SymPy's diff of the composed layer"),
+])
+def test_free_letters_and_sums_past_the_batch_are_wrong(capsys, formula, words):
+    code, out, _ = run(capsys, BN, formula)
+    assert code == 1 and words in out, out
+
+
+@pytest.mark.parametrize("formula, words", [
+    ("dC_0/du_{jk}^(1) = sum_{t=1}^{9} delta_{t,j}^(1) h_{t-1,k}^(1)",
+     "it reads a step outside 1..8 (such as delta_9 or x_0)"),
+    ("dC_0/dw_{jk}^(1) = sum_{t=0}^{8} delta_{t,j}^(1) x_{t,k}", "it reads a step outside"),
+    ("dC_0/du_{jk}^(1) = delta_{t,j}^(1) h_{t-1,k}^(1)", "1. a sum over t is missing"),
+])
+def test_steps_past_t_and_a_forgotten_sum_over_t_are_wrong(capsys, formula, words):
+    code, out, _ = run(capsys, RNN, formula)
+    assert code == 1 and words in out, out
+
+
+@pytest.mark.parametrize("activation, formula", [
+    ("sigmoid", (r"\frac{\partial C_0}{\partial b_j^{(1)}} = \sum_{t=1}^{T} \frac{\partial C_0}"
+     r"{\partial h_{t,j}^{(1)}} \frac{e^{-z_{t,j}^{(1)}}}{(1+e^{-z_{t,j}^{(1)}})^2}")),
+    ("tanh", ("dC_0/db_j^(1) = sum_{t=1}^{3} dC_0/dh_{t,j}^(1) 4/(exp(z_{t,j}^(1)) + "
+     "exp(-z_{t,j}^(1)))^2")),
+    ("tanh", "dC_0/du_{kj}^(1) = sum_s dC_0/dh_{s,k}^(1) tanh'(z_{s,k}^(1)) h_{s-1,j}^(1)"),
+])
+def test_g_prime_written_out_t_as_a_bound_and_sums_over_dh_read_right(tmp_path, capsys,
+                                                                    activation, formula):
+    code, out, _ = run(capsys, _spec(tmp_path, rnn_toml(3, activation)), formula)
+    assert code == 0, out
+    if "u_{kj}" in formula:  # the letters in the left side's order
+        assert "checked for k, j = 0, 0; 0, 1; 1, 1; 2, 2 (4 of 9)" in out
+
+
+def test_plain_epsilon_and_an_engine_read_a_batch_formula(capsys):
+    code, out, _ = run(capsys, BN, "dC/da_{i,1}^(1) = gamma_1^(2)/sqrt(1/n sum_m (a_{m,1}^(1) "
+                       "- mu_1^(2))^2 + epsilon) (dC/da_{i,1}^(2) - 1/n sum_m dC/da_{m,1}^(2) - "
+                       "xhat_{i,1}^(2)/n sum_m dC/da_{m,1}^(2) xhat_{m,1}^(2))")
+    assert code == 0, out
+    from symprop import backprop
+
+    engine = backprop(Spec.from_toml(BN))
+    assert check_formula(engine, "dC/dbeta_1^(2) = sum_m dC/da_{m,1}^(2)").right

@@ -44,7 +44,7 @@ from ..spec import Spec
 from .cases import _cases
 from .diagnosis import diagnose
 from .identity import FLOAT, MPMATH, Probe, agree, make_probes, symbolic_equal
-from .letter_formula import check_letter_formula, letter_layers
+from .letter_formula import LetterFormulaCheck, check_letter_formula, letter_layers
 from .matrix_formula import check_matrix_formula
 from .result import PROBES, Counterexample, FormulaCheck
 
@@ -58,11 +58,14 @@ ALTERNATIVES = ("sigmoid", "tanh", "identity", "softplus", "swish", "elu", "relu
 
 
 def check_formula(spec: Spec | Backprop, formula: str, wrt: str | None = None, *,
-                  seed: int = 0, source: str | None = None) -> FormulaCheck:
+                  seed: int = 0, source: str | None = None
+                  ) -> FormulaCheck | LetterFormulaCheck:
     """Check ``formula`` against the true derivative of the network of ``spec`` (in a
-    network with a batchnorm or an rnn, :func:`.letter_formula.check_letter_formula`)."""
-    if not isinstance(spec, Backprop) and letter_layers(spec):  # a batchnorm, an rnn
-        return check_letter_formula(spec, formula, wrt, source=source)
+    network with a batchnorm or an rnn, :func:`.letter_formula.check_letter_formula`, whose
+    points are its proofs' own: ``seed`` does not move them)."""
+    network = spec.graph.spec if isinstance(spec, Backprop) else spec
+    if letter_layers(network):  # a batchnorm, an rnn: a formula over the batch or in time
+        return check_letter_formula(network, formula, wrt, source=source)
     start = time.perf_counter()
     engine = spec if isinstance(spec, Backprop) else backprop(spec)
     spec, L = engine.graph.spec, engine.graph.L

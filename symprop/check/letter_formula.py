@@ -23,12 +23,12 @@ import sympy
 from ..errors import InputError, NameLookupError
 from ..formula import FormulaError, parse_formula
 from ..formula.matrices import is_matrix_formula
-from ..formula.syntax import Deriv, Expr, Loss, NodeRef
+from ..formula.syntax import Deriv, Expr, Loss, NodeRef, Sum
 from ..graph import build_graph
 from ..letters_derivation import Autodiff, not_derived, prove
 from ..notation import Node
 from ..self_check import autodiff_backend
-from .letter_meaning import LetterMeaning, Unread, layer_of
+from .letter_meaning import Free, LetterMeaning, Unread, layer_of
 from .result import CheckResult
 
 __all__ = ["LetterFormulaCheck", "check_letter_formula", "letter_layers"]
@@ -78,9 +78,10 @@ def check_letter_formula(spec, formula: str, wrt: str | None = None, *,
                              "differentiates", hint=f"Pass --wrt NAME ({_names(spec)}) or "
                              "write the left side")
         cases, coverage, claims = _named_case(spec, wrt, layers, autodiff), [], equation.sides
+        free = None  # the derivation's own letters (the sample i), once it is built
     else:
         cases, coverage = _cases(spec, equation.sides[0], formula, source, layers, autodiff)
-        claims = equation.sides[1:]
+        claims, free = equation.sides[1:], {}
         if wrt and [build_graph(spec).resolve(wrt)] != [node for _, node, _ in cases]:
             raise InputError(f"--wrt names {wrt}, but the formula's left side differentiates "
                              "by another name (or by a general one)",
@@ -95,6 +96,9 @@ def check_letter_formula(spec, formula: str, wrt: str | None = None, *,
                                           if len(equation.sides) > 1 else d.text(d.lhs))
         judges = d.judges if d.judges is not None else d.proofs
         result.held = result.held or [what for what, _ in judges if what in held]
+        if free is None:  # a bare formula uses the derivation's letters as derive prints
+            letters = {s.name: s.name for s in d.result.free_symbols
+                       if s.is_integer and s.name != "n"}
         meaning = LetterMeaning(d, spec.L, formula, source, letters)
         at = ", ".join(f"{k} = {v}" for k, v in letters.items() if isinstance(v, sympy.Integer))
         for side, claim in zip(result.sides, claims):
@@ -105,7 +109,8 @@ def check_letter_formula(spec, formula: str, wrt: str | None = None, *,
                 side["why"] = f"at {at}: {side['why']}" if at else side["why"]
                 show = d.latex if "\\" in formula else d.text
                 result.truth = result.truth or f"{show(d.lhs)} = {show(d.result)}"
-                result.findings += found
+                mine = [f"{side['text']}: {f}" if len(claims) > 1 else f for f in found]
+                result.findings += [f for f in mine if f not in result.findings]
     result.right = all(side["right"] for side in result.sides)
     result.seconds = time.perf_counter() - start
     return result
@@ -181,18 +186,30 @@ def _values(spec, config, target: Node, pattern: NodeRef, lhs: Deriv, text, sour
         raise NameLookupError(f"{text[lhs.wrt.span[0]:lhs.wrt.span[1]].strip()} is not in "
                               f"layer {target.layer}: its indices there run from {first} to "
                               f"{last}", hint="Number nodes from 0, as symprop derive does")
-    chosen = fits if len(fits) <= CASES else [fits[0], fits[len(fits) // 2], fits[-1]]
+    written = [mine[k] for k in slots]
+    general = list(dict.fromkeys(w for w in written if isinstance(w, str)))
+    chosen = _chosen(fits, written, general)
     cases = []
     for head in chosen:
         node = Node(target.kind, target.layer, *head, *target.indices[len(head):])
-        letters = {m: sympy.Integer(v) for m, v in zip([mine[k] for k in slots], head)
-                   if isinstance(m, str)}
+        letters = {m: sympy.Integer(v) for m, v in zip(written, head) if isinstance(m, str)}
         cases.append((config, node, {**letters, **renames}))
-    general = sorted({mine[k] for k in slots if isinstance(mine[k], str)})
+    values = [[next(v for w, v in zip(written, h) if w == g) for g in general] for h in chosen]
     coverage = [] if not general else [
         f"checked for {', '.join(general)} = " + "; ".join(
-            ", ".join(map(str, h)) for h in chosen) + f" ({len(chosen)} of {len(fits)})"]
+            ", ".join(map(str, v)) for v in values) + f" ({len(chosen)} of {len(fits)})"]
     return cases, coverage
+
+
+def _chosen(fits: list, written: list, general: list) -> list:
+    """The first values, the last, and one where the letters differ (j = 0, k = 1, so that
+    a formula with j and k swapped is found), and the middle one, at most CASES + 1."""
+    def differ(head):
+        values = {w: v for w, v in zip(written, head) if isinstance(w, str)}
+        return len(set(values.values())) == len(general)
+
+    mixed = next((h for h in fits if differ(h)), fits[0])
+    return list(dict.fromkeys([fits[0], mixed, fits[len(fits) // 2], fits[-1]]))[:CASES + 1]
 
 
 def _loss(loss: Loss) -> str:
@@ -217,6 +234,15 @@ def _judge(meaning: LetterMeaning, claim: Expr, d, judges) -> tuple[bool, str, l
     except Unread as unread:
         return False, (f"it names {unread.text}, which the derivation of {d.text(d.lhs)} "
                        "does not read"), []
+    except Free as free:
+        why = (f"the letter {free.letter} is free: no sum runs over it and the left side "
+               "does not name it")
+        try:  # a sum left out, as in delta_{t,j} h_{t-1,k} for sum_t ...
+            summed = _expanded(meaning.lower(Sum(free.letter, claim, span=claim.span)))
+        except (Free, Unread, FormulaError):
+            return False, why, []
+        found = [f"a sum over {free.letter} is missing"] if _holds(summed, judges)[0] else []
+        return False, why, found
     ok, why = _holds(lowered, judges)
     if ok:
         return True, "", []
@@ -239,7 +265,7 @@ def _holds(expr: sympy.Expr, judges) -> tuple[bool, str]:
             if not check(expr):
                 return False, f"it differs from {what}"
         except IndexError as outside:
-            return False, f"it reads past a range: {outside}"
+            return False, str(outside)
         except (ValueError, TypeError, KeyError) as unknown:
             raise InputError(f"the formula cannot be evaluated on numbers ({unknown}): it "
                              "names a quantity that derive writes out before its result",

@@ -19,7 +19,6 @@ import sympy
 
 from ..activations import X
 from ..formula import FormulaError, parse_formula
-from ..formula.meaning import _NAMED
 from ..formula.syntax import (
     Add,
     Call,
@@ -40,11 +39,12 @@ from ..formula.syntax import (
     Pow,
     Shifted,
     Size,
+    Steps,
     Sum,
 )
 from ..layers.letter_steps import LetterDerivation, _activation
 
-__all__ = ["LetterMeaning", "Unread", "layer_of", "match"]
+__all__ = ["Free", "LetterMeaning", "Unread", "layer_of", "match"]
 
 #: Letters that stand for a name's indices while its printed form is read back.
 HOLES = "PQRS"
@@ -56,6 +56,14 @@ class Unread(Exception):
     def __init__(self, text: str):
         super().__init__(text)
         self.text = text
+
+
+class Free(Exception):
+    """A letter no sum binds and the left side does not name (a sum left out?)."""
+
+    def __init__(self, letter: str):
+        super().__init__(letter)
+        self.letter = letter
 
 
 def layer_of(layer: Layer | None, L: int) -> int | None:
@@ -138,6 +146,9 @@ class LetterMeaning:
                     for k, i in enumerate(e.indices):
                         if i == var:
                             self.bounds.setdefault((e.base, k), (lo, hi))
+        #: (base, position) -> the letter the derivation writes there (t for a step)
+        self.letter_at = {(e.base, k): i.name for e in indexed
+                          for k, i in enumerate(e.indices) if isinstance(i, sympy.Symbol)}
         self.activations = {_activation(f)[0] for x in exprs for f in sympy.sympify(x).atoms(
             sympy.Function) if _activation(f) is not None}
 
@@ -152,11 +163,7 @@ class LetterMeaning:
     def letter(self, name: str, expr: Expr) -> sympy.Expr:
         if name in self.letters:
             return self.letters[name]
-        if name in self.symbols:
-            return self.symbols[name]
-        raise self.error(f"the letter {name} is not bound: no sum runs over it and the left "
-                         "side does not name it", expr,
-                         hint="Sum over it, or use the left side's letters")
+        raise Free(name)
 
     def index(self, value, expr: Expr) -> sympy.Expr:
         if isinstance(value, int):
@@ -190,6 +197,11 @@ class LetterMeaning:
                              "batch of n", expr, hint="Write the bounds as numbers")
         return self.symbols["n"]
 
+    def steps(self, expr: Expr) -> sympy.Expr:
+        if "t" not in self.bounds:
+            raise self.error("T has no meaning here: it is an rnn's number of steps", expr)
+        return self.bounds["t"][1]
+
     def sum(self, expr: Sum) -> sympy.Expr:
         var = sympy.Symbol(expr.index, integer=True)
         inner = copy.copy(self)
@@ -201,24 +213,32 @@ class LetterMeaning:
             for k, i in enumerate(e.indices):
                 if i == var and (e.base, k) in self.bounds:
                     return sympy.Sum(body, (var, *self.bounds[(e.base, k)]))
+                if i == var and self.letter_at.get((e.base, k)) in self.bounds:
+                    return sympy.Sum(body, (var, *self.bounds[self.letter_at[(e.base, k)]]))
         if expr.index in self.bounds and body.has(var):
             return sympy.Sum(body, (var, *self.bounds[expr.index]))
-        letter, (lo, hi) = next(((k, v) for k, v in self.bounds.items() if isinstance(k, str)),
-                                ("m", (0, "n-1")))
+        letter, (lo, hi) = next(((k, v) for k, v in self.bounds.items() if isinstance(k, str)
+                                 and k in ("m", "t")), ("m", (0, "n-1")))
         raise self.error(f"cannot tell where the sum over {expr.index} runs", expr,
                          hint=f"Write its bounds as derive does, e.g. \\sum_{{{letter}={lo}}}"
                               f"^{{{hi}}}")
 
     def call(self, expr: Call) -> sympy.Expr:
         arg = self.lower(expr.arg)
-        if expr.name in ("exp", "log", "sqrt") and not expr.primes:
-            return _NAMED[expr.name](arg)
         named = next((cls for cls in self.activations
                       if expr.name in ("g", cls.text_name)), None)
+        if named is None and expr.name in _ELEMENTARY and not expr.primes:
+            return _ELEMENTARY[expr.name](arg)
         if named is None:
             raise self.error(f"{self.written(expr)} is no function of this derivation", expr,
                              hint="Write the layer's activation as derive prints it")
         return sympy.diff(named(X), X).subs(X, arg) if expr.primes else named(arg)
+
+
+#: Functions a formula may apply besides the layer's activation (its g' written out).
+_ELEMENTARY = {"exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "tanh": sympy.tanh,
+               "sinh": sympy.sinh, "cosh": sympy.cosh, "sin": sympy.sin, "cos": sympy.cos,
+               "atan": sympy.atan}
 
 
 def _pattern(label, latex: str, names, rank: dict) -> _Pattern | None:
@@ -249,6 +269,7 @@ def _alone(m: LetterMeaning, e: Loss):
 _LOWER = {
     Num: _number,
     Size: LetterMeaning.size,
+    Steps: LetterMeaning.steps,
     Euler: lambda m, e: sympy.E,
     Pi: lambda m, e: sympy.pi,
     Epsilon: LetterMeaning.name,

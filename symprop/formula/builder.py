@@ -41,6 +41,7 @@ from .syntax import (
     Pi,
     Pow,
     Size,
+    Steps,
     Sum,
     Transpose,
 )
@@ -280,6 +281,10 @@ class Builder(Transformer):
     def epsilon(self, items):
         tok = items[0]
         return Epsilon(span=self._span(tok.start_pos, tok.end_pos))
+
+    def steps(self, items):
+        tok = items[0]
+        return Steps(span=self._span(tok.start_pos, tok.end_pos))
 
     def kronecker(self, items):
         tok = items[0]

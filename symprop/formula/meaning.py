@@ -53,6 +53,7 @@ from .syntax import (
     Pow,
     Shifted,
     Size,
+    Steps,
     Sum,
     bound_letters,
     walk,
@@ -343,11 +344,15 @@ def _loss_alone(meaning: Meaning, expr: Loss, scope: Scope):
 
 
 def _batch_only(meaning: Meaning, expr: Expr, scope: Scope):
-    what = "\\epsilon" if isinstance(expr, Epsilon) else "a Kronecker delta"
-    raise meaning.error(f"{what} belongs to a batchnorm's formulas over a batch, and this "
-                        "network derives per sample", expr,
+    what = {Epsilon: "\\epsilon belongs to a batchnorm's formulas over a batch",
+            Steps: "T alone is an rnn's number of steps (for a transpose write ^T or "
+                   "^\\top), which belongs to an rnn's formulas through time",
+            Kronecker: "a delta without a layer reads as a Kronecker delta (1 where its two "
+                       "letters agree), which belongs to a batchnorm's formulas over a batch"}
+    raise meaning.error(f"{what[type(expr)]}, and this network derives per sample", expr,
                         hint="Write the formula in the network's own names, as symprop "
-                             "derive prints them")
+                             "derive prints them" + (" (a node's delta with its layer: "
+                             "\\delta_{1}^{(L)})" if isinstance(expr, Kronecker) else ""))
 
 
 def _dots_alone(meaning: Meaning, expr: Dots, scope: Scope):
@@ -374,6 +379,7 @@ _LOWER = {
     Dots: _dots_alone,
     Epsilon: _batch_only,
     Kronecker: _batch_only,
+    Steps: _batch_only,
 }
 _LOWER.update(BRACKETS)
 #: syntax type -> how it lowers (a subclass extends it: :mod:`.matrices`).

@@ -40,6 +40,7 @@ __all__ = [
     "Shifted",
     "Size",
     "Span",
+    "Steps",
     "Sum",
     "Transpose",
     "bound_letters",
@@ -122,6 +123,11 @@ class Pi(Expr):
 @dataclass(frozen=True)
 class Epsilon(Expr):
     r"""``\epsilon``: a batchnorm's eps, under the square root of its variance."""
+
+
+@dataclass(frozen=True)
+class Steps(Expr):
+    r"""``T``: an rnn's number of steps, as a sum's bound (``\sum_{t=1}^{T}``)."""
 
 
 @dataclass(frozen=True)

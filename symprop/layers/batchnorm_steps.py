@@ -148,12 +148,9 @@ def _parameter(b: _Batch, kind: str, spec, autodiff) -> LetterDerivation:
          f"d{text(b.a_out[i])}/d{text(p)} = {text(b.xhat[i])}"), g),
         ((f"it has the layer's input {text(b.a_in[i])} where {text(b.xhat[i])} belongs: "
          f"{text(p)} scales the normalised value"), b.total(product(b.g[i], b.a_in[i]), i)),
-        (f"it has no sum over the batch: {text(p)} reaches C through every sample",
-         product(b.g[i], local) if local != 1 else b.g[i]),
     ] if kind == "gamma" else [
         ((f"that is dC/d{text(b.gamma)}: {text(p)} is added, so d{text(b.a_out[i])}/"
-         f"d{text(p)} = 1"), b.total(product(b.g[i], b.xhat[i]), i)),
-        (f"it has no sum over the batch: {text(p)} reaches C through every sample", b.g[i])]
+         f"d{text(p)} = 1"), b.total(product(b.g[i], b.xhat[i]), i))]
     return derivation
 
 

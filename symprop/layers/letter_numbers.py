@@ -16,7 +16,8 @@ def evaluate(expr: sympy.Expr, arrays: dict, axes: dict, functions: dict | None 
     the array is an IndexError), a sum over a letter sums that axis when it runs over the
     whole axis and term by term otherwise (its bounds evaluated), a symbol is
     ``arrays[symbol]``, a Kronecker delta is 1 where its two sides agree, and a function
-    class of ``functions`` (an activation, its derivative) is applied entrywise."""
+    class of ``functions`` (an activation, its derivative) or an elementary function (exp,
+    log, ...) is applied entrywise."""
     functions = functions or {}
 
     def again(e):
@@ -32,9 +33,11 @@ def evaluate(expr: sympy.Expr, arrays: dict, axes: dict, functions: dict | None 
         return (left == right).astype(float)
     if type(expr) in functions:
         return functions[type(expr)](again(expr.args[0]))
+    if type(expr) in _ELEMENTARY:  # a formula writes g' out: e^{-z}/(1 + e^{-z})^2
+        return _ELEMENTARY[type(expr)](again(expr.args[0]))
     if expr in arrays:
         return arrays[expr]
-    if expr.is_Number:
+    if expr.is_number and not expr.free_symbols:  # 2, 1/2, e, pi
         return float(expr)
     args = [again(a) for a in expr.args]
     if expr.is_Add:
@@ -46,13 +49,19 @@ def evaluate(expr: sympy.Expr, arrays: dict, axes: dict, functions: dict | None 
     raise ValueError(f"cannot evaluate {expr}")
 
 
+_ELEMENTARY = {sympy.exp: np.exp, sympy.log: np.log, sympy.sinh: np.sinh,
+               sympy.cosh: np.cosh, sympy.tanh: np.tanh, sympy.sin: np.sin, sympy.cos: np.cos,
+               sympy.atan: np.arctan}
+
+
 def _index(expr: sympy.Indexed, k: int, axes: dict, arrays: dict):
     """Index ``k`` of ``expr``: a whole number inside the array, or a bare letter running
     along its axis."""
     s, size = expr.indices[k], arrays[expr.base].shape[k]
     if not s.free_symbols:
         if not 0 <= int(s) < size:
-            raise IndexError(f"{expr} is outside its {size} entries")
+            raise IndexError(f"it reads entry {int(s)} of a name with {size} (numbered from "
+                             "0): past the batch, or past the layer's nodes")
         return int(s)
     if s not in axes:
         raise ValueError(f"cannot evaluate the index {s} of {expr}")

@@ -50,7 +50,8 @@ def rnn_proofs(r, node, derivation, spec, autodiff, build) -> list:
         d, r2 = build(config, shrunk, str, spec)
         return _composed(r2, shrunk, d.result)
 
-    proofs = [(f"SymPy's diff of C_0 composed through the unrolled layer, for {shapes}",
+    loss = r.names.text[r.C0]  # C_0, or the batch's C below a batchnorm
+    proofs = [(f"SymPy's diff of {loss} composed through the unrolled layer, for {shapes}",
                composed),
               (truth, lambda result: _numeric(r, node, result, spec, autodiff))]
     derivation.judges = proofs if small else proofs[1:]  # a smaller copy holds its own result
@@ -115,6 +116,8 @@ def _numeric(r, node, result: sympy.Expr, spec, autodiff) -> bool:
         entry, (H, Z, _) = layer_gradients(c, spec, autodiff, params, xs[:1], E)
         arrays = scalar_deltas(r, params, xs[0], H[0], Z[0], E[0])
         got = float(np.ravel(evaluate(result, arrays, {}, _numpy_activations(r)))[0])
+        if np.isnan(got):
+            raise IndexError(f"it reads a step outside 1..{T} (such as delta_{T + 1} or x_0)")
         want = entry({"u": "U", "w": "W", "b": "b"}[node.kind], node.indices)
         if not np.isclose(got, want, rtol=1e-9, atol=1e-12):
             return False
@@ -151,6 +154,13 @@ def scalar_deltas(r, params, x, H, Z, E) -> dict:
                                                functions))
         arrays[r.delta][t] = np.ravel(evaluate(r.delta_def(t), arrays, {r.j: 0, r.i: 1},
                                               functions))
+    # rows no step has (delta and dC_0/dh at 0 and T + 1, x, z and the output's at 0) are
+    # NaN, so that a formula reading one is found, never read as 0
+    for key in (r.delta, r.dC_dh):
+        arrays[key][[0, T + 1]] = np.nan
+    for key in (r.x, r.z) + ((r.out,) if c.sequence else ()):
+        arrays[key] = arrays[key].astype(float)  # a copy: Z is the caller's
+        arrays[key][0] = np.nan
     return arrays
 
 
