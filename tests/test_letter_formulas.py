@@ -52,6 +52,9 @@ def test_the_compact_input_gradient_is_right_against_the_composed_batch_and_auto
     r" \frac{a_{i,1}^{(1)} - \mu_1^{(2)}}{\sqrt{\frac{1}{n} \sum_{m=0}^{n-1} (a_{m,1}^{(1)} "
     r"- \mu_1^{(2)})^2 + \epsilon}}",
     "dC/dbeta_j^(2) = sum_i dC/da_{i,j}^(2)",  # general j, bounds from the derivation's sums
+    # the layer first, and the Kronecker delta as an Iverson bracket
+    ("dC/da_{k,1}^(1) = sum_m dC/da_{m,1}^(2) * gamma^(2)_1 * ([k = m] - (xhat^(2)_{k,1} "
+    "xhat_{m,1}^(2) + 1)/n) / sigma^(2)_1"),
 ])
 def test_other_spellings_of_right_formulas_are_right(capsys, formula):
     code, out, _ = run(capsys, BN, formula)
@@ -126,6 +129,9 @@ def test_each_usual_bptt_mistake_is_named(capsys, formula, words):
 def test_dh_and_the_activation_s_derivative_read_as_derive_prints_them(capsys):
     code, out, _ = run(capsys, RNN, "dC_0/db_{j}^(1) = sum_{t=1}^{8} dC_0/dh_{t,j}^(1) "
                                     "tanh'(z_{t,j}^(1))")
+    assert code == 0, out
+    code, out, _ = run(capsys, RNN, "dC_0/du^{(1)}_{jk} = sum_{t=2}^{T} delta^{(1)}_{t,j} "
+                                    "h^{(1)}_{t-1,k}")  # the layer written first
     assert code == 0, out
 
 
