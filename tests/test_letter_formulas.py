@@ -289,7 +289,7 @@ def test_swapped_letters_are_found_on_an_odd_layer(tmp_path, capsys, width):
     (("dC/da_{k,1}^(1) = gamma_1^(2)/sigma_1^(2) (dC/da_{i,1}^(2) - 1/n sum_m dC/da_{m,1}^(2) "
      "- xhat_{i,1}^(2)/n sum_m dC/da_{m,1}^(2) xhat_{m,1}^(2))"), "the letter i is free"),
     ("dC/dgamma_1^(2) = sum_{m=0}^{n} dC/da_{m,1}^(2) xhat_{m,1}^(2)",
-     "it differs from SymPy's diff of the composed layer"),
+     "it reads entry 5 of a name with 5 (numbered from 0): past the batch"),
 ])
 def test_free_letters_and_sums_past_the_batch_are_wrong(capsys, formula, words):
     code, out, _ = run(capsys, BN, formula)

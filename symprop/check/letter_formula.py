@@ -228,7 +228,9 @@ def _fits(head: tuple, written: list) -> bool:
 
 # ------------------------------------------------------------------ the verdict
 def _judge(meaning: LetterMeaning, claim: Expr, d, judges) -> tuple[bool, str, list[str]]:
-    """(right, why not, findings) for one side."""
+    """(right, why not, findings) for one side; the numbers judge first (the last judge):
+    they decide a wrong side fastest, and say where it reads past the batch or the steps."""
+    judges = judges[::-1]
     try:
         lowered = _expanded(meaning.lower(claim))
     except Unread as unread:
@@ -246,11 +248,10 @@ def _judge(meaning: LetterMeaning, claim: Expr, d, judges) -> tuple[bool, str, l
     ok, why = _holds(lowered, judges)
     if ok:
         return True, "", []
-    cheap_first = judges[::-1]  # the numbers decide a wrong guess fastest
     for words, wrong in d.mistakes:
-        if _holds(lowered - wrong + d.result, cheap_first)[0]:
+        if _holds(lowered - wrong + d.result, judges)[0]:
             return False, why, [words]
-    return False, why, _factor(lowered, cheap_first, meaning)
+    return False, why, _factor(lowered, judges, meaning)
 
 
 def _expanded(expr: sympy.Expr) -> sympy.Expr:
