@@ -78,10 +78,9 @@ def check_letter_formula(spec, formula: str, wrt: str | None = None, *,
                              "differentiates", hint=f"Pass --wrt NAME ({_names(spec)}) or "
                              "write the left side")
         cases, coverage, claims = _named_case(spec, wrt, layers, autodiff), [], equation.sides
-        free = None  # the derivation's own letters (the sample i), once it is built
     else:
         cases, coverage = _cases(spec, equation.sides[0], formula, source, layers, autodiff)
-        claims, free = equation.sides[1:], {}
+        claims = equation.sides[1:]
         if wrt and [build_graph(spec).resolve(wrt)] != [node for _, node, _ in cases]:
             raise InputError(f"--wrt names {wrt}, but the formula's left side differentiates "
                              "by another name (or by a general one)",
@@ -96,7 +95,7 @@ def check_letter_formula(spec, formula: str, wrt: str | None = None, *,
                                           if len(equation.sides) > 1 else d.text(d.lhs))
         judges = d.judges if d.judges is not None else d.proofs
         result.held = result.held or [what for what, _ in judges if what in held]
-        if free is None:  # a bare formula uses the derivation's letters as derive prints
+        if len(equation.sides) == 1:  # a bare formula: the derivation's letters (i)
             letters = {s.name: s.name for s in d.result.free_symbols
                        if s.is_integer and s.name != "n"}
         meaning = LetterMeaning(d, spec.L, formula, source, letters)

@@ -266,34 +266,10 @@ class Builder(Transformer):
         tok = items[0]
         return Num(str(tok), span=self._span(tok.start_pos, tok.end_pos))
 
-    def size(self, items):
-        tok = items[0]
-        return Size(span=self._span(tok.start_pos, tok.end_pos))
-
-    def euler(self, items):
-        tok = items[0]
-        return Euler(span=self._span(tok.start_pos, tok.end_pos))
-
-    def pi(self, items):
-        tok = items[0]
-        return Pi(span=self._span(tok.start_pos, tok.end_pos))
-
-    def epsilon(self, items):
-        tok = items[0]
-        return Epsilon(span=self._span(tok.start_pos, tok.end_pos))
-
-    def steps(self, items):
-        tok = items[0]
-        return Steps(span=self._span(tok.start_pos, tok.end_pos))
-
     def kronecker(self, items):
         tok = items[0]
         left, right = re.findall(r"[A-Za-z]", re.sub(r"^\\?(?:delta|δ)", "", str(tok)))
         return Kronecker(left, right, span=self._span(tok.start_pos, tok.end_pos))
-
-    def dots(self, items):
-        tok = items[0]
-        return Dots(span=self._span(tok.start_pos, tok.end_pos))
 
     def node(self, items):
         return items[0]
@@ -378,6 +354,20 @@ class Builder(Transformer):
         for index in reversed(letters):
             body = Sum(index, body, lower, upper, span=(start + self.offset, span[1]))
         return body
+
+
+def _constant(cls: type[Expr]):
+    """The rule for a token that stands alone, with no parts: n, e, pi, epsilon, T, cdots."""
+    def rule(self, items):
+        tok = items[0]
+        return cls(span=self._span(tok.start_pos, tok.end_pos))
+
+    return rule
+
+
+for _rule, _cls in {"size": Size, "euler": Euler, "pi": Pi, "epsilon": Epsilon,
+                    "steps": Steps, "dots": Dots}.items():
+    setattr(Builder, _rule, _constant(_cls))
 
 
 def _terms(expr: Expr) -> tuple[Expr, ...]:
